@@ -1,0 +1,105 @@
+// swift-tools-version:6.0
+// balctl: a self-hosted control plane and a lean Linux agent that keep servers online by
+// moving DNS, and run day-to-day server work as queued jobs.
+import PackageDescription
+
+/// The agent side (BalctlProtocol, CurlClient, AgentKernel, the plugins, balctl-heartbeat) must
+/// stay lean: FoundationEssentials only, no SwiftNIO, no Yams. Server-side libraries are only
+/// ever depended on by ControlPlane, balctl-server and balctl.
+let package = Package(
+    name: "balctl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "balctl-heartbeat", targets: ["balctl-heartbeat"]),
+        .executable(name: "balctl-server", targets: ["balctl-server"]),
+        .executable(name: "balctl", targets: ["balctl"]),
+        .executable(name: "balctl-bench", targets: ["balctl-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // MARK: shared wire contract
+        .target(name: "BalctlProtocol"),
+
+        // MARK: C libraries the agent links (system-library targets)
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .yum(["libcurl-devel"])]),
+        .systemLibrary(
+            name: "CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"]), .yum(["libarchive-devel"])]),
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"]), .yum(["systemd-devel"])]),
+
+        // MARK: agent side (lean)
+        .target(name: "CurlClient", dependencies: ["CCurl"]),
+        .target(
+            name: "AgentKernel",
+            dependencies: ["BalctlProtocol", "CurlClient", "CSystemd"]),
+        .target(name: "HostPlugin", dependencies: ["AgentKernel"], path: "Plugins/Host",
+                exclude: ["README.md"]),
+        // The one place that lists every plugin module (agent and control-plane catalogue).
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin"]),
+        .executableTarget(
+            name: "balctl-heartbeat",
+            dependencies: ["AgentKernel", "BalctlPlugins"]),
+
+        // MARK: control plane
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "BalctlProtocol", "BalctlPlugins", "AgentKernel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "balctl-server",
+            dependencies: [
+                "ControlPlane", "AgentKernel", "BalctlPlugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "balctl",
+            dependencies: [
+                "BalctlProtocol", "CurlClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "balctl-bench",
+            dependencies: [
+                "ControlPlane", "CurlClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: tests
+        .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol"]),
+        .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins"]),
+        .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,112 @@
+import BalctlProtocol
+
+/// The agent: heartbeats on the control plane's interval, hands claimed jobs to the runner (which
+/// runs them beside the loop, never inside it) and shuts down gracefully.
+public final class Agent: Sendable {
+    public let config: AgentConfig
+    public let registry: HandlerRegistry
+    let api: AgentAPIClient
+    let runner: JobRunner
+    let host: HostProbe
+    let publicIP: PublicIPResolver
+    let notifier = SystemdNotifier()
+    let log: AgentLog
+    let os: OSInfo
+
+    public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
+        self.config = config
+        self.registry = HandlerRegistry(plugins: plugins)
+        self.log = AgentLog(minimum: config.logLevel)
+        self.api = try AgentAPIClient(config: config)
+        self.host = host
+        let store = InFlightStore(stateDir: config.stateDir)
+        try store.prepare()
+        self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log)
+        self.publicIP = PublicIPResolver(config: config)
+        // The OS does not change under a running agent (an upgrade reboots it).
+        self.os = host.osInfo()
+    }
+
+    /// The heartbeat body: host facts, plugin probes, commands and jobs in flight.
+    public func buildReport() async -> HostReport {
+        var stacks: [String: JSONValue] = [:]
+        for plugin in registry.plugins {
+            if let found = await plugin.probe() { stacks[plugin.name] = found }
+        }
+        let ip = await publicIP.current()
+        return HostReport(
+            hostname: config.hostname, agentVersion: BalctlVersion.current, os: os,
+            uptimeSec: host.uptimeSec(), load: host.loadAverages(), cpuPercent: host.cpuPercent(),
+            cpuCount: host.cpuCount(), memory: host.memory(), disks: host.disks(),
+            publicIPv4: ip?.ip, publicIPSource: ip?.source, stacks: stacks,
+            commands: registry.commandIDs, jobsInFlight: await runner.inFlight)
+    }
+
+    /// One heartbeat; claimed jobs start in the background, cancellations are passed on.
+    @discardableResult
+    public func beat() async throws -> HeartbeatReply {
+        let reply = try await api.heartbeat(await buildReport())
+        for ref in reply.cancelJobs { await runner.cancel(ref) }
+        for job in reply.jobs { await runner.submit(job) }
+        return reply
+    }
+
+    /// `--once`: report lost jobs, one heartbeat, run what it claimed to the end.
+    /// True when the heartbeat was accepted and every job completed.
+    public func runOnce() async -> Bool {
+        await runner.recoverLostJobs()
+        do {
+            let reply = try await beat()
+            log.info("heartbeat accepted; \(reply.jobs.count) job(s) claimed")
+        } catch {
+            log.error("heartbeat failed: \(error)")
+            return false
+        }
+        let statuses = await runner.waitForAll()
+        return statuses.allSatisfy { $0 == .completed }
+    }
+
+    /// Heartbeat until the task is cancelled (SIGTERM), then let jobs finish within the grace
+    /// period. Intervals come from the control plane, with ±10 % jitter so a fleet restarted
+    /// together does not beat in lock-step; failures back off exponentially up to 60 s.
+    public func run() async {
+        await runner.recoverLostJobs()
+        notifier.ready()
+        log.info("balctl-heartbeat \(BalctlVersion.current) for \(config.hostname) → \(config.apiBase); \(registry.commandIDs.count) commands")
+        var interval = config.intervalSec
+        var failures = 0
+        while !Task.isCancelled {
+            let started = monotonicNow()
+            do {
+                let reply = try await beat()
+                if failures > 0 { log.info("heartbeat accepted again after \(failures) failure(s)") }
+                failures = 0
+                interval = min(max(reply.heartbeatIntervalSec, AgentWire.intervalRange.lowerBound),
+                               AgentWire.intervalRange.upperBound)
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 30 == 0 { log.warning("heartbeat failed (\(failures)x): \(error)") }
+            }
+            notifier.watchdog()
+            var wait = Double(interval)
+            if failures > 0 { wait = min(60, wait * Double(1 << min(failures - 1, 6))) }
+            wait *= Double.random(in: 0.9...1.1)
+            wait -= monotonicNow() - started
+            if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+        }
+        notifier.stopping()
+        log.info("stopping: waiting up to \(config.shutdownGraceSec)s for running jobs")
+        await runner.shutdown(graceSec: config.shutdownGraceSec)
+        log.info("stopped")
+    }
+
+    /// For benchmarks: `count` heartbeats `spacingMs` apart, whatever interval the server asks.
+    public func benchHeartbeats(count: Int, spacingMs: Int) async -> Int {
+        var ok = 0
+        for _ in 0..<count {
+            if (try? await beat()) != nil { ok += 1 }
+            if spacingMs > 0 { try? await Task.sleep(for: .milliseconds(spacingMs)) }
+        }
+        return ok
+    }
+}

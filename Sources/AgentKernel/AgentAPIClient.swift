@@ -1,0 +1,76 @@
+import FoundationEssentials
+import BalctlProtocol
+import CurlClient
+
+/// A non-2xx answer from the control plane.
+public struct AgentAPIError: Error, CustomStringConvertible, Sendable {
+    public var status: Int
+    public var message: String
+    public var description: String { "HTTP \(status): \(message)" }
+}
+
+/// How the control plane took a completion.
+public enum CompletionAck: Sendable, Equatable {
+    case accepted
+    /// 409: that attempt is no longer current (the lease ran out and the job moved on).
+    case stale(String)
+    /// 404: the job is gone (deleted with its member or pool).
+    case gone
+}
+
+/// The agent side of wire protocol v1. Heartbeats and job reports use separate libcurl handles so
+/// a slow job report never delays a heartbeat.
+public final class AgentAPIClient: Sendable {
+    let base: String
+    let secret: String
+    let heartbeatSession: CurlSession
+    let jobSession: CurlSession
+
+    public init(config: AgentConfig) throws {
+        var options = CurlSession.Options(caFile: config.caFile, requireHTTPS: true,
+                                          userAgent: "balctl-heartbeat/\(BalctlVersion.current)")
+        options.timeoutMs = 10_000
+        options.maxResponseBytes = 4 << 20
+        try CurlSession.checkScheme(config.apiBase, requireHTTPS: true)
+        base = config.apiBase
+        secret = config.enrollmentSecret
+        heartbeatSession = try CurlSession(options: options)
+        jobSession = try CurlSession(options: options)
+    }
+
+    private func post<T: Encodable>(_ session: CurlSession, _ path: String, _ body: T) async throws -> HTTPResponse {
+        let data = try JSONEncoder().encode(body)
+        return try await session.request(
+            "POST", base + path,
+            headers: [("Authorization", "Bearer \(secret)"), ("Content-Type", "application/json")],
+            body: Array(data))
+    }
+
+    private static func errorMessage(_ r: HTTPResponse) -> String {
+        (try? JSONDecoder().decode(APIErrorBody.self, from: Data(r.body)))?.error ?? r.text
+    }
+
+    public func heartbeat(_ report: HostReport) async throws -> HeartbeatReply {
+        let r = try await post(heartbeatSession, AgentWire.heartbeatPath, report)
+        guard r.status == 200 else { throw AgentAPIError(status: r.status, message: Self.errorMessage(r)) }
+        return try JSONDecoder().decode(HeartbeatReply.self, from: Data(r.body))
+    }
+
+    /// Returns false when the control plane no longer considers this attempt current.
+    public func progress(_ p: JobProgress) async throws -> Bool {
+        let r = try await post(jobSession, AgentWire.progressPath, p)
+        if r.status == 200 { return true }
+        if r.status == 409 || r.status == 404 { return false }
+        throw AgentAPIError(status: r.status, message: Self.errorMessage(r))
+    }
+
+    public func complete(_ c: JobCompletion) async throws -> CompletionAck {
+        let r = try await post(jobSession, AgentWire.completePath, c)
+        switch r.status {
+        case 200: return .accepted
+        case 409: return .stale(Self.errorMessage(r))
+        case 404: return .gone
+        default: throw AgentAPIError(status: r.status, message: Self.errorMessage(r))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import FoundationEssentials
+import BalctlProtocol
+
+/// One claimed job as remembered on disk: written before the job starts and again with its
+/// completion, removed once the control plane has taken the completion. What survives a crash
+/// tells the restarted agent which jobs it lost (no completion: report `interrupted`) and which
+/// completions it still owes (resend them).
+public struct InFlightRecord: Codable, Sendable {
+    public var job: ClaimedJob
+    public var startedAt: Double
+    public var completion: JobCompletion?
+}
+
+public struct InFlightStore: Sendable {
+    public let directory: String
+
+    public init(stateDir: String) { directory = stateDir + "/jobs" }
+
+    public func prepare() throws {
+        for dir in [String(directory.dropLast(5)), directory] where access(dir, F_OK) != 0 {
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+                throw ConfigError("cannot create state directory \(dir): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private func path(_ ref: JobRef) -> String { "\(directory)/\(ref.id)-\(ref.attempt).json" }
+
+    public func save(_ record: InFlightRecord) {
+        guard let data = try? JSONEncoder().encode(record) else { return }
+        try? writeFileAtomically(path(record.job.ref), Array(data), mode: 0o600)
+    }
+
+    public func remove(_ ref: JobRef) { unlink(path(ref)) }
+
+    public func all() -> [InFlightRecord] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var out: [InFlightRecord] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasSuffix(".json"), let text = readTextFile("\(directory)/\(name)"),
+                  let record = try? JSONDecoder().decode(InFlightRecord.self, from: Data(text.utf8))
+            else { continue }
+            out.append(record)
+        }
+        return out.sorted { $0.job.id < $1.job.id }
+    }
+}
+
+/// Write a file through a temporary name and rename, so readers see the old or the new content.
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    let tmp = path + ".tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw ConfigError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+    fchmod(fd, mode)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { close(fd); unlink(tmp); throw ConfigError("cannot write \(tmp)") }
+        offset += n
+    }
+    fsync(fd)
+    close(fd)
+    guard rename(tmp, path) == 0 else {
+        unlink(tmp)
+        throw ConfigError("cannot rename \(tmp): \(String(cString: strerror(errno)))")
+    }
+}

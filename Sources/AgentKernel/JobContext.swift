@@ -1,0 +1,42 @@
+import BalctlProtocol
+
+/// What a handler gets besides its parameters: who it is running for, check mode, a bounded
+/// output log, progress reporting (which also extends the lease) and the process runner.
+public struct JobContext: Sendable {
+    public let jobID: Int64
+    public let attempt: Int
+    public let command: String
+    /// Report what would change; change nothing.
+    public let checkMode: Bool
+    public let timeoutSec: Int
+    public let output: OutputTail
+    public let processes: ProcessRunner
+    /// Host facts and the agent's configuration, for handlers that report or act on them.
+    public let host: HostProbe
+    let progressSink: @Sendable (String?, Double?) async -> Void
+
+    public init(jobID: Int64, attempt: Int, command: String, checkMode: Bool, timeoutSec: Int,
+                output: OutputTail, processes: ProcessRunner, host: HostProbe,
+                progress: @escaping @Sendable (String?, Double?) async -> Void) {
+        self.jobID = jobID; self.attempt = attempt; self.command = command
+        self.checkMode = checkMode; self.timeoutSec = timeoutSec; self.output = output
+        self.processes = processes; self.host = host; self.progressSink = progress
+    }
+
+    /// Append a line to the job's output.
+    public func log(_ line: String) { output.append(line.hasSuffix("\n") ? line : line + "\n") }
+
+    /// Tell the control plane how far along the job is; this also extends the job's lease.
+    public func progress(_ message: String?, percent: Double? = nil) async {
+        await progressSink(message, percent)
+    }
+
+    /// Run a program (argv array, never a shell string) with the job's remaining time as the
+    /// bound, its output appended to the job's output.
+    public func run(_ executable: String, _ arguments: [String], timeoutSec: Double? = nil,
+                    environment: [String: String]? = nil) async throws -> ProcessResult {
+        try await processes.run(
+            executable, arguments, environment: environment,
+            timeoutSec: timeoutSec ?? Double(self.timeoutSec), output: output)
+    }
+}

@@ -1,0 +1,115 @@
+import BalctlProtocol
+
+/// Typed parameters of a command: decoded from the job's JSON and validated before anything runs.
+public protocol CommandParameters: Codable, Sendable {
+    /// Throw a `ParameterError` naming the field when a value is out of range or unsafe.
+    func validate() throws
+}
+
+extension CommandParameters {
+    public func validate() throws {}
+}
+
+/// Parameters for commands that take none; any unexpected key is refused.
+public struct NoParameters: CommandParameters {
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        if let c = try? decoder.container(keyedBy: AnyKey.self), let key = c.allKeys.first {
+            throw ParameterError("unexpected parameter '\(key.stringValue)': this command takes none")
+        }
+    }
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: AnyKey.self)
+    }
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+/// What a handler reports when it finishes without throwing.
+public struct JobOutcome: Sendable {
+    /// false: an idempotent re-run found everything already as asked ("unchanged").
+    public var changed: Bool
+    /// One line for the timeline.
+    public var summary: String
+    public var result: JSONValue?
+    public var exitCode: Int?
+
+    public init(changed: Bool, summary: String, result: JSONValue? = nil, exitCode: Int? = 0) {
+        self.changed = changed; self.summary = summary; self.result = result; self.exitCode = exitCode
+    }
+
+    public static func unchanged(_ summary: String, result: JSONValue? = nil) -> JobOutcome {
+        JobOutcome(changed: false, summary: summary, result: result)
+    }
+}
+
+/// A handler's way to fail with a message (and optionally the exit code of what it ran).
+public struct JobFailure: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var exitCode: Int?
+    public var result: JSONValue?
+    public init(_ message: String, exitCode: Int? = nil, result: JSONValue? = nil) {
+        self.message = message; self.exitCode = exitCode; self.result = result
+    }
+    public var description: String { message }
+}
+
+/// One command: its ID, typed parameters, and the code that runs it. One handler per file.
+public protocol CommandHandler: Sendable {
+    associatedtype Parameters: CommandParameters
+    /// e.g. "haproxy.reload".
+    static var id: String { get }
+    static var summary: String { get }
+    /// Human description of the parameters for the catalogue.
+    static var parameterHelp: String { get }
+    static var requiresRoot: Bool { get }
+    /// Jobs sharing a lock run one at a time on a host; nil runs freely.
+    static var lock: String? { get }
+    static var supportsCheckMode: Bool { get }
+
+    func run(_ params: Parameters, in context: JobContext) async throws -> JobOutcome
+}
+
+extension CommandHandler {
+    public static var parameterHelp: String { "none" }
+    public static var requiresRoot: Bool { false }
+    public static var lock: String? { nil }
+    public static var supportsCheckMode: Bool { false }
+
+    /// Decode and validate untyped job parameters; a `ParameterError` says what was wrong.
+    public static func decodeParameters(_ json: JSONValue) throws -> Parameters {
+        // A job without parameters is an empty object.
+        let value: JSONValue = json == .null ? .emptyObject : json
+        let params: Parameters
+        do {
+            params = try value.decode(as: Parameters.self)
+        } catch let e as DecodingError {
+            throw ParameterError("\(id): \(e.balctlReason)")
+        } catch let e as ParameterError {
+            throw ParameterError("\(id): \(e.message)")
+        }
+        do { try params.validate() } catch let e as ParameterError {
+            throw ParameterError("\(id): \(e.message)")
+        }
+        return params
+    }
+}
+
+/// A plugin: one stack's probe and its handlers. Building a plugin value must have no side
+/// effects, so the control plane can link every plugin to read the catalogue.
+public protocol AgentPlugin: Sendable {
+    /// The stack name, e.g. "host", "haproxy"; also the key of its probe in the heartbeat.
+    var name: String { get }
+    var handlers: [any CommandHandler] { get }
+    /// What this plugin detects on the host, folded into every heartbeat; nil when there is
+    /// nothing to report (e.g. the stack is not installed).
+    func probe() async -> JSONValue?
+}
+
+extension AgentPlugin {
+    public func probe() async -> JSONValue? { nil }
+}

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Wall-clock Unix time in seconds.
+public func unixNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Monotonic seconds, for intervals and deadlines.
+public func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Run `body` on a new OS thread: for the few blocking loops (reading a child's output) that
+/// must never occupy one of Swift's cooperative threads.
+func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    if rc != 0 {
+        // No thread: run inline rather than lose the work.
+        Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
+    } else {
+        pthread_detach(tid)
+    }
+}
+
+/// Keeps the last `limit` bytes written to it: bounded job output.
+public final class OutputTail: Sendable {
+    private struct State { var bytes: [UInt8] = []; var dropped = 0 }
+    private let state = Mutex(State())
+    public let limit: Int
+
+    public init(limit: Int) { self.limit = limit }
+
+    public func append(_ text: String) { append(Array(text.utf8)) }
+
+    public func append(_ chunk: [UInt8]) {
+        state.withLock { s in
+            s.bytes.append(contentsOf: chunk)
+            if s.bytes.count > limit * 2 {
+                let cut = s.bytes.count - limit
+                s.dropped += cut
+                s.bytes.removeFirst(cut)
+            }
+        }
+    }
+
+    /// The tail as text, marked when earlier output was dropped.
+    public var text: String {
+        state.withLock { s in
+            var bytes = s.bytes
+            var dropped = s.dropped
+            if bytes.count > limit { dropped += bytes.count - limit; bytes.removeFirst(bytes.count - limit) }
+            // Do not start in the middle of a UTF-8 sequence.
+            while let f = bytes.first, f & 0xC0 == 0x80 { bytes.removeFirst(); dropped += 1 }
+            let body = String(decoding: bytes, as: UTF8.self)
+            return dropped > 0 ? "[… \(dropped) earlier bytes dropped]\n" + body : body
+        }
+    }
+}
+
+/// Minimal leveled logging to stderr. Lines carry the `<N>` syslog prefix journald understands,
+/// so `journalctl -p warning` works without a logging library in the agent.
+public struct AgentLog: Sendable {
+    public enum Level: Int, Sendable, Comparable {
+        case error = 3, warning = 4, notice = 5, info = 6, debug = 7
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue > b.rawValue }
+    }
+    public var minimum: Level
+    public init(minimum: Level = .info) { self.minimum = minimum }
+
+    public func log(_ level: Level, _ message: @autoclosure () -> String) {
+        guard level >= minimum else { return }
+        let line = Array("<\(level.rawValue)>\(message())\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+    public func error(_ m: @autoclosure () -> String) { log(.error, m()) }
+    public func warning(_ m: @autoclosure () -> String) { log(.warning, m()) }
+    public func info(_ m: @autoclosure () -> String) { log(.info, m()) }
+    public func debug(_ m: @autoclosure () -> String) { log(.debug, m()) }
+}

@@ -1,0 +1,78 @@
+/// What the control plane and the CLI know about one command ID. The plugins' own declarations
+/// are the single source of truth; this is their description without the code that runs them.
+public struct CommandInfo: Codable, Sendable, Hashable {
+    public var id: String
+    /// The plugin (stack) that owns it, e.g. "host", "haproxy".
+    public var stack: String
+    public var summary: String
+    public var requiresRoot: Bool
+    /// Jobs that share a lock run one at a time on a host (e.g. every `haproxy.*` job).
+    public var lock: String?
+    public var supportsCheckMode: Bool
+    /// Human description of the parameters, e.g. "message: string (≤ 4096), delaySeconds: 0–3600".
+    public var parameters: String
+
+    public init(id: String, stack: String, summary: String, requiresRoot: Bool, lock: String?,
+                supportsCheckMode: Bool, parameters: String) {
+        self.id = id; self.stack = stack; self.summary = summary; self.requiresRoot = requiresRoot
+        self.lock = lock; self.supportsCheckMode = supportsCheckMode; self.parameters = parameters
+    }
+}
+
+/// A command's description plus its parameter validator (decode into the typed parameters and
+/// check them), free of side effects so the control plane can run it at enqueue time.
+public struct CommandDescriptor: Sendable {
+    public var info: CommandInfo
+    public var validate: @Sendable (JSONValue) throws -> Void
+
+    public init(info: CommandInfo, validate: @escaping @Sendable (JSONValue) throws -> Void) {
+        self.info = info; self.validate = validate
+    }
+}
+
+/// A job parameter problem, reported before anything runs.
+public struct ParameterError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Command IDs look like `stack.verb_noun`.
+public enum CommandID {
+    public static func isWellFormed(_ id: String) -> Bool {
+        let parts = id.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, id.utf8.count <= 64 else { return false }
+        return parts.allSatisfy { part in
+            guard let first = part.first, first.isASCII, first.isLowercase else { return false }
+            return part.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }
+        }
+    }
+}
+
+/// The set of known commands.
+public struct CommandCatalogue: Sendable {
+    public let descriptors: [String: CommandDescriptor]
+
+    public init(_ list: [CommandDescriptor]) {
+        var map: [String: CommandDescriptor] = [:]
+        for d in list {
+            precondition(CommandID.isWellFormed(d.info.id), "malformed command id \(d.info.id)")
+            precondition(map[d.info.id] == nil, "command \(d.info.id) declared twice")
+            map[d.info.id] = d
+        }
+        descriptors = map
+    }
+
+    public var infos: [CommandInfo] { descriptors.values.map(\.info).sorted { $0.id < $1.id } }
+
+    /// Refuse an unknown command, check mode it does not support, or bad parameters.
+    public func validate(command: String, params: JSONValue, checkMode: Bool) throws {
+        guard let d = descriptors[command] else {
+            throw ParameterError("unknown command '\(command)'")
+        }
+        if checkMode && !d.info.supportsCheckMode {
+            throw ParameterError("command '\(command)' does not support check mode")
+        }
+        try d.validate(params)
+    }
+}

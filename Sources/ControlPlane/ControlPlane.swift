@@ -1,0 +1,119 @@
+import BalctlPlugins
+import BalctlProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// How `balctl-server serve` runs.
+public struct ServerConfig: Sendable {
+    public var dataDir: String
+    public var host = "127.0.0.1"
+    public var port = 8443
+    /// PEM files; without them the server speaks plain HTTP (put it behind a TLS reverse proxy and
+    /// list that proxy in `trustedProxies`).
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+    /// Peers whose CF-Connecting-IP / X-Forwarded-For headers are believed.
+    public var trustedProxies: [CIDR] = []
+    /// The origin agents and operators reach this server at (install commands use it).
+    public var publicURLOverride: String?
+    public var heartbeat = HeartbeatPolicy()
+    public var queue = QueuePolicy()
+    /// Seconds between lease sweeps.
+    public var sweepIntervalSec: Double = 1
+
+    public init(dataDir: String) { self.dataDir = dataDir }
+
+    public var publicURL: String {
+        publicURLOverride ?? "\(tlsCertFile == nil ? "http" : "https")://\(host):\(port)"
+    }
+    public var databasePath: String { dataDir + "/balctl.sqlite" }
+}
+
+/// The control plane: store, command catalogue and the HTTP application.
+public final class ControlPlane: Sendable {
+    public let config: ServerConfig
+    public let store: Store
+    public let catalogue: CommandCatalogue
+    let logger: Logger
+
+    public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
+        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        self.config = config
+        self.store = try Store(path: config.databasePath)
+        self.catalogue = AllPlugins.registry.catalogue
+        self.logger = logger
+    }
+
+    func router() -> Router<BalctlRequestContext> {
+        let router = Router(context: BalctlRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        // No-op route: liveness for load balancers, and the baseline in the benchmark.
+        router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"],
+                                                  body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        AgentRoutes(server: self).register(router)
+        OperatorRoutes(server: self).register(router)
+        return router
+    }
+
+    /// The HTTP(S) application; `onRunning` gets the bound port (useful with port 0).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let serverBuilder: HTTPServerBuilder
+        if let cert = config.tlsCertFile, let key = config.tlsKeyFile {
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            serverBuilder = try .tls(.http1(), tlsConfiguration: tls)
+        } else {
+            serverBuilder = .http1()
+        }
+        var log = logger
+        log.logLevel = .warning
+        return Application(
+            router: router(),
+            server: serverBuilder,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "balctl"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: log)
+    }
+
+    /// The server and the lease sweeper as one service group that shuts down gracefully on
+    /// SIGTERM/SIGINT or `triggerGracefulShutdown()`.
+    public func serviceGroup(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> ServiceGroup {
+        try await store.graceRunningLeases(policy: config.queue)
+        let app = try application(onRunning: onRunning)
+        return ServiceGroup(
+            configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self))],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    }
+
+    /// Serve until SIGTERM/SIGINT, sweeping expired leases beside the server.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await serviceGroup(onRunning: onRunning).run()
+    }
+}
+
+/// Returns jobs whose lease ran out to the queue (or fails them after their last attempt).
+struct LeaseSweeper: Service {
+    let server: ControlPlane
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let moved = try await server.store.expireLeases()
+                    if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
+                } catch {
+                    server.logger.error("lease sweep failed: \(error)")
+                }
+                try await Task.sleep(for: .seconds(server.config.sweepIntervalSec))
+            }
+        }
+    }
+}

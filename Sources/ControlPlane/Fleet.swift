@@ -1,0 +1,248 @@
+import BalctlProtocol
+import Foundation
+import GRDB
+
+/// Pools and members.
+extension Store {
+    // MARK: pools
+
+    static func poolView(_ row: Row) -> PoolView {
+        PoolView(id: row["id"], name: row["name"],
+                 template: PoolTemplate(rawValue: row["template"]) ?? .generic,
+                 createdAt: row["created_at"], memberCount: row["member_count"] ?? 0)
+    }
+
+    static let poolSelect = """
+        SELECT p.*, (SELECT COUNT(*) FROM members m WHERE m.pool_id = p.id) AS member_count FROM pools p
+        """
+
+    public func createPool(_ req: CreatePoolRequest, by op: Operator) async throws -> PoolView {
+        try Validation.name(req.name, what: "pool name")
+        return try await db.write { db in
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pools WHERE account_id = ? AND name = ?",
+                                arguments: [op.accountID, req.name]) ?? 0 > 0 {
+                throw ControlPlaneError.conflict("a pool named '\(req.name)' exists")
+            }
+            try db.execute(sql: "INSERT INTO pools(account_id, name, template, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [op.accountID, req.name, req.template.rawValue, now()])
+            let id = db.lastInsertedRowID
+            try Self.audit(db, op.accountID, "pool.create", "pool:\(id)", "\(req.name) (\(req.template.rawValue))")
+            return try Self.pool(db, id, op)
+        }
+    }
+
+    static func pool(_ db: Database, _ id: Int64, _ op: Operator) throws -> PoolView {
+        guard let row = try Row.fetchOne(db, sql: poolSelect + " WHERE p.id = ? AND p.account_id = ?",
+                                         arguments: [id, op.accountID]) else {
+            throw ControlPlaneError.notFound("no pool \(id)")
+        }
+        return poolView(row)
+    }
+
+    public func pool(_ id: Int64, by op: Operator) async throws -> PoolView {
+        try await db.read { try Self.pool($0, id, op) }
+    }
+
+    public func listPools(by op: Operator) async throws -> [PoolView] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: Self.poolSelect + " WHERE p.account_id = ? ORDER BY p.id",
+                             arguments: [op.accountID]).map(Self.poolView)
+        }
+    }
+
+    public func renamePool(_ id: Int64, _ req: RenamePoolRequest, by op: Operator) async throws -> PoolView {
+        try Validation.name(req.name, what: "pool name")
+        return try await db.write { db in
+            let old = try Self.pool(db, id, op)
+            if old.name == req.name { return old }
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pools WHERE account_id = ? AND name = ?",
+                                arguments: [op.accountID, req.name]) ?? 0 > 0 {
+                throw ControlPlaneError.conflict("a pool named '\(req.name)' exists")
+            }
+            try db.execute(sql: "UPDATE pools SET name = ? WHERE id = ?", arguments: [req.name, id])
+            try Self.audit(db, op.accountID, "pool.rename", "pool:\(id)", "\(old.name) → \(req.name)")
+            return try Self.pool(db, id, op)
+        }
+    }
+
+    /// Deletes the pool with its members, their jobs and heartbeats (foreign-key cascades).
+    public func deletePool(_ id: Int64, by op: Operator) async throws {
+        try await db.write { db in
+            let pool = try Self.pool(db, id, op)
+            try db.execute(sql: "DELETE FROM pools WHERE id = ?", arguments: [id])
+            try Self.audit(db, op.accountID, "pool.delete", "pool:\(id)", pool.name)
+        }
+    }
+
+    // MARK: members
+
+    static let memberSelect = """
+        SELECT m.*, h.received_at AS hb_at, h.source_ip AS hb_ip, h.agent_version AS hb_version,
+               h.report AS hb_report
+        FROM members m LEFT JOIN heartbeat_latest h ON h.member_id = m.id
+        """
+
+    static func memberView(_ row: Row) -> MemberView {
+        var summary: HeartbeatSummary? = nil
+        if let at: Double = row["hb_at"], let text: String = row["hb_report"],
+           let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) {
+            let mem = report.memory
+            let used = mem.totalBytes == 0 ? 0
+                : Double(mem.totalBytes - min(mem.availableBytes, mem.totalBytes)) / Double(mem.totalBytes) * 100
+            summary = HeartbeatSummary(
+                receivedAt: at, ageSec: max(0, now() - at), agentVersion: row["hb_version"],
+                sourceIP: row["hb_ip"], osFamily: report.os.family, osPretty: report.os.prettyName,
+                uptimeSec: report.uptimeSec, load1: report.load.first ?? 0, cpuPercent: report.cpuPercent,
+                memoryUsedPercent: (used * 10).rounded() / 10, publicIPv4: report.publicIPv4,
+                stacks: report.stacks.keys.sorted(), commands: report.commands)
+        }
+        let ips: String = row["allowed_ips"]
+        return MemberView(
+            id: row["id"], poolId: row["pool_id"], hostname: row["hostname"],
+            allowedIPs: ips.split(separator: ",").map(String.init),
+            family: LinuxFamily(rawValue: row["family"]) ?? .debian, role: row["role"],
+            createdAt: row["created_at"], secretRotatedAt: row["secret_rotated_at"], heartbeat: summary)
+    }
+
+    static func member(_ db: Database, _ id: Int64, _ op: Operator) throws -> MemberView {
+        guard let row = try Row.fetchOne(db, sql: memberSelect + " WHERE m.id = ? AND m.account_id = ?",
+                                         arguments: [id, op.accountID]) else {
+            throw ControlPlaneError.notFound("no member \(id)")
+        }
+        return memberView(row)
+    }
+
+    public func member(_ id: Int64, by op: Operator) async throws -> MemberView {
+        try await db.read { try Self.member($0, id, op) }
+    }
+
+    public func listMembers(pool: Int64?, by op: Operator) async throws -> [MemberView] {
+        try await db.read { db in
+            if let pool {
+                _ = try Self.pool(db, pool, op)
+                return try Row.fetchAll(db, sql: Self.memberSelect + " WHERE m.pool_id = ? AND m.account_id = ? ORDER BY m.id",
+                                        arguments: [pool, op.accountID]).map(Self.memberView)
+            }
+            return try Row.fetchAll(db, sql: Self.memberSelect + " WHERE m.account_id = ? ORDER BY m.id",
+                                    arguments: [op.accountID]).map(Self.memberView)
+        }
+    }
+
+    /// Add a member. The enrollment secret is returned here once and stored only as SHA-256.
+    public func addMember(pool poolID: Int64, _ req: CreateMemberRequest, publicURL: String,
+                          by op: Operator) async throws -> MemberEnrollment {
+        try Validation.hostname(req.hostname)
+        let ips = try Validation.allowedIPs(req.allowedIPs)
+        return try await db.write { db in
+            let pool = try Self.pool(db, poolID, op)
+            let role = req.role ?? (pool.template == .haproxy ? "haproxy-balancer" : "generic-linux")
+            guard ["haproxy-balancer", "generic-linux"].contains(role) else {
+                throw ControlPlaneError.badRequest("role must be haproxy-balancer or generic-linux")
+            }
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM members WHERE pool_id = ? AND hostname = ? COLLATE NOCASE",
+                                arguments: [poolID, req.hostname]) ?? 0 > 0 {
+                throw ControlPlaneError.conflict("pool \(poolID) already has a member named '\(req.hostname)'")
+            }
+            let secret = Secrets.newEnrollmentSecret()
+            let t = now()
+            try db.execute(sql: """
+                INSERT INTO members(pool_id, account_id, hostname, allowed_ips, family, role, secret_hash,
+                                    created_at, secret_rotated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [poolID, op.accountID, req.hostname, ips.joined(separator: ","),
+                                 req.family.rawValue, role, Secrets.sha256Hex(secret), t, t])
+            let id = db.lastInsertedRowID
+            try Self.audit(db, op.accountID, "member.add", "member:\(id)", "\(req.hostname) in pool \(poolID)")
+            let member = try Self.member(db, id, op)
+            return MemberEnrollment(
+                member: member, enrollmentSecret: secret,
+                installCommand: InstallCommand.make(family: req.family, secret: secret,
+                                                    hostname: req.hostname, publicURL: publicURL))
+        }
+    }
+
+    public func updateMember(_ id: Int64, _ req: UpdateMemberRequest, by op: Operator) async throws -> MemberView {
+        if let h = req.hostname { try Validation.hostname(h) }
+        let ips = try req.allowedIPs.map(Validation.allowedIPs)
+        return try await db.write { db in
+            let old = try Self.member(db, id, op)
+            if let h = req.hostname {
+                try db.execute(sql: "UPDATE members SET hostname = ? WHERE id = ?", arguments: [h, id])
+            }
+            if let ips {
+                try db.execute(sql: "UPDATE members SET allowed_ips = ? WHERE id = ?",
+                               arguments: [ips.joined(separator: ","), id])
+            }
+            try Self.audit(db, op.accountID, "member.update", "member:\(id)",
+                           "hostname \(old.hostname) → \(req.hostname ?? old.hostname); ips \(ips?.joined(separator: ",") ?? "unchanged")")
+            return try Self.member(db, id, op)
+        }
+    }
+
+    /// A new secret; the old one stops working at once.
+    public func rotateSecret(_ id: Int64, publicURL: String, by op: Operator) async throws -> MemberEnrollment {
+        try await db.write { db in
+            let member = try Self.member(db, id, op)
+            let secret = Secrets.newEnrollmentSecret()
+            try db.execute(sql: "UPDATE members SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?",
+                           arguments: [Secrets.sha256Hex(secret), now(), id])
+            try Self.audit(db, op.accountID, "member.rotate_secret", "member:\(id)", member.hostname)
+            return MemberEnrollment(
+                member: try Self.member(db, id, op), enrollmentSecret: secret,
+                installCommand: InstallCommand.make(family: member.family, secret: secret,
+                                                    hostname: member.hostname, publicURL: publicURL))
+        }
+    }
+
+    public func removeMember(_ id: Int64, by op: Operator) async throws {
+        try await db.write { db in
+            let member = try Self.member(db, id, op)
+            try db.execute(sql: "DELETE FROM members WHERE id = ?", arguments: [id])
+            try Self.audit(db, op.accountID, "member.remove", "member:\(id)", member.hostname)
+        }
+    }
+
+    public func heartbeatHistory(member id: Int64, limit: Int, by op: Operator) async throws -> [HeartbeatRecord] {
+        try await db.read { db in
+            _ = try Self.member(db, id, op)
+            return try Row.fetchAll(db, sql: """
+                SELECT received_at, source_ip, report FROM heartbeat_history WHERE member_id = ?
+                ORDER BY id DESC LIMIT ?
+                """, arguments: [id, limit]).compactMap { row in
+                let text: String = row["report"]
+                guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { return nil }
+                return HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report)
+            }
+        }
+    }
+
+    /// The latest full report of a member (for `balctl members show`).
+    public func latestReport(member id: Int64, by op: Operator) async throws -> HeartbeatRecord? {
+        try await db.read { db in
+            _ = try Self.member(db, id, op)
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM heartbeat_latest WHERE member_id = ?",
+                                             arguments: [id]) else { return nil }
+            let text: String = row["report"]
+            guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { return nil }
+            return HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report)
+        }
+    }
+}
+
+/// The one-shot install command shown when a member is added. It installs curl and unzip with the
+/// family's package manager, fetches agent.zip from the control plane and enrols the agent.
+public enum InstallCommand {
+    public static func make(family: LinuxFamily, secret: String, hostname: String, publicURL: String) -> String {
+        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        let prereq: String
+        switch family {
+        case .debian: prereq = "apt-get update -qq && apt-get install -y -qq curl unzip"
+        case .rhel: prereq = "(dnf install -y -q curl unzip || yum install -y -q curl unzip)"
+        }
+        // Host names and secrets are validated (no quotes or spaces), so single quotes are safe.
+        return "sudo sh -c '\(prereq) && curl -fsSLo /tmp/balctl-agent.zip \(base)/agent.zip"
+            + " && rm -rf /tmp/balctl-agent && unzip -q /tmp/balctl-agent.zip -d /tmp/balctl-agent"
+            + " && sh /tmp/balctl-agent/balctl-agent.sh --enrol --key \(secret) --hostname \(hostname)"
+            + " --api-base \(base)'"
+    }
+}

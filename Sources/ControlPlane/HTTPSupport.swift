@@ -1,0 +1,136 @@
+import BalctlProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+
+/// Per-request context: the TCP peer (for the client IP) and, on operator routes, who is asking.
+public struct BalctlRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let peer: SocketAddress?
+    var operatorIdentity: Operator?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peer = source.channel.remoteAddress
+        operatorIdentity = nil
+    }
+
+    public var maxUploadSize: Int { 1 << 20 }
+
+    func requireOperator() throws -> Operator {
+        guard let op = operatorIdentity else { throw ControlPlaneError.unauthorized("missing API token") }
+        return op
+    }
+}
+
+/// The client's IPv4: the TCP peer, or — only when the peer is a trusted proxy — the address the
+/// proxy reports in CF-Connecting-IP or X-Forwarded-For. Nil when there is none (403 upstream).
+public enum ClientIP {
+    public static func resolve(peer: IPv4?, cfConnectingIP: String?, forwardedFor: String?,
+                               trustedProxies: [CIDR]) -> IPv4? {
+        guard let peer else { return nil }
+        guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
+        if let cf = cfConnectingIP { return IPv4(cf.trimmingCharacters(in: .whitespaces)) }
+        if let xff = forwardedFor {
+            // Walk from the nearest hop outwards, skipping our own proxies.
+            for hop in xff.split(separator: ",").reversed() {
+                guard let ip = IPv4(hop.trimmingCharacters(in: .whitespaces)) else { return nil }
+                if !trustedProxies.contains(where: { $0.contains(ip) }) { return ip }
+            }
+        }
+        return nil
+    }
+
+    static func peerIPv4(_ address: SocketAddress?) -> IPv4? {
+        guard let text = address?.ipAddress else { return nil }
+        if let ip = IPv4(text) { return ip }
+        // IPv4-mapped IPv6 (::ffff:a.b.c.d) from a dual-stack listener.
+        if text.lowercased().hasPrefix("::ffff:"), let ip = IPv4(text.dropFirst(7)) { return ip }
+        return nil
+    }
+}
+
+extension HTTPField.Name {
+    static let cfConnectingIP = HTTPField.Name("CF-Connecting-IP")!
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+}
+
+let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
+func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = try encoder.encode(value)
+    return Response(status: status, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    (try? jsonResponse(APIErrorBody(error: message), status: status))
+        ?? Response(status: status)
+}
+
+/// Read the body (413 beyond `limit`) and decode it (400 with the reason when malformed).
+func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> (T, ByteBuffer) {
+    let buffer = try await request.body.collect(upTo: limit)
+    do {
+        return (try JSONDecoder().decode(T.self, from: Data(buffer: buffer)), buffer)
+    } catch let e as DecodingError {
+        throw ControlPlaneError.badRequest(e.balctlReason)
+    } catch {
+        throw ControlPlaneError.badRequest("malformed JSON: \(error)")
+    }
+}
+
+extension Data {
+    init(buffer: ByteBuffer) {
+        self = buffer.withUnsafeReadableBytes { Data($0) }
+    }
+}
+
+/// Every error leaves as JSON `{"error": "..."}` with the right status.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BalctlRequestContext
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as ControlPlaneError {
+            return errorResponse(.init(code: e.kind.rawValue), e.message)
+        } catch is NIOTooManyBytesError {
+            return errorResponse(.contentTooLarge, "request body too large")
+        } catch let e as HTTPError {
+            return errorResponse(e.status, e.body ?? e.status.reasonPhrase)
+        } catch let e as any HTTPResponseError {
+            return errorResponse(e.status, e.status.reasonPhrase)
+        } catch {
+            context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
+            return errorResponse(.internalServerError, "internal error")
+        }
+    }
+}
+
+/// Operator routes need `Authorization: Bearer bct_…`.
+struct OperatorAuthMiddleware: RouterMiddleware {
+    typealias Context = BalctlRequestContext
+    let store: Store
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              let op = try await store.authenticateOperator(token: String(header.dropFirst(7)))
+        else {
+            throw ControlPlaneError.unauthorized("missing or unknown API token (Authorization: Bearer bct_…)")
+        }
+        var context = context
+        context.operatorIdentity = op
+        return try await next(request, context)
+    }
+}
+
+func bearer(_ request: Request) -> String? {
+    guard let h = request.headers[.authorization], h.hasPrefix("Bearer ") else { return nil }
+    return String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+}

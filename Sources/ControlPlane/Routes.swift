@@ -1,0 +1,163 @@
+import BalctlProtocol
+import Foundation
+import Hummingbird
+
+/// Wire protocol v1: the three agent endpoints.
+struct AgentRoutes {
+    let server: ControlPlane
+
+    func register(_ router: Router<BalctlRequestContext>) {
+        let limit = AgentWire.maxAgentBodyBytes
+        router.post(RouterPath(AgentWire.heartbeatPath)) { request, context in
+            let (report, raw) = try await decodeBody(HostReport.self, request, limit: limit)
+            let (agent, ip) = try await authenticate(request, context, hostname: report.hostname)
+            guard report.protocolVersion == AgentWire.protocolVersion else {
+                throw ControlPlaneError.badRequest("protocol version \(report.protocolVersion) is not supported (expected \(AgentWire.protocolVersion))")
+            }
+            let claimed = try await server.store.recordHeartbeat(
+                agent, report: report, rawReport: String(buffer: raw), sourceIP: ip,
+                heartbeat: server.config.heartbeat, queue: server.config.queue)
+            return try jsonResponse(HeartbeatReply(
+                heartbeatIntervalSec: server.config.heartbeat.intervalSec, serverTime: now(),
+                jobs: claimed.jobs, cancelJobs: claimed.cancels,
+                latestAgentVersion: BalctlVersion.current))
+        }
+        router.post(RouterPath(AgentWire.progressPath)) { request, context in
+            let (progress, _) = try await decodeBody(JobProgress.self, request, limit: limit)
+            let (agent, _) = try await authenticate(request, context, hostname: nil)
+            try await server.store.recordProgress(progress, member: agent.memberID, policy: server.config.queue)
+            return try jsonResponse(["ok": true])
+        }
+        router.post(RouterPath(AgentWire.completePath)) { request, context in
+            let (completion, _) = try await decodeBody(JobCompletion.self, request, limit: limit)
+            let (agent, _) = try await authenticate(request, context, hostname: nil)
+            let state = try await server.store.recordCompletion(completion, member: agent.memberID)
+            return try jsonResponse(["state": state.rawValue])
+        }
+    }
+
+    private func authenticate(_ request: Request, _ context: BalctlRequestContext,
+                              hostname: String?) async throws -> (AgentIdentity, IPv4) {
+        let ip = ClientIP.resolve(
+            peer: ClientIP.peerIPv4(context.peer),
+            cfConnectingIP: request.headers[.cfConnectingIP],
+            forwardedFor: request.headers[.xForwardedFor],
+            trustedProxies: server.config.trustedProxies)
+        let agent = try await server.store.authenticateAgent(secret: bearer(request), clientIP: ip, hostname: hostname)
+        return (agent, ip!)  // authenticateAgent refuses a nil IP
+    }
+}
+
+/// The operator API (`/api/v1`), used by the `balctl` CLI.
+struct OperatorRoutes {
+    let server: ControlPlane
+    var store: Store { server.store }
+
+    func register(_ router: Router<BalctlRequestContext>) {
+        let api = router.group(RouterPath(OperatorAPI.prefix)).add(middleware: OperatorAuthMiddleware(store: store))
+        let limit = 64 * 1024
+
+        @Sendable func id(_ context: BalctlRequestContext, _ name: String) throws -> Int64 {
+            guard let text = context.parameters.get(name), let v = Int64(text) else {
+                throw ControlPlaneError.badRequest("\(name) must be a number")
+            }
+            return v
+        }
+        @Sendable func limitParam(_ request: Request) -> Int {
+            min(1000, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
+        }
+
+        api.get("whoami") { _, context in
+            let op = try context.requireOperator()
+            return try jsonResponse(AccountView(id: op.accountID, name: op.name, isAdmin: op.isAdmin, createdAt: 0))
+        }
+        api.get("accounts") { _, c in try jsonResponse(try await store.listAccounts(by: c.requireOperator())) }
+        api.post("accounts") { r, c in
+            let (req, _) = try await decodeBody(CreateAccountRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.createAccount(req, by: c.requireOperator()), status: .created)
+        }
+        api.post("tokens") { r, c in
+            let (req, _) = try await decodeBody(CreateTokenRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.createToken(req, by: c.requireOperator()), status: .created)
+        }
+        api.get("audit") { r, c in
+            try jsonResponse(try await store.auditLog(by: c.requireOperator(), limit: limitParam(r)))
+        }
+        api.get("commands") { _, c in
+            _ = try c.requireOperator()
+            return try jsonResponse(server.catalogue.infos)
+        }
+
+        // Pools
+        api.get("pools") { _, c in try jsonResponse(try await store.listPools(by: c.requireOperator())) }
+        api.post("pools") { r, c in
+            let (req, _) = try await decodeBody(CreatePoolRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.createPool(req, by: c.requireOperator()), status: .created)
+        }
+        api.get("pools/:pool") { _, c in try jsonResponse(try await store.pool(id(c, "pool"), by: c.requireOperator())) }
+        api.patch("pools/:pool") { r, c in
+            let (req, _) = try await decodeBody(RenamePoolRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.renamePool(id(c, "pool"), req, by: c.requireOperator()))
+        }
+        api.delete("pools/:pool") { _, c in
+            try await store.deletePool(id(c, "pool"), by: c.requireOperator())
+            return Response(status: .noContent)
+        }
+        api.get("pools/:pool/members") { _, c in
+            try jsonResponse(try await store.listMembers(pool: id(c, "pool"), by: c.requireOperator()))
+        }
+        api.post("pools/:pool/members") { r, c in
+            let (req, _) = try await decodeBody(CreateMemberRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.addMember(
+                pool: id(c, "pool"), req, publicURL: server.config.publicURL, by: c.requireOperator()), status: .created)
+        }
+        api.get("pools/:pool/jobs") { r, c in
+            try jsonResponse(try await store.listJobs(member: nil, pool: id(c, "pool"), limit: limitParam(r), by: c.requireOperator()))
+        }
+
+        // Members
+        api.get("members") { _, c in try jsonResponse(try await store.listMembers(pool: nil, by: c.requireOperator())) }
+        api.get("members/:member") { _, c in
+            try jsonResponse(try await store.member(id(c, "member"), by: c.requireOperator()))
+        }
+        api.patch("members/:member") { r, c in
+            let (req, _) = try await decodeBody(UpdateMemberRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.updateMember(id(c, "member"), req, by: c.requireOperator()))
+        }
+        api.delete("members/:member") { _, c in
+            try await store.removeMember(id(c, "member"), by: c.requireOperator())
+            return Response(status: .noContent)
+        }
+        api.post("members/:member/rotate-secret") { _, c in
+            try jsonResponse(try await store.rotateSecret(id(c, "member"), publicURL: server.config.publicURL,
+                                                          by: c.requireOperator()))
+        }
+        api.get("members/:member/heartbeats") { r, c in
+            try jsonResponse(try await store.heartbeatHistory(member: id(c, "member"), limit: limitParam(r), by: c.requireOperator()))
+        }
+        api.get("members/:member/report") { _, c in
+            guard let record = try await store.latestReport(member: id(c, "member"), by: c.requireOperator()) else {
+                throw ControlPlaneError.notFound("member has not sent a heartbeat yet")
+            }
+            return try jsonResponse(record)
+        }
+        api.get("members/:member/jobs") { r, c in
+            try jsonResponse(try await store.listJobs(member: id(c, "member"), pool: nil, limit: limitParam(r), by: c.requireOperator()))
+        }
+        api.post("members/:member/jobs") { r, c in
+            let (req, _) = try await decodeBody(EnqueueJobRequest.self, r, limit: limit)
+            return try jsonResponse(try await store.enqueue(
+                member: id(c, "member"), req, catalogue: server.catalogue, policy: server.config.queue,
+                by: c.requireOperator()), status: .created)
+        }
+
+        // Jobs
+        api.get("jobs") { r, c in
+            try jsonResponse(try await store.listJobs(member: nil, pool: nil, limit: limitParam(r), by: c.requireOperator()))
+        }
+        api.get("jobs/:job") { _, c in try jsonResponse(try await store.job(id(c, "job"), by: c.requireOperator())) }
+        api.post("jobs/:job/cancel") { _, c in
+            try jsonResponse(try await store.cancelJob(id(c, "job"), by: c.requireOperator()))
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+
+/// The control plane's database: SQLite through GRDB, WAL (a `DatabasePool`), versioned
+/// migrations. Everything the control plane remembers lives here.
+public final class Store: Sendable {
+    public let db: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a commit is durable once the WAL is synced at checkpoint; a power
+            // cut can lose the last transactions but never corrupts the database.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        self.path = path
+        db = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(db)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: accounts, pools, members, heartbeats, jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE accounts(
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    is_admin INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL);
+                CREATE TABLE api_tokens(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    label TEXT,
+                    created_at REAL NOT NULL);
+                CREATE TABLE pools(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    template TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    UNIQUE(account_id, name));
+                CREATE TABLE members(
+                    id INTEGER PRIMARY KEY,
+                    pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    hostname TEXT NOT NULL,
+                    allowed_ips TEXT NOT NULL,
+                    family TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL,
+                    secret_rotated_at REAL NOT NULL);
+                CREATE INDEX members_pool ON members(pool_id);
+                CREATE TABLE heartbeat_latest(
+                    member_id INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
+                    received_at REAL NOT NULL,
+                    source_ip TEXT NOT NULL,
+                    agent_version TEXT NOT NULL,
+                    report TEXT NOT NULL,
+                    history_at REAL NOT NULL DEFAULT 0);
+                CREATE TABLE heartbeat_history(
+                    id INTEGER PRIMARY KEY,
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    received_at REAL NOT NULL,
+                    source_ip TEXT NOT NULL,
+                    report TEXT NOT NULL);
+                CREATE INDEX heartbeat_history_member ON heartbeat_history(member_id, id);
+                CREATE TABLE jobs(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    command TEXT NOT NULL,
+                    params TEXT NOT NULL,
+                    priority INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    timeout_sec INTEGER NOT NULL,
+                    check_mode INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    finished_at REAL,
+                    lease_expires_at REAL,
+                    exit_code INTEGER,
+                    changed INTEGER,
+                    error TEXT,
+                    progress_message TEXT,
+                    progress_percent REAL,
+                    output TEXT,
+                    result TEXT);
+                CREATE INDEX jobs_claim ON jobs(member_id, state, priority DESC, id);
+                CREATE INDEX jobs_lease ON jobs(state, lease_expires_at);
+                CREATE INDEX jobs_pool ON jobs(pool_id, id);
+                CREATE TABLE job_events(
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    at REAL NOT NULL,
+                    kind TEXT NOT NULL,
+                    message TEXT);
+                CREATE INDEX job_events_job ON job_events(job_id, id);
+                CREATE TABLE audit_log(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER,
+                    at REAL NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    detail TEXT);
+                """)
+        }
+        return m
+    }
+}
+
+/// Unix seconds now.
+public func now() -> Double { Date().timeIntervalSince1970 }

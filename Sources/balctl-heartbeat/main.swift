@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Dispatch
+import AgentKernel
+import BalctlPlugins
+import BalctlProtocol
+
+let usage = """
+    balctl-heartbeat \(BalctlVersion.current): the balctl agent
+
+    usage:
+      balctl-heartbeat                      heartbeat and run jobs until SIGTERM (the service)
+      balctl-heartbeat --once               one heartbeat and its jobs; exit 0 when all completed
+      balctl-heartbeat --enrol --key K --hostname H --api-base https://…  [--ca-file F]
+                                            write the config file (mode 600)
+      balctl-heartbeat --version
+    options:
+      --env-file PATH    config file (default /etc/balctl/agent.env, or $BALCTL_ENV_FILE)
+      --bench-heartbeats N [--bench-spacing-ms M]
+                         send N heartbeats M ms apart (default 0), then print memory and CPU
+    Settings come from the config file and BALCTL_* environment variables (the environment wins).
+    """
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    let bytes = Array("balctl-heartbeat: \(message)\n".utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(code)
+}
+
+func environment() -> [String: String] {
+    var out: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return out
+}
+
+// MARK: arguments
+var args = Array(CommandLine.arguments.dropFirst())
+var flags: Set<String> = []
+var options: [String: String] = [:]
+let valued: Set<String> = ["--key", "--hostname", "--api-base", "--env-file", "--ca-file",
+                           "--bench-heartbeats", "--bench-spacing-ms"]
+while !args.isEmpty {
+    let a = args.removeFirst()
+    if valued.contains(a) {
+        guard !args.isEmpty else { fail("\(a) needs a value") }
+        options[a] = args.removeFirst()
+    } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h"].contains(a) {
+        flags.insert(a == "--enroll" ? "--enrol" : a)
+    } else {
+        fail("unknown argument \(a)\n\n\(usage)")
+    }
+}
+
+if flags.contains("--help") || flags.contains("-h") { print(usage); exit(0) }
+if flags.contains("--version") { print("balctl-heartbeat \(BalctlVersion.current)"); exit(0) }
+
+let env = environment()
+let envFile = options["--env-file"] ?? env["BALCTL_ENV_FILE"] ?? AgentConfig.defaultEnvFile
+
+// MARK: enrol
+if flags.contains("--enrol") {
+    guard let key = options["--key"], let hostname = options["--hostname"],
+          let apiBase = options["--api-base"] else {
+        fail("--enrol needs --key, --hostname and --api-base")
+    }
+    guard Enrollment.isWellFormedSecret(key) else { fail("--key must be the 48-hex enrollment secret") }
+    guard apiBase.lowercased().hasPrefix("https://") else {
+        fail("refusing plaintext --api-base \(apiBase): the agent speaks HTTPS only")
+    }
+    guard !hostname.isEmpty, hostname.utf8.count <= 253,
+          hostname.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") })
+    else { fail("--hostname \(hostname) is not a host name") }
+    // Keep settings already in the file (e.g. BALCTL_DECLARE_IP) and replace the enrollment.
+    var values = EnvFile.load(envFile) ?? [:]
+    values["BALCTL_ENROLLMENT_SECRET"] = key.lowercased()
+    values["BALCTL_HOSTNAME"] = hostname
+    values["BALCTL_API_BASE"] = apiBase
+    if let ca = options["--ca-file"] { values["BALCTL_CA_FILE"] = ca }
+    do {
+        try EnvFile.write(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: envFile)
+    } catch { fail("\(error)", code: 1) }
+    print("wrote \(envFile) (mode 600)")
+    exit(0)
+}
+
+// MARK: run
+var fileValues = EnvFile.load(envFile) ?? [:]
+if let ca = options["--ca-file"] { fileValues["BALCTL_CA_FILE"] = ca }
+let config: AgentConfig
+do {
+    config = try AgentConfig.load(file: fileValues, environment: env)
+} catch {
+    fail("\(error)", code: 2)
+}
+let agent: Agent
+do {
+    agent = try Agent(config: config, plugins: AllPlugins.list)
+} catch {
+    fail("\(error)", code: 1)
+}
+
+if flags.contains("--once") {
+    exit(await agent.runOnce() ? 0 : 1)
+}
+
+if let n = options["--bench-heartbeats"].flatMap(Int.init) {
+    let spacing = options["--bench-spacing-ms"].flatMap(Int.init) ?? 0
+    var before = rusage(); getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &before)
+    let ok = await agent.benchHeartbeats(count: n, spacingMs: spacing)
+    var after = rusage(); getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &after)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    let cpu = seconds(after.ru_utime) - seconds(before.ru_utime) + seconds(after.ru_stime) - seconds(before.ru_stime)
+    var status: [String: String] = [:]
+    for line in (readTextFile("/proc/self/status") ?? "").split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { status[String(parts[0])] = parts[1].split(separator: " ").first.map(String.init) }
+    }
+    print("{\"heartbeats\":\(n),\"ok\":\(ok),\"cpuSec\":\(cpu),\"rssAnonKB\":\(status["RssAnon"] ?? "0"),\"vmRSSKB\":\(status["VmRSS"] ?? "0"),\"vmHWMKB\":\(status["VmHWM"] ?? "0")}")
+    exit(ok == n ? 0 : 1)
+}
+
+// The service: SIGTERM or SIGINT stops the loop; running jobs get the grace period.
+signal(SIGTERM, SIG_IGN)
+signal(SIGINT, SIG_IGN)
+signal(SIGPIPE, SIG_IGN)
+let loop = Task { await agent.run() }
+let signalQueue = DispatchQueue(label: "balctl.signals")
+let sources = [SIGTERM, SIGINT].map { sig in
+    let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+    source.setEventHandler { loop.cancel() }
+    source.resume()
+    return source
+}
+await loop.value
+withExtendedLifetime(sources) {}
+exit(0)

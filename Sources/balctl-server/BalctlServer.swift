@@ -1,0 +1,113 @@
+import ArgumentParser
+import BalctlProtocol
+import ControlPlane
+import Foundation
+
+@main
+struct BalctlServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "balctl-server",
+        abstract: "The balctl control plane: pools, members, the job queue and the agent API.",
+        version: BalctlVersion.current,
+        subcommands: [Serve.self, Init.self, Demo.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every way of running the server shares.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Data directory (SQLite database). Env: BALCTL_DATA_DIR.")
+    var dataDir: String = ProcessInfo.processInfo.environment["BALCTL_DATA_DIR"] ?? "/var/lib/balctl-server"
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port: Int = 8443
+
+    @Option(help: "TLS certificate chain (PEM). Without --tls-cert/--tls-key pass --plain-http.")
+    var tlsCert: String?
+
+    @Option(help: "TLS private key (PEM).")
+    var tlsKey: String?
+
+    @Flag(help: "Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
+    var plainHTTP = false
+
+    @Option(help: "CIDR of a reverse proxy whose CF-Connecting-IP / X-Forwarded-For is trusted (repeatable).")
+    var trustedProxy: [String] = []
+
+    @Option(help: "Origin agents use to reach this server (install commands). Default: from host and port.")
+    var publicURL: String?
+
+    @Option(help: "Heartbeat interval handed to agents, 1–60 s.")
+    var heartbeatInterval: Int = 1
+
+    @Option(help: "Job lease in seconds.")
+    var leaseSec: Int = 30
+
+    func validate() throws {
+        guard AgentWire.intervalRange.contains(heartbeatInterval) else {
+            throw ValidationError("--heartbeat-interval must be 1–60")
+        }
+        guard (2...3600).contains(leaseSec) else { throw ValidationError("--lease-sec must be 2–3600") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        for p in trustedProxy where CIDR(p) == nil { throw ValidationError("--trusted-proxy \(p) is not an IPv4 CIDR") }
+    }
+
+    func config() throws -> ServerConfig {
+        var c = ServerConfig(dataDir: dataDir)
+        c.host = host
+        c.port = port
+        c.tlsCertFile = tlsCert
+        c.tlsKeyFile = tlsKey
+        c.trustedProxies = trustedProxy.compactMap { CIDR($0) }
+        c.publicURLOverride = publicURL
+        c.heartbeat.intervalSec = heartbeatInterval
+        c.queue.leaseSec = leaseSec
+        return c
+    }
+}
+
+func printAdminToken(_ issued: TokenIssued?) {
+    guard let issued else { return }
+    print("""
+        First start: created account '\(issued.account.name)'. Its API token (shown once):
+          BALCTL_TOKEN=\(issued.token)
+        """)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the control plane (default).")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        if options.tlsCert == nil && !options.plainHTTP {
+            throw ValidationError("pass --tls-cert and --tls-key, or --plain-http behind a TLS reverse proxy")
+        }
+        let server = try ControlPlane(config: try options.config())
+        printAdminToken(try server.store.bootstrapAdminIfNeeded())
+        try await server.run { port in
+            FileHandle.standardOutput.write(Data("balctl-server \(BalctlVersion.current) listening on \(options.tlsCert == nil ? "http" : "https")://\(options.host):\(port)\n".utf8))
+        }
+    }
+}
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the database and the admin account, print its token once.")
+    @Option(help: "Data directory.")
+    var dataDir: String = ProcessInfo.processInfo.environment["BALCTL_DATA_DIR"] ?? "/var/lib/balctl-server"
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let server = try ControlPlane(config: ServerConfig(dataDir: dataDir))
+        guard let issued = try server.store.bootstrapAdminIfNeeded() else {
+            throw ValidationError("\(dataDir) is already initialised (the admin token was shown on first start)")
+        }
+        if json {
+            print(String(decoding: try JSONEncoder().encode(issued), as: UTF8.self))
+        } else {
+            printAdminToken(issued)
+        }
+    }
+}

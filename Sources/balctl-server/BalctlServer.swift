@@ -70,7 +70,7 @@ struct ServerOptions: ParsableArguments {
 
 func printAdminToken(_ issued: TokenIssued?) {
     guard let issued else { return }
-    print("""
+    say("""
         First start: created account '\(issued.account.name)'. Its API token (shown once):
           BALCTL_TOKEN=\(issued.token)
         """)
@@ -105,9 +105,14 @@ struct Init: AsyncParsableCommand {
             throw ValidationError("\(dataDir) is already initialised (the admin token was shown on first start)")
         }
         if json {
-            print(String(decoding: try JSONEncoder().encode(issued), as: UTF8.self))
+            say(String(decoding: try JSONEncoder().encode(issued), as: UTF8.self))
         } else {
             printAdminToken(issued)
         }
     }
+}
+
+/// Unbuffered line output: the demo and `serve` are long-running, often with stdout in a file.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

@@ -30,7 +30,7 @@ struct Demo: AsyncParsableCommand {
             tls = .init(caCert: tlsDir + "/ca.pem", serverCert: tlsDir + "/server.pem", serverKey: tlsDir + "/server-key.pem")
         } else {
             tls = try LocalCA.create(in: tlsDir)
-            print("• local CA and server certificate in \(tlsDir)")
+            say("• local CA and server certificate in \(tlsDir)")
         }
         var config = ServerConfig(dataDir: dir)
         config.port = port
@@ -39,7 +39,7 @@ struct Demo: AsyncParsableCommand {
         config.heartbeat.intervalSec = 1
         let server = try ControlPlane(config: config)
         if let issued = try server.store.bootstrapAdminIfNeeded() {
-            print("• admin account created; API token (shown once): \(issued.token)")
+            say("• admin account created; API token (shown once): \(issued.token)")
         }
         guard let admin = try await server.store.adminOperator() else { throw ValidationError("no admin account") }
 
@@ -59,7 +59,7 @@ struct Demo: AsyncParsableCommand {
                 pool: pool.id, CreateMemberRequest(hostname: hostname, allowedIPs: ["127.0.0.1"], family: .debian, role: nil),
                 publicURL: config.publicURL, by: admin)
         }
-        print("• pool '\(pool.name)' (id \(pool.id)), member '\(hostname)' (id \(enrollment.member.id)) allowed from 127.0.0.1")
+        say("• pool '\(pool.name)' (id \(pool.id)), member '\(hostname)' (id \(enrollment.member.id)) allowed from 127.0.0.1")
 
         // The server, in the background.
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
@@ -68,7 +68,7 @@ struct Demo: AsyncParsableCommand {
         var iterator = ports.makeAsyncIterator()
         guard let boundPort = await iterator.next() else { throw ValidationError("the server did not start") }
         let base = "https://127.0.0.1:\(boundPort)"
-        print("• control plane listening on \(base) (TLS, local CA)")
+        say("• control plane listening on \(base) (TLS, local CA)")
 
         // The agent, in this process, against the server over HTTPS.
         let agentConfig = try AgentConfig.load(file: [:], environment: [
@@ -88,11 +88,11 @@ struct Demo: AsyncParsableCommand {
             await agentTask.value
             await group.triggerGracefulShutdown()
             _ = try? await serverTask.value
-            print(ok ? "demo: OK" : "demo: FAILED")
+            say(ok ? "demo: OK" : "demo: FAILED")
             if !ok { throw ExitCode.failure }
             return
         }
-        print("""
+        say("""
 
             The control plane keeps serving at \(base) with the demo agent heartbeating.
             Try the CLI:  BALCTL_SERVER=\(base) BALCTL_CA_FILE=\(tls.caCert) BALCTL_TOKEN=<admin token> balctl members list
@@ -108,7 +108,7 @@ struct Demo: AsyncParsableCommand {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let hb = try? await server.store.member(memberID, by: admin).heartbeat {
-                print("• first heartbeat: agent \(hb.agentVersion) on \(hb.osPretty), load \(hb.load1), memory \(hb.memoryUsedPercent)% used, \(hb.commands.count) commands")
+                say("• first heartbeat: agent \(hb.agentVersion) on \(hb.osPretty), load \(hb.load1), memory \(hb.memoryUsedPercent)% used, \(hb.commands.count) commands")
                 break
             }
             try? await Task.sleep(for: .milliseconds(100))
@@ -120,10 +120,10 @@ struct Demo: AsyncParsableCommand {
             do {
                 let job = try await server.store.enqueue(member: memberID, req, catalogue: server.catalogue,
                                                          policy: server.config.queue, by: admin)
-                print("• enqueued job \(job.id): \(job.command)")
+                say("• enqueued job \(job.id): \(job.command)")
                 jobIDs.append(job.id)
             } catch {
-                print("✗ enqueue \(req.command) failed: \(error)")
+                say("✗ enqueue \(req.command) failed: \(error)")
                 return false
             }
         }
@@ -136,11 +136,11 @@ struct Demo: AsyncParsableCommand {
             if finished.count == jobIDs.count { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        print("\nTimeline:")
-        for job in finished { print(Render.timeline(job)) }
+        say("\nTimeline:")
+        for job in finished { say(Render.timeline(job)) }
         if let facts = finished.first(where: { $0.command == "host.collect_facts" })?.result,
            let pretty = facts["osPretty"]?.stringValue, let kernel = facts["kernel"]?.stringValue {
-            print("\nFacts collected by the agent: \(pretty), kernel \(kernel)")
+            say("\nFacts collected by the agent: \(pretty), kernel \(kernel)")
         }
         return finished.count == jobIDs.count && finished.allSatisfy { $0.state == .completed }
     }

@@ -1,0 +1,288 @@
+import BalctlProtocol
+import ControlPlane
+import CurlClient
+import Foundation
+import Testing
+
+/// The whole path with real processes and real TLS: `balctl-server serve` and `balctl-heartbeat`
+/// binaries, a CA made by the test. Serialized: the timing checks must not compete for 2 cores.
+@Suite(.serialized)
+struct EndToEndTests {
+    @Test("enroll → heartbeat → enqueue → the agent runs the job → completed in the timeline")
+    func enrollRunComplete() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("edge")
+        let e = try await api.member(pool: pool.id, hostname: "Agent-One")
+        #expect(e.enrollmentSecret.count == 48)
+        #expect(e.installCommand.contains("--enrol --key \(e.enrollmentSecret) --hostname Agent-One --api-base \(h.base)"))
+        // The OS host name is upper/lower-case insensitive: the agent reports it lower-case.
+        var e2 = e; e2.member.hostname = "agent-one"
+        try h.startAgent(e2)
+        let hb = try await api.waitForHeartbeat(e.member.id)
+        #expect(hb.commands.contains("host.echo") && hb.commands.contains("host.collect_facts"))
+        #expect(hb.sourceIP == "127.0.0.1")
+
+        let job = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("over https")]))
+        let done = try await api.waitForJob(job.id) { $0.state.isTerminal }
+        #expect(done.state == .completed)
+        #expect(done.attempt == 1)
+        #expect(done.changed == false)
+        #expect(done.output?.contains("over https") == true)
+        #expect(done.result?["message"]?.stringValue == "over https")
+        #expect(done.events?.map(\.kind) == ["enqueued", "claimed", "completed"])
+
+        let facts = try await api.enqueue(e.member.id, "host.collect_facts", .emptyObject)
+        let factsDone = try await api.waitForJob(facts.id) { $0.state.isTerminal }
+        #expect(factsDone.state == .completed)
+        #expect(factsDone.result?["uname"]?.stringValue?.hasPrefix("Linux") == true)
+
+        // The pool timeline has both.
+        let timeline: [JobView] = try await api.call("GET", "/pools/\(pool.id)/jobs")
+        #expect(Set(timeline.map(\.id)) == [job.id, facts.id])
+    }
+
+    @Test("wrong secret 401, wrong IP/hostname/forged proxy header 403, malformed 400, oversized 413, plaintext refused")
+    func agentAuthRefusals() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("auth")
+        let local = try await api.member(pool: pool.id, hostname: "local-1")
+        let remote = try await api.member(pool: pool.id, hostname: "remote-1", ips: ["198.51.100.7"])
+        let body = try JSONEncoder().encode(Harness.report(hostname: "local-1"))
+
+        let ok = try await h.agentPost(AgentWire.heartbeatPath, secret: local.enrollmentSecret, body: body)
+        #expect(ok.status == 200)
+        let reply = try JSONDecoder().decode(HeartbeatReply.self, from: Data(ok.body))
+        #expect(reply.heartbeatIntervalSec == 1)
+
+        let wrongSecret = try await h.agentPost(AgentWire.heartbeatPath, secret: String(repeating: "ab", count: 24), body: body)
+        #expect(wrongSecret.status == 401)
+        let noSecret = try await h.agentPost(AgentWire.heartbeatPath, secret: "", body: body)
+        #expect(noSecret.status == 401)
+
+        let remoteBody = try JSONEncoder().encode(Harness.report(hostname: "remote-1"))
+        let wrongIP = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: remoteBody)
+        #expect(wrongIP.status == 403)
+        #expect(wrongIP.text.contains("127.0.0.1"))
+
+        let forged = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: remoteBody,
+                                           headers: [("CF-Connecting-IP", "198.51.100.7"), ("X-Forwarded-For", "198.51.100.7")])
+        #expect(forged.status == 403, "a peer that is not a trusted proxy cannot choose its client IP")
+
+        let wrongHost = try await h.agentPost(AgentWire.heartbeatPath, secret: local.enrollmentSecret,
+                                              body: try JSONEncoder().encode(Harness.report(hostname: "someone-else")))
+        #expect(wrongHost.status == 403)
+        #expect(wrongHost.text.contains("hostname"))
+
+        let malformed = try await h.agentPost(AgentWire.heartbeatPath, secret: local.enrollmentSecret, body: Data("{\"hostname\": 12".utf8))
+        #expect(malformed.status == 400)
+        #expect(malformed.text.contains("malformed JSON") || malformed.text.contains("hostname"))
+        let missingKey = try await h.agentPost(AgentWire.heartbeatPath, secret: local.enrollmentSecret, body: Data("{\"hostname\": \"local-1\"}".utf8))
+        #expect(missingKey.status == 400)
+        #expect(missingKey.text.contains("missing key"))
+
+        let huge = Data(repeating: UInt8(ascii: " "), count: AgentWire.maxAgentBodyBytes + 1)
+        let tooLarge = try await h.agentPost(AgentWire.heartbeatPath, secret: local.enrollmentSecret, body: huge)
+        #expect(tooLarge.status == 413)
+
+        // Nothing of the refused requests was stored for the remote member.
+        #expect(try await api.memberView(remote.member.id).heartbeat == nil)
+
+        // The agent refuses a plaintext API base before sending anything.
+        let agent = try h.run(try Harness.binary("balctl-heartbeat"), ["--once"], env: [
+            "BALCTL_ENROLLMENT_SECRET": local.enrollmentSecret, "BALCTL_API_BASE": "http://127.0.0.1:\(h.port)",
+            "BALCTL_HOSTNAME": "local-1", "BALCTL_STATE_DIR": h.dir.appendingPathComponent("plain").path,
+            "BALCTL_ENV_FILE": "/nonexistent",
+        ], log: "plain.log")
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 2)
+        #expect(h.log("plain.log").contains("refusing plaintext BALCTL_API_BASE"))
+    }
+
+    @Test("behind a trusted proxy the forwarded client IP is used, and required")
+    func trustedProxyHeaders() async throws {
+        let h = try Harness(extraServerArgs: ["--trusted-proxy", "127.0.0.1/32"])
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("proxied")
+        let remote = try await api.member(pool: pool.id, hostname: "remote-1", ips: ["198.51.100.7"])
+        let body = try JSONEncoder().encode(Harness.report(hostname: "remote-1"))
+        let viaCF = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body,
+                                          headers: [("CF-Connecting-IP", "198.51.100.7")])
+        #expect(viaCF.status == 200)
+        let viaXFF = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body,
+                                           headers: [("X-Forwarded-For", "203.0.113.1, 198.51.100.7")])
+        #expect(viaXFF.status == 200, "the nearest untrusted hop is the client")
+        let noHeader = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body)
+        #expect(noHeader.status == 403, "behind a proxy a request without a client IP is refused")
+        #expect(noHeader.text.contains("no client IP"))
+        #expect(try await api.memberView(remote.member.id).heartbeat?.sourceIP == "198.51.100.7")
+    }
+
+    @Test("agent SIGKILLed mid-job: re-offered only after the lease, attempt 2 completes once, late attempt 1 gets 409")
+    func agentKilledMidJob() async throws {
+        let h = try Harness(leaseSec: 3)
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("crash")
+        let e = try await api.member(pool: pool.id, hostname: "crashy")
+        let state = h.dir.appendingPathComponent("crashy-state").path
+        let first = try h.startAgent(e, stateDir: state, log: "agent1.log")
+        _ = try await api.waitForHeartbeat(e.member.id)
+        let job = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("survivor"), "delaySeconds": .number(4)]))
+        _ = try await api.waitForJob(job.id) { $0.state == .running && $0.progressMessage != nil }
+
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let killedAt = Date()
+        // Within the lease the job stays with attempt 1.
+        try await Task.sleep(for: .milliseconds(1000))
+        let held = try await api.job(job.id)
+        #expect(held.state == .running && held.attempt == 1, "re-offered before the lease ran out")
+
+        let requeued = try await api.waitForJob(job.id, timeout: 15) { $0.attempt == 2 }
+        #expect(Date().timeIntervalSince(killedAt) >= 2, "lease is 3 s, renewed at most ~1 s before the kill")
+        #expect(requeued.events?.contains { $0.kind == "lease_expired" && $0.attempt == 1 } == true)
+
+        // A new agent with the same state dir: it reports attempt 1 as interrupted (stale now), then runs attempt 2.
+        try h.startAgent(e, stateDir: state, log: "agent2.log")
+        let done = try await api.waitForJob(job.id, timeout: 30) { $0.state.isTerminal }
+        #expect(done.state == .completed)
+        #expect(done.attempt == 2)
+        #expect(done.events?.filter { $0.kind == "completed" }.count == 1)
+        #expect(h.log("agent2.log").contains("reporting interrupted after restart"))
+
+        // A late completion from attempt 1 is refused and changes nothing.
+        let late = JobCompletion(jobId: job.id, attempt: 1, status: .failed, exitCode: 9, output: "late",
+                                 result: nil, changed: true, error: "late", startedAt: nil, finishedAt: nil)
+        let r = try await h.agentPost(AgentWire.completePath, secret: e.enrollmentSecret, body: try JSONEncoder().encode(late))
+        #expect(r.status == 409)
+        let after = try await api.job(job.id)
+        #expect(after.state == .completed && after.attempt == 2 && after.exitCode == done.exitCode)
+        #expect(after.events?.count == done.events?.count)
+        // A repeat of the accepted completion is idempotent.
+        let repeatDone = JobCompletion(jobId: job.id, attempt: 2, status: .completed, exitCode: 0, output: "again",
+                                       result: nil, changed: false, error: nil, startedAt: nil, finishedAt: nil)
+        let again = try await h.agentPost(AgentWire.completePath, secret: e.enrollmentSecret, body: try JSONEncoder().encode(repeatDone))
+        #expect(again.status == 200)
+        #expect(try await api.job(job.id).output == done.output)
+    }
+
+    @Test("control plane restarted mid-job: nothing lost, nothing duplicated")
+    func controlPlaneRestart() async throws {
+        let h = try Harness(leaseSec: 5)
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("restart")
+        let e = try await api.member(pool: pool.id, hostname: "steady")
+        try h.startAgent(e)
+        _ = try await api.waitForHeartbeat(e.member.id)
+        let running = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("kept"), "delaySeconds": .number(4)]))
+        _ = try await api.waitForJob(running.id) { $0.state == .running }
+        // Queued while the agent is busy is fine too; this one is still pending or just claimed at the crash.
+        let second = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("second")]))
+
+        h.stopServer(signal: SIGKILL)
+        try await Task.sleep(for: .seconds(2))
+        try await h.startServer()
+
+        let a = try await api.waitForJob(running.id, timeout: 40) { $0.state.isTerminal }
+        let b = try await api.waitForJob(second.id, timeout: 40) { $0.state.isTerminal }
+        for job in [a, b] {
+            #expect(job.state == .completed)
+            #expect(job.attempt == 1, "no job was re-run")
+            #expect(job.events?.filter { $0.kind == "completed" }.count == 1)
+            #expect(job.events?.contains { $0.kind == "lease_expired" } == false)
+        }
+        #expect(a.output?.contains("kept") == true)
+        let all: [JobView] = try await api.call("GET", "/members/\(e.member.id)/jobs")
+        #expect(all.count == 2)
+    }
+
+    @Test("a long job keeps heartbeats flowing at the configured interval")
+    func heartbeatsDuringLongJob() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("busy")
+        let e = try await api.member(pool: pool.id, hostname: "busy-1")
+        try h.startAgent(e)
+        _ = try await api.waitForHeartbeat(e.member.id)
+        let job = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("long"), "delaySeconds": .number(7)]))
+        _ = try await api.waitForJob(job.id) { $0.state == .running }
+
+        var seen: [Double] = []
+        let until = Date().addingTimeInterval(5)
+        while Date() < until {
+            if let at = try await api.memberView(e.member.id).heartbeat?.receivedAt, at != seen.last { seen.append(at) }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await api.job(job.id).state == .running, "the window must fall inside the job")
+        let gaps = zip(seen.dropFirst(), seen).map { $0 - $1 }
+        #expect(seen.count >= 4, "heartbeats seen during 5 s of a running job: \(seen.count)")
+        #expect((gaps.max() ?? 99) < 2.0, "largest gap between heartbeats: \(gaps.max() ?? 99) s")
+        let done = try await api.waitForJob(job.id, timeout: 20) { $0.state.isTerminal }
+        #expect(done.state == .completed)
+    }
+
+    @Test("account B cannot list, read, enqueue on or cancel account A's members and jobs")
+    func tenantIsolation() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let admin = try h.api()
+        let issued: TokenIssued = try await admin.call("POST", "/accounts", CreateAccountRequest(name: "tenant-b", isAdmin: false))
+        let b = try h.api(token: issued.token)
+
+        let pool = try await admin.pool("a-pool")
+        let e = try await admin.member(pool: pool.id, hostname: "a-host")
+        try h.startAgent(e)
+        _ = try await admin.waitForHeartbeat(e.member.id)
+        let job = try await admin.enqueue(e.member.id, "host.echo", .object(["message": .string("a"), "delaySeconds": .number(3)]))
+
+        #expect(try await b.call("GET", "/pools", as: [PoolView].self).isEmpty)
+        #expect(try await b.call("GET", "/members", as: [MemberView].self).isEmpty)
+        #expect(try await b.call("GET", "/jobs", as: [JobView].self).isEmpty)
+        #expect(try await b.raw("GET", "/members/\(e.member.id)").status == 404)
+        #expect(try await b.raw("GET", "/pools/\(pool.id)/members").status == 404)
+        #expect(try await b.raw("GET", "/jobs/\(job.id)").status == 404)
+        let enqueue = try JSONEncoder().encode(EnqueueJobRequest(command: "host.echo", params: .object(["message": .string("b")])))
+        #expect(try await b.raw("POST", "/members/\(e.member.id)/jobs", enqueue).status == 404)
+        #expect(try await b.raw("POST", "/jobs/\(job.id)/cancel", Data("{}".utf8)).status == 404)
+        #expect(try await b.raw("DELETE", "/pools/\(pool.id)").status == 404)
+        #expect(try await b.raw("POST", "/accounts", Data("{\"name\":\"x\"}".utf8)).status == 403)
+        // A's data is untouched.
+        #expect(try await admin.call("GET", "/members/\(e.member.id)/jobs", as: [JobView].self).count == 1)
+        #expect(try await admin.job(job.id).cancelRequested == false)
+        // And a token that does not exist is 401.
+        #expect(try await h.api(token: "bct_" + String(repeating: "0", count: 40)).raw("GET", "/pools").status == 401)
+    }
+
+    @Test("cancel: a pending job at once, a running job through the agent")
+    func cancelJobs() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("cancel")
+        let e = try await api.member(pool: pool.id, hostname: "cancel-1")
+        try h.startAgent(e)
+        _ = try await api.waitForHeartbeat(e.member.id)
+        let long = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("x"), "delaySeconds": .number(60)]))
+        _ = try await api.waitForJob(long.id) { $0.state == .running }
+        let cancelled: JobView = try await api.call("POST", "/jobs/\(long.id)/cancel")
+        #expect(cancelled.cancelRequested)
+        let done = try await api.waitForJob(long.id, timeout: 15) { $0.state.isTerminal }
+        #expect(done.state == .cancelled)
+        #expect(done.events?.map(\.kind).suffix(2) == ["cancel_requested", "cancelled"])
+        // Cancelling again is a conflict; unknown commands and bad params are refused at enqueue.
+        #expect(try await api.raw("POST", "/jobs/\(long.id)/cancel", Data("{}".utf8)).status == 409)
+        let unknown = try JSONEncoder().encode(EnqueueJobRequest(command: "host.nope", params: nil))
+        let r1 = try await api.raw("POST", "/members/\(e.member.id)/jobs", unknown)
+        #expect(r1.status == 400 && r1.text.contains("unknown command"))
+        let bad = try JSONEncoder().encode(EnqueueJobRequest(command: "host.echo", params: .object(["message": .string("x"), "delaySeconds": .number(-1)])))
+        let r2 = try await api.raw("POST", "/members/\(e.member.id)/jobs", bad)
+        #expect(r2.status == 400 && r2.text.contains("delaySeconds"))
+    }
+}

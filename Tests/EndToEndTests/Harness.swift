@@ -1,0 +1,252 @@
+import BalctlProtocol
+import ControlPlane
+import CurlClient
+import Foundation
+import Testing
+
+/// Real processes for end-to-end tests: `balctl-server serve` over TLS with a CA made here, and
+/// `balctl-heartbeat` agents against it. Binaries come from the build directory (`swift build`
+/// first), or from $BALCTL_BIN_DIR.
+final class Harness: @unchecked Sendable {
+    let dir: URL
+    let tls: LocalCA.Files
+    let port: Int
+    var server: Process?
+    var agents: [Process] = []
+    var adminToken = ""
+    let extraServerArgs: [String]
+    let leaseSec: Int
+
+    static let binDir: URL = {
+        if let d = ProcessInfo.processInfo.environment["BALCTL_BIN_DIR"] { return URL(fileURLWithPath: d) }
+        // The test bundle lives in the build directory next to the executables.
+        var candidates: [URL] = []
+        if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug"))
+        for c in candidates {
+            var d = c
+            for _ in 0..<4 {
+                if FileManager.default.isExecutableFile(atPath: d.appendingPathComponent("balctl-server").path) { return d }
+                d = d.deletingLastPathComponent()
+            }
+        }
+        return root.appendingPathComponent(".build/debug")
+    }()
+
+    static func binary(_ name: String) throws -> String {
+        let path = binDir.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HarnessError("\(path) is missing: run `swift build` before `swift test`")
+        }
+        return path
+    }
+
+    struct HarnessError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    init(leaseSec: Int = 30, extraServerArgs: [String] = []) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        tls = try LocalCA.create(in: dir.appendingPathComponent("tls").path)
+        port = try Self.freePort()
+        self.leaseSec = leaseSec
+        self.extraServerArgs = extraServerArgs
+    }
+
+    deinit {
+        for p in agents where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        if let s = server, s.isRunning { kill(s.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    var base: String { "https://127.0.0.1:\(port)" }
+    var dataDir: String { dir.appendingPathComponent("data").path }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else { throw HarnessError("no free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    // MARK: processes
+
+    func run(_ exe: String, _ args: [String], env: [String: String] = [:], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
+        environment.merge(env) { $1 }
+        p.environment = environment
+        let logURL = dir.appendingPathComponent(log)
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logURL)
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        return p
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
+    }
+
+    /// `init` once (admin token), then `serve`; waits until /healthz answers over TLS.
+    func startServer() async throws {
+        if adminToken.isEmpty {
+            let initProc = Process()
+            initProc.executableURL = URL(fileURLWithPath: try Self.binary("balctl-server"))
+            initProc.arguments = ["init", "--data-dir", dataDir, "--json"]
+            let pipe = Pipe()
+            initProc.standardOutput = pipe
+            try initProc.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            initProc.waitUntilExit()
+            adminToken = try JSONDecoder().decode(TokenIssued.self, from: data).token
+        }
+        server = try run(try Self.binary("balctl-server"), [
+            "serve", "--data-dir", dataDir, "--port", "\(port)", "--tls-cert", tls.serverCert,
+            "--tls-key", tls.serverKey, "--lease-sec", "\(leaseSec)", "--heartbeat-interval", "1",
+        ] + extraServerArgs, log: "server.log")
+        let session = try CurlSession(options: .init(caFile: tls.caCert))
+        for _ in 0..<200 {
+            if let r = try? await session.request("GET", base + "/healthz"), r.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("server did not come up:\n\(log("server.log"))")
+    }
+
+    func stopServer(signal sig: Int32 = SIGTERM) {
+        guard let s = server else { return }
+        kill(s.processIdentifier, sig)
+        s.waitUntilExit()
+        server = nil
+    }
+
+    func agentEnv(secret: String, hostname: String, stateDir: String) -> [String: String] {
+        [
+            "BALCTL_ENROLLMENT_SECRET": secret,
+            "BALCTL_API_BASE": base,
+            "BALCTL_CA_FILE": tls.caCert,
+            "BALCTL_HOSTNAME": hostname,
+            "BALCTL_STATE_DIR": stateDir,
+            "BALCTL_ENV_FILE": dir.appendingPathComponent("no-such-agent.env").path,
+            "BALCTL_SHUTDOWN_GRACE_SEC": "5",
+        ]
+    }
+
+    @discardableResult
+    func startAgent(_ e: MemberEnrollment, stateDir: String? = nil, log: String = "agent.log") throws -> Process {
+        let state = stateDir ?? dir.appendingPathComponent("agent-state-\(e.member.id)").path
+        let p = try run(try Self.binary("balctl-heartbeat"), [],
+                        env: agentEnv(secret: e.enrollmentSecret, hostname: e.member.hostname, stateDir: state),
+                        log: log)
+        agents.append(p)
+        return p
+    }
+
+    // MARK: operator API
+
+    func api(token: String? = nil) throws -> Operator {
+        try Operator(base: base, token: token ?? adminToken, caFile: tls.caCert)
+    }
+
+    struct Operator {
+        let base: String
+        let token: String
+        let session: CurlSession
+
+        init(base: String, token: String, caFile: String) throws {
+            self.base = base; self.token = token
+            session = try CurlSession(options: .init(caFile: caFile))
+        }
+
+        func raw(_ method: String, _ path: String, _ body: Data? = nil) async throws -> HTTPResponse {
+            try await session.request(method, base + OperatorAPI.prefix + path,
+                                      headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                                      body: body.map(Array.init))
+        }
+
+        func call<T: Decodable>(_ method: String, _ path: String, _ body: (some Encodable)? = Optional<String>.none,
+                                as: T.Type = T.self) async throws -> T {
+            let data = try body.map { try JSONEncoder().encode($0) }
+            let r = try await raw(method, path, data ?? (method == "POST" ? Data("{}".utf8) : nil))
+            guard (200..<300).contains(r.status) else {
+                throw HarnessError("\(method) \(path) → \(r.status): \(r.text)")
+            }
+            return try JSONDecoder().decode(T.self, from: Data(r.body))
+        }
+
+        func pool(_ name: String) async throws -> PoolView {
+            try await call("POST", "/pools", CreatePoolRequest(name: name, template: .generic))
+        }
+
+        func member(pool: Int64, hostname: String, ips: [String] = ["127.0.0.1"]) async throws -> MemberEnrollment {
+            try await call("POST", "/pools/\(pool)/members",
+                           CreateMemberRequest(hostname: hostname, allowedIPs: ips, family: .debian, role: nil))
+        }
+
+        func enqueue(_ member: Int64, _ command: String, _ params: JSONValue, maxAttempts: Int? = nil) async throws -> JobView {
+            try await call("POST", "/members/\(member)/jobs",
+                           EnqueueJobRequest(command: command, params: params, maxAttempts: maxAttempts))
+        }
+
+        func job(_ id: Int64) async throws -> JobView { try await call("GET", "/jobs/\(id)") }
+
+        func memberView(_ id: Int64) async throws -> MemberView { try await call("GET", "/members/\(id)") }
+
+        /// Poll until `predicate` holds (or fail after `timeout` seconds).
+        func waitForJob(_ id: Int64, timeout: Double = 30, _ predicate: (JobView) -> Bool) async throws -> JobView {
+            let deadline = Date().addingTimeInterval(timeout)
+            var last: JobView? = nil
+            while Date() < deadline {
+                if let j = try? await job(id) {
+                    last = j
+                    if predicate(j) { return j }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw HarnessError("job \(id) never reached the expected state; last: \(last.map { "\($0.state) attempt \($0.attempt) events \($0.events?.map(\.kind) ?? [])" } ?? "none")")
+        }
+
+        func waitForHeartbeat(_ member: Int64, timeout: Double = 20) async throws -> HeartbeatSummary {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if let hb = try? await memberView(member).heartbeat { return hb }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw HarnessError("member \(member) never sent a heartbeat")
+        }
+    }
+
+    /// A raw agent request, as a hostile or misconfigured client would send it.
+    func agentPost(_ path: String, secret: String, body: Data, headers: [(String, String)] = []) async throws -> HTTPResponse {
+        let session = try CurlSession(options: .init(caFile: tls.caCert))
+        return try await session.request("POST", base + path,
+                                         headers: [("Authorization", "Bearer \(secret)"), ("Content-Type", "application/json")] + headers,
+                                         body: Array(body))
+    }
+
+    static func report(hostname: String, commands: [String] = ["host.echo"], jobs: [JobRef] = []) -> HostReport {
+        HostReport(hostname: hostname, agentVersion: BalctlVersion.current,
+                   os: OSInfo(family: "debian", id: "debian", versionID: "12", prettyName: "Debian", kernel: "6"),
+                   uptimeSec: 1, load: [0, 0, 0], cpuPercent: nil, cpuCount: 1,
+                   memory: MemoryInfo(totalBytes: 1, availableBytes: 1), disks: [], publicIPv4: nil,
+                   publicIPSource: nil, stacks: [:], commands: commands, jobsInFlight: jobs)
+    }
+}

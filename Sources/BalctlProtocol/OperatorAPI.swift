@@ -177,12 +177,15 @@ public struct JobView: Codable, Sendable {
     public var output: String?
     public var result: JSONValue?
     public var events: [JobEventView]?
+    /// Set when the job is a step of a recipe run.
+    public var recipeRunId: Int64?
+    public var recipeStep: Int?
     public init(id: Int64, poolId: Int64, memberId: Int64, hostname: String, command: String,
                 params: JSONValue, state: JobState, attempt: Int, maxAttempts: Int, priority: Int,
                 timeoutSec: Int, checkMode: Bool, cancelRequested: Bool, createdAt: Double,
                 startedAt: Double?, finishedAt: Double?, exitCode: Int?, changed: Bool?,
                 error: String?, progressMessage: String?, progressPercent: Double?, output: String?,
-                result: JSONValue?, events: [JobEventView]?) {
+                result: JSONValue?, events: [JobEventView]?, recipeRunId: Int64? = nil, recipeStep: Int? = nil) {
         self.id = id; self.poolId = poolId; self.memberId = memberId; self.hostname = hostname
         self.command = command; self.params = params; self.state = state; self.attempt = attempt
         self.maxAttempts = maxAttempts; self.priority = priority; self.timeoutSec = timeoutSec
@@ -191,6 +194,7 @@ public struct JobView: Codable, Sendable {
         self.exitCode = exitCode; self.changed = changed; self.error = error
         self.progressMessage = progressMessage; self.progressPercent = progressPercent
         self.output = output; self.result = result; self.events = events
+        self.recipeRunId = recipeRunId; self.recipeStep = recipeStep
     }
 }
 

@@ -26,6 +26,10 @@ public struct ServerConfig: Sendable {
     public var queue = QueuePolicy()
     /// Seconds between lease sweeps.
     public var sweepIntervalSec: Double = 1
+    /// Seconds between scheduler passes.
+    public var schedulerIntervalSec: Double = 1
+    /// Directory of recipe YAML files (every file must validate, or the server refuses to start).
+    public var recipesDir: String? = nil
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -40,6 +44,8 @@ public final class ControlPlane: Sendable {
     public let config: ServerConfig
     public let store: Store
     public let catalogue: CommandCatalogue
+    /// Recipes by id, loaded and validated at start.
+    public let recipes: [String: Recipe]
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
@@ -48,6 +54,11 @@ public final class ControlPlane: Sendable {
         self.config = config
         self.store = try Store(path: config.databasePath)
         self.catalogue = AllPlugins.registry.catalogue
+        if let dir = config.recipesDir {
+            self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })
+        } else {
+            self.recipes = [:]
+        }
         self.logger = logger
     }
 
@@ -59,6 +70,7 @@ public final class ControlPlane: Sendable {
                                                   body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         AgentRoutes(server: self).register(router)
         OperatorRoutes(server: self).register(router)
+        RecipeRoutes(server: self).register(router)
         return router
     }
 
@@ -89,7 +101,8 @@ public final class ControlPlane: Sendable {
         try await store.graceRunningLeases(policy: config.queue)
         let app = try application(onRunning: onRunning)
         return ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self))],
+            configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self)),
+                                            .init(service: Scheduler(server: self))],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     }
 

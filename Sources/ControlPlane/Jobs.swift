@@ -31,7 +31,8 @@ extension Store {
             createdAt: row["created_at"], startedAt: row["started_at"], finishedAt: row["finished_at"],
             exitCode: row["exit_code"], changed: row["changed"], error: row["error"],
             progressMessage: row["progress_message"], progressPercent: row["progress_percent"],
-            output: row["output"], result: json("result"), events: events)
+            output: row["output"], result: json("result"), events: events,
+            recipeRunId: row["recipe_run_id"], recipeStep: row["recipe_step"])
     }
 
     static let jobSelect = "SELECT j.*, m.hostname FROM jobs j JOIN members m ON m.id = j.member_id"
@@ -61,23 +62,38 @@ extension Store {
 
         return try await db.write { db in
             let member = try Self.member(db, memberID, op)
-            guard let hb = member.heartbeat else {
-                throw ControlPlaneError.conflict("member \(memberID) (\(member.hostname)) has not sent a heartbeat yet, so its commands are unknown")
-            }
-            guard hb.commands.contains(req.command) else {
-                throw ControlPlaneError.conflict("the agent on \(member.hostname) (version \(hb.agentVersion)) does not report command '\(req.command)'")
-            }
-            try db.execute(sql: """
-                INSERT INTO jobs(account_id, pool_id, member_id, command, params, priority, max_attempts,
-                                 timeout_sec, check_mode, state, attempt, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?)
-                """, arguments: [op.accountID, member.poolId, memberID, req.command, params.jsonString(),
-                                 priority, maxAttempts, timeout, checkMode, now()])
-            let id = db.lastInsertedRowID
-            try Self.event(db, id, 1, "enqueued", "\(req.command)\(checkMode ? " (check mode)" : "") by \(op.name)")
+            try Self.requireAgentReports(member, req.command)
+            let id = try Self.insertJob(db, member: member, command: req.command, params: params, priority: priority,
+                                        maxAttempts: maxAttempts, timeoutSec: timeout, checkMode: checkMode,
+                                        accountID: op.accountID, by: op.name)
             try Self.audit(db, op.accountID, "job.enqueue", "job:\(id)", "\(req.command) on member \(memberID)")
             return try Self.job(db, id, op, withEvents: true)
         }
+    }
+
+    /// A command can be queued only for an agent that says it can run it.
+    static func requireAgentReports(_ member: MemberView, _ command: String) throws {
+        guard let hb = member.heartbeat else {
+            throw ControlPlaneError.conflict("member \(member.id) (\(member.hostname)) has not sent a heartbeat yet, so its commands are unknown")
+        }
+        guard hb.commands.contains(command) else {
+            throw ControlPlaneError.conflict("the agent on \(member.hostname) (version \(hb.agentVersion)) does not report command '\(command)'")
+        }
+    }
+
+    /// Insert a pending job (parameters already validated) and its `enqueued` event.
+    static func insertJob(_ db: Database, member: MemberView, command: String, params: JSONValue, priority: Int = 0,
+                          maxAttempts: Int, timeoutSec: Int, checkMode: Bool = false, accountID: Int64, by who: String,
+                          recipeRun: Int64? = nil, recipeStep: Int? = nil) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO jobs(account_id, pool_id, member_id, command, params, priority, max_attempts,
+                             timeout_sec, check_mode, state, attempt, created_at, recipe_run_id, recipe_step)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)
+            """, arguments: [accountID, member.poolId, member.id, command, params.jsonString(),
+                             priority, maxAttempts, timeoutSec, checkMode, now(), recipeRun, recipeStep])
+        let id = db.lastInsertedRowID
+        try event(db, id, 1, "enqueued", "\(command)\(checkMode ? " (check mode)" : "") by \(who)")
+        return id
     }
 
     static func job(_ db: Database, _ id: Int64, _ op: Operator, withEvents: Bool) throws -> JobView {
@@ -122,6 +138,7 @@ extension Store {
                 try db.execute(sql: "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
                                arguments: [now(), "cancelled by \(op.name) before it started", id])
                 try Self.event(db, id, job.attempt, "cancelled", "cancelled by \(op.name) before it started")
+                try Self.advanceRecipeRun(db, afterJob: id)
             case .running:
                 guard !job.cancelRequested else { break }
                 try db.execute(sql: "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", arguments: [id])
@@ -208,6 +225,7 @@ extension Store {
                 default: summary = error ?? final.rawValue
                 }
                 try Self.event(db, c.jobId, attempt, c.status == .interrupted ? "failed" : final.rawValue, summary)
+                try Self.advanceRecipeRun(db, afterJob: c.jobId)
                 return final
             }
         }
@@ -240,6 +258,7 @@ extension Store {
                                    arguments: [t, why, id])
                     try Self.event(db, id, attempt, "failed", why)
                 }
+                try Self.advanceRecipeRun(db, afterJob: id)
             }
             return rows.count
         }

@@ -113,6 +113,55 @@ public final class Store: Sendable {
                     detail TEXT);
                 """)
         }
+        m.registerMigration("v2: recipe runs and schedules") { db in
+            try db.execute(sql: """
+                CREATE TABLE recipe_runs(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    recipe_id TEXT NOT NULL,
+                    mode TEXT NOT NULL,
+                    steps TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    current_step INTEGER NOT NULL DEFAULT 0,
+                    failed_step INTEGER,
+                    error TEXT,
+                    created_at REAL NOT NULL,
+                    finished_at REAL);
+                CREATE INDEX recipe_runs_member ON recipe_runs(member_id, id);
+                ALTER TABLE jobs ADD COLUMN recipe_run_id INTEGER REFERENCES recipe_runs(id) ON DELETE SET NULL;
+                ALTER TABLE jobs ADD COLUMN recipe_step INTEGER;
+                CREATE INDEX jobs_recipe_run ON jobs(recipe_run_id);
+                CREATE TABLE schedules(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    cron TEXT NOT NULL,
+                    command TEXT,
+                    recipe_id TEXT,
+                    params TEXT NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    missed TEXT NOT NULL,
+                    next_run_at REAL,
+                    last_run_at REAL,
+                    last_job_id INTEGER,
+                    last_recipe_run_id INTEGER,
+                    last_error TEXT,
+                    created_at REAL NOT NULL);
+                CREATE INDEX schedules_due ON schedules(enabled, next_run_at);
+                -- One row per (schedule, due time): the guarantee that a due time fires once, even
+                -- with two schedulers or a restart at the boundary.
+                CREATE TABLE schedule_fires(
+                    schedule_id INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+                    due_at REAL NOT NULL,
+                    fired_at REAL NOT NULL,
+                    job_id INTEGER,
+                    recipe_run_id INTEGER,
+                    error TEXT,
+                    PRIMARY KEY(schedule_id, due_at));
+                """)
+        }
         return m
     }
 }

@@ -45,6 +45,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Job lease in seconds.")
     var leaseSec: Int = 30
 
+    @Option(help: "Recipe directory (env BALCTL_RECIPES_DIR; default ./recipes, then /etc/balctl/recipes, when present).")
+    var recipesDir: String?
+
     func validate() throws {
         guard AgentWire.intervalRange.contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval must be 1–60")
@@ -64,7 +67,15 @@ struct ServerOptions: ParsableArguments {
         c.publicURLOverride = publicURL
         c.heartbeat.intervalSec = heartbeatInterval
         c.queue.leaseSec = leaseSec
+        c.recipesDir = resolvedRecipesDir()
         return c
+    }
+}
+
+extension ServerOptions {
+    func resolvedRecipesDir() -> String? {
+        if let d = recipesDir ?? ProcessInfo.processInfo.environment["BALCTL_RECIPES_DIR"] { return d }
+        return ["recipes", "/etc/balctl/recipes"].first { FileManager.default.fileExists(atPath: $0) }
     }
 }
 

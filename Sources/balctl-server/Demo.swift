@@ -37,6 +37,7 @@ struct Demo: AsyncParsableCommand {
         config.tlsCertFile = tls.serverCert
         config.tlsKeyFile = tls.serverKey
         config.heartbeat.intervalSec = 1
+        config.recipesDir = ["recipes", "/etc/balctl/recipes"].first { FileManager.default.fileExists(atPath: $0) }
         let server = try ControlPlane(config: config)
         if let issued = try server.store.bootstrapAdminIfNeeded() {
             say("• admin account created; API token (shown once): \(issued.token)")

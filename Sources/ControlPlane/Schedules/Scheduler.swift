@@ -1,0 +1,22 @@
+import Foundation
+import ServiceLifecycle
+
+/// Runs `schedulerTick` every second beside the server.
+struct Scheduler: Service {
+    let server: ControlPlane
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let fired = try await server.store.schedulerTick(
+                        now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue)
+                    if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
+                } catch {
+                    server.logger.error("scheduler tick failed: \(error)")
+                }
+                try await Task.sleep(for: .seconds(server.config.schedulerIntervalSec))
+            }
+        }
+    }
+}

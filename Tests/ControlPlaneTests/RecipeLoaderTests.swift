@@ -1,0 +1,148 @@
+import BalctlPlugins
+import BalctlProtocol
+import Foundation
+import Testing
+@testable import ControlPlane
+
+/// Recipe files: strict format errors with file, line and key; catalogue validation; and every
+/// recipe shipped in recipes/ validates.
+struct RecipeLoaderTests {
+    let catalogue = AllPlugins.registry.catalogue
+
+    static let good = """
+        id: three-echoes
+        title: Three echoes
+        description: diagnostic
+        applies:
+          templates: [generic]
+        parameters:
+          greeting:
+            type: string
+            default: hello
+          wait:
+            type: number
+            default: 0
+        steps:
+          - name: first
+            run: host.echo
+            with:
+              message: "{{ greeting }} one"
+              delaySeconds: "{{ wait }}"
+          - name: second
+            run: host.echo
+            with: { message: two }
+            timeout: 30
+            on_failure: continue
+        disable:
+          - name: undo
+            run: host.echo
+            with: { message: undo }
+        check:
+          name: facts
+          run: host.collect_facts
+        """
+
+    func errors(_ text: String) -> [RecipeError] {
+        do {
+            let r = try RecipeLoader.parse(text, file: "r.yaml")
+            try RecipeLoader.validate(r, catalogue: catalogue)
+            return []
+        } catch let e as RecipeLoadErrors {
+            return e.errors
+        } catch {
+            return [RecipeError(file: "?", line: 0, key: "?", message: "\(error)")]
+        }
+    }
+
+    @Test func parsesAGoodRecipe() throws {
+        let r = try RecipeLoader.parse(Self.good, file: "r.yaml")
+        try RecipeLoader.validate(r, catalogue: catalogue)
+        #expect(r.id == "three-echoes" && r.templates == ["generic"])
+        #expect(r.steps.map(\.run) == ["host.echo", "host.echo"])
+        #expect(r.steps[1].onFailure == .continue && r.steps[1].timeoutSec == 30)
+        #expect(r.steps[0].line == 14)
+        #expect(r.disable.count == 1 && r.check?.run == "host.collect_facts")
+        #expect(r.parameters.map(\.name) == ["greeting", "wait"])
+        let with = try RecipeLoader.substitute(r.steps[0].with, with: ["greeting": .string("hi"), "wait": .number(2)])
+        #expect(with == .object(["message": .string("hi one"), "delaySeconds": .number(2)]), "a whole reference keeps its type")
+    }
+
+    @Test("format errors name file, line and key", arguments: [
+        ("id: x\ntitle: t\nstep: []\n", 3, "step", "unknown key"),
+        ("id: x\ntitle: t\ntitle: u\nsteps: []\n", 2, "(yaml)", "duplicate"),
+        ("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    timeout: ten\n", 6, "steps[0].timeout", "integer"),
+        ("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    colour: red\n", 6, "steps[0].colour", "unknown key"),
+        ("id: x\ntitle: !!python/object:os.system t\nsteps: []\n", 2, "title", "tag"),
+        ("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    on_failure: retry\n", 6, "steps[0].on_failure", "abort or continue"),
+        ("id: x\ntitle: t\nsteps:\n  - &a {name: a, run: host.echo}\n  - *a\n", 4, "steps[0]", "anchors"),
+        ("title: t\nsteps: []\n", 1, "id", "required"),
+        ("id: X Y\ntitle: t\nsteps: []\n", 1, "id", "a-z"),
+        ("id: x\ntitle: t\nsteps: [\n", 4, "(yaml)", "expected"),
+    ])
+    func formatErrors(_ text: String, _ line: Int, _ key: String, _ message: String) {
+        let e = errors(text)
+        #expect(e.count == 1)
+        #expect(e.first?.file == "r.yaml")
+        #expect(e.first?.line == line, "\(e)")
+        #expect(e.first?.key == key, "\(e)")
+        #expect(e.first?.message.contains(message) == true, "\(e)")
+    }
+
+    @Test("an alias bomb is refused without expanding it")
+    func aliasBomb() {
+        // A billion laughs inside a step's parameters: 9^10 strings if anything expanded it.
+        var yaml = "id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    with:\n"
+        yaml += "      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for i in 1...9 {
+            yaml += "      l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        yaml += "      message: *l9\n"
+        let start = Date()
+        let e = errors(yaml)
+        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(e.count == 1)
+        #expect(e.first?.message.contains("anchors and aliases are not allowed") == true, "\(e)")
+        #expect(e.first?.key.hasPrefix("steps[0].with") == true)
+    }
+
+    @Test("steps are checked against the command catalogue")
+    func catalogueErrors() {
+        let unknown = errors("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.nope\n")
+        #expect(unknown.first?.key == "steps[0].run" && unknown.first?.message.contains("unknown command") == true)
+        #expect(unknown.first?.line == 4)
+        let badParam = errors("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    with: {message: hi, delaySeconds: soon}\n")
+        #expect(badParam.first?.key == "steps[0].with")
+        #expect(badParam.first?.message.contains("delaySeconds") == true)
+        let missing = errors("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n")
+        #expect(missing.first?.message.contains("message") == true)
+        let undefined = errors("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.echo\n    with: {message: \"{{ nope }}\"}\n")
+        #expect(undefined.first?.message.contains("unknown recipe parameter 'nope'") == true)
+        let badDefault = errors("id: x\ntitle: t\nparameters:\n  n:\n    type: int\n    default: many\nsteps:\n  - name: a\n    run: host.echo\n    with: {message: hi}\n")
+        #expect(badDefault.first?.key == "parameters.n.default")
+    }
+
+    @Test("a directory load reports every broken file together, and duplicate ids")
+    func directory() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recipes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.good.write(to: dir.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try Self.good.write(to: dir.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+        try "id: y\ntitle: t\nsteps: 3\n".write(to: dir.appendingPathComponent("c.yml"), atomically: true, encoding: .utf8)
+        #expect {
+            _ = try RecipeLoader.loadDirectory(dir.path, catalogue: catalogue)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("b.yaml:1: id:") && text.contains("c.yml:3: steps")
+        }
+    }
+
+    @Test("every recipe shipped in recipes/ validates against the catalogue")
+    func shippedRecipes() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("recipes").path
+        let recipes = try RecipeLoader.loadDirectory(dir, catalogue: catalogue)
+        #expect(!recipes.isEmpty, "recipes/ ships at least one recipe")
+        for r in recipes { #expect(!r.steps.isEmpty) }
+    }
+}

@@ -84,8 +84,10 @@ public actor JobRunner {
     /// Wait until every job has finished and been reported.
     public func waitForAll() async -> [AttemptStatus] {
         var statuses: [AttemptStatus] = []
-        while let (_, task) = active.first {
-            statuses.append(await task.value)
+        // Await a snapshot: a job that ends while we wait on another removes itself from
+        // `active`, and its status must not be lost.
+        while !active.isEmpty {
+            for task in Array(active.values) { statuses.append(await task.value) }
         }
         return statuses
     }

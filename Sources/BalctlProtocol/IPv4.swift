@@ -51,7 +51,8 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         guard (1...2).contains(parts.count), let ip = IPv4(parts[0]) else { return nil }
         var prefix = 32
         if parts.count == 2 {
-            guard let p = Int(parts[1]), (0...32).contains(p), parts[1].count <= 2 else { return nil }
+            guard (1...2).contains(parts[1].count), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let p = Int(parts[1]), (0...32).contains(p) else { return nil }
             prefix = p
         }
         self.init(base: ip, prefix: prefix)

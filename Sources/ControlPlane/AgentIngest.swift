@@ -1,12 +1,51 @@
 import BalctlProtocol
 import Foundation
 import GRDB
+import Synchronization
+
+/// The fields of a heartbeat the ingest acts on. The rest of the `HostReport` is kept as sent.
+struct HeartbeatEnvelope: Decodable, Sendable {
+    var hostname: String
+    var agentVersion: String
+    var protocolVersion: Int
+    var jobsInFlight: [JobRef]
+}
 
 /// A member whose agent proved who it is.
 struct AgentIdentity: Sendable {
     var memberID: Int64
     var hostname: String
-    var historyAt: Double
+}
+
+/// Secret → member, allowed IPs and hostname, kept a few seconds so a fleet heartbeating
+/// every second does not cost a database read each. Rotating a secret, editing or removing a
+/// member or deleting a pool clears it at once; another control plane on the same database sees
+/// such a change within `ttl`.
+final class AgentAuthCache: Sendable {
+    struct Entry: Sendable {
+        var identity: AgentIdentity
+        var allowed: [IPv4]
+        var expires: Double
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+    let ttl: Double = 5
+
+    func get(_ hash: String, at t: Double) -> Entry? {
+        entries.withLock { e in
+            guard let hit = e[hash] else { return nil }
+            if hit.expires < t { e[hash] = nil; return nil }
+            return hit
+        }
+    }
+
+    func put(_ hash: String, _ entry: Entry) {
+        entries.withLock { e in
+            if e.count > 100_000 { e.removeAll() }  // bound memory under a flood of members
+            e[hash] = entry
+        }
+    }
+
+    func invalidateAll() { entries.withLock { $0.removeAll() } }
 }
 
 /// Heartbeat settings.
@@ -27,33 +66,53 @@ extension Store {
         guard let secret, Enrollment.isWellFormedSecret(secret) else {
             throw ControlPlaneError.unauthorized("missing or malformed enrollment secret (expected Authorization: Bearer <48 hex>)")
         }
-        let hash = Secrets.sha256Hex(secret.lowercased())
-        let row = try await db.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT m.id, m.hostname, m.allowed_ips, h.history_at FROM members m
-                LEFT JOIN heartbeat_latest h ON h.member_id = m.id WHERE m.secret_hash = ?
-                """), arguments: [hash])
+        // The cache is keyed by the secret itself (memory only), so a hit costs no hashing.
+        let key = secret.lowercased()
+        let t = now()
+        var entry = authCache.get(key, at: t)
+        if entry == nil {
+            let hash = Secrets.sha256Hex(key)
+            let row = try await db.read { db in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
+                                 arguments: [hash])
+            }
+            guard let row else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
+            let allowed: String = row["allowed_ips"]
+            entry = AgentAuthCache.Entry(identity: AgentIdentity(memberID: row["id"], hostname: row["hostname"]),
+                                         allowed: allowed.split(separator: ",").compactMap { IPv4($0) }, expires: t + authCache.ttl)
+            authCache.put(key, entry!)
         }
-        guard let row else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
+        let found = entry!
         guard let clientIP else { throw ControlPlaneError.forbidden("no client IP could be determined") }
-        let allowed: String = row["allowed_ips"]
-        guard allowed.split(separator: ",").contains(where: { IPv4($0) == clientIP }) else {
+        guard found.allowed.contains(clientIP) else {
             throw ControlPlaneError.forbidden("source IP \(clientIP) is not in this member's allowed IPs")
         }
-        let enrolled: String = row["hostname"]
+        let enrolled = found.identity.hostname
         if let hostname, hostname.lowercased() != enrolled.lowercased() {
             throw ControlPlaneError.forbidden("hostname '\(hostname)' does not match the enrolled hostname '\(enrolled)' (set BALCTL_HOSTNAME)")
         }
-        return AgentIdentity(memberID: row["id"], hostname: enrolled, historyAt: row["history_at"] ?? 0)
+        return found.identity
     }
 
     /// Store the report (latest row, sampled history), renew the leases of the jobs the agent
     /// says it runs, and claim pending jobs — one write transaction.
     func recordHeartbeat(_ agent: AgentIdentity, report: HostReport, rawReport: String, sourceIP: IPv4,
-                         heartbeat: HeartbeatPolicy, queue: QueuePolicy) async throws -> (jobs: [ClaimedJob], cancels: [JobRef]) {
+                         heartbeat: HeartbeatPolicy, queue: QueuePolicy) async throws -> HeartbeatOutcome {
         try await db.write { db in
+            try Self.applyHeartbeat(db, agent, report: HeartbeatEnvelope(hostname: report.hostname, agentVersion: report.agentVersion,
+                                                                       protocolVersion: report.protocolVersion, jobsInFlight: report.jobsInFlight),
+                                    rawReport: rawReport, sourceIP: sourceIP,
+                                    heartbeat: heartbeat, queue: queue)
+        }
+    }
+
+    static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
+                               heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
+        do {
             let t = now()
-            let keepHistory = t - agent.historyAt >= heartbeat.historySampleSec
+            let historyAt = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
+                                                arguments: [agent.memberID]) ?? 0
+            let keepHistory = t - historyAt >= heartbeat.historySampleSec
             try db.cachedStatement(sql: """
                 INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -61,7 +120,7 @@ extension Store {
                     source_ip = excluded.source_ip, agent_version = excluded.agent_version,
                     report = excluded.report, history_at = excluded.history_at
                 """).execute(arguments: [agent.memberID, t, sourceIP.description, report.agentVersion,
-                                         rawReport, keepHistory ? t : agent.historyAt])
+                                         rawReport, keepHistory ? t : historyAt])
             if keepHistory {
                 try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [agent.memberID, t, sourceIP.description, rawReport])
@@ -101,7 +160,71 @@ extension Store {
                     attempt: attempt, leaseSec: queue.leaseSec, timeoutSec: row["timeout_sec"],
                     checkMode: row["check_mode"]))
             }
-            return (jobs, cancels)
+            return HeartbeatOutcome(jobs: jobs, cancels: cancels)
+        }
+    }
+}
+
+struct HeartbeatOutcome: Sendable {
+    var jobs: [ClaimedJob]
+    var cancels: [JobRef]
+}
+
+/// Group commit for heartbeats: requests that arrive while a write is in progress are written
+/// together in the next transaction. Under load one transaction (and one hop to the database
+/// queue) carries many heartbeats; an idle server writes each at once. A batch is all or
+/// nothing: a database error fails every heartbeat in it, and agents retry on their next beat.
+final class HeartbeatWriter: Sendable {
+    struct Item: Sendable {
+        var agent: AgentIdentity
+        var report: HeartbeatEnvelope
+        var raw: String
+        var ip: IPv4
+        var done: CheckedContinuation<HeartbeatOutcome, any Error>
+    }
+    private let state = Mutex<(pending: [Item], draining: Bool)>(([], false))
+    let store: Store
+    let heartbeat: HeartbeatPolicy
+    let queue: QueuePolicy
+    let maxBatch = 256
+
+    init(store: Store, heartbeat: HeartbeatPolicy, queue: QueuePolicy) {
+        self.store = store; self.heartbeat = heartbeat; self.queue = queue
+    }
+
+    func record(_ agent: AgentIdentity, report: HeartbeatEnvelope, raw: String, ip: IPv4) async throws -> HeartbeatOutcome {
+        try await withCheckedThrowingContinuation { cont in
+            let startDrain = state.withLock { s in
+                s.pending.append(Item(agent: agent, report: report, raw: raw, ip: ip, done: cont))
+                if s.draining { return false }
+                s.draining = true
+                return true
+            }
+            if startDrain { Task { await self.drain() } }
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch: [Item] = state.withLock { s in
+                let take = Array(s.pending.prefix(maxBatch))
+                s.pending.removeFirst(take.count)
+                if take.isEmpty { s.draining = false }
+                return take
+            }
+            if batch.isEmpty { return }
+            let (heartbeat, queue) = (self.heartbeat, self.queue)
+            do {
+                let outcomes = try await store.db.write { db in
+                    try batch.map { item in
+                        try Store.applyHeartbeat(db, item.agent, report: item.report, rawReport: item.raw,
+                                                 sourceIP: item.ip, heartbeat: heartbeat, queue: queue)
+                    }
+                }
+                for (item, outcome) in zip(batch, outcomes) { item.done.resume(returning: outcome) }
+            } catch {
+                for item in batch { item.done.resume(throwing: error) }
+            }
         }
     }
 }

@@ -46,6 +46,7 @@ public final class ControlPlane: Sendable {
     public let catalogue: CommandCatalogue
     /// Recipes by id, loaded and validated at start.
     public let recipes: [String: Recipe]
+    let heartbeats: HeartbeatWriter
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
@@ -59,6 +60,7 @@ public final class ControlPlane: Sendable {
         } else {
             self.recipes = [:]
         }
+        self.heartbeats = HeartbeatWriter(store: store, heartbeat: config.heartbeat, queue: config.queue)
         self.logger = logger
     }
 

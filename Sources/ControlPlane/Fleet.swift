@@ -67,6 +67,8 @@ extension Store {
 
     /// Deletes the pool with its members, their jobs and heartbeats (foreign-key cascades).
     public func deletePool(_ id: Int64, by op: Operator) async throws {
+        // After the commit: agents must not keep authenticating with what changed.
+        defer { authCache.invalidateAll() }
         try await db.write { db in
             let pool = try Self.pool(db, id, op)
             try db.execute(sql: "DELETE FROM pools WHERE id = ?", arguments: [id])
@@ -162,6 +164,8 @@ extension Store {
     }
 
     public func updateMember(_ id: Int64, _ req: UpdateMemberRequest, by op: Operator) async throws -> MemberView {
+        // After the commit: agents must not keep authenticating with what changed.
+        defer { authCache.invalidateAll() }
         if let h = req.hostname { try Validation.hostname(h) }
         let ips = try req.allowedIPs.map(Validation.allowedIPs)
         return try await db.write { db in
@@ -181,7 +185,9 @@ extension Store {
 
     /// A new secret; the old one stops working at once.
     public func rotateSecret(_ id: Int64, publicURL: String, by op: Operator) async throws -> MemberEnrollment {
-        try await db.write { db in
+        // After the commit: agents must not keep authenticating with what changed.
+        defer { authCache.invalidateAll() }
+        return try await db.write { db in
             let member = try Self.member(db, id, op)
             let secret = Secrets.newEnrollmentSecret()
             try db.execute(sql: "UPDATE members SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?",
@@ -195,6 +201,8 @@ extension Store {
     }
 
     public func removeMember(_ id: Int64, by op: Operator) async throws {
+        // After the commit: agents must not keep authenticating with what changed.
+        defer { authCache.invalidateAll() }
         try await db.write { db in
             let member = try Self.member(db, id, op)
             try db.execute(sql: "DELETE FROM members WHERE id = ?", arguments: [id])

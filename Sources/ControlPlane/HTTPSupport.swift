@@ -44,6 +44,8 @@ public enum ClientIP {
     }
 
     static func peerIPv4(_ address: SocketAddress?) -> IPv4? {
+        // The common case without formatting and re-parsing a string (this runs per request).
+        if case .v4(let a)? = address { return IPv4(value: UInt32(bigEndian: a.address.sin_addr.s_addr)) }
         guard let text = address?.ipAddress else { return nil }
         if let ip = IPv4(text) { return ip }
         // IPv4-mapped IPv6 (::ffff:a.b.c.d) from a dual-stack listener.
@@ -59,9 +61,9 @@ extension HTTPField.Name {
 
 let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
-func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, sortedKeys: Bool = true) throws -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    if sortedKeys { encoder.outputFormatting = [.sortedKeys] }
     let data = try encoder.encode(value)
     return Response(status: status, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
@@ -74,8 +76,13 @@ func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response
 /// Read the body (413 beyond `limit`) and decode it (400 with the reason when malformed).
 func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> (T, ByteBuffer) {
     let buffer = try await request.body.collect(upTo: limit)
+    return (try decode(T.self, buffer), buffer)
+}
+
+/// Decode a JSON body (400 with the reason when malformed).
+func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
     do {
-        return (try JSONDecoder().decode(T.self, from: Data(buffer: buffer)), buffer)
+        return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
     } catch let e as DecodingError {
         throw ControlPlaneError.badRequest(e.balctlReason)
     } catch {

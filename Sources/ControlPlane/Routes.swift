@@ -9,28 +9,37 @@ struct AgentRoutes {
     func register(_ router: Router<BalctlRequestContext>) {
         let limit = AgentWire.maxAgentBodyBytes
         router.post(RouterPath(AgentWire.heartbeatPath)) { request, context in
-            let (report, raw) = try await decodeBody(HostReport.self, request, limit: limit)
-            let (agent, ip) = try await authenticate(request, context, hostname: report.hostname)
+            // Who is calling is settled before the body is parsed: strangers never get the JSON
+            // decoder's time.
+            let raw = try await request.body.collect(upTo: limit)
+            let (agent, ip) = try await authenticate(request, context, hostname: nil)
+            // Only what the ingest acts on is decoded here; the report is stored as sent and
+            // decoded in full when someone reads it. Decoding every field (and every plugin's
+            // stats) of every heartbeat was the largest cost on this path.
+            let report = try decode(HeartbeatEnvelope.self, raw)
+            guard report.hostname.lowercased() == agent.hostname.lowercased() else {
+                throw ControlPlaneError.forbidden("hostname '\(report.hostname)' does not match the enrolled hostname '\(agent.hostname)' (set BALCTL_HOSTNAME)")
+            }
             guard report.protocolVersion == AgentWire.protocolVersion else {
                 throw ControlPlaneError.badRequest("protocol version \(report.protocolVersion) is not supported (expected \(AgentWire.protocolVersion))")
             }
-            let claimed = try await server.store.recordHeartbeat(
-                agent, report: report, rawReport: String(buffer: raw), sourceIP: ip,
-                heartbeat: server.config.heartbeat, queue: server.config.queue)
+            let claimed = try await server.heartbeats.record(agent, report: report, raw: String(buffer: raw), ip: ip)
             return try jsonResponse(HeartbeatReply(
                 heartbeatIntervalSec: server.config.heartbeat.intervalSec, serverTime: now(),
                 jobs: claimed.jobs, cancelJobs: claimed.cancels,
-                latestAgentVersion: BalctlVersion.current))
+                latestAgentVersion: BalctlVersion.current), sortedKeys: false)
         }
         router.post(RouterPath(AgentWire.progressPath)) { request, context in
-            let (progress, _) = try await decodeBody(JobProgress.self, request, limit: limit)
+            let raw = try await request.body.collect(upTo: limit)
             let (agent, _) = try await authenticate(request, context, hostname: nil)
+            let progress = try decode(JobProgress.self, raw)
             try await server.store.recordProgress(progress, member: agent.memberID, policy: server.config.queue)
             return try jsonResponse(["ok": true])
         }
         router.post(RouterPath(AgentWire.completePath)) { request, context in
-            let (completion, _) = try await decodeBody(JobCompletion.self, request, limit: limit)
+            let raw = try await request.body.collect(upTo: limit)
             let (agent, _) = try await authenticate(request, context, hostname: nil)
+            let completion = try decode(JobCompletion.self, raw)
             let state = try await server.store.recordCompletion(completion, member: agent.memberID)
             return try jsonResponse(["state": state.rawValue])
         }

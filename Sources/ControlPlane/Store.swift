@@ -6,6 +6,8 @@ import GRDB
 public final class Store: Sendable {
     public let db: DatabasePool
     public let path: String
+    /// Recently authenticated agents (see `AgentAuthCache`).
+    let authCache = AgentAuthCache()
 
     public init(path: String) throws {
         var config = Configuration()

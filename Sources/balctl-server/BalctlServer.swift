@@ -55,6 +55,14 @@ struct ServerOptions: ParsableArguments {
         guard (2...3600).contains(leaseSec) else { throw ValidationError("--lease-sec must be 2–3600") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for p in trustedProxy where CIDR(p) == nil { throw ValidationError("--trusted-proxy \(p) is not an IPv4 CIDR") }
+        if let url = publicURL {
+            // It is pasted into install commands: a plain origin only.
+            let lower = url.lowercased()
+            guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
+                  url.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"'\"`$\\;&|<>()".contains($0) }) else {
+                throw ValidationError("--public-url must be an http(s) origin such as https://balctl.example.com:8443")
+            }
+        }
     }
 
     func config() throws -> ServerConfig {

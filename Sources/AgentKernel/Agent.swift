@@ -96,7 +96,10 @@ public final class Agent: Sendable {
         }
         notifier.stopping()
         log.info("stopping: waiting up to \(config.shutdownGraceSec)s for running jobs")
-        await runner.shutdown(graceSec: config.shutdownGraceSec)
+        // This task is cancelled (that is how SIGTERM reached us); the grace period runs in a
+        // task of its own so its waits really wait.
+        let runner = self.runner, grace = config.shutdownGraceSec
+        await Task { await runner.shutdown(graceSec: grace) }.value
         log.info("stopped")
     }
 

@@ -54,7 +54,7 @@ final class Fixture: @unchecked Sendable {
     /// Authenticate with the secret (as the route does) and record a heartbeat.
     @discardableResult
     func beat(_ e: MemberEnrollment, commands: [String] = ["host.echo", "host.collect_facts"],
-              inFlight: [JobRef] = [], uptime: Double = 100) async throws -> (jobs: [ClaimedJob], cancels: [JobRef]) {
+              inFlight: [JobRef] = [], uptime: Double = 100) async throws -> HeartbeatOutcome {
         let agent = try await store.authenticateAgent(secret: e.enrollmentSecret, clientIP: Self.agentIP,
                                                       hostname: e.member.hostname)
         let r = report(e.member.hostname, commands: commands, inFlight: inFlight, uptime: uptime)

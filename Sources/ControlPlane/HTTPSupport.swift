@@ -141,3 +141,16 @@ func bearer(_ request: Request) -> String? {
     guard let h = request.headers[.authorization], h.hasPrefix("Bearer ") else { return nil }
     return String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
 }
+
+/// A numeric path parameter such as `:member` (400 when it is not a number).
+@Sendable func pathID(_ context: BalctlRequestContext, _ name: String) throws -> Int64 {
+    guard let text = context.parameters.get(name), let v = Int64(text) else {
+        throw ControlPlaneError.badRequest("\(name) must be a number")
+    }
+    return v
+}
+
+/// `?limit=` for listings: 1–1000, default 50.
+@Sendable func limitParam(_ request: Request) -> Int {
+    min(1000, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
+}

@@ -66,15 +66,6 @@ struct OperatorRoutes {
         let api = router.group(RouterPath(OperatorAPI.prefix)).add(middleware: OperatorAuthMiddleware(store: store))
         let limit = 64 * 1024
 
-        @Sendable func id(_ context: BalctlRequestContext, _ name: String) throws -> Int64 {
-            guard let text = context.parameters.get(name), let v = Int64(text) else {
-                throw ControlPlaneError.badRequest("\(name) must be a number")
-            }
-            return v
-        }
-        @Sendable func limitParam(_ request: Request) -> Int {
-            min(1000, max(1, request.uri.queryParameters.get("limit", as: Int.self) ?? 50))
-        }
 
         api.get("whoami") { _, context in
             let op = try context.requireOperator()
@@ -103,60 +94,60 @@ struct OperatorRoutes {
             let (req, _) = try await decodeBody(CreatePoolRequest.self, r, limit: limit)
             return try jsonResponse(try await store.createPool(req, by: c.requireOperator()), status: .created)
         }
-        api.get("pools/:pool") { _, c in try jsonResponse(try await store.pool(id(c, "pool"), by: c.requireOperator())) }
+        api.get("pools/:pool") { _, c in try jsonResponse(try await store.pool(pathID(c, "pool"), by: c.requireOperator())) }
         api.patch("pools/:pool") { r, c in
             let (req, _) = try await decodeBody(RenamePoolRequest.self, r, limit: limit)
-            return try jsonResponse(try await store.renamePool(id(c, "pool"), req, by: c.requireOperator()))
+            return try jsonResponse(try await store.renamePool(pathID(c, "pool"), req, by: c.requireOperator()))
         }
         api.delete("pools/:pool") { _, c in
-            try await store.deletePool(id(c, "pool"), by: c.requireOperator())
+            try await store.deletePool(pathID(c, "pool"), by: c.requireOperator())
             return Response(status: .noContent)
         }
         api.get("pools/:pool/members") { _, c in
-            try jsonResponse(try await store.listMembers(pool: id(c, "pool"), by: c.requireOperator()))
+            try jsonResponse(try await store.listMembers(pool: pathID(c, "pool"), by: c.requireOperator()))
         }
         api.post("pools/:pool/members") { r, c in
             let (req, _) = try await decodeBody(CreateMemberRequest.self, r, limit: limit)
             return try jsonResponse(try await store.addMember(
-                pool: id(c, "pool"), req, publicURL: server.config.publicURL, by: c.requireOperator()), status: .created)
+                pool: pathID(c, "pool"), req, publicURL: server.config.publicURL, by: c.requireOperator()), status: .created)
         }
         api.get("pools/:pool/jobs") { r, c in
-            try jsonResponse(try await store.listJobs(member: nil, pool: id(c, "pool"), limit: limitParam(r), by: c.requireOperator()))
+            try jsonResponse(try await store.listJobs(member: nil, pool: pathID(c, "pool"), limit: limitParam(r), by: c.requireOperator()))
         }
 
         // Members
         api.get("members") { _, c in try jsonResponse(try await store.listMembers(pool: nil, by: c.requireOperator())) }
         api.get("members/:member") { _, c in
-            try jsonResponse(try await store.member(id(c, "member"), by: c.requireOperator()))
+            try jsonResponse(try await store.member(pathID(c, "member"), by: c.requireOperator()))
         }
         api.patch("members/:member") { r, c in
             let (req, _) = try await decodeBody(UpdateMemberRequest.self, r, limit: limit)
-            return try jsonResponse(try await store.updateMember(id(c, "member"), req, by: c.requireOperator()))
+            return try jsonResponse(try await store.updateMember(pathID(c, "member"), req, by: c.requireOperator()))
         }
         api.delete("members/:member") { _, c in
-            try await store.removeMember(id(c, "member"), by: c.requireOperator())
+            try await store.removeMember(pathID(c, "member"), by: c.requireOperator())
             return Response(status: .noContent)
         }
         api.post("members/:member/rotate-secret") { _, c in
-            try jsonResponse(try await store.rotateSecret(id(c, "member"), publicURL: server.config.publicURL,
+            try jsonResponse(try await store.rotateSecret(pathID(c, "member"), publicURL: server.config.publicURL,
                                                           by: c.requireOperator()))
         }
         api.get("members/:member/heartbeats") { r, c in
-            try jsonResponse(try await store.heartbeatHistory(member: id(c, "member"), limit: limitParam(r), by: c.requireOperator()))
+            try jsonResponse(try await store.heartbeatHistory(member: pathID(c, "member"), limit: limitParam(r), by: c.requireOperator()))
         }
         api.get("members/:member/report") { _, c in
-            guard let record = try await store.latestReport(member: id(c, "member"), by: c.requireOperator()) else {
+            guard let record = try await store.latestReport(member: pathID(c, "member"), by: c.requireOperator()) else {
                 throw ControlPlaneError.notFound("member has not sent a heartbeat yet")
             }
             return try jsonResponse(record)
         }
         api.get("members/:member/jobs") { r, c in
-            try jsonResponse(try await store.listJobs(member: id(c, "member"), pool: nil, limit: limitParam(r), by: c.requireOperator()))
+            try jsonResponse(try await store.listJobs(member: pathID(c, "member"), pool: nil, limit: limitParam(r), by: c.requireOperator()))
         }
         api.post("members/:member/jobs") { r, c in
             let (req, _) = try await decodeBody(EnqueueJobRequest.self, r, limit: limit)
             return try jsonResponse(try await store.enqueue(
-                member: id(c, "member"), req, catalogue: server.catalogue, policy: server.config.queue,
+                member: pathID(c, "member"), req, catalogue: server.catalogue, policy: server.config.queue,
                 by: c.requireOperator()), status: .created)
         }
 
@@ -164,9 +155,9 @@ struct OperatorRoutes {
         api.get("jobs") { r, c in
             try jsonResponse(try await store.listJobs(member: nil, pool: nil, limit: limitParam(r), by: c.requireOperator()))
         }
-        api.get("jobs/:job") { _, c in try jsonResponse(try await store.job(id(c, "job"), by: c.requireOperator())) }
+        api.get("jobs/:job") { _, c in try jsonResponse(try await store.job(pathID(c, "job"), by: c.requireOperator())) }
         api.post("jobs/:job/cancel") { _, c in
-            try jsonResponse(try await store.cancelJob(id(c, "job"), by: c.requireOperator()))
+            try jsonResponse(try await store.cancelJob(pathID(c, "job"), by: c.requireOperator()))
         }
     }
 }

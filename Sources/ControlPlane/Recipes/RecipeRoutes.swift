@@ -12,19 +12,10 @@ struct RecipeRoutes {
         let limit = 64 * 1024
         let server = self.server, store = self.store
 
-        @Sendable func id(_ c: BalctlRequestContext, _ name: String) throws -> Int64 {
-            guard let text = c.parameters.get(name), let v = Int64(text) else {
-                throw ControlPlaneError.badRequest("\(name) must be a number")
-            }
-            return v
-        }
         @Sendable func recipe(_ c: BalctlRequestContext) throws -> Recipe {
             let name = c.parameters.get("recipe") ?? ""
             guard let r = server.recipes[name] else { throw ControlPlaneError.notFound("no recipe '\(name)'") }
             return r
-        }
-        @Sendable func limitParam(_ r: Request) -> Int {
-            min(1000, max(1, r.uri.queryParameters.get("limit", as: Int.self) ?? 50))
         }
 
         // Recipes
@@ -44,49 +35,49 @@ struct RecipeRoutes {
             api.post(RouterPath(path)) { r, c in
                 let (req, _) = try await decodeBody(RunRecipeRequest.self, r, limit: limit)
                 return try jsonResponse(try await store.startRecipe(
-                    recipe(c), disable: disable, member: id(c, "member"), params: req.params ?? [:],
+                    recipe(c), disable: disable, member: pathID(c, "member"), params: req.params ?? [:],
                     catalogue: server.catalogue, policy: server.config.queue, by: c.requireOperator()), status: .created)
             }
         }
         api.get("members/:member/recipe-runs") { r, c in
-            try jsonResponse(try await store.listRecipeRuns(member: id(c, "member"), limit: limitParam(r), by: c.requireOperator()))
+            try jsonResponse(try await store.listRecipeRuns(member: pathID(c, "member"), limit: limitParam(r), by: c.requireOperator()))
         }
         api.get("recipe-runs/:run") { _, c in
-            try jsonResponse(try await store.recipeRun(id(c, "run"), by: c.requireOperator()))
+            try jsonResponse(try await store.recipeRun(pathID(c, "run"), by: c.requireOperator()))
         }
         api.post("recipe-runs/:run/cancel") { _, c in
-            try jsonResponse(try await store.cancelRecipeRun(id(c, "run"), by: c.requireOperator()))
+            try jsonResponse(try await store.cancelRecipeRun(pathID(c, "run"), by: c.requireOperator()))
         }
 
         // Schedules
         api.get("schedules") { _, c in try jsonResponse(try await store.listSchedules(member: nil, by: c.requireOperator())) }
         api.get("members/:member/schedules") { _, c in
-            try jsonResponse(try await store.listSchedules(member: id(c, "member"), by: c.requireOperator()))
+            try jsonResponse(try await store.listSchedules(member: pathID(c, "member"), by: c.requireOperator()))
         }
         api.post("members/:member/schedules") { r, c in
             let (req, _) = try await decodeBody(CreateScheduleRequest.self, r, limit: limit)
             return try jsonResponse(try await store.createSchedule(
-                member: id(c, "member"), req, recipes: server.recipes, catalogue: server.catalogue,
+                member: pathID(c, "member"), req, recipes: server.recipes, catalogue: server.catalogue,
                 policy: server.config.queue, by: c.requireOperator()), status: .created)
         }
         api.get("schedules/:schedule") { _, c in
-            try jsonResponse(try await store.schedule(id(c, "schedule"), by: c.requireOperator()))
+            try jsonResponse(try await store.schedule(pathID(c, "schedule"), by: c.requireOperator()))
         }
         api.patch("schedules/:schedule") { r, c in
             let (req, _) = try await decodeBody(UpdateScheduleRequest.self, r, limit: limit)
             return try jsonResponse(try await store.updateSchedule(
-                id(c, "schedule"), req, recipes: server.recipes, catalogue: server.catalogue,
+                pathID(c, "schedule"), req, recipes: server.recipes, catalogue: server.catalogue,
                 policy: server.config.queue, by: c.requireOperator()))
         }
         for (path, enabled) in [("schedules/:schedule/enable", true), ("schedules/:schedule/disable", false)] {
             api.post(RouterPath(path)) { _, c in
                 try jsonResponse(try await store.updateSchedule(
-                    id(c, "schedule"), UpdateScheduleRequest(enabled: enabled), recipes: server.recipes,
+                    pathID(c, "schedule"), UpdateScheduleRequest(enabled: enabled), recipes: server.recipes,
                     catalogue: server.catalogue, policy: server.config.queue, by: c.requireOperator()))
             }
         }
         api.delete("schedules/:schedule") { _, c in
-            try await store.deleteSchedule(id(c, "schedule"), by: c.requireOperator())
+            try await store.deleteSchedule(pathID(c, "schedule"), by: c.requireOperator())
             return Response(status: .noContent)
         }
     }

@@ -49,11 +49,13 @@ let package = Package(
             dependencies: ["BalctlProtocol", "CurlClient", "CSystemd"]),
         .target(name: "HostPlugin", dependencies: ["AgentKernel"], path: "Plugins/Host",
                 exclude: ["README.md"]),
+        .target(name: "HAProxyPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/HAProxy",
+                exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
-            dependencies: ["AgentKernel", "BalctlPlugins"]),
+            dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
 
         // MARK: control plane
         .target(
@@ -96,6 +98,7 @@ let package = Package(
         .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
+        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane"]),
         .testTarget(
             name: "EndToEndTests",

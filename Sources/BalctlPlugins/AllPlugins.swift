@@ -1,11 +1,12 @@
 import AgentKernel
+import HAProxyPlugin
 import HostPlugin
 
 /// The one list of plugin modules. The agent runs them; the control plane reads their command
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [HostPlugin()]
+        [HostPlugin(), HAProxyPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

@@ -6,6 +6,7 @@ import Musl
 import Dispatch
 import AgentKernel
 import BalctlPlugins
+import HAProxyPlugin
 import BalctlProtocol
 
 let usage = """
@@ -16,6 +17,7 @@ let usage = """
       balctl-heartbeat --once               one heartbeat and its jobs; exit 0 when all completed
       balctl-heartbeat --enrol --key K --hostname H --api-base https://…  [--ca-file F]
                                             write the config file (mode 600)
+      balctl-heartbeat --provision-haproxy  install HAProxy now (apt-get or dnf) and exit
       balctl-heartbeat --version
     options:
       --env-file PATH    config file (default /etc/balctl/agent.env, or $BALCTL_ENV_FILE)
@@ -52,7 +54,7 @@ while !args.isEmpty {
     if valued.contains(a) {
         guard !args.isEmpty else { fail("\(a) needs a value") }
         options[a] = args.removeFirst()
-    } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h"].contains(a) {
+    } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h", "--provision-haproxy"].contains(a) {
         flags.insert(a == "--enroll" ? "--enrol" : a)
     } else {
         fail("unknown argument \(a)\n\n\(usage)")
@@ -93,6 +95,10 @@ if flags.contains("--enrol") {
 
 // MARK: run
 var fileValues = EnvFile.load(envFile) ?? [:]
+// Plugins read their BALCTL_* settings (BALCTL_HAPROXY_CONFIG …) from the environment, as under
+// systemd's EnvironmentFile=; a manual run gets the file's values too, the environment winning.
+for (k, v) in fileValues where k.hasPrefix("BALCTL_") { setenv(k, v, 0) }
+if flags.contains("--provision-haproxy") { exit(await HAProxyFirstStart.provisionNow()) }
 if let ca = options["--ca-file"] { fileValues["BALCTL_CA_FILE"] = ca }
 let config: AgentConfig
 do {
@@ -132,6 +138,8 @@ signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 let loop = Task { await agent.run() }
+// BALCTL_PROVISION_HAPROXY=1: install HAProxy once, beside the heartbeat loop.
+_ = HAProxyFirstStart.startIfRequested(log: AgentLog(minimum: config.logLevel))
 let signalQueue = DispatchQueue(label: "balctl.signals")
 let sources = [SIGTERM, SIGINT].map { sig in
     let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)

@@ -138,7 +138,7 @@ struct Pools: ParsableCommand {
 struct Members: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Members: list, add, show, update, rotate-secret, remove, heartbeats.",
-        subcommands: [List.self, Add.self, Show.self, Update.self, RotateSecret.self, Remove.self, Heartbeats.self],
+        subcommands: [List.self, Add.self, Show.self, Update.self, RotateSecret.self, Remove.self, Heartbeats.self, Stats.self],
         defaultSubcommand: List.self)
 
     static func table(_ members: [MemberView]) -> String {

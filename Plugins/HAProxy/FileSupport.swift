@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentKernel
+
+/// Small POSIX file helpers the plugin needs beyond the kernel's `readTextFile`: the config is
+/// edited as bytes (so an enable/disable round trip is byte-identical even with odd encodings).
+enum Files {
+    /// The whole file as bytes; nil when it cannot be read. `tooLarge` when it exceeds `limit`
+    /// (we never edit a file we could only read in part).
+    static func readBytes(_ path: String, limit: Int = 16 << 20) throws(FileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n > 0 {
+                bytes.append(contentsOf: buffer[0..<n])
+                if bytes.count > limit { throw FileError(path: path, message: "larger than \(limit) bytes") }
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 {
+                throw FileError(path: path, errno: errno)
+            } else {
+                return bytes
+            }
+        }
+    }
+
+    struct Info: Equatable, Sendable {
+        var isRegular: Bool
+        var isDirectory: Bool
+        var isSocket: Bool
+        var mode: mode_t
+        var uid: uid_t
+        var gid: gid_t
+        var size: Int
+        var inode: UInt64
+        /// Modification time, Unix seconds with nanoseconds.
+        var mtime: Double
+    }
+
+    static func info(_ path: String) -> Info? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let type = st.st_mode & S_IFMT
+        return Info(isRegular: type == S_IFREG, isDirectory: type == S_IFDIR, isSocket: type == S_IFSOCK,
+                    mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, size: Int(st.st_size),
+                    inode: UInt64(st.st_ino),
+                    mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func isExecutable(_ path: String) -> Bool {
+        guard let i = info(path), i.isRegular else { return false }
+        return access(path, X_OK) == 0
+    }
+
+    /// Names in a directory (no "." or "..").
+    static func list(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// `mkdir -p`; the directories it creates get `mode`.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(FileError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && errno != EEXIST { throw FileError(path: current, errno: errno) }
+        }
+    }
+
+    /// Replace `path` with `bytes` atomically, keeping its mode and owner (the agent runs as
+    /// root; the file may belong to another user, and haproxy may read it after dropping privileges).
+    static func replace(_ path: String, with bytes: [UInt8], like original: Info?) throws(FileError) {
+        do {
+            try writeFileAtomically(path, bytes, mode: original?.mode ?? 0o644)
+        } catch {
+            throw FileError(path: path, message: "\(error)")
+        }
+        if let o = original, geteuid() == 0 { _ = chown(path, o.uid, o.gid) }
+    }
+
+    static func dirname(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func basename(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+}
+
+struct FileError: Error, CustomStringConvertible, Sendable {
+    var path: String
+    var message: String
+    var code: Int32 = 0
+    init(path: String, message: String) { self.path = path; self.message = message }
+    init(path: String, errno code: Int32) {
+        self.path = path; self.code = code; self.message = String(cString: strerror(code))
+    }
+    var description: String { "\(path): \(message)" }
+}
+
+/// The process environment (the kernel's ProcessRunner replaces it entirely when given one, so
+/// adding a variable means starting from this).
+func currentEnvironment() -> [String: String] {
+    var out: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return out
+}
+
+func environmentValue(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    let s = String(cString: v)
+    return s.isEmpty ? nil : s
+}
+
+extension String {
+    /// Without trailing newlines/carriage returns/spaces.
+    var trimmingTrailingWhitespace: String {
+        var s = Substring(self)
+        while let l = s.last, l == "\n" || l == "\r" || l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+
+    var trimmingWhitespace: String {
+        var s = Substring(self)
+        while let f = s.first, f == "\n" || f == "\r" || f == " " || f == "\t" { s = s.dropFirst() }
+        return String(s).trimmingTrailingWhitespace
+    }
+
+    /// The last `n` lines, for error messages built from a program's output.
+    func lastLines(_ n: Int) -> String {
+        split(separator: "\n", omittingEmptySubsequences: true).suffix(n).joined(separator: "\n")
+    }
+}
+
+@discardableResult
+func unlinkFile(_ path: String) -> Bool { unlink(path) == 0 }

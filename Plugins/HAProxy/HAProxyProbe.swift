@@ -1,0 +1,119 @@
+import AgentKernel
+import BalctlProtocol
+import Synchronization
+
+/// What every heartbeat says about HAProxy (under `stacks["haproxy"]`); nil when haproxy is not
+/// installed. It runs inside the 1 s heartbeat loop, so it stays cheap: `haproxy -v` only when
+/// the binary changes, the config parsed only when it changes, known pids re-checked instead of
+/// scanning /proc, `systemctl is-active` at most every 5 s (sooner when the pids change), and one
+/// `show stat` over the admin socket with a 1 s bound.
+///
+/// Shape (see README.md): installed, version, configPath, configFound, active, activeSource
+/// ("systemd" | "process"), unitState (systemd only), processes, adminSocket, adminSocketLevel,
+/// adminSocketAnswers, adminSocketError, stats {columns, rows}, statsRowsTotal (when cut).
+public final class HAProxyProbe: Sendable {
+    public let settings: HAProxySettings
+    /// Rows beyond this are left out (statsRowsTotal says how many there were): a fleet-wide
+    /// 1 s heartbeat must not grow without bound with the size of a config.
+    public static let maxStatRows = 250
+    static let unitRecheckSec = 5.0
+    static let socketTimeoutSec = 1.0
+
+    private struct Cache {
+        var binaryKey: Files.Info?
+        var binaryPath: String?
+        var version: String?
+        var configKey: Files.Info?
+        var config: HAProxyConfigFile?
+        var pids: [Int32] = []
+        var unitState: String?
+        var unitCheckedAt = -1e9
+        var unitPids: [Int32] = []
+    }
+    private let cache = Mutex(Cache())
+    private let runner = ProcessRunner(maxOutputBytes: 4096)
+
+    public init(settings: HAProxySettings) { self.settings = settings }
+
+    public func report() async -> JSONValue? {
+        guard let binary = settings.resolvedBinary() else { return nil }
+        var out: [String: JSONValue] = ["installed": .bool(true)]
+        out["version"] = (await version(binary)).map(JSONValue.string) ?? .null
+        out["configPath"] = .string(settings.configPath)
+        let config = loadConfig()
+        out["configFound"] = .bool(config != nil)
+
+        let pids = livePIDs()
+        out["processes"] = .number(Double(pids.count))
+        if settings.systemdRunning {
+            let state = await unitState(pids: pids)
+            out["activeSource"] = .string("systemd")
+            out["unitState"] = .string(state)
+            out["active"] = .bool(ServiceControl.isActive(unitState: state))
+        } else {
+            out["activeSource"] = .string("process")
+            out["active"] = .bool(!pids.isEmpty)
+        }
+
+        guard let socket = config?.adminSocket() else {
+            out["adminSocket"] = .null
+            return .object(out)
+        }
+        out["adminSocket"] = .string(socket.path)
+        out["adminSocketLevel"] = .string(socket.level)
+        do {
+            let csv = try AdminSocket(path: socket.path, timeoutSec: Self.socketTimeoutSec).execute("show stat")
+            let table = try StatTable(csv: csv)
+            out["adminSocketAnswers"] = .bool(true)
+            out["stats"] = table.json(limit: Self.maxStatRows)
+            if table.rows.count > Self.maxStatRows { out["statsRowsTotal"] = .number(Double(table.rows.count)) }
+        } catch {
+            out["adminSocketAnswers"] = .bool(false)
+            out["adminSocketError"] = .string(String(describing: error))
+        }
+        return .object(out)
+    }
+
+    private func version(_ binary: String) async -> String? {
+        let key = Files.info(binary)
+        if let cached = cache.withLock({ $0.binaryPath == binary && $0.binaryKey == key ? $0.version : nil }) {
+            return cached
+        }
+        let v = await HAProxyVersion.read(binary, runner)
+        cache.withLock { $0.binaryPath = binary; $0.binaryKey = key; $0.version = v }
+        return v
+    }
+
+    private func loadConfig() -> HAProxyConfigFile? {
+        guard let key = Files.info(settings.configPath), key.isRegular else { return nil }
+        if let cached = cache.withLock({ $0.configKey == key ? $0.config : nil }) { return cached }
+        guard let bytes = try? Files.readBytes(settings.configPath) else { return nil }
+        let parsed = HAProxyConfigFile(bytes: bytes)
+        cache.withLock { $0.configKey = key; $0.config = parsed }
+        return parsed
+    }
+
+    /// Pids of the haproxy processes serving our config: the ones seen last time if they all
+    /// still are, else a /proc scan. Only processes that load *this* config count: another
+    /// haproxy on the host (a test instance, a second service) says nothing about ours.
+    private func livePIDs() -> [Int32] {
+        let table = ProcessTable(procRoot: settings.procRoot)
+        let config = settings.configPath
+        let known = cache.withLock { $0.pids }
+        if !known.isEmpty && known.allSatisfy({ table.haproxy($0)?.loads(config) == true }) { return known }
+        let found = table.serving(config).map(\.pid)
+        cache.withLock { $0.pids = found }
+        return found
+    }
+
+    private func unitState(pids: [Int32]) async -> String {
+        let now = monotonicNow()
+        if let cached = cache.withLock({ c -> String? in
+            guard let s = c.unitState, now - c.unitCheckedAt < Self.unitRecheckSec, c.unitPids == pids else { return nil }
+            return s
+        }) { return cached }
+        let state = await ServiceControl(settings: settings).unitState(runner)
+        cache.withLock { $0.unitState = state; $0.unitCheckedAt = now; $0.unitPids = pids }
+        return state
+    }
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where HAProxy and the programs around it live on this host. Production values come from the
+/// environment (`BALCTL_HAPROXY_CONFIG`, `BALCTL_HAPROXY_BIN`, `BALCTL_STATE_DIR`); tests point
+/// every field at temporary files and fake programs.
+public struct HAProxySettings: Sendable {
+    public static let defaultConfigPath = "/etc/haproxy/haproxy.cfg"
+    public static let defaultSocketPath = "/run/haproxy/admin.sock"
+    public static let stampName = ".haproxy-provisioned"
+
+    /// The config that is validated, edited, parsed for the admin socket and reloaded.
+    public var configPath: String
+    /// A path, or a name looked up in PATH and the sbin directories (the agent may run with a
+    /// PATH without /usr/sbin, where Debian puts haproxy).
+    public var haproxyBinary: String
+    /// Holds the provisioning stamp (and is the agent's state directory).
+    public var stateDir: String
+    public var systemctl: String
+    /// Exists when systemd is PID 1 (what `sd_booted()` checks).
+    public var systemdRunDir: String
+    public var unitName: String
+    /// nil: detect apt-get or dnf.
+    public var packageManager: PackageManager?
+    public var procRoot: String
+    /// Bound on every admin-socket conversation.
+    public var socketTimeoutSec: Double
+    /// How long a reload may take to show a new haproxy process.
+    public var reloadWaitSec: Double
+
+    public init(configPath: String = HAProxySettings.defaultConfigPath, haproxyBinary: String = "haproxy",
+                stateDir: String = "/var/lib/balctl", systemctl: String = "systemctl",
+                systemdRunDir: String = "/run/systemd/system", unitName: String = "haproxy.service",
+                packageManager: PackageManager? = nil, procRoot: String = "/proc",
+                socketTimeoutSec: Double = 3, reloadWaitSec: Double = 15) {
+        self.configPath = configPath; self.haproxyBinary = haproxyBinary; self.stateDir = stateDir
+        self.systemctl = systemctl; self.systemdRunDir = systemdRunDir; self.unitName = unitName
+        self.packageManager = packageManager; self.procRoot = procRoot
+        self.socketTimeoutSec = socketTimeoutSec; self.reloadWaitSec = reloadWaitSec
+    }
+
+    /// The agent's settings. Reading the environment has no side effects, so the control plane can
+    /// build the plugin for its catalogue too.
+    public static func fromEnvironment() -> HAProxySettings {
+        HAProxySettings(
+            configPath: environmentValue("BALCTL_HAPROXY_CONFIG") ?? defaultConfigPath,
+            haproxyBinary: environmentValue("BALCTL_HAPROXY_BIN") ?? "haproxy",
+            stateDir: environmentValue("BALCTL_STATE_DIR") ?? "/var/lib/balctl")
+    }
+
+    public var stampPath: String { stateDir + "/" + Self.stampName }
+
+    /// True when systemd manages services here; otherwise we look at processes and signal them.
+    public var systemdRunning: Bool { access(systemdRunDir, F_OK) == 0 }
+
+    /// The haproxy executable, or nil when it is not installed.
+    public func resolvedBinary() -> String? {
+        if haproxyBinary.contains("/") { return Files.isExecutable(haproxyBinary) ? haproxyBinary : nil }
+        let path = (environmentValue("PATH") ?? "").split(separator: ":").map(String.init)
+        for dir in path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"] where !dir.isEmpty {
+            let candidate = dir + "/" + haproxyBinary
+            if Files.isExecutable(candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+/// The package manager `haproxy.provision` drives.
+public struct PackageManager: Sendable, Equatable {
+    public enum Kind: String, Sendable { case apt, dnf }
+    public var kind: Kind
+    /// The program: apt-get or dnf (a path in tests).
+    public var program: String
+
+    public init(kind: Kind, program: String) { self.kind = kind; self.program = program }
+
+    /// apt-get on Debian/Ubuntu, dnf on RHEL-likes; nil when neither is present.
+    public static func detect() -> PackageManager? {
+        for dir in ["/usr/bin", "/bin", "/usr/sbin"] {
+            if Files.isExecutable(dir + "/apt-get") { return PackageManager(kind: .apt, program: dir + "/apt-get") }
+        }
+        for dir in ["/usr/bin", "/bin", "/usr/sbin"] {
+            if Files.isExecutable(dir + "/dnf") { return PackageManager(kind: .dnf, program: dir + "/dnf") }
+        }
+        return nil
+    }
+
+    /// The argv lists that install (or reinstall) haproxy, in order.
+    func installCommands(reinstall: Bool) -> [[String]] {
+        switch kind {
+        case .apt:
+            // -o DPkg::Lock::Timeout: wait for an unattended-upgrades run instead of failing at once.
+            let wait = ["-o", "DPkg::Lock::Timeout=120"]
+            return [[program, "update"] + wait,
+                    [program, "install", "-y"] + wait + (reinstall ? ["--reinstall"] : []) + ["haproxy"]]
+        case .dnf:
+            return [[program, reinstall ? "reinstall" : "install", "-y", "haproxy"]]
+        }
+    }
+}

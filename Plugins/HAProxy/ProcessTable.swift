@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentKernel
+
+/// A live haproxy process as /proc shows it.
+public struct HAProxyProcess: Sendable, Equatable {
+    public var pid: Int32
+    public var ppid: Int32
+    /// Unix time it started (10 ms resolution; rounded down).
+    public var startedAt: Double
+    public var argv: [String]
+
+    /// Started in master-worker mode (`-W`, `-Ws`; Debian's unit uses `-Ws`).
+    var masterWorkerFlag: Bool { argv.contains("-W") || argv.contains("-Ws") }
+
+    /// The process's working directory: relative `-f` paths are relative to it.
+    var cwd: String?
+
+    /// Whether its `-f` arguments load `config` (the file itself, or a directory holding it).
+    func loads(_ config: String) -> Bool {
+        var i = 0
+        while i < argv.count {
+            if argv[i] == "-f", i + 1 < argv.count {
+                var f = argv[i + 1]
+                if !f.hasPrefix("/"), let cwd { f = cwd + "/" + f }
+                let dir = f.hasSuffix("/") ? f : f + "/"
+                if Self.samePath(f, config) || config.hasPrefix(dir) { return true }
+                i += 2
+            } else { i += 1 }
+        }
+        return false
+    }
+
+    static func samePath(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        guard let ia = Files.info(a), let ib = Files.info(b) else { return false }
+        return ia.inode == ib.inode && ia.isRegular && ib.isRegular && realPath(a) == realPath(b)
+    }
+
+    static func realPath(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+}
+
+/// Finds haproxy processes by reading /proc: how "is it running" is answered where systemd is not
+/// PID 1, and how a reload finds what to signal.
+public struct ProcessTable: Sendable {
+    public let procRoot: String
+
+    public init(procRoot: String = "/proc") { self.procRoot = procRoot }
+
+    /// The process `pid` if it is a live (not zombie) haproxy.
+    public func haproxy(_ pid: Int32) -> HAProxyProcess? { haproxy(pid, clock: Clock(procRoot: procRoot)) }
+
+    /// Turns "clock ticks after boot" into Unix time. /proc/stat's btime is whole seconds, too
+    /// coarse to compare with a config file's mtime; CLOCK_BOOTTIME (the clock a process's start
+    /// time counts on) read beside CLOCK_REALTIME is exact. The tick count itself is rounded
+    /// down, so a process looks at most one tick (10 ms) older than it is: when in doubt, a
+    /// reload counts its haproxy as stale, never as current.
+    struct Clock {
+        let bootedAt: Double
+        let ticksPerSec: Double
+        init(procRoot: String) {
+            var boot = timespec()
+            clock_gettime(CLOCK_BOOTTIME, &boot)
+            bootedAt = unixNow() - (Double(boot.tv_sec) + Double(boot.tv_nsec) / 1e9)
+            ticksPerSec = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        }
+    }
+
+    func haproxy(_ pid: Int32, clock: Clock) -> HAProxyProcess? {
+        // /proc/PID/stat: "pid (comm) state ppid … starttime(22nd field) …"; comm may hold spaces
+        // or parentheses, so split after the last ')'.
+        guard let stat = readTextFile("\(procRoot)/\(pid)/stat", limit: 4096),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+        let comm = stat[stat.index(after: open)..<close]
+        guard comm == "haproxy" else { return nil }
+        let rest = stat[stat.index(after: close)...].split(separator: " ")
+        // rest[0] = state (field 3), rest[1] = ppid (4), rest[19] = starttime (22). Zombies are
+        // not running (and are never reaped where PID 1 is not an init).
+        guard rest.count > 19, rest[0] != "Z", rest[0] != "X",
+              let ppid = Int32(rest[1]), let ticks = Double(rest[19]) else { return nil }
+        let cmdline = readTextFile("\(procRoot)/\(pid)/cmdline", limit: 65536) ?? ""
+        let argv = cmdline.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+        return HAProxyProcess(pid: pid, ppid: ppid, startedAt: clock.bootedAt + ticks / clock.ticksPerSec,
+                              argv: argv.last == "" ? Array(argv.dropLast()) : argv,
+                              cwd: Self.readLink("\(procRoot)/\(pid)/cwd"))
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buf, 4096)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Every live haproxy process.
+    public func all() -> [HAProxyProcess] {
+        let clock = Clock(procRoot: procRoot)
+        return Files.list(procRoot).compactMap { Int32($0) }.compactMap { haproxy($0, clock: clock) }
+            .sorted { $0.pid < $1.pid }
+    }
+
+    /// The live haproxy processes whose command line loads `config`.
+    public func serving(_ config: String) -> [HAProxyProcess] { all().filter { $0.loads(config) } }
+}

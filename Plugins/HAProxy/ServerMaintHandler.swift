@@ -1,0 +1,21 @@
+import AgentKernel
+import BalctlProtocol
+
+/// `haproxy.server_maint`: `set server <backend>/<server> state maint` over the admin socket, after
+/// the names were checked against `show stat`. Re-running it when haproxy already has the server
+/// in that admin state sends nothing and reports "unchanged".
+public struct ServerMaintHandler: CommandHandler {
+    public typealias Parameters = ServerParameters
+    public let settings: HAProxySettings
+    public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }
+
+    public static let id = "haproxy.server_maint"
+    public static let summary = "Put a backend server in maintenance: no traffic, health checks stop"
+    public static let parameterHelp = ServerParameters.help
+    public static let lock: String? = "haproxy"
+    public static let supportsCheckMode = true
+
+    public func run(_ p: ServerParameters, in context: JobContext) async throws -> JobOutcome {
+        try await ServerStateChange(settings: settings).apply(.maint, p, in: context)
+    }
+}

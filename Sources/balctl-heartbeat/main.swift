@@ -127,26 +127,20 @@ if let n = options["--bench-heartbeats"].flatMap(Int.init) {
     var status: [String: String] = [:]
     for line in (readTextFile("/proc/self/status") ?? "").split(separator: "\n") {
         let parts = line.split(separator: ":", maxSplits: 1)
-        if parts.count == 2 { status[String(parts[0])] = parts[1].split(separator: " ").first.map(String.init) }
+        if parts.count == 2 { status[String(parts[0])] = parts[1].split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
     }
     print("{\"heartbeats\":\(n),\"ok\":\(ok),\"cpuSec\":\(cpu),\"rssAnonKB\":\(status["RssAnon"] ?? "0"),\"vmRSSKB\":\(status["VmRSS"] ?? "0"),\"vmHWMKB\":\(status["VmHWM"] ?? "0")}")
     exit(ok == n ? 0 : 1)
 }
 
 // The service: SIGTERM or SIGINT stops the loop; running jobs get the grace period.
-signal(SIGTERM, SIG_IGN)
-signal(SIGINT, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 let loop = Task { await agent.run() }
 // BALCTL_PROVISION_HAPROXY=1: install HAProxy once, beside the heartbeat loop.
 _ = HAProxyFirstStart.startIfRequested(log: AgentLog(minimum: config.logLevel))
-let signalQueue = DispatchQueue(label: "balctl.signals")
-let sources = [SIGTERM, SIGINT].map { sig in
-    let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-    source.setEventHandler { loop.cancel() }
-    source.resume()
-    return source
-}
+// (The handler is set up outside top-level code: a closure written here would be main-actor
+// isolated, and dispatch runs it on its own queue.)
+let sources = onTerminationSignals { loop.cancel() }
 await loop.value
 withExtendedLifetime(sources) {}
 exit(0)

@@ -93,7 +93,7 @@ final class Harness: @unchecked Sendable {
         environment.merge(env) { $1 }
         p.environment = environment
         let logURL = dir.appendingPathComponent(log)
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logURL)
         handle.seekToEndOfFile()
         p.standardOutput = handle

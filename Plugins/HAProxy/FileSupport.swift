@@ -117,19 +117,6 @@ struct FileError: Error, CustomStringConvertible, Sendable {
     var description: String { "\(path): \(message)" }
 }
 
-/// The process environment (the kernel's ProcessRunner replaces it entirely when given one, so
-/// adding a variable means starting from this).
-func currentEnvironment() -> [String: String] {
-    var out: [String: String] = [:]
-    var p = environ
-    while let entry = p.pointee {
-        let s = String(cString: entry)
-        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-        p += 1
-    }
-    return out
-}
-
 func environmentValue(_ name: String) -> String? {
     guard let v = getenv(name) else { return nil }
     let s = String(cString: v)

@@ -95,3 +95,16 @@ public struct AgentLog: Sendable {
     public func info(_ m: @autoclosure () -> String) { log(.info, m()) }
     public func debug(_ m: @autoclosure () -> String) { log(.debug, m()) }
 }
+
+/// The process environment as a dictionary (without Foundation's ProcessInfo). ProcessRunner
+/// replaces a child's environment entirely when given one, so adding a variable starts here.
+public func currentEnvironment() -> [String: String] {
+    var out: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return out
+}

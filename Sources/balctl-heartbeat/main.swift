@@ -32,17 +32,6 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
     exit(code)
 }
 
-func environment() -> [String: String] {
-    var out: [String: String] = [:]
-    var p = environ
-    while let entry = p.pointee {
-        let s = String(cString: entry)
-        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-        p += 1
-    }
-    return out
-}
-
 // MARK: arguments
 var args = Array(CommandLine.arguments.dropFirst())
 var flags: Set<String> = []
@@ -64,7 +53,7 @@ while !args.isEmpty {
 if flags.contains("--help") || flags.contains("-h") { print(usage); exit(0) }
 if flags.contains("--version") { print("balctl-heartbeat \(BalctlVersion.current)"); exit(0) }
 
-let env = environment()
+let env = currentEnvironment()
 let envFile = options["--env-file"] ?? env["BALCTL_ENV_FILE"] ?? AgentConfig.defaultEnvFile
 
 // MARK: enrol

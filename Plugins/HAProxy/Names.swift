@@ -78,3 +78,16 @@ struct AnyParameterKey: CodingKey {
     init?(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { nil }
 }
+
+/// `{"force": bool}`: the parameters of commands that skip work already done unless forced
+/// (`haproxy.provision` reinstalls, `haproxy.reload` reloads anyway). Unknown keys are refused.
+public struct ForceParameters: CommandParameters {
+    public var force: Bool?
+    public init(force: Bool? = nil) { self.force = force }
+
+    enum CodingKeys: String, CodingKey { case force }
+    public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(decoder, allowed: ["force"])
+        force = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Bool.self, forKey: .force)
+    }
+}

@@ -10,17 +10,7 @@ import BalctlProtocol
 /// `<state dir>/.haproxy-provisioned`. Already installed → "unchanged" (the stamp is written if it
 /// was missing); `force: true` reinstalls. Where systemd runs, the unit is enabled and started.
 public struct ProvisionHandler: CommandHandler {
-    public struct Parameters: CommandParameters {
-        /// Reinstall even when haproxy is installed (apt-get --reinstall / dnf reinstall).
-        public var force: Bool?
-        public init(force: Bool? = nil) { self.force = force }
-
-        enum CodingKeys: String, CodingKey { case force }
-        public init(from decoder: any Decoder) throws {
-            try refuseUnknownKeys(decoder, allowed: ["force"])
-            force = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Bool.self, forKey: .force)
-        }
-    }
+    public typealias Parameters = ForceParameters
 
     public let settings: HAProxySettings
     public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }

@@ -10,17 +10,7 @@ import BalctlProtocol
 /// absolute path the config names (certificates, maps, error files …), it already runs what is on
 /// disk, and a re-run reports "unchanged" without reloading. `force: true` reloads anyway.
 public struct ReloadHandler: CommandHandler {
-    public struct Parameters: CommandParameters {
-        /// Reload even when the running haproxy looks current.
-        public var force: Bool?
-        public init(force: Bool? = nil) { self.force = force }
-
-        enum CodingKeys: String, CodingKey { case force }
-        public init(from decoder: any Decoder) throws {
-            try refuseUnknownKeys(decoder, allowed: ["force"])
-            force = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Bool.self, forKey: .force)
-        }
-    }
+    public typealias Parameters = ForceParameters
 
     public let settings: HAProxySettings
     public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }

@@ -116,7 +116,7 @@ public final class HostProbe: Sendable {
             let f = line.split(separator: " ")
             guard f.count >= 3, Self.diskFileSystems.contains(String(f[2])) else { continue }
             // /proc/mounts escapes spaces as \040.
-            let mount = String(f[1]).replacingOccurrences(of: "\\040", with: " ")
+            let mount = String(f[1]).replacingAll("\\040", with: " ")
             guard seen.insert(mount).inserted else { continue }
             var st = statvfs()
             guard statvfs(mount, &st) == 0 else { continue }
@@ -137,7 +137,8 @@ public final class HostProbe: Sendable {
 }
 
 extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
+    /// Every occurrence of `target` replaced (FoundationEssentials has no such method).
+    public func replacingAll(_ target: String, with replacement: String) -> String {
         guard !target.isEmpty, self.contains(target) else { return self }
         var result = ""
         var rest = Substring(self)

@@ -17,6 +17,10 @@ public final class HAProxyProbe: Sendable {
     /// 1 s heartbeat must not grow without bound with the size of a config.
     public static let maxStatRows = 250
     static let unitRecheckSec = 5.0
+    /// With no haproxy serving our config, how often /proc is scanned for one: the scan reads
+    /// every process's stat and cmdline and was most of the agent's heartbeat CPU on such hosts.
+    /// A stop is still seen on the next heartbeat (known pids are re-checked every time).
+    static let rescanSec = 5.0
     static let socketTimeoutSec = 1.0
 
     private struct Cache {
@@ -26,6 +30,7 @@ public final class HAProxyProbe: Sendable {
         var configKey: Files.Info?
         var config: HAProxyConfigFile?
         var pids: [Int32] = []
+        var scannedAt = -1e9
         var unitState: String?
         var unitCheckedAt = -1e9
         var unitPids: [Int32] = []
@@ -94,15 +99,17 @@ public final class HAProxyProbe: Sendable {
     }
 
     /// Pids of the haproxy processes serving our config: the ones seen last time if they all
-    /// still are, else a /proc scan. Only processes that load *this* config count: another
+    /// still are, else a /proc scan (at most every `rescanSec` while none is found). Only processes that load *this* config count: another
     /// haproxy on the host (a test instance, a second service) says nothing about ours.
     private func livePIDs() -> [Int32] {
         let table = ProcessTable(procRoot: settings.procRoot)
         let config = settings.configPath
         let known = cache.withLock { $0.pids }
         if !known.isEmpty && known.allSatisfy({ table.haproxy($0)?.loads(config) == true }) { return known }
+        let now = monotonicNow()
+        if known.isEmpty && now - cache.withLock({ $0.scannedAt }) < Self.rescanSec { return [] }
         let found = table.serving(config).map(\.pid)
-        cache.withLock { $0.pids = found }
+        cache.withLock { $0.pids = found; $0.scannedAt = now }
         return found
     }
 

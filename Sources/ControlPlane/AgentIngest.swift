@@ -3,14 +3,6 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The fields of a heartbeat the ingest acts on. The rest of the `HostReport` is kept as sent.
-struct HeartbeatEnvelope: Decodable, Sendable {
-    var hostname: String
-    var agentVersion: String
-    var protocolVersion: Int
-    var jobsInFlight: [JobRef]
-}
-
 /// A member whose agent proved who it is.
 struct AgentIdentity: Sendable {
     var memberID: Int64
@@ -72,14 +64,14 @@ extension Store {
         var entry = authCache.get(key, at: t)
         if entry == nil {
             let hash = Secrets.sha256Hex(key)
-            let row = try await db.read { db in
+            // Rows are not Sendable: map inside, or the blocking (non-async) read gets picked.
+            let found = try await db.read { db -> (id: Int64, hostname: String, allowed: String)? in
                 try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
-                                 arguments: [hash])
+                                 arguments: [hash]).map { ($0["id"], $0["hostname"], $0["allowed_ips"]) }
             }
-            guard let row else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
-            let allowed: String = row["allowed_ips"]
-            entry = AgentAuthCache.Entry(identity: AgentIdentity(memberID: row["id"], hostname: row["hostname"]),
-                                         allowed: allowed.split(separator: ",").compactMap { IPv4($0) }, expires: t + authCache.ttl)
+            guard let found else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
+            entry = AgentAuthCache.Entry(identity: AgentIdentity(memberID: found.id, hostname: found.hostname),
+                                         allowed: found.allowed.split(separator: ",").compactMap { IPv4($0) }, expires: t + authCache.ttl)
             authCache.put(key, entry!)
         }
         let found = entry!
@@ -110,17 +102,18 @@ extension Store {
                                heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
         do {
             let t = now()
-            let historyAt = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
-                                                arguments: [agent.memberID]) ?? 0
-            let keepHistory = t - historyAt >= heartbeat.historySampleSec
-            try db.cachedStatement(sql: """
+            // One statement keeps the latest report and says whether this one also goes to the
+            // history (history_at moves to now when the last sample is old enough).
+            let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
-                VALUES (?, ?, ?, ?, ?, ?)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?2)
                 ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
-                    source_ip = excluded.source_ip, agent_version = excluded.agent_version,
-                    report = excluded.report, history_at = excluded.history_at
-                """).execute(arguments: [agent.memberID, t, sourceIP.description, report.agentVersion,
-                                         rawReport, keepHistory ? t : historyAt])
+                    source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
+                    history_at = CASE WHEN excluded.received_at - history_at >= ?6 THEN excluded.received_at ELSE history_at END
+                RETURNING history_at
+                """), arguments: [agent.memberID, t, sourceIP.description, report.agentVersion, rawReport,
+                                  heartbeat.historySampleSec])
+            let keepHistory = historyAt == t
             if keepHistory {
                 try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [agent.memberID, t, sourceIP.description, rawReport])

@@ -47,6 +47,7 @@ public final class ControlPlane: Sendable {
     /// Recipes by id, loaded and validated at start.
     public let recipes: [String: Recipe]
     let heartbeats: HeartbeatWriter
+    let heartbeatReply: HeartbeatReplyBody
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
@@ -61,6 +62,8 @@ public final class ControlPlane: Sendable {
             self.recipes = [:]
         }
         self.heartbeats = HeartbeatWriter(store: store, heartbeat: config.heartbeat, queue: config.queue)
+        self.heartbeatReply = try HeartbeatReplyBody(intervalSec: config.heartbeat.intervalSec,
+                                                     latestAgentVersion: BalctlVersion.current)
         self.logger = logger
     }
 

@@ -13,21 +13,22 @@ struct AgentRoutes {
             // decoder's time.
             let raw = try await request.body.collect(upTo: limit)
             let (agent, ip) = try await authenticate(request, context, hostname: nil)
-            // Only what the ingest acts on is decoded here; the report is stored as sent and
+            // Only what the ingest acts on is read here; the report is stored as sent and
             // decoded in full when someone reads it. Decoding every field (and every plugin's
             // stats) of every heartbeat was the largest cost on this path.
-            let report = try decode(HeartbeatEnvelope.self, raw)
+            guard let text = raw.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
+                throw ControlPlaneError.badRequest("the body is not valid UTF-8")
+            }
+            let report = try HeartbeatEnvelope.read(text)
             guard report.hostname.lowercased() == agent.hostname.lowercased() else {
                 throw ControlPlaneError.forbidden("hostname '\(report.hostname)' does not match the enrolled hostname '\(agent.hostname)' (set BALCTL_HOSTNAME)")
             }
             guard report.protocolVersion == AgentWire.protocolVersion else {
                 throw ControlPlaneError.badRequest("protocol version \(report.protocolVersion) is not supported (expected \(AgentWire.protocolVersion))")
             }
-            let claimed = try await server.heartbeats.record(agent, report: report, raw: String(buffer: raw), ip: ip)
-            return try jsonResponse(HeartbeatReply(
-                heartbeatIntervalSec: server.config.heartbeat.intervalSec, serverTime: now(),
-                jobs: claimed.jobs, cancelJobs: claimed.cancels,
-                latestAgentVersion: BalctlVersion.current), sortedKeys: false)
+            let claimed = try await server.heartbeats.record(agent, report: report, raw: text, ip: ip)
+            let body = try server.heartbeatReply.body(serverTime: now(), jobs: claimed.jobs, cancels: claimed.cancels)
+            return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: body))
         }
         router.post(RouterPath(AgentWire.progressPath)) { request, context in
             let raw = try await request.body.collect(upTo: limit)

@@ -164,9 +164,11 @@ struct HeartbeatOutcome: Sendable {
 }
 
 /// Group commit for heartbeats: requests that arrive while a write is in progress are written
-/// together in the next transaction. Under load one transaction (and one hop to the database
-/// queue) carries many heartbeats; an idle server writes each at once. A batch is all or
-/// nothing: a database error fails every heartbeat in it, and agents retry on their next beat.
+/// together in the next transaction. Under load one transaction carries many heartbeats; an idle
+/// server writes each at once. Batches run on the database's writer queue one after the other, and
+/// each batch's requests are resumed from there: no task or thread hop of its own per batch. A
+/// batch is all or nothing: a database error fails every heartbeat in it, and agents retry on
+/// their next beat.
 final class HeartbeatWriter: Sendable {
     struct Item: Sendable {
         var agent: AgentIdentity
@@ -175,7 +177,7 @@ final class HeartbeatWriter: Sendable {
         var ip: IPv4
         var done: CheckedContinuation<HeartbeatOutcome, any Error>
     }
-    private let state = Mutex<(pending: [Item], draining: Bool)>(([], false))
+    private let state = Mutex<(pending: [Item], writing: Bool)>(([], false))
     let store: Store
     let heartbeat: HeartbeatPolicy
     let queue: QueuePolicy
@@ -187,37 +189,40 @@ final class HeartbeatWriter: Sendable {
 
     func record(_ agent: AgentIdentity, report: HeartbeatEnvelope, raw: String, ip: IPv4) async throws -> HeartbeatOutcome {
         try await withCheckedThrowingContinuation { cont in
-            let startDrain = state.withLock { s in
+            let startWriting = state.withLock { s in
                 s.pending.append(Item(agent: agent, report: report, raw: raw, ip: ip, done: cont))
-                if s.draining { return false }
-                s.draining = true
+                if s.writing { return false }
+                s.writing = true
                 return true
             }
-            if startDrain { Task { await self.drain() } }
+            if startWriting { writeNextBatch() }
         }
     }
 
-    private func drain() async {
-        while true {
-            let batch: [Item] = state.withLock { s in
-                let take = Array(s.pending.prefix(maxBatch))
-                s.pending.removeFirst(take.count)
-                if take.isEmpty { s.draining = false }
-                return take
+    /// Writes what is pending in one transaction; when it is committed, the requests that came
+    /// in meanwhile follow as the next batch, until nothing is pending.
+    private func writeNextBatch() {
+        let batch: [Item] = state.withLock { s in
+            let take = Array(s.pending.prefix(maxBatch))
+            s.pending.removeFirst(take.count)
+            if take.isEmpty { s.writing = false }
+            return take
+        }
+        if batch.isEmpty { return }
+        let (heartbeat, queue) = (self.heartbeat, self.queue)
+        store.db.asyncWrite({ db in
+            try batch.map { item in
+                try Store.applyHeartbeat(db, item.agent, report: item.report, rawReport: item.raw,
+                                         sourceIP: item.ip, heartbeat: heartbeat, queue: queue)
             }
-            if batch.isEmpty { return }
-            let (heartbeat, queue) = (self.heartbeat, self.queue)
-            do {
-                let outcomes = try await store.db.write { db in
-                    try batch.map { item in
-                        try Store.applyHeartbeat(db, item.agent, report: item.report, rawReport: item.raw,
-                                                 sourceIP: item.ip, heartbeat: heartbeat, queue: queue)
-                    }
-                }
+        }, completion: { _, result in
+            switch result {
+            case .success(let outcomes):
                 for (item, outcome) in zip(batch, outcomes) { item.done.resume(returning: outcome) }
-            } catch {
+            case .failure(let error):
                 for item in batch { item.done.resume(throwing: error) }
             }
-        }
+            self.writeNextBatch()
+        })
     }
 }

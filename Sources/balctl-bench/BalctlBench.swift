@@ -64,13 +64,14 @@ struct BalctlBench: AsyncParsableCommand {
         for round in 1...rounds {
             let noop = try await runWrk(base + "/healthz", script: nil, seconds: duration)
             let hb = try await runWrk(base + AgentWire.heartbeatPath, script: script.path, seconds: duration)
-            print("round \(round): no-op \(fmt(noop.rps)) req/s, heartbeats \(fmt(hb.rps)) req/s (non-2xx \(hb.errors)), ratio \(String(format: "%.2f", hb.rps / max(noop.rps, 1)))")
+            print("round \(round): no-op \(fmt(noop.rps)) req/s, heartbeats \(fmt(hb.rps)) req/s (non-2xx \(hb.errors)), ratio \(String(format: "%.2f", hb.rps / max(noop.rps, 1))); server CPU per request \(String(format: "%.0f", noop.serverCPUMicros)) µs vs \(String(format: "%.0f", hb.serverCPUMicros)) µs")
             noops.append(noop); hbs.append(hb)
         }
         let stored = try await server.store.db.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM heartbeat_latest") ?? 0
         }
         func median(_ runs: [WrkResult]) -> WrkResult { runs.sorted { $0.rps < $1.rps }[runs.count / 2] }
+        func median(_ runs: [WrkResult], by key: KeyPath<WrkResult, Double>) -> Double { runs.map { $0[keyPath: key] }.sorted()[runs.count / 2] }
         let ratios = zip(hbs, noops).map { $0.rps / max($1.rps, 1) }.sorted()
         let (noop, hb) = (median(noops), median(hbs))
 
@@ -79,6 +80,8 @@ struct BalctlBench: AsyncParsableCommand {
         print("no-op GET /healthz:          \(fmt(noop.rps)) req/s   p50 \(noop.p50)  p99 \(noop.p99)")
         print("authenticated heartbeats:    \(fmt(hb.rps)) req/s   p50 \(hb.p50)  p99 \(hb.p99)   non-2xx: \(hbs.map(\.errors).reduce(0, +))")
         print("ratio heartbeat / no-op:     \(String(format: "%.2f", ratios[ratios.count / 2])) (rounds: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")))")
+        let cpuRatios = zip(noops, hbs).map { $0.serverCPUMicros / max($1.serverCPUMicros, 0.001) }.sorted()
+        print("server CPU per request:      no-op \(String(format: "%.0f", median(noops, by: \.serverCPUMicros))) µs, heartbeat \(String(format: "%.0f", median(hbs, by: \.serverCPUMicros))) µs, ratio \(String(format: "%.2f", cpuRatios[cpuRatios.count / 2]))")
         // The store alone: the same writes without HTTP and TLS, to tell the two costs apart.
         let bodies = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ("bench-\($0.offset)", $0.element.body) })
         for batch in [1, 32] {
@@ -111,19 +114,36 @@ struct BalctlBench: AsyncParsableCommand {
         _ = try? await serverTask.value
     }
 
-    struct WrkResult { var rps: Double; var p50: String; var p99: String; var errors: Int }
+    struct WrkResult {
+        var rps: Double; var p50: String; var p99: String; var errors: Int
+        /// This process's (the server's) CPU time per request, in µs: steadier than requests/s
+        /// on a shared machine, as it does not count wrk or other load.
+        var serverCPUMicros: Double
+    }
+
+    /// User + system CPU seconds of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
 
     func runWrk(_ url: String, script: String?, seconds: Int) async throws -> WrkResult {
         let arguments = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
             + (script.map { ["-s", $0] } ?? []) + [url]
+        let cpuBefore = Self.processCPUSeconds()
         let text = String(decoding: try await runOffLoop("/usr/bin/wrk", arguments, environment: nil), as: UTF8.self)
+        let cpu = Self.processCPUSeconds() - cpuBefore
         func field(_ prefix: String) -> String? {
             text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
                 .map { $0.trimmingCharacters(in: .whitespaces).dropFirst(prefix.count).trimmingCharacters(in: .whitespaces) }
         }
         let rps = Double(field("Requests/sec:") ?? "0") ?? 0
         let errors = Int(field("Non-2xx or 3xx responses:") ?? "0") ?? 0
-        return WrkResult(rps: rps, p50: field("50%") ?? "?", p99: field("99%") ?? "?", errors: errors)
+        let requests = Double(text.split(separator: "\n").first { $0.contains("requests in") }?
+            .split(separator: " ").first.flatMap { Double($0) } ?? 0)
+        return WrkResult(rps: rps, p50: field("50%") ?? "?", p99: field("99%") ?? "?", errors: errors,
+                         serverCPUMicros: requests > 0 ? cpu / requests * 1e6 : 0)
     }
 
     /// Runs a program to its end and returns its standard output. The wait happens on a thread of

@@ -14,12 +14,13 @@ public enum HAProxyFirstStart {
         return ok ? 0 : 1
     }
 
-    /// With BALCTL_PROVISION_HAPROXY set and no stamp yet: provision in the background (an install
-    /// takes minutes, and the heartbeat must not wait for it). nil when there is nothing to do.
-    public static func startIfRequested(settings: HAProxySettings = .fromEnvironment(), log: AgentLog) -> Task<Void, Never>? {
+    /// With BALCTL_PROVISION_HAPROXY set and no stamp yet: provisioning, for the agent to run in
+    /// the background on the "haproxy" lock (an install takes minutes, and the heartbeat must not
+    /// wait for it). nil when there is nothing to do.
+    public static func startupWork(settings: HAProxySettings = .fromEnvironment(), log: AgentLog) -> StartupWork? {
         guard let v = environmentValue("BALCTL_PROVISION_HAPROXY")?.lowercased(),
               ["1", "true", "yes", "on"].contains(v), !Files.exists(settings.stampPath) else { return nil }
-        return Task {
+        return StartupWork(name: "BALCTL_PROVISION_HAPROXY", lock: ProvisionHandler.lock ?? "haproxy") {
             log.info("BALCTL_PROVISION_HAPROXY: provisioning HAProxy (first start, no \(settings.stampPath))")
             let output = OutputTail(limit: 16 * 1024)
             let (ok, summary) = await provision(settings: settings, force: false, output: output)

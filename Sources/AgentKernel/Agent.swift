@@ -71,6 +71,9 @@ public final class Agent: Sendable {
     /// together does not beat in lock-step; failures back off exponentially up to 60 s.
     public func run() async {
         await runner.recoverLostJobs()
+        for plugin in registry.plugins {
+            if let work = plugin.startupWork(log: log) { await runner.start(work) }
+        }
         notifier.ready()
         log.info("balctl-heartbeat \(BalctlVersion.current) for \(config.hostname) → \(config.apiBase); \(registry.commandIDs.count) commands")
         var interval = config.intervalSec

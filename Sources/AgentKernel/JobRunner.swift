@@ -68,6 +68,22 @@ public actor JobRunner {
         return task
     }
 
+    /// Queue a plugin's startup work on its lock: it waits for the jobs already on the lock, and
+    /// jobs claimed meanwhile wait for it.
+    @discardableResult
+    public func start(_ work: StartupWork) -> Task<Void, Never> {
+        let previous = lockTails[work.lock]
+        let log = self.log
+        let task = Task<AttemptStatus, Never> {
+            if let previous { _ = await previous.value }
+            log.info("\(work.name): starting")
+            await work.run()
+            return .completed
+        }
+        lockTails[work.lock] = task
+        return Task { _ = await task.value }
+    }
+
     private func finished(_ ref: JobRef) {
         active[ref] = nil
         cancelRequested.remove(ref)

@@ -108,8 +108,26 @@ public protocol AgentPlugin: Sendable {
     /// What this plugin detects on the host, folded into every heartbeat; nil when there is
     /// nothing to report (e.g. the stack is not installed).
     func probe() async -> JSONValue?
+    /// Work the plugin starts by itself when the agent service starts (a first-start install
+    /// asked for in agent.env, say); nil when there is none. It waits its turn on its lock like a
+    /// job, runs beside the heartbeat loop, and is logged, not reported to the control plane.
+    func startupWork(log: AgentLog) -> StartupWork?
 }
 
 extension AgentPlugin {
     public func probe() async -> JSONValue? { nil }
+    public func startupWork(log: AgentLog) -> StartupWork? { nil }
+}
+
+/// See `AgentPlugin.startupWork`.
+public struct StartupWork: Sendable {
+    /// For the log, e.g. "BALCTL_PROVISION_HAPROXY".
+    public var name: String
+    /// The lock the plugin's jobs take, so the work never overlaps one of them.
+    public var lock: String
+    public var run: @Sendable () async -> Void
+
+    public init(name: String, lock: String, run: @escaping @Sendable () async -> Void) {
+        self.name = name; self.lock = lock; self.run = run
+    }
 }

@@ -127,6 +127,8 @@ struct LeaseSweeper: Service {
                 do {
                     let moved = try await server.store.expireLeases()
                     if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
+                } catch is CancellationError {
+                    return  // shutting down: the database call was cut short, which is no failure
                 } catch {
                     server.logger.error("lease sweep failed: \(error)")
                 }

@@ -125,8 +125,6 @@ if let n = options["--bench-heartbeats"].flatMap(Int.init) {
 // The service: SIGTERM or SIGINT stops the loop; running jobs get the grace period.
 signal(SIGPIPE, SIG_IGN)
 let loop = Task { await agent.run() }
-// BALCTL_PROVISION_HAPROXY=1: install HAProxy once, beside the heartbeat loop.
-_ = HAProxyFirstStart.startIfRequested(log: AgentLog(minimum: config.logLevel))
 // (The handler is set up outside top-level code: a closure written here would be main-actor
 // isolated, and dispatch runs it on its own queue.)
 let sources = onTerminationSignals { loop.cancel() }

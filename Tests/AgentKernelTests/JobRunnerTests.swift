@@ -254,6 +254,28 @@ struct JobRunnerTests {
         }
     }
 
+    @Test("a plugin's startup work takes its lock like a job: never overlapping the jobs around it")
+    func startupWorkTakesTheLock() async throws {
+        let rig = try Rig()
+        await rig.runner.submit(rig.sleep(1, "test.locked_sleep", ms: 150))
+        let recorder = rig.recorder
+        let work = StartupWork(name: "first start", lock: "tlock") {
+            let start = monotonic()
+            recorder.started("startup")
+            try? await Task.sleep(for: .milliseconds(150))
+            recorder.finished("startup", start)
+        }
+        let startup = await rig.runner.start(work)
+        await rig.runner.submit(rig.sleep(2, "test.locked_sleep", ms: 150))
+        #expect(await rig.runner.waitForAll() == [.completed, .completed])
+        await startup.value
+        let spans = recorder.spans
+        #expect(spans.map(\.tag) == ["j1", "startup", "j2"])
+        for (a, b) in zip(spans, spans.dropFirst()) {
+            #expect(b.start >= a.end, "\(b.tag) started before \(a.tag) ended")
+        }
+    }
+
     @Test("jobs without a lock run concurrently")
     func noLockConcurrent() async throws {
         let rig = try Rig()

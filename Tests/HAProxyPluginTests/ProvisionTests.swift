@@ -101,13 +101,15 @@ extension HAProxyPluginSuite {
         #expect(f.stamp != nil)
 
         let g = try Fixture()
-        #expect(HAProxyFirstStart.startIfRequested(settings: g.settings, log: AgentLog(minimum: .error)) == nil, "not requested")
+        let plugin = HAProxyPlugin(settings: g.settings)
+        #expect(plugin.startupWork(log: AgentLog(minimum: .error)) == nil, "not requested")
         setenv("BALCTL_PROVISION_HAPROXY", "1", 1)
         defer { unsetenv("BALCTL_PROVISION_HAPROXY") }
-        let task = try #require(HAProxyFirstStart.startIfRequested(settings: g.settings, log: AgentLog(minimum: .error)))
-        await task.value
+        let work = try #require(plugin.startupWork(log: AgentLog(minimum: .error)))
+        #expect(work.lock == "haproxy")
+        await work.run()
         #expect(g.stamp != nil && g.calls.count == 2)
-        #expect(HAProxyFirstStart.startIfRequested(settings: g.settings, log: AgentLog(minimum: .error)) == nil, "one shot: the stamp exists")
+        #expect(plugin.startupWork(log: AgentLog(minimum: .error)) == nil, "one shot: the stamp exists")
 
         let broken = try Fixture(exitCode: 1)
         #expect(await HAProxyFirstStart.provisionNow(settings: broken.settings) == 1)

@@ -12,6 +12,8 @@ struct Scheduler: Service {
                     let fired = try await server.store.schedulerTick(
                         now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue)
                     if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
+                } catch is CancellationError {
+                    return  // shutting down: the database call was cut short, which is no failure
                 } catch {
                     server.logger.error("scheduler tick failed: \(error)")
                 }

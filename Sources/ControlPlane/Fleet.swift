@@ -86,17 +86,8 @@ extension Store {
 
     static func memberView(_ row: Row) -> MemberView {
         var summary: HeartbeatSummary? = nil
-        if let at: Double = row["hb_at"], let text: String = row["hb_report"],
-           let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) {
-            let mem = report.memory
-            let used = mem.totalBytes == 0 ? 0
-                : Double(mem.totalBytes - min(mem.availableBytes, mem.totalBytes)) / Double(mem.totalBytes) * 100
-            summary = HeartbeatSummary(
-                receivedAt: at, ageSec: max(0, now() - at), agentVersion: row["hb_version"],
-                sourceIP: row["hb_ip"], osFamily: report.os.family, osPretty: report.os.prettyName,
-                uptimeSec: report.uptimeSec, load1: report.load.first ?? 0, cpuPercent: report.cpuPercent,
-                memoryUsedPercent: (used * 10).rounded() / 10, publicIPv4: report.publicIPv4,
-                stacks: report.stacks.keys.sorted(), commands: report.commands)
+        if let at: Double = row["hb_at"], let text: String = row["hb_report"] {
+            summary = heartbeatSummary(at: at, report: text, version: row["hb_version"], sourceIP: row["hb_ip"])
         }
         let ips: String = row["allowed_ips"]
         return MemberView(
@@ -104,6 +95,30 @@ extension Store {
             allowedIPs: ips.split(separator: ",").map(String.init),
             family: LinuxFamily(rawValue: row["family"]) ?? .debian, role: row["role"],
             createdAt: row["created_at"], secretRotatedAt: row["secret_rotated_at"], heartbeat: summary)
+    }
+
+    static func heartbeatSummary(at: Double, report text: String, version: String, sourceIP: String) -> HeartbeatSummary {
+        let report: HostReport
+        do {
+            report = try JSONDecoder().decode(HostReport.self, from: Data(text.utf8))
+        } catch {
+            // The ingest checks only the fields it acts on; an agent that sends an incomplete
+            // report is still alive, and its heartbeat age must show.
+            let reason = (error as? DecodingError)?.balctlReason ?? "\(error)"
+            return HeartbeatSummary(
+                receivedAt: at, ageSec: max(0, now() - at), agentVersion: version, sourceIP: sourceIP,
+                osFamily: "?", osPretty: "(report not readable: \(reason))", uptimeSec: 0, load1: 0,
+                cpuPercent: nil, memoryUsedPercent: 0, publicIPv4: nil, stacks: [], commands: [])
+        }
+        let mem = report.memory
+        let used = mem.totalBytes == 0 ? 0
+            : Double(mem.totalBytes - min(mem.availableBytes, mem.totalBytes)) / Double(mem.totalBytes) * 100
+        return HeartbeatSummary(
+            receivedAt: at, ageSec: max(0, now() - at), agentVersion: version,
+            sourceIP: sourceIP, osFamily: report.os.family, osPretty: report.os.prettyName,
+            uptimeSec: report.uptimeSec, load1: report.load.first ?? 0, cpuPercent: report.cpuPercent,
+            memoryUsedPercent: (used * 10).rounded() / 10, publicIPv4: report.publicIPv4,
+            stacks: report.stacks.keys.sorted(), commands: report.commands)
     }
 
     static func member(_ db: Database, _ id: Int64, _ op: Operator) throws -> MemberView {

@@ -65,4 +65,17 @@ struct HeartbeatWriterTests {
         let member = try await f.store.member(e.member.id, by: f.admin)
         #expect(member.heartbeat != nil)
     }
+
+    @Test("an agent whose report lacks fields the ingest does not need still shows as alive, with the reason")
+    func incompleteReportShowsAlive() async throws {
+        let f = try await Fixture()
+        let e = try await f.member(hostname: "web-1").enrollment
+        let writer = HeartbeatWriter(store: f.store, heartbeat: f.heartbeat, queue: f.queue)
+        let raw = #"{"hostname":"web-1","agentVersion":"9.9.9","protocolVersion":1,"jobsInFlight":[]}"#
+        _ = try await writer.record(AgentIdentity(memberID: e.member.id, hostname: "web-1"),
+                                    report: try HeartbeatEnvelope.read(raw), raw: raw, ip: Fixture.agentIP)
+        let hb = try #require(try await f.store.member(e.member.id, by: f.admin).heartbeat)
+        #expect(hb.agentVersion == "9.9.9" && hb.ageSec < 60)
+        #expect(hb.osPretty.contains("report not readable") && hb.osPretty.contains("missing key"), "\(hb.osPretty)")
+    }
 }

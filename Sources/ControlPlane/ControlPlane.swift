@@ -132,7 +132,9 @@ struct LeaseSweeper: Service {
                 } catch {
                     server.logger.error("lease sweep failed: \(error)")
                 }
-                try await Task.sleep(for: .seconds(server.config.sweepIntervalSec))
+                // Cancelled at shutdown: end the loop and return. Throwing would make the service
+                // group cancel the HTTP server instead of letting it drain its connections.
+                try? await Task.sleep(for: .seconds(server.config.sweepIntervalSec))
             }
         }
     }

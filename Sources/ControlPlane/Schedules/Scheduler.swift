@@ -17,7 +17,9 @@ struct Scheduler: Service {
                 } catch {
                     server.logger.error("scheduler tick failed: \(error)")
                 }
-                try await Task.sleep(for: .seconds(server.config.schedulerIntervalSec))
+                // Cancelled at shutdown: end the loop and return. Throwing would make the service
+                // group cancel the HTTP server instead of letting it drain its connections.
+                try? await Task.sleep(for: .seconds(server.config.schedulerIntervalSec))
             }
         }
     }

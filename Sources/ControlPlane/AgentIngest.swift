@@ -167,14 +167,18 @@ struct HeartbeatOutcome: Sendable {
 /// together in the next transaction. Under load one transaction carries many heartbeats; an idle
 /// server writes each at once. Batches run on the database's writer queue one after the other, and
 /// each batch's requests are resumed from there: no task or thread hop of its own per batch. A
-/// batch is all or nothing: a database error fails every heartbeat in it, and agents retry on
-/// their next beat.
+/// heartbeat that fails fails alone (see `write`); agents whose heartbeat failed retry on their
+/// next beat.
 final class HeartbeatWriter: Sendable {
-    struct Item: Sendable {
+    /// One authenticated heartbeat, ready to be written.
+    struct Heartbeat: Sendable {
         var agent: AgentIdentity
         var report: HeartbeatEnvelope
         var raw: String
         var ip: IPv4
+    }
+    struct Item: Sendable {
+        var heartbeat: Heartbeat
         var done: CheckedContinuation<HeartbeatOutcome, any Error>
     }
     private let state = Mutex<(pending: [Item], writing: Bool)>(([], false))
@@ -189,8 +193,9 @@ final class HeartbeatWriter: Sendable {
 
     func record(_ agent: AgentIdentity, report: HeartbeatEnvelope, raw: String, ip: IPv4) async throws -> HeartbeatOutcome {
         try await withCheckedThrowingContinuation { cont in
+            let item = Item(heartbeat: Heartbeat(agent: agent, report: report, raw: raw, ip: ip), done: cont)
             let startWriting = state.withLock { s in
-                s.pending.append(Item(agent: agent, report: report, raw: raw, ip: ip, done: cont))
+                s.pending.append(item)
                 if s.writing { return false }
                 s.writing = true
                 return true
@@ -210,19 +215,40 @@ final class HeartbeatWriter: Sendable {
         }
         if batch.isEmpty { return }
         let (heartbeat, queue) = (self.heartbeat, self.queue)
-        store.db.asyncWrite({ db in
-            try batch.map { item in
-                try Store.applyHeartbeat(db, item.agent, report: item.report, rawReport: item.raw,
-                                         sourceIP: item.ip, heartbeat: heartbeat, queue: queue)
-            }
-        }, completion: { _, result in
-            switch result {
-            case .success(let outcomes):
-                for (item, outcome) in zip(batch, outcomes) { item.done.resume(returning: outcome) }
-            case .failure(let error):
-                for item in batch { item.done.resume(throwing: error) }
-            }
+        store.db.asyncWriteWithoutTransaction { db in
+            let outcomes = Self.write(batch.map(\.heartbeat), db, heartbeat: heartbeat, queue: queue)
+            for (item, outcome) in zip(batch, outcomes) { item.done.resume(with: outcome) }
             self.writeNextBatch()
-        })
+        }
+    }
+
+    /// Writes a batch in one transaction. Should that fail (a member was removed a moment ago,
+    /// say), each heartbeat is written again in a transaction of its own, so only the one at
+    /// fault fails. Savepoints would do the same in one pass but doubled the cost of every batch.
+    static func write(_ batch: [Heartbeat], _ db: Database, heartbeat: HeartbeatPolicy,
+                      queue: QueuePolicy) -> [Result<HeartbeatOutcome, any Error>] {
+        func apply(_ hb: Heartbeat) throws -> HeartbeatOutcome {
+            try Store.applyHeartbeat(db, hb.agent, report: hb.report, rawReport: hb.raw, sourceIP: hb.ip,
+                                     heartbeat: heartbeat, queue: queue)
+        }
+        var outcomes: [HeartbeatOutcome] = []
+        do {
+            try db.inTransaction {
+                outcomes = try batch.map(apply)
+                return .commit
+            }
+            return outcomes.map { .success($0) }
+        } catch {
+            return batch.map { hb in
+                Result {
+                    var outcome: HeartbeatOutcome?
+                    try db.inTransaction {
+                        outcome = try apply(hb)
+                        return .commit
+                    }
+                    return outcome!
+                }
+            }
+        }
     }
 }

@@ -3,9 +3,9 @@ import Foundation
 import GRDB
 
 extension ControlPlane {
-    /// For `balctl-bench`: writes `count` heartbeats straight through the ingest's group-commit
-    /// path (no HTTP, no TLS), spread over the first members of the database, `batch` per
-    /// transaction as the writer does under load. Returns the elapsed seconds.
+    /// For `balctl-bench`: writes `count` heartbeats through the ingest's batch path (one
+    /// transaction per batch) without HTTP or TLS, spread over the members in the
+    /// database, `batch` per transaction as the group commit does under load. Returns seconds.
     public func measureStoreIngest(count: Int, batch: Int, body: @Sendable (String) -> String) async throws -> Double {
         let members = try await store.db.read { db in
             try Row.fetchAll(db, sql: "SELECT id, hostname FROM members ORDER BY id").map {
@@ -13,25 +13,21 @@ extension ControlPlane {
             }
         }
         guard !members.isEmpty else { return 0 }
-        let items = members.map { m -> (AgentIdentity, HeartbeatEnvelope, String) in
+        let ip = IPv4("127.0.0.1")!
+        let heartbeats = try members.map { m in
             let raw = body(m.hostname)
-            return (m, try! HeartbeatEnvelope.read(raw), raw)
+            return HeartbeatWriter.Heartbeat(agent: m, report: try HeartbeatEnvelope.read(raw), raw: raw, ip: ip)
         }
         let (heartbeat, queue) = (config.heartbeat, config.queue)
-        let ip = IPv4("127.0.0.1")!
         let start = monotonicSeconds()
         var done = 0
         while done < count {
-            let n = min(batch, count - done)
-            let offset = done
-            _ = try await store.db.write { db in
-                try (0..<n).map { k in
-                    let (agent, envelope, raw) = items[(offset + k) % items.count]
-                    return try Store.applyHeartbeat(db, agent, report: envelope, rawReport: raw, sourceIP: ip,
-                                                    heartbeat: heartbeat, queue: queue)
-                }
+            let slice = (done..<min(done + batch, count)).map { heartbeats[$0 % heartbeats.count] }
+            let outcomes = try await store.db.writeWithoutTransaction { db in
+                HeartbeatWriter.write(slice, db, heartbeat: heartbeat, queue: queue)
             }
-            done += n
+            for case .failure(let error) in outcomes { throw error }
+            done += slice.count
         }
         return monotonicSeconds() - start
     }

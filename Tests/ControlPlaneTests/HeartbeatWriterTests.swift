@@ -51,6 +51,32 @@ struct HeartbeatWriterTests {
         #expect(stored == 20)
     }
 
+    @Test("a heartbeat that fails inside a batch fails alone: the others in the batch are kept")
+    func failureIsIsolated() async throws {
+        let f = try await Fixture()
+        var members: [MemberEnrollment] = []
+        for i in 0..<30 { members.append(try await f.member(hostname: "node-\(i)").enrollment) }
+        let writer = HeartbeatWriter(store: f.store, heartbeat: f.heartbeat, queue: f.queue)
+        let (ghostEnv, ghostRaw) = try envelope(f, "ghost")
+        let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (n, e) in members.enumerated() {
+                let (env, raw) = try envelope(f, e.member.hostname)
+                let agent = AgentIdentity(memberID: e.member.id, hostname: e.member.hostname)
+                group.addTask { (try? await writer.record(agent, report: env, raw: raw, ip: Fixture.agentIP)) == nil }
+                if n == 10 {  // a member that does not exist, in the middle of the crowd
+                    group.addTask {
+                        (try? await writer.record(AgentIdentity(memberID: 999_999, hostname: "ghost"), report: ghostEnv,
+                                                  raw: ghostRaw, ip: Fixture.agentIP)) == nil
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 1)
+        let stored = try await f.store.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM heartbeat_latest") }
+        #expect(stored == 30)
+    }
+
     @Test("a batch that fails fails its heartbeats, and the next heartbeat is written")
     func failureDoesNotStall() async throws {
         let f = try await Fixture()

@@ -122,20 +122,9 @@ struct LeaseSweeper: Service {
     let server: ControlPlane
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let moved = try await server.store.expireLeases()
-                    if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
-                } catch is CancellationError {
-                    return  // shutting down: the database call was cut short, which is no failure
-                } catch {
-                    server.logger.error("lease sweep failed: \(error)")
-                }
-                // Cancelled at shutdown: end the loop and return. Throwing would make the service
-                // group cancel the HTTP server instead of letting it drain its connections.
-                try? await Task.sleep(for: .seconds(server.config.sweepIntervalSec))
-            }
+        try await runEvery(server.config.sweepIntervalSec, logger: server.logger, what: "lease sweep") {
+            let moved = try await server.store.expireLeases()
+            if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ServiceLifecycle
 
 /// Runs `schedulerTick` every second beside the server.
@@ -6,21 +7,30 @@ struct Scheduler: Service {
     let server: ControlPlane
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let fired = try await server.store.schedulerTick(
-                        now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue)
-                    if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
-                } catch is CancellationError {
-                    return  // shutting down: the database call was cut short, which is no failure
-                } catch {
-                    server.logger.error("scheduler tick failed: \(error)")
-                }
-                // Cancelled at shutdown: end the loop and return. Throwing would make the service
-                // group cancel the HTTP server instead of letting it drain its connections.
-                try? await Task.sleep(for: .seconds(server.config.schedulerIntervalSec))
+        try await runEvery(server.config.schedulerIntervalSec, logger: server.logger, what: "scheduler tick") {
+            let fired = try await server.store.schedulerTick(
+                now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue)
+            if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
+        }
+    }
+}
+
+/// A background service's loop: `tick` every `seconds` until graceful shutdown. A failed tick is
+/// logged and the loop goes on. At shutdown the loop ends and returns without throwing: a service
+/// that throws makes the service group cancel the HTTP server instead of letting it drain its
+/// connections.
+func runEvery(_ seconds: Double, logger: Logger, what: String,
+              _ tick: @escaping @Sendable () async throws -> Void) async throws {
+    try await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            do {
+                try await tick()
+            } catch is CancellationError {
+                return  // shutting down: a database call was cut short, which is no failure
+            } catch {
+                logger.error("\(what) failed: \(error)")
             }
+            try? await Task.sleep(for: .seconds(seconds))
         }
     }
 }

@@ -101,7 +101,7 @@ struct BalctlBench: AsyncParsableCommand {
                 "BALCTL_STATE_DIR": dir.appendingPathComponent("agent").path,
                 "BALCTL_ENV_FILE": "/nonexistent", "BALCTL_LOG_LEVEL": "warning",
             ]
-            let data = try await runOffLoop(exe, ["--bench-heartbeats", "\(agentHeartbeats)"], environment: environment)
+            let data = try await runToEnd(exe, ["--bench-heartbeats", "\(agentHeartbeats)"], environment: environment)
             print("agent (\(exe)), \(agentHeartbeats) heartbeats back to back: \(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
             if let attrs = try? FileManager.default.attributesOfItem(atPath: exe), let size = attrs[.size] as? Int {
                 print("agent binary size: \(String(format: "%.1f", Double(size) / 1_048_576)) MiB")
@@ -132,7 +132,7 @@ struct BalctlBench: AsyncParsableCommand {
         let arguments = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
             + (script.map { ["-s", $0] } ?? []) + [url]
         let cpuBefore = Self.processCPUSeconds()
-        let text = String(decoding: try await runOffLoop("/usr/bin/wrk", arguments, environment: nil), as: UTF8.self)
+        let text = String(decoding: try await runToEnd("/usr/bin/wrk", arguments, environment: nil), as: UTF8.self)
         let cpu = Self.processCPUSeconds() - cpuBefore
         func field(_ prefix: String) -> String? {
             text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
@@ -149,7 +149,7 @@ struct BalctlBench: AsyncParsableCommand {
     /// Runs a program to its end and returns its standard output. The wait happens on a thread of
     /// its own: blocking one of Swift's cooperative threads (two on this machine) would halve the
     /// threads left for the server's handlers while wrk runs, and skew the figures.
-    func runOffLoop(_ exe: String, _ arguments: [String], environment: [String: String]?) async throws -> Data {
+    func runToEnd(_ exe: String, _ arguments: [String], environment: [String: String]?) async throws -> Data {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Data, any Error>) in
             Thread.detachNewThread {
                 let p = Process()

@@ -1,6 +1,7 @@
 import BalctlProtocol
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// A member whose agent proved who it is.
@@ -98,12 +99,15 @@ extension Store {
         }
     }
 
-    static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
-                               heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
-        do {
-            let t = now()
-            // One statement keeps the latest report and says whether this one also goes to the
-            // history (history_at moves to now when the last sample is old enough).
+    /// SQLite 3.35+ (Debian 12 has 3.40) can return a row from an upsert; RHEL 9's 3.34 cannot.
+    static let upsertCanReturn = sqlite3_libversion_number() >= 3_035_000
+
+    /// Keeps the latest report of a member; true when this one also goes to the history (the
+    /// last sample is `sampleSec` old, or there is none). Where SQLite allows, one statement does
+    /// both (a statement less per heartbeat); otherwise history_at is read first.
+    static func storeLatest(_ db: Database, member: Int64, at t: Double, ip: String, version: String, report: String,
+                            sampleSec: Double, returning: Bool = upsertCanReturn) throws -> Bool {
+        if returning {
             let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?2)
@@ -111,9 +115,29 @@ extension Store {
                     source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
                     history_at = CASE WHEN excluded.received_at - history_at >= ?6 THEN excluded.received_at ELSE history_at END
                 RETURNING history_at
-                """), arguments: [agent.memberID, t, sourceIP.description, report.agentVersion, rawReport,
-                                  heartbeat.historySampleSec])
-            let keepHistory = historyAt == t
+                """), arguments: [member, t, ip, version, report, sampleSec])
+            return historyAt == t
+        }
+        let last = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
+                                       arguments: [member])
+        let keep = last.map { t - $0 >= sampleSec } ?? true
+        try db.cachedStatement(sql: """
+            INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
+                source_ip = excluded.source_ip, agent_version = excluded.agent_version,
+                report = excluded.report, history_at = excluded.history_at
+            """).execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t])
+        return keep
+    }
+
+    static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
+                               heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
+        do {
+            let t = now()
+            let keepHistory = try storeLatest(db, member: agent.memberID, at: t, ip: sourceIP.description,
+                                              version: report.agentVersion, report: rawReport,
+                                              sampleSec: heartbeat.historySampleSec)
             if keepHistory {
                 try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [agent.memberID, t, sourceIP.description, rawReport])

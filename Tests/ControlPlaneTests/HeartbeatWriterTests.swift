@@ -1,6 +1,7 @@
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
+import GRDB
 import Testing
 
 /// The group-commit writer behind the heartbeat route: many concurrent heartbeats share
@@ -103,5 +104,23 @@ struct HeartbeatWriterTests {
         let hb = try #require(try await f.store.member(e.member.id, by: f.admin).heartbeat)
         #expect(hb.agentVersion == "9.9.9" && hb.ageSec < 60)
         #expect(hb.osPretty.contains("report not readable") && hb.osPretty.contains("missing key"), "\(hb.osPretty)")
+    }
+
+    @Test("history is sampled every historySampleSec, with and without RETURNING", arguments: [true, false])
+    func historySampling(returning: Bool) async throws {
+        try #require(!returning || Store.upsertCanReturn, "this SQLite cannot return rows from an upsert")
+        let f = try await Fixture()
+        let member = try await f.member(hostname: "web-1").enrollment.member.id
+        let kept = try await f.store.db.write { db in
+            try [1000.0, 1030, 1059.9, 1060, 1100, 1125].map { t in
+                try Store.storeLatest(db, member: member, at: t, ip: "203.0.113.10", version: "0.1.0",
+                                      report: "{}", sampleSec: 60, returning: returning)
+            }
+        }
+        #expect(kept == [true, false, false, true, false, true])
+        let row = try await f.store.db.read { db in
+            try Row.fetchOne(db, sql: "SELECT received_at, history_at FROM heartbeat_latest WHERE member_id = ?", arguments: [member])
+        }
+        #expect(row?["received_at"] == 1125.0 && row?["history_at"] == 1125.0)
     }
 }

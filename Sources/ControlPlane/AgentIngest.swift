@@ -87,18 +87,6 @@ extension Store {
         return found.identity
     }
 
-    /// Store the report (latest row, sampled history), renew the leases of the jobs the agent
-    /// says it runs, and claim pending jobs — one write transaction.
-    func recordHeartbeat(_ agent: AgentIdentity, report: HostReport, rawReport: String, sourceIP: IPv4,
-                         heartbeat: HeartbeatPolicy, queue: QueuePolicy) async throws -> HeartbeatOutcome {
-        try await db.write { db in
-            try Self.applyHeartbeat(db, agent, report: HeartbeatEnvelope(hostname: report.hostname, agentVersion: report.agentVersion,
-                                                                       protocolVersion: report.protocolVersion, jobsInFlight: report.jobsInFlight),
-                                    rawReport: rawReport, sourceIP: sourceIP,
-                                    heartbeat: heartbeat, queue: queue)
-        }
-    }
-
     /// SQLite 3.35+ (Debian 12 has 3.40) can return a row from an upsert; RHEL 9's 3.34 cannot.
     static let upsertCanReturn = sqlite3_libversion_number() >= 3_035_000
 
@@ -131,6 +119,8 @@ extension Store {
         return keep
     }
 
+    /// Store the report (latest row, sampled history), renew the leases of the jobs the agent
+    /// says it runs, and claim pending jobs, inside the caller's transaction.
     static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
                                heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
         do {

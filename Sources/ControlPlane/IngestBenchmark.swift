@@ -1,3 +1,4 @@
+import AgentKernel
 import BalctlProtocol
 import Foundation
 import GRDB
@@ -19,7 +20,7 @@ extension ControlPlane {
             return HeartbeatWriter.Heartbeat(agent: m, report: try HeartbeatEnvelope.read(raw), raw: raw, ip: ip)
         }
         let (heartbeat, queue) = (config.heartbeat, config.queue)
-        let start = monotonicSeconds()
+        let start = monotonicNow()
         var done = 0
         while done < count {
             let slice = (done..<min(done + batch, count)).map { heartbeats[$0 % heartbeats.count] }
@@ -29,12 +30,6 @@ extension ControlPlane {
             for case .failure(let error) in outcomes { throw error }
             done += slice.count
         }
-        return monotonicSeconds() - start
+        return monotonicNow() - start
     }
-}
-
-private func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -59,8 +59,9 @@ final class Fixture: @unchecked Sendable {
                                                       hostname: e.member.hostname)
         let r = report(e.member.hostname, commands: commands, inFlight: inFlight, uptime: uptime)
         let raw = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
-        return try await store.recordHeartbeat(agent, report: r, rawReport: raw, sourceIP: Self.agentIP,
-                                               heartbeat: heartbeat, queue: queue)
+        // The route's own path: the envelope reader and the group-commit writer.
+        return try await HeartbeatWriter(store: store, heartbeat: heartbeat, queue: queue)
+            .record(agent, report: try HeartbeatEnvelope.read(raw), raw: raw, ip: Self.agentIP)
     }
 
     func enqueue(_ memberID: Int64, _ command: String = "host.echo",

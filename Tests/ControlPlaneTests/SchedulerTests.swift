@@ -36,8 +36,8 @@ struct SchedulerTests {
                                 memory: MemoryInfo(totalBytes: 1, availableBytes: 1), disks: [], publicIPv4: nil,
                                 publicIPSource: nil, stacks: [:], commands: ["host.echo"], jobsInFlight: [])
         let raw = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
-        _ = try await store.recordHeartbeat(agent, report: report, rawReport: raw, sourceIP: IPv4("127.0.0.1")!,
-                                            heartbeat: HeartbeatPolicy(), queue: policy)
+        _ = try await HeartbeatWriter(store: store, heartbeat: HeartbeatPolicy(), queue: policy)
+            .record(agent, report: try HeartbeatEnvelope.read(raw), raw: raw, ip: IPv4("127.0.0.1")!)
         let s = try await store.createSchedule(
             member: e.member.id,
             CreateScheduleRequest(name: "echo", cron: cron, command: "host.echo", recipe: nil,

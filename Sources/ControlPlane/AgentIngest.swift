@@ -14,31 +14,47 @@ struct AgentIdentity: Sendable {
 /// every second does not cost a database read each. Rotating a secret, editing or removing a
 /// member or deleting a pool clears it at once; another control plane on the same database sees
 /// such a change within `ttl`.
+///
+/// A miss reads the database outside the lock, so a rotation can commit (and clear the cache)
+/// while the read is under way: what that read found must not be stored after the clearing, or
+/// the old secret would work for another `ttl` (issue 20 item 6). Each clearing starts a new
+/// generation, and a read's result is stored only if the generation it began in is still current.
 final class AgentAuthCache: Sendable {
     struct Entry: Sendable {
         var identity: AgentIdentity
         var allowed: [IPv4]
         var expires: Double
     }
-    private let entries = Mutex<[String: Entry]>([:])
+    private let state = Mutex<(entries: [String: Entry], generation: UInt64)>(([:], 0))
     let ttl: Double = 5
 
-    func get(_ hash: String, at t: Double) -> Entry? {
-        entries.withLock { e in
-            guard let hit = e[hash] else { return nil }
-            if hit.expires < t { e[hash] = nil; return nil }
-            return hit
+    /// The live entry for `key`, or what `read` finds (nil: no such secret). `read`'s result is
+    /// cached unless `invalidateAll()` ran since the lookup began.
+    func entry(_ key: String, at t: Double, read: () async throws -> Entry?) async throws -> Entry? {
+        let (hit, generation) = state.withLock { s -> (Entry?, UInt64) in
+            if let hit = s.entries[key] {
+                if hit.expires >= t { return (hit, s.generation) }
+                s.entries[key] = nil
+            }
+            return (nil, s.generation)
         }
+        if let hit { return hit }
+        guard let found = try await read() else { return nil }
+        state.withLock { s in
+            guard s.generation == generation else { return }  // read before an invalidation
+            if s.entries.count > 100_000 { s.entries.removeAll() }  // bound memory under a flood of members
+            s.entries[key] = found
+        }
+        return found
     }
 
-    func put(_ hash: String, _ entry: Entry) {
-        entries.withLock { e in
-            if e.count > 100_000 { e.removeAll() }  // bound memory under a flood of members
-            e[hash] = entry
+    /// Forget every entry, and every lookup still reading.
+    func invalidateAll() {
+        state.withLock { s in
+            s.entries.removeAll()
+            s.generation &+= 1
         }
     }
-
-    func invalidateAll() { entries.withLock { $0.removeAll() } }
 }
 
 /// Heartbeat settings.
@@ -47,8 +63,15 @@ public struct HeartbeatPolicy: Sendable {
     public var intervalSec: Int = 1
     /// One report per member is kept in the history at most this often…
     public var historySampleSec: Double = 60
-    /// …and this many are kept per member (a day at the default sampling).
+    /// …and this many are kept per member (a day at the default sampling)…
     public var historyKeep: Int = 1440
+    /// …within this many bytes per member, oldest samples dropped first (issue 20 item 7)…
+    public var historyMaxBytesPerMember: Int = 4 << 20
+    /// …each sample at most this large: a bigger report is kept trimmed to what the history views
+    /// read (see `HistorySample`).
+    public var historySampleMaxBytes: Int = 16 << 10
+    /// One `members/:id/heartbeats` response carries at most this many bytes of reports.
+    public var historyResponseMaxBytes: Int = 4 << 20
     public init() {}
 }
 
@@ -62,20 +85,8 @@ extension Store {
         // The cache is keyed by the secret itself (memory only), so a hit costs no hashing.
         let key = secret.lowercased()
         let t = now()
-        var entry = authCache.get(key, at: t)
-        if entry == nil {
-            let hash = Secrets.sha256Hex(key)
-            // Rows are not Sendable: map inside, or the blocking (non-async) read gets picked.
-            let found = try await db.read { db -> (id: Int64, hostname: String, allowed: String)? in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
-                                 arguments: [hash]).map { ($0["id"], $0["hostname"], $0["allowed_ips"]) }
-            }
-            guard let found else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
-            entry = AgentAuthCache.Entry(identity: AgentIdentity(memberID: found.id, hostname: found.hostname),
-                                         allowed: found.allowed.split(separator: ",").compactMap { IPv4($0) }, expires: t + authCache.ttl)
-            authCache.put(key, entry!)
-        }
-        let found = entry!
+        let entry = try await authCache.entry(key, at: t) { try await readAgentEntry(secret: key, at: t) }
+        guard let found = entry else { throw ControlPlaneError.unauthorized("unknown enrollment secret") }
         guard let clientIP else { throw ControlPlaneError.forbidden("no client IP could be determined") }
         guard found.allowed.contains(clientIP) else {
             throw ControlPlaneError.forbidden("source IP \(clientIP) is not in this member's allowed IPs")
@@ -85,6 +96,20 @@ extension Store {
             throw ControlPlaneError.forbidden("hostname '\(hostname)' does not match the enrolled hostname '\(enrolled)' (set BALCTL_HOSTNAME)")
         }
         return found.identity
+    }
+
+    /// The member a (lower-case) secret belongs to, from the database; nil when none does.
+    func readAgentEntry(secret key: String, at t: Double) async throws -> AgentAuthCache.Entry? {
+        let hash = Secrets.sha256Hex(key)
+        // Rows are not Sendable: map inside, or the blocking (non-async) read gets picked.
+        let found = try await db.read { db -> (id: Int64, hostname: String, allowed: String)? in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
+                             arguments: [hash]).map { ($0["id"], $0["hostname"], $0["allowed_ips"]) }
+        }
+        return found.map {
+            AgentAuthCache.Entry(identity: AgentIdentity(memberID: $0.id, hostname: $0.hostname),
+                                 allowed: $0.allowed.split(separator: ",").compactMap { IPv4($0) }, expires: t + authCache.ttl)
+        }
     }
 
     /// SQLite 3.35+ (Debian 12 has 3.40) can return a row from an upsert; RHEL 9's 3.34 cannot.
@@ -119,6 +144,26 @@ extension Store {
         return keep
     }
 
+    /// Adds a sample to a member's history, then drops its oldest samples beyond the count and
+    /// the byte budget. Runs once per member per `historySampleSec`, not per heartbeat.
+    static func storeHistorySample(_ db: Database, member: Int64, at t: Double, ip: String, sample: String,
+                                   policy: HeartbeatPolicy) throws {
+        try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report, bytes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [member, t, ip, sample, sample.utf8.count])
+        try db.cachedStatement(sql: """
+            DELETE FROM heartbeat_history WHERE member_id = ? AND id <= (
+                SELECT id FROM heartbeat_history WHERE member_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+            """).execute(arguments: [member, member, policy.historyKeep])
+        // The newest sample whose running total (newest first) passes the budget, and all older.
+        // `bytes` is in the (member_id, id, bytes) index, so no report is read to add them up.
+        try db.cachedStatement(sql: """
+            DELETE FROM heartbeat_history WHERE member_id = ?1 AND id <= (
+                SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer
+                                FROM heartbeat_history WHERE member_id = ?1)
+                WHERE newer > ?2 ORDER BY id DESC LIMIT 1)
+            """).execute(arguments: [member, policy.historyMaxBytesPerMember])
+    }
+
     /// Store the report (latest row, sampled history), renew the leases of the jobs the agent
     /// says it runs, and claim pending jobs, inside the caller's transaction.
     static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
@@ -129,12 +174,9 @@ extension Store {
                                               version: report.agentVersion, report: rawReport,
                                               sampleSec: heartbeat.historySampleSec)
             if keepHistory {
-                try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [agent.memberID, t, sourceIP.description, rawReport])
-                try db.cachedStatement(sql: """
-                    DELETE FROM heartbeat_history WHERE member_id = ? AND id <= (
-                        SELECT id FROM heartbeat_history WHERE member_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
-                    """).execute(arguments: [agent.memberID, agent.memberID, heartbeat.historyKeep])
+                try storeHistorySample(db, member: agent.memberID, at: t, ip: sourceIP.description,
+                                       sample: HistorySample.make(rawReport, envelope: report, maxBytes: heartbeat.historySampleMaxBytes),
+                                       policy: heartbeat)
             }
             let lease = t + Double(queue.leaseSec)
             var cancels: [JobRef] = []

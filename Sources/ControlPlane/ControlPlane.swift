@@ -18,8 +18,15 @@ public struct ServerConfig: Sendable {
     /// list that proxy in `trustedProxies`).
     public var tlsCertFile: String?
     public var tlsKeyFile: String?
-    /// Peers whose CF-Connecting-IP / X-Forwarded-For headers are believed.
+    /// Peers whose X-Forwarded-For header is believed.
     public var trustedProxies: [CIDR] = []
+    /// Peers (Cloudflare's ranges) whose CF-Connecting-IP header is believed.
+    public var cloudflareProxies: [CIDR] = []
+    /// An HTTP/1 connection with no request for this long is closed (Hummingbird has no default).
+    public var idleTimeoutSec: Int = 60
+    /// A request whose head and body have not all arrived this long after they began is dropped
+    /// with its connection: a client trickling a body cannot hold a connection (and a handler).
+    public var requestReadTimeoutSec: Int = 30
     /// The origin agents and operators reach this server at (install commands use it).
     public var publicURLOverride: String?
     public var heartbeat = HeartbeatPolicy()
@@ -86,9 +93,9 @@ public final class ControlPlane: Sendable {
             let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            serverBuilder = try .tls(.http1(), tlsConfiguration: tls)
+            serverBuilder = try .tls(.http1(configuration: http1Configuration()), tlsConfiguration: tls)
         } else {
-            serverBuilder = .http1()
+            serverBuilder = .http1(configuration: http1Configuration())
         }
         var log = logger
         log.logLevel = .warning
@@ -98,6 +105,13 @@ public final class ControlPlane: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "balctl"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: log)
+    }
+
+    /// Idle and read timeouts for every connection (issue 20 item 8).
+    func http1Configuration() -> HTTP1Channel.Configuration {
+        let readTimeout = TimeAmount.seconds(Int64(config.requestReadTimeoutSec))
+        return HTTP1Channel.Configuration(additionalChannelHandlers: [SlowRequestGuard(readTimeout: readTimeout)],
+                                          idleTimeout: .seconds(Int64(config.idleTimeoutSec)))
     }
 
     /// The server and the lease sweeper as one service group that shuts down gracefully on

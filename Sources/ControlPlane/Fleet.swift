@@ -225,17 +225,27 @@ extension Store {
         }
     }
 
-    public func heartbeatHistory(member id: Int64, limit: Int, by op: Operator) async throws -> [HeartbeatRecord] {
+    /// The newest `limit` samples, newest first, stopping before the one that would take the
+    /// reports past `maxBytes` (issue 20 item 7: one request must not re-encode hundreds of MB).
+    public func heartbeatHistory(member id: Int64, limit: Int, maxBytes: Int = HeartbeatPolicy().historyResponseMaxBytes,
+                                 by op: Operator) async throws -> [HeartbeatRecord] {
         try await db.read { db in
             _ = try Self.member(db, id, op)
-            return try Row.fetchAll(db, sql: """
-                SELECT received_at, source_ip, report FROM heartbeat_history WHERE member_id = ?
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT received_at, source_ip, bytes, report FROM heartbeat_history WHERE member_id = ?
                 ORDER BY id DESC LIMIT ?
-                """, arguments: [id, limit]).compactMap { row in
+                """, arguments: [id, limit])
+            var records: [HeartbeatRecord] = []
+            var budget = maxBytes
+            while let row = try rows.next() {
+                let bytes: Int = row["bytes"]
+                guard bytes <= budget else { break }
+                budget -= bytes
                 let text: String = row["report"]
-                guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { return nil }
-                return HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report)
+                guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { continue }
+                records.append(HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report))
             }
+            return records
         }
     }
 

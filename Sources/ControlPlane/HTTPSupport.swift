@@ -25,19 +25,27 @@ public struct BalctlRequestContext: RequestContext {
     }
 }
 
-/// The client's IPv4: the TCP peer, or — only when the peer is a trusted proxy — the address the
-/// proxy reports in CF-Connecting-IP or X-Forwarded-For. Nil when there is none (403 upstream).
+/// The client's IPv4: the TCP peer, or — only when the peer is a proxy we were told to trust —
+/// the address that proxy reports. Each header is believed from its own ranges only
+/// (issue 20 item 2): `CF-Connecting-IP` from `cloudflareProxies` (Cloudflare sets it), and
+/// `X-Forwarded-For` from `trustedProxies` (nginx, haproxy, …, which pass a client's own
+/// CF-Connecting-IP through untouched, so it is never read from them). Nil when a trusted peer
+/// sends no usable header (403 upstream).
 public enum ClientIP {
     public static func resolve(peer: IPv4?, cfConnectingIP: String?, forwardedFor: String?,
-                               trustedProxies: [CIDR]) -> IPv4? {
+                               trustedProxies: [CIDR], cloudflareProxies: [CIDR] = []) -> IPv4? {
         guard let peer else { return nil }
+        if cloudflareProxies.contains(where: { $0.contains(peer) }) {
+            return cfConnectingIP.flatMap { IPv4($0.trimmingCharacters(in: .whitespaces)) }
+        }
         guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
-        if let cf = cfConnectingIP { return IPv4(cf.trimmingCharacters(in: .whitespaces)) }
-        if let xff = forwardedFor {
-            // Walk from the nearest hop outwards, skipping our own proxies.
-            for hop in xff.split(separator: ",").reversed() {
-                guard let ip = IPv4(hop.trimmingCharacters(in: .whitespaces)) else { return nil }
-                if !trustedProxies.contains(where: { $0.contains(ip) }) { return ip }
+        guard let xff = forwardedFor else { return nil }
+        // Walk from the nearest hop outwards, skipping our own proxies (a Cloudflare hop's entry
+        // to its left was written by Cloudflare, so it is skipped too).
+        for hop in xff.split(separator: ",").reversed() {
+            guard let ip = IPv4(hop.trimmingCharacters(in: .whitespaces)) else { return nil }
+            if !trustedProxies.contains(where: { $0.contains(ip) }) && !cloudflareProxies.contains(where: { $0.contains(ip) }) {
+                return ip
             }
         }
         return nil

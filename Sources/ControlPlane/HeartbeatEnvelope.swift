@@ -17,25 +17,65 @@ struct HeartbeatEnvelope: Sendable, Equatable {
     /// body arrives as a `String` already checked to be UTF-8.
     static func read(_ body: String) throws -> HeartbeatEnvelope {
         var body = body
-        return try body.withUTF8 { bytes in
-            var scanner = EnvelopeScanner(bytes: bytes)
+        return try body.withUTF8 { try scan($0).envelope.get() }
+    }
+
+    /// The scan itself, with the work it took: `steps` counts the turns of the scanner's loops.
+    /// Every loop turn consumes input (or ends its loop), so a scan takes at most
+    /// `stepBudget(bytes.count)` turns; the scanner refuses to go further (a 400 rather than a
+    /// spinning thread, should a loop ever stop advancing). Tests hold it to that bound.
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> (envelope: Result<HeartbeatEnvelope, ControlPlaneError>, steps: Int) {
+        var scanner = EnvelopeScanner(bytes: bytes)
+        do {
             let envelope = try scanner.envelope()
-            scanner.skipWhitespace()
+            try scanner.skipWhitespace()
             if scanner.i < bytes.count { throw scanner.malformed("unexpected text after the JSON value") }
-            return envelope
+            return (.success(envelope), scanner.steps)
+        } catch let e as ControlPlaneError {
+            return (.failure(e), scanner.steps)
+        } catch {
+            return (.failure(.badRequest("\(error)")), scanner.steps)
         }
     }
+
+    /// The most loop turns a scan of `length` bytes may take. Each byte is consumed by one turn;
+    /// the other turns (a whitespace skip that finds none, an object's or array's next member)
+    /// come at most a few per consumed byte.
+    static func stepBudget(_ length: Int) -> Int { 16 * length + 64 }
+
+    /// The refusal when the budget runs out: a bug in the scanner, never the client's fault alone.
+    static let budgetExceeded = "the scan exceeded its work bound"
 }
 
 /// A cursor over the body's bytes. Everything it does not need is validated and skipped.
+///
+/// Termination: every loop below calls `step()` on each turn, and each turn either consumes at
+/// least one byte (`i` grows) or leaves the loop; recursion is bounded by `maxDepth`. `step()`
+/// enforces `HeartbeatEnvelope.stepBudget` as a backstop.
 private struct EnvelopeScanner {
     let bytes: UnsafeBufferPointer<UInt8>
     var i = 0
+    /// Loop turns so far, and the most allowed.
+    var steps = 0
+    let budget: Int
     /// Nesting deeper than this is refused (recursion bound; real reports nest 4 levels).
     static let maxDepth = 64
 
-    /// A member name: its raw bytes between the quotes, and whether it holds escapes.
-    struct Key { var range: Range<Int>; var escaped: Bool }
+    init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+        budget = HeartbeatEnvelope.stepBudget(bytes.count)
+    }
+
+    /// A member name: its raw bytes between the quotes and, when it holds escapes, its text
+    /// (resolved once, however many names it is compared with).
+    struct Key { var range: Range<Int>; var unescaped: String? }
+
+    /// One loop turn.
+    @inline(__always)
+    mutating func step() throws {
+        steps &+= 1
+        if steps > budget { throw malformed(HeartbeatEnvelope.budgetExceeded) }
+    }
 
     func malformed(_ what: String) -> ControlPlaneError {
         .badRequest("malformed JSON at byte \(i): \(what)")
@@ -65,7 +105,7 @@ private struct EnvelopeScanner {
         try array(depth: 2, expected: "jobsInFlight") { s, n in
             let path = "jobsInFlight[\(n)]"
             var id: Int?, attempt: Int?
-            guard s.peek() == UInt8(ascii: "{") else { throw ControlPlaneError.badRequest("wrong type at \(path): expected an object") }
+            guard try s.peek() == UInt8(ascii: "{") else { throw ControlPlaneError.badRequest("wrong type at \(path): expected an object") }
             try s.object(depth: 3) { s, key in
                 if s.key(key, is: "id") { id = try s.integer(at: path + ".id") }
                 else if s.key(key, is: "attempt") { attempt = try s.integer(at: path + ".attempt") }
@@ -81,13 +121,13 @@ private struct EnvelopeScanner {
     // MARK: typed values
 
     mutating func string(at path: String) throws -> String {
-        guard peek() == UInt8(ascii: "\"") else { throw typeMismatch(path, "a string") }
+        guard try peek() == UInt8(ascii: "\"") else { throw typeMismatch(path, "a string") }
         let (range, escaped) = try scanString()
-        return escaped ? unescape(range) : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        return try escaped ? unescape(range) : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     mutating func integer(at path: String) throws -> Int {
-        guard let c = peek(), c == UInt8(ascii: "-") || isDigit(c) else { throw typeMismatch(path, "an integer") }
+        guard let c = try peek(), c == UInt8(ascii: "-") || isDigit(c) else { throw typeMismatch(path, "an integer") }
         let range = try scanNumber()
         var value = 0
         let negative = bytes[range.lowerBound] == UInt8(ascii: "-")
@@ -107,7 +147,7 @@ private struct EnvelopeScanner {
     }
 
     func key(_ key: Key, is name: StaticString) -> Bool {
-        if key.escaped { return unescape(key.range) == name.description }
+        if let text = key.unescaped { return text == name.description }
         guard key.range.count == name.utf8CodeUnitCount else { return false }
         return name.withUTF8Buffer { lit in
             lit.elementsEqual(UnsafeBufferPointer(rebasing: bytes[key.range]))
@@ -116,13 +156,15 @@ private struct EnvelopeScanner {
 
     // MARK: structure
 
-    mutating func peek() -> UInt8? {
-        skipWhitespace()
+    mutating func peek() throws -> UInt8? {
+        try skipWhitespace()
         return i < bytes.count ? bytes[i] : nil
     }
 
-    mutating func skipWhitespace() {
+    /// Each turn consumes a whitespace byte or returns.
+    mutating func skipWhitespace() throws {
         while i < bytes.count {
+            try step()
             switch bytes[i] {
             case 0x20, 0x09, 0x0A, 0x0D: i += 1
             default: return
@@ -131,7 +173,7 @@ private struct EnvelopeScanner {
     }
 
     mutating func expect(_ c: UInt8, _ what: String) throws {
-        guard peek() == c else { throw malformed(i < bytes.count ? "expected \(what)" : "unexpected end, expected \(what)") }
+        guard try peek() == c else { throw malformed(i < bytes.count ? "expected \(what)" : "unexpected end, expected \(what)") }
         i += 1
     }
 
@@ -139,16 +181,19 @@ private struct EnvelopeScanner {
     mutating func object(depth: Int, _ member: (inout EnvelopeScanner, Key) throws -> Void) throws {
         guard depth <= Self.maxDepth else { throw malformed("nested deeper than \(Self.maxDepth) levels") }
         try expect(UInt8(ascii: "{"), "an object")
-        if peek() == UInt8(ascii: "}") { i += 1; return }
+        if try peek() == UInt8(ascii: "}") { i += 1; return }
+        // Each turn consumes at least a member name's two quotes, or throws.
         while true {
-            guard peek() == UInt8(ascii: "\"") else { throw malformed("expected a member name in quotes") }
+            try step()
+            guard try peek() == UInt8(ascii: "\"") else { throw malformed("expected a member name in quotes") }
             let (range, escaped) = try scanString()
+            let key = try Key(range: range, unescaped: escaped ? unescape(range) : nil)
             try expect(UInt8(ascii: ":"), "':' after a member name")
-            try member(&self, Key(range: range, escaped: escaped))
-            switch peek() {
+            try member(&self, key)
+            switch try peek() {
             case UInt8(ascii: ","):
                 i += 1
-                if peek() == UInt8(ascii: "}") { throw malformed("trailing comma in an object") }
+                if try peek() == UInt8(ascii: "}") { throw malformed("trailing comma in an object") }
             case UInt8(ascii: "}"): i += 1; return
             default: throw malformed("expected ',' or '}' in an object")
             }
@@ -158,17 +203,22 @@ private struct EnvelopeScanner {
     /// `[ value, … ]`; `element` gets the element's index and must consume it.
     mutating func array(depth: Int, expected: String, _ element: (inout EnvelopeScanner, Int) throws -> Void) throws {
         guard depth <= Self.maxDepth else { throw malformed("nested deeper than \(Self.maxDepth) levels") }
-        guard peek() == UInt8(ascii: "[") else { throw typeMismatch(expected, "an array") }
+        guard try peek() == UInt8(ascii: "[") else { throw typeMismatch(expected, "an array") }
         i += 1
-        if peek() == UInt8(ascii: "]") { i += 1; return }
+        if try peek() == UInt8(ascii: "]") { i += 1; return }
         var n = 0
+        // Each turn consumes an element (every value is at least one byte), or throws.
         while true {
+            try step()
+            let before = i
             try element(&self, n)
+            // A value that consumed nothing would turn this loop forever: refuse it.
+            guard i > before else { throw malformed("expected a value") }
             n += 1
-            switch peek() {
+            switch try peek() {
             case UInt8(ascii: ","):
                 i += 1
-                if peek() == UInt8(ascii: "]") { throw malformed("trailing comma in an array") }
+                if try peek() == UInt8(ascii: "]") { throw malformed("trailing comma in an array") }
             case UInt8(ascii: "]"): i += 1; return
             default: throw malformed("expected ',' or ']' in an array")
             }
@@ -176,7 +226,7 @@ private struct EnvelopeScanner {
     }
 
     mutating func skipValue(depth: Int) throws {
-        switch peek() {
+        switch try peek() {
         case UInt8(ascii: "{"): try object(depth: depth) { s, _ in try s.skipValue(depth: depth + 1) }
         case UInt8(ascii: "["): try array(depth: depth, expected: "") { s, _ in try s.skipValue(depth: depth + 1) }
         case UInt8(ascii: "\""): _ = try scanString()
@@ -209,7 +259,7 @@ private struct EnvelopeScanner {
         let start = i
         func digits(_ s: inout EnvelopeScanner) throws {
             guard s.i < s.bytes.count, s.isDigit(s.bytes[s.i]) else { throw s.malformed("expected a digit") }
-            while s.i < s.bytes.count, s.isDigit(s.bytes[s.i]) { s.i += 1 }
+            while s.i < s.bytes.count, s.isDigit(s.bytes[s.i]) { try s.step(); s.i += 1 }
         }
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         if i < bytes.count, bytes[i] == UInt8(ascii: "0") {
@@ -236,19 +286,24 @@ private struct EnvelopeScanner {
     }
 
     /// From the opening quote past the closing one; returns the bytes between them. Escapes are
-    /// checked here, surrogate pairs included, so `unescape` cannot fail.
+    /// checked here, surrogate pairs included, so `unescape` cannot fail. Every turn of the loop
+    /// consumes 1 (a plain byte), 2 (`\n`), 6 or 12 (`\uXXXX`, a surrogate pair) bytes, returns
+    /// or throws; an escape cut off by the end of the body is "unterminated".
     mutating func scanString() throws -> (Range<Int>, escaped: Bool) {
         i += 1
         let start = i
         var escaped = false
         while i < bytes.count {
+            try step()
             switch bytes[i] {
             case UInt8(ascii: "\""):
                 defer { i += 1 }
                 return (start..<i, escaped)
             case UInt8(ascii: "\\"):
                 escaped = true
-                guard i + 1 < bytes.count else { break }
+                // issue 20 item 1: this was `break`, which left the switch but not the loop, so a
+                // body ending right after a backslash spun here forever.
+                guard i + 1 < bytes.count else { throw malformed("unterminated string") }
                 switch bytes[i + 1] {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                      UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
@@ -288,11 +343,13 @@ private struct EnvelopeScanner {
     }
 
     /// The text of a string `scanString` accepted, escapes resolved and surrogate pairs joined.
-    func unescape(_ range: Range<Int>) -> String {
+    /// Each turn moves `k` forward by 1, 2, 6 or 12.
+    mutating func unescape(_ range: Range<Int>) throws -> String {
         var out: [UInt8] = []
         out.reserveCapacity(range.count)
         var k = range.lowerBound
         while k < range.upperBound {
+            try step()
             let c = bytes[k]
             guard c == UInt8(ascii: "\\") else { out.append(c); k += 1; continue }
             switch bytes[k + 1] {

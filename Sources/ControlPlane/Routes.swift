@@ -9,10 +9,10 @@ struct AgentRoutes {
     func register(_ router: Router<BalctlRequestContext>) {
         let limit = AgentWire.maxAgentBodyBytes
         router.post(RouterPath(AgentWire.heartbeatPath)) { request, context in
-            // Who is calling is settled before the body is parsed: strangers never get the JSON
-            // decoder's time.
+            // Who is calling is settled from the headers before the body is read (issue 20 item
+            // 8): a stranger gets its 401/403 without the server taking in its body.
+            let (agent, ip) = try await authenticate(request, context)
             let raw = try await request.body.collect(upTo: limit)
-            let (agent, ip) = try await authenticate(request, context, hostname: nil)
             // Only what the ingest acts on is read here; the report is stored as sent and
             // decoded in full when someone reads it. Decoding every field (and every plugin's
             // stats) of every heartbeat was the largest cost on this path.
@@ -31,29 +31,30 @@ struct AgentRoutes {
             return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: body))
         }
         router.post(RouterPath(AgentWire.progressPath)) { request, context in
+            let (agent, _) = try await authenticate(request, context)
             let raw = try await request.body.collect(upTo: limit)
-            let (agent, _) = try await authenticate(request, context, hostname: nil)
             let progress = try decode(JobProgress.self, raw)
             try await server.store.recordProgress(progress, member: agent.memberID, policy: server.config.queue)
             return try jsonResponse(["ok": true])
         }
         router.post(RouterPath(AgentWire.completePath)) { request, context in
+            let (agent, _) = try await authenticate(request, context)
             let raw = try await request.body.collect(upTo: limit)
-            let (agent, _) = try await authenticate(request, context, hostname: nil)
             let completion = try decode(JobCompletion.self, raw)
             let state = try await server.store.recordCompletion(completion, member: agent.memberID)
             return try jsonResponse(["state": state.rawValue])
         }
     }
 
-    private func authenticate(_ request: Request, _ context: BalctlRequestContext,
-                              hostname: String?) async throws -> (AgentIdentity, IPv4) {
+    /// From the headers alone (the heartbeat's hostname is checked once its body is read).
+    private func authenticate(_ request: Request, _ context: BalctlRequestContext) async throws -> (AgentIdentity, IPv4) {
         let ip = ClientIP.resolve(
             peer: ClientIP.peerIPv4(context.peer),
             cfConnectingIP: request.headers[.cfConnectingIP],
             forwardedFor: request.headers[.xForwardedFor],
-            trustedProxies: server.config.trustedProxies)
-        let agent = try await server.store.authenticateAgent(secret: bearer(request), clientIP: ip, hostname: hostname)
+            trustedProxies: server.config.trustedProxies,
+            cloudflareProxies: server.config.cloudflareProxies)
+        let agent = try await server.store.authenticateAgent(secret: bearer(request), clientIP: ip, hostname: nil)
         return (agent, ip!)  // authenticateAgent refuses a nil IP
     }
 }
@@ -134,7 +135,9 @@ struct OperatorRoutes {
                                                           by: c.requireOperator()))
         }
         api.get("members/:member/heartbeats") { r, c in
-            try jsonResponse(try await store.heartbeatHistory(member: pathID(c, "member"), limit: limitParam(r), by: c.requireOperator()))
+            try jsonResponse(try await store.heartbeatHistory(member: pathID(c, "member"), limit: limitParam(r),
+                                                              maxBytes: server.config.heartbeat.historyResponseMaxBytes,
+                                                              by: c.requireOperator()))
         }
         api.get("members/:member/report") { _, c in
             guard let record = try await store.latestReport(member: pathID(c, "member"), by: c.requireOperator()) else {

@@ -164,6 +164,30 @@ public final class Store: Sendable {
                     PRIMARY KEY(schedule_id, due_at));
                 """)
         }
+        m.registerMigration("v3: heartbeat history sizes") { db in
+            // issue 20 item 7: each sample's size, in an index beside (member_id, id), so the
+            // per-member byte budget is summed without reading a report.
+            try db.execute(sql: """
+                ALTER TABLE heartbeat_history ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX heartbeat_history_bytes ON heartbeat_history(member_id, id, bytes);
+                DROP INDEX heartbeat_history_member;
+                """)
+            // Samples stored before the cap: trim the oversized ones (drop those that do not even
+            // have an envelope), then record every sample's size.
+            let maxBytes = HeartbeatPolicy().historySampleMaxBytes
+            let oversized = try Int64.fetchAll(db, sql: "SELECT id FROM heartbeat_history WHERE length(CAST(report AS BLOB)) > ?",
+                                               arguments: [maxBytes])
+            for id in oversized {
+                guard let raw = try String.fetchOne(db, sql: "SELECT report FROM heartbeat_history WHERE id = ?", arguments: [id]) else { continue }
+                if let envelope = try? HeartbeatEnvelope.read(raw) {
+                    try db.execute(sql: "UPDATE heartbeat_history SET report = ? WHERE id = ?",
+                                   arguments: [HistorySample.make(raw, envelope: envelope, maxBytes: maxBytes), id])
+                } else {
+                    try db.execute(sql: "DELETE FROM heartbeat_history WHERE id = ?", arguments: [id])
+                }
+            }
+            try db.execute(sql: "UPDATE heartbeat_history SET bytes = length(CAST(report AS BLOB))")
+        }
         return m
     }
 }

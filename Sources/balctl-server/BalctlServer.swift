@@ -33,8 +33,17 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
     var plainHTTP = false
 
-    @Option(help: "CIDR of a reverse proxy whose CF-Connecting-IP / X-Forwarded-For is trusted (repeatable).")
+    @Option(help: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable).")
     var trustedProxy: [String] = []
+
+    @Option(help: "CIDR of Cloudflare's edge whose CF-Connecting-IP is believed (repeatable).")
+    var cloudflareProxy: [String] = []
+
+    @Option(help: "Seconds before an HTTP connection with no request is closed.")
+    var idleTimeout: Int = 60
+
+    @Option(help: "Seconds a request may take to arrive whole (head and body) before its connection is closed.")
+    var readTimeout: Int = 30
 
     @Option(help: "Origin agents use to reach this server (install commands). Default: from host and port.")
     var publicURL: String?
@@ -55,6 +64,9 @@ struct ServerOptions: ParsableArguments {
         guard (2...3600).contains(leaseSec) else { throw ValidationError("--lease-sec must be 2–3600") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for p in trustedProxy where CIDR(p) == nil { throw ValidationError("--trusted-proxy \(p) is not an IPv4 CIDR") }
+        for p in cloudflareProxy where CIDR(p) == nil { throw ValidationError("--cloudflare-proxy \(p) is not an IPv4 CIDR") }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1–3600") }
+        guard (1...3600).contains(readTimeout) else { throw ValidationError("--read-timeout must be 1–3600") }
         if let url = publicURL {
             // It is pasted into install commands: a plain origin only.
             let lower = url.lowercased()
@@ -72,6 +84,9 @@ struct ServerOptions: ParsableArguments {
         c.tlsCertFile = tlsCert
         c.tlsKeyFile = tlsKey
         c.trustedProxies = trustedProxy.compactMap { CIDR($0) }
+        c.cloudflareProxies = cloudflareProxy.compactMap { CIDR($0) }
+        c.idleTimeoutSec = idleTimeout
+        c.requestReadTimeoutSec = readTimeout
         c.publicURLOverride = publicURL
         c.heartbeat.intervalSec = heartbeatInterval
         c.queue.leaseSec = leaseSec

@@ -6,7 +6,7 @@ import Testing
 /// The heartbeat route reads its four fields with a one-pass scanner instead of JSONDecoder.
 /// These tests hold it to JSONDecoder: same values for what both accept, refusal with a reason for
 /// what JSON does not allow, and agreement on thousands of mutated bodies.
-@Suite("Heartbeat envelope reader")
+@Suite("Heartbeat envelope reader", .timeLimit(.minutes(1)))
 struct HeartbeatEnvelopeTests {
     /// The Codable twin the scanner must agree with.
     struct Mirror: Decodable, Equatable {
@@ -64,19 +64,21 @@ struct HeartbeatEnvelopeTests {
         #expect(env.jobsInFlight.last?.id == 9_007_199_254_740_993)  // beyond Double's exact range
     }
 
+    static let escapesBody = """
+        \t{ "jobsInFlight" : [ ] ,\r\n "extra": {"a": [1, -0.5e+3, true, false, null, {"": ""}]},
+          "host\\u006eame": "h\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/x", "agentVersion":"1", "protocolVersion": 1 }\n
+        """
+
     @Test("escapes, surrogate pairs, escaped member names, whitespace and unknown members")
     func escapes() throws {
-        let body = """
-            \t{ "jobsInFlight" : [ ] ,\r\n "extra": {"a": [1, -0.5e+3, true, false, null, {"": ""}]},
-              "host\\u006eame": "h\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/x", "agentVersion":"1", "protocolVersion": 1 }\n
-            """
+        let body = Self.escapesBody
         let env = try HeartbeatEnvelope.read(body)
         #expect(env.hostname == "hé😀\n\t\"\\/x")
         #expect(env == HeartbeatEnvelope(hostname: try #require(mirror(body)).hostname, agentVersion: "1",
                                          protocolVersion: 1, jobsInFlight: []))
     }
 
-    @Test("what JSON does not allow is refused with a reason", arguments: [
+    static let malformedCases = [
         ("", "unexpected end"),
         ("[]", "expected an object"),
         (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":{"y":1,}}"#, "trailing comma in an object"),
@@ -99,7 +101,14 @@ struct HeartbeatEnvelopeTests {
         (#"{"hostname":"a" "agentVersion":"1"}"#, "expected ',' or '}'"),
         (#"{"x":[1 2]}"#, "expected ',' or ']'"),
         (#"{"hostname":"unterminated"#, "unterminated string"),
-    ])
+        // issue 20 item 1: a body that ends right after a backslash inside a string.
+        (#"{"a\"#, "unterminated string"),
+        (#"{"hostname":"a\"#, "unterminated string"),
+        (#"{"hostname":"a","x":["\"#, "unterminated string"),
+        (#"{"\u12"#, "four hex digits"),
+    ]
+
+    @Test("what JSON does not allow is refused with a reason", arguments: HeartbeatEnvelopeTests.malformedCases)
     func malformed(body: String, expected: String) throws {
         let message = try #require(reason(body))
         #expect(message.contains(expected), "\(message)")
@@ -108,7 +117,7 @@ struct HeartbeatEnvelopeTests {
         }
     }
 
-    @Test("missing keys and wrong types name the field", arguments: [
+    static let wrongShapeCases = [
         (#"{"agentVersion":"1","protocolVersion":1,"jobsInFlight":[]}"#, "missing key 'hostname'"),
         (#"{"hostname":"a","protocolVersion":1,"jobsInFlight":[]}"#, "missing key 'agentVersion'"),
         (#"{"hostname":"a","agentVersion":"1","jobsInFlight":[]}"#, "missing key 'protocolVersion'"),
@@ -121,18 +130,21 @@ struct HeartbeatEnvelopeTests {
         (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[7]}"#, "wrong type at jobsInFlight[0]: expected an object"),
         (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[{"id":1,"attempt":1},{"id":2}]}"#, "missing key 'attempt' in jobsInFlight[1]"),
         (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[{"id":"1","attempt":1}]}"#, "wrong type at jobsInFlight[0].id"),
-    ])
+    ]
+
+    @Test("missing keys and wrong types name the field", arguments: HeartbeatEnvelopeTests.wrongShapeCases)
     func wrongShape(body: String, expected: String) throws {
         let message = try #require(reason(body))
         #expect(message.contains(expected), "\(message)")
         #expect(mirror(body) == nil, "JSONDecoder accepts what the scanner refused")
     }
 
+    static let deepBody = #"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":"#
+        + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"
+
     @Test("nesting is bounded: a deep body is refused, not a stack overflow")
     func depth() throws {
-        let deep = #"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":"#
-            + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"
-        #expect(try #require(reason(deep)).contains("nested deeper"))
+        #expect(try #require(reason(Self.deepBody)).contains("nested deeper"))
     }
 
     /// JSONDecoder accepts a trailing comma before `}` or `]`; RFC 8259 does not, nor does the

@@ -300,14 +300,32 @@ struct ClientIPTests {
         #expect(ClientIP.resolve(peer: nil, cfConnectingIP: "203.0.113.5", forwardedFor: nil, trustedProxies: proxies) == nil)
     }
 
-    @Test("a trusted peer's CF-Connecting-IP wins over X-Forwarded-For")
-    func cfConnectingIP() {
-        let r = ClientIP.resolve(peer: peerProxy, cfConnectingIP: " 203.0.113.5 ", forwardedFor: "203.0.113.6",
-                                 trustedProxies: proxies)
-        #expect(r == IPv4("203.0.113.5"))
-        // A malformed CF header is not replaced by a guess.
-        #expect(ClientIP.resolve(peer: peerProxy, cfConnectingIP: "garbage", forwardedFor: "203.0.113.6",
+    // issue 20 item 2: each header is believed only from the ranges configured for it.
+    @Test("a --trusted-proxy peer's CF-Connecting-IP is ignored: X-Forwarded-For only")
+    func cfIgnoredFromTrustedProxy() {
+        // A client behind nginx/haproxy that passes headers through cannot pick its address.
+        #expect(ClientIP.resolve(peer: peerProxy, cfConnectingIP: "198.51.100.77", forwardedFor: "203.0.113.6",
+                                 trustedProxies: proxies) == IPv4("203.0.113.6"))
+        #expect(ClientIP.resolve(peer: peerProxy, cfConnectingIP: "198.51.100.77", forwardedFor: nil,
                                  trustedProxies: proxies) == nil)
+    }
+
+    @Test("a --cloudflare-proxy peer's CF-Connecting-IP is read, and its X-Forwarded-For is not")
+    func cfFromCloudflare() {
+        let cloudflare = [CIDR("173.245.48.0/20")!]
+        let edge = IPv4("173.245.48.9")
+        func resolve(_ cf: String?, _ xff: String?) -> IPv4? {
+            ClientIP.resolve(peer: edge, cfConnectingIP: cf, forwardedFor: xff, trustedProxies: proxies, cloudflareProxies: cloudflare)
+        }
+        #expect(resolve(" 203.0.113.5 ", "203.0.113.6") == IPv4("203.0.113.5"))
+        #expect(resolve(nil, "203.0.113.6") == nil, "no CF-Connecting-IP from Cloudflare: no client IP")
+        #expect(resolve("garbage", "203.0.113.6") == nil, "a malformed CF header is not replaced by a guess")
+        // An ordinary peer's CF header means nothing, even with Cloudflare ranges configured.
+        #expect(ClientIP.resolve(peer: outsider, cfConnectingIP: "203.0.113.5", forwardedFor: nil,
+                                 trustedProxies: proxies, cloudflareProxies: cloudflare) == outsider)
+        // Behind Cloudflare and then our nginx: the Cloudflare hop is skipped like our own.
+        #expect(ClientIP.resolve(peer: peerProxy, cfConnectingIP: "1.1.1.1", forwardedFor: "203.0.113.8, 173.245.48.9",
+                                 trustedProxies: proxies, cloudflareProxies: cloudflare) == IPv4("203.0.113.8"))
     }
 
     @Test("a trusted peer's X-Forwarded-For is read right to left, skipping trusted hops")

@@ -110,9 +110,14 @@ struct EndToEndTests {
         let pool = try await api.pool("proxied")
         let remote = try await api.member(pool: pool.id, hostname: "remote-1", ips: ["198.51.100.7"])
         let body = try JSONEncoder().encode(Harness.report(hostname: "remote-1"))
+        // issue 20 item 2: a --trusted-proxy peer's CF-Connecting-IP is not believed (a client
+        // behind nginx that passes it through would pick its own address); see --cloudflare-proxy.
         let viaCF = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body,
                                           headers: [("CF-Connecting-IP", "198.51.100.7")])
-        #expect(viaCF.status == 200)
+        #expect(viaCF.status == 403)
+        let cfOverXFF = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body,
+                                              headers: [("CF-Connecting-IP", "198.51.100.7"), ("X-Forwarded-For", "203.0.113.1")])
+        #expect(cfOverXFF.status == 403 && cfOverXFF.text.contains("203.0.113.1"), "X-Forwarded-For decides: \(cfOverXFF.text)")
         let viaXFF = try await h.agentPost(AgentWire.heartbeatPath, secret: remote.enrollmentSecret, body: body,
                                            headers: [("X-Forwarded-For", "203.0.113.1, 198.51.100.7")])
         #expect(viaXFF.status == 200, "the nearest untrusted hop is the client")

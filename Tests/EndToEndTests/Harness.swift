@@ -16,6 +16,8 @@ final class Harness: @unchecked Sendable {
     var adminToken = ""
     let extraServerArgs: [String]
     let leaseSec: Int
+    /// `serve --plain-http` (for tests that speak raw HTTP on sockets).
+    let plainHTTP: Bool
 
     static let binDir: URL = {
         if let d = ProcessInfo.processInfo.environment["BALCTL_BIN_DIR"] { return URL(fileURLWithPath: d) }
@@ -48,13 +50,14 @@ final class Harness: @unchecked Sendable {
         init(_ d: String) { description = d }
     }
 
-    init(leaseSec: Int = 30, extraServerArgs: [String] = []) throws {
+    init(leaseSec: Int = 30, extraServerArgs: [String] = [], plainHTTP: Bool = false) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         tls = try LocalCA.create(in: dir.appendingPathComponent("tls").path)
         port = try Self.freePort()
         self.leaseSec = leaseSec
         self.extraServerArgs = extraServerArgs
+        self.plainHTTP = plainHTTP
     }
 
     deinit {
@@ -63,7 +66,14 @@ final class Harness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    var base: String { "https://127.0.0.1:\(port)" }
+    var base: String { "\(plainHTTP ? "http" : "https")://127.0.0.1:\(port)" }
+
+    /// A client session for this server (plain HTTP allowed only when the server speaks it).
+    func session(timeoutMs: Int = 30_000) throws -> CurlSession {
+        var options = CurlSession.Options(caFile: tls.caCert, requireHTTPS: !plainHTTP)
+        options.timeoutMs = timeoutMs
+        return try CurlSession(options: options)
+    }
     var dataDir: String { dir.appendingPathComponent("data").path }
 
     static func freePort() throws -> Int {
@@ -119,13 +129,13 @@ final class Harness: @unchecked Sendable {
             initProc.waitUntilExit()
             adminToken = try JSONDecoder().decode(TokenIssued.self, from: data).token
         }
+        let transport = plainHTTP ? ["--plain-http"] : ["--tls-cert", tls.serverCert, "--tls-key", tls.serverKey]
         server = try run(try Self.binary("balctl-server"), [
-            "serve", "--data-dir", dataDir, "--port", "\(port)", "--tls-cert", tls.serverCert,
-            "--tls-key", tls.serverKey, "--lease-sec", "\(leaseSec)", "--heartbeat-interval", "1",
-        ] + extraServerArgs, log: "server.log")
-        let session = try CurlSession(options: .init(caFile: tls.caCert))
+            "serve", "--data-dir", dataDir, "--port", "\(port)", "--lease-sec", "\(leaseSec)", "--heartbeat-interval", "1",
+        ] + transport + extraServerArgs, log: "server.log")
+        let probe = try session()
         for _ in 0..<200 {
-            if let r = try? await session.request("GET", base + "/healthz"), r.status == 200 { return }
+            if let r = try? await probe.request("GET", base + "/healthz"), r.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("server did not come up:\n\(log("server.log"))")
@@ -163,7 +173,7 @@ final class Harness: @unchecked Sendable {
     // MARK: operator API
 
     func api(token: String? = nil) throws -> Operator {
-        try Operator(base: base, token: token ?? adminToken, caFile: tls.caCert)
+        try Operator(base: base, token: token ?? adminToken, session: try session())
     }
 
     struct Operator {
@@ -171,9 +181,8 @@ final class Harness: @unchecked Sendable {
         let token: String
         let session: CurlSession
 
-        init(base: String, token: String, caFile: String) throws {
-            self.base = base; self.token = token
-            session = try CurlSession(options: .init(caFile: caFile))
+        init(base: String, token: String, session: CurlSession) throws {
+            self.base = base; self.token = token; self.session = session
         }
 
         func raw(_ method: String, _ path: String, _ body: Data? = nil) async throws -> HTTPResponse {
@@ -236,8 +245,7 @@ final class Harness: @unchecked Sendable {
 
     /// A raw agent request, as a hostile or misconfigured client would send it.
     func agentPost(_ path: String, secret: String, body: Data, headers: [(String, String)] = []) async throws -> HTTPResponse {
-        let session = try CurlSession(options: .init(caFile: tls.caCert))
-        return try await session.request("POST", base + path,
+        return try await session().request("POST", base + path,
                                          headers: [("Authorization", "Bearer \(secret)"), ("Content-Type", "application/json")] + headers,
                                          body: Array(body))
     }

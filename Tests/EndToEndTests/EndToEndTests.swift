@@ -316,6 +316,10 @@ struct EndToEndTests {
               - name: two
                 run: host.echo
                 with: { message: two }
+            disable:
+              - name: undo
+                run: host.echo
+                with: { message: undo }
             """.write(to: recipes.appendingPathComponent("echo.yaml"), atomically: true, encoding: .utf8)
         let h = try Harness(extraServerArgs: ["--recipes-dir", recipes.path])
         try await h.startServer()

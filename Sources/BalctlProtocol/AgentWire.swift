@@ -127,7 +127,8 @@ public struct HeartbeatReply: Codable, Sendable {
     public var heartbeatIntervalSec: Int
     public var serverTime: Double
     public var jobs: [ClaimedJob]
-    /// Running jobs an operator cancelled: stop them and report `cancelled`.
+    /// Running jobs an operator cancelled, and attempts the agent listed in flight that the control
+    /// plane no longer counts as running (timed out, ended, re-offered): stop them and report.
     public var cancelJobs: [JobRef]
     public var latestAgentVersion: String?
 

@@ -144,7 +144,7 @@ public struct JobEventView: Codable, Sendable {
     public var at: Double
     public var attempt: Int
     /// enqueued, claimed, progress, completed, failed, cancelled, cancel_requested,
-    /// interrupted, lease_expired
+    /// interrupted, lease_expired, timed_out, expired, late_result
     public var kind: String
     public var message: String?
     public init(at: Double, attempt: Int, kind: String, message: String?) {

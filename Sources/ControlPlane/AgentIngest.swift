@@ -184,33 +184,86 @@ extension Store {
                 let renew = try db.cachedStatement(sql: """
                     UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND member_id = ? AND attempt = ? AND state = 'running'
                     """)
+                // Not running on this attempt, and not because the agent itself reported it.
+                let stopped = try db.cachedStatement(sql: """
+                    SELECT EXISTS(SELECT 1 FROM jobs WHERE id = ? AND member_id = ? AND NOT (attempt = ? AND agent_reported = 1))
+                    """)
                 for ref in report.jobsInFlight.prefix(256) {
                     try renew.execute(arguments: [lease, ref.id, agent.memberID, ref.attempt])
+                    // An attempt this member's agent still runs that the control plane ended itself
+                    // (timed out, cancelled past its lease) or re-offered: the agent stops it.
+                    if db.changesCount == 0,
+                       try Bool.fetchOne(stopped, arguments: [ref.id, agent.memberID, ref.attempt]) == true {
+                        cancels.append(ref)
+                    }
                 }
-                cancels = try Row.fetchAll(db.cachedStatement(sql: """
+                cancels += try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT id, attempt FROM jobs WHERE member_id = ? AND state = 'running' AND cancel_requested = 1
                     """), arguments: [agent.memberID]).map { JobRef(id: $0["id"], attempt: $0["attempt"]) }
             }
             let pending = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT id, command, params, attempt, timeout_sec, check_mode FROM jobs
+                SELECT id, command, params, attempt, timeout_sec, check_mode, cancel_requested FROM jobs
                 WHERE member_id = ? AND state = 'pending' ORDER BY priority DESC, id LIMIT ?
                 """), arguments: [agent.memberID, queue.claimBatch])
             var jobs: [ClaimedJob] = []
+            var deadlines = DeadlineChain(start: t, queue: queue)
+            if !pending.isEmpty { try deadlines.seed(db, member: agent.memberID) }
             for row in pending {
-                let id: Int64 = row["id"], attempt: Int = row["attempt"]
+                let id: Int64 = row["id"], attempt: Int = row["attempt"], command: String = row["command"]
+                if row["cancel_requested"] as Bool {
+                    // Never hand out a job an operator cancelled (a cancel is final on every path).
+                    try Self.endJob(db, id, attempt: attempt, .cancelled, error: "cancelled before it was offered again",
+                                    event: "cancelled", "not offered again: a cancel was requested", at: t)
+                    continue
+                }
+                let timeout: Int = row["timeout_sec"]
                 try db.cachedStatement(sql: """
-                    UPDATE jobs SET state = 'running', lease_expires_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?
-                    """).execute(arguments: [lease, t, id])
+                    UPDATE jobs SET state = 'running', lease_expires_at = ?, deadline_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?
+                    """).execute(arguments: [lease, deadlines.claim(command, timeoutSec: timeout), t, id])
                 try Self.event(db, id, attempt, "claimed", "by \(agent.hostname) (attempt \(attempt))")
                 let paramsText: String = row["params"]
                 jobs.append(ClaimedJob(
-                    id: id, command: row["command"],
+                    id: id, command: command,
                     params: (try? JSONDecoder().decode(JSONValue.self, from: Data(paramsText.utf8))) ?? .emptyObject,
-                    attempt: attempt, leaseSec: queue.leaseSec, timeoutSec: row["timeout_sec"],
+                    attempt: attempt, leaseSec: queue.leaseSec, timeoutSec: timeout,
                     checkMode: row["check_mode"]))
             }
             return HeartbeatOutcome(jobs: jobs, cancels: cancels)
         }
+    }
+}
+
+/// Deadlines of the jobs a heartbeat claims. The agent starts a job's timeout when the job starts,
+/// and runs the jobs on one lock one after another, so a job on a lock may start only when the
+/// ones ahead of it on that lock have ended: its deadline counts from the latest of theirs (less
+/// their grace). A job with no lock starts at once.
+struct DeadlineChain {
+    let grace: Double
+    let locks: [String: String]
+    /// Per lock, when the last job on it must have ended at the latest.
+    var lockFree: [String: Double] = [:]
+    let start: Double
+
+    init(start: Double, queue: QueuePolicy) {
+        self.start = start; grace = Double(queue.deadlineGraceSec); locks = queue.commandLocks
+    }
+
+    /// Start from the member's running jobs.
+    mutating func seed(_ db: Database, member: Int64) throws {
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT command, deadline_at FROM jobs WHERE member_id = ? AND state = 'running' AND deadline_at IS NOT NULL
+            """), arguments: [member]) {
+            guard let lock = locks[row["command"] as String] else { continue }
+            lockFree[lock] = max(lockFree[lock] ?? start, (row["deadline_at"] as Double) - grace)
+        }
+    }
+
+    /// The deadline of a job claimed now.
+    mutating func claim(_ command: String, timeoutSec: Int) -> Double {
+        guard let lock = locks[command] else { return start + Double(timeoutSec) + grace }
+        let ends = max(lockFree[lock] ?? start, start) + Double(timeoutSec)
+        lockFree[lock] = ends
+        return ends + grace
     }
 }
 

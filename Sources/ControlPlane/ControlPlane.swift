@@ -60,9 +60,12 @@ public final class ControlPlane: Sendable {
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
         try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        let catalogue = AllPlugins.registry.catalogue
+        var config = config
+        config.queue.commandLocks = QueuePolicy.locks(of: catalogue)
         self.config = config
         self.store = try Store(path: config.databasePath)
-        self.catalogue = AllPlugins.registry.catalogue
+        self.catalogue = catalogue
         if let dir = config.recipesDir {
             self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })
         } else {
@@ -131,13 +134,14 @@ public final class ControlPlane: Sendable {
     }
 }
 
-/// Returns jobs whose lease ran out to the queue (or fails them after their last attempt).
+/// Returns jobs whose lease ran out to the queue (or fails them after their last attempt), and
+/// ends jobs past their deadline or pending too long.
 struct LeaseSweeper: Service {
     let server: ControlPlane
 
     func run() async throws {
         try await runEvery(server.config.sweepIntervalSec, logger: server.logger, what: "lease sweep") {
-            let moved = try await server.store.expireLeases()
+            let moved = try await server.store.sweep(policy: server.config.queue)
             if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
         }
     }

@@ -11,7 +11,21 @@ public struct QueuePolicy: Sendable {
     public var defaultTimeoutSec = 600
     /// Jobs handed out per heartbeat at most.
     public var claimBatch = 16
+    /// A running attempt has a deadline on the control plane: its `timeoutSec` from the claim (from
+    /// the end of the jobs ahead of it on the same lock, which the agent runs first) plus this
+    /// grace, in which the agent's own timeout stops the job and reports it. Past it the job fails
+    /// even if heartbeats still list it, and the agent is told to cancel it.
+    public var deadlineGraceSec = 60
+    /// A job still pending this long after it was enqueued expires (its agent never took it).
+    public var pendingExpirySec: Double = 24 * 3600
+    /// The lock of each command that has one (from the catalogue): the agent runs the jobs on one
+    /// lock one after another, so a job's deadline starts where the one ahead of it ends.
+    public var commandLocks: [String: String] = [:]
     public init() {}
+
+    public static func locks(of catalogue: CommandCatalogue) -> [String: String] {
+        catalogue.descriptors.compactMapValues(\.info.lock)
+    }
 }
 
 /// The job queue: pending → running → completed | failed | cancelled. The attempt number is the
@@ -135,10 +149,8 @@ extension Store {
             let job = try Self.job(db, id, op, withEvents: false)
             switch job.state {
             case .pending:
-                try db.execute(sql: "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
-                               arguments: [now(), "cancelled by \(op.name) before it started", id])
-                try Self.event(db, id, job.attempt, "cancelled", "cancelled by \(op.name) before it started")
-                try Self.advanceRecipeRun(db, afterJob: id)
+                let why = "cancelled by \(op.name) before it started"
+                try Self.endJob(db, id, attempt: job.attempt, .cancelled, error: why, event: "cancelled", why, at: now())
             case .running:
                 guard !job.cancelRequested else { break }
                 try db.execute(sql: "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", arguments: [id])
@@ -176,12 +188,17 @@ extension Store {
     }
 
     /// Completion, idempotent per (job, attempt): a repeat of the recorded attempt is accepted and
-    /// changes nothing; a stale attempt gets 409 and changes nothing.
+    /// changes nothing; a stale attempt gets 409 and changes nothing. A completion for an attempt
+    /// the control plane already ended itself (lease, deadline, cancel) also gets 409; what the
+    /// agent reported is kept on the timeline as a `late_result` event, the job stays as it ended.
+    /// An attempt interrupted after a cancel request ends the job cancelled: a cancel is final.
     @discardableResult
     func recordCompletion(_ c: JobCompletion, member: Int64) async throws -> JobState {
-        try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT state, attempt, max_attempts, cancel_requested FROM jobs WHERE id = ? AND member_id = ?",
-                                             arguments: [c.jobId, member]) else {
+        let verdict: Result<JobState, ControlPlaneError> = try await db.write { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT state, attempt, max_attempts, cancel_requested, agent_reported, error FROM jobs
+                WHERE id = ? AND member_id = ?
+                """, arguments: [c.jobId, member]) else {
                 throw ControlPlaneError.notFound("no job \(c.jobId) for this member")
             }
             let state = JobState(rawValue: row["state"]) ?? .failed
@@ -191,44 +208,81 @@ extension Store {
                 throw ControlPlaneError.conflict("attempt \(c.attempt) of job \(c.jobId) is stale: the job is on attempt \(attempt) (\(state.rawValue))")
             }
             guard state == .running else {
-                if state.isTerminal { return state }  // a repeat: already recorded
-                throw ControlPlaneError.conflict("job \(c.jobId) is \(state.rawValue), not running")
+                guard state.isTerminal else { throw ControlPlaneError.conflict("job \(c.jobId) is \(state.rawValue), not running") }
+                if row["agent_reported"] as Bool { return .success(state) }  // a repeat: already recorded
+                try Self.recordLateResult(db, c)
+                return .failure(ControlPlaneError.conflict(
+                    "attempt \(c.attempt) of job \(c.jobId) was already ended by the control plane (\(state.rawValue): \((row["error"] as String?) ?? "")); this late \(c.status.rawValue) is kept on the timeline only"))
             }
             let output = String(decoding: c.output.utf8.suffix(AgentWire.maxOutputTailBytes), as: UTF8.self)
             let t = now()
-            switch c.status {
-            case .interrupted where attempt < maxAttempts:
+            let cancelRequested: Bool = row["cancel_requested"]
+            if c.status == .interrupted && !cancelRequested && attempt < maxAttempts {
                 // Lost with the agent: offer it again at once rather than waiting for the lease.
                 try db.execute(sql: """
-                    UPDATE jobs SET state = 'pending', attempt = attempt + 1, lease_expires_at = NULL,
+                    UPDATE jobs SET state = 'pending', attempt = attempt + 1, lease_expires_at = NULL, deadline_at = NULL,
                         progress_message = NULL, progress_percent = NULL WHERE id = ?
                     """, arguments: [c.jobId])
                 try Self.event(db, c.jobId, attempt, "interrupted", c.error ?? "the agent lost this attempt")
-                return .pending
-            default:
-                let final: JobState
-                switch c.status {
-                case .completed: final = .completed
-                case .cancelled: final = .cancelled
-                case .failed, .interrupted: final = .failed
-                }
-                let error = c.status == .interrupted
-                    ? "interrupted on the last of \(maxAttempts) attempts: \(c.error ?? "")" : c.error
-                try db.execute(sql: """
-                    UPDATE jobs SET state = ?, finished_at = ?, lease_expires_at = NULL, exit_code = ?,
-                        changed = ?, error = ?, output = ?, result = ? WHERE id = ?
-                    """, arguments: [final.rawValue, t, c.exitCode, c.changed, error, output,
-                                     c.result?.jsonString(), c.jobId])
-                let summary: String
-                switch final {
-                case .completed: summary = c.changed == false ? "unchanged" : "changed"
-                default: summary = error ?? final.rawValue
-                }
-                try Self.event(db, c.jobId, attempt, c.status == .interrupted ? "failed" : final.rawValue, summary)
-                try Self.advanceRecipeRun(db, afterJob: c.jobId)
-                return final
+                return .success(.pending)
             }
+            let final: JobState
+            let error: String?
+            switch c.status {
+            case .completed: final = .completed; error = c.error
+            case .cancelled: final = .cancelled; error = c.error
+            case .failed: final = .failed; error = c.error
+            case .interrupted where cancelRequested:
+                // An operator asked for the cancel: the job is not offered again.
+                final = .cancelled; error = "cancelled; the attempt was interrupted: \(c.error ?? "")"
+            case .interrupted:
+                final = .failed; error = "interrupted on the last of \(maxAttempts) attempts: \(c.error ?? "")"
+            }
+            try db.execute(sql: """
+                UPDATE jobs SET state = ?, finished_at = ?, lease_expires_at = NULL, deadline_at = NULL, exit_code = ?,
+                    changed = ?, error = ?, output = ?, result = ?, agent_reported = 1 WHERE id = ?
+                """, arguments: [final.rawValue, t, c.exitCode, c.changed, error, output,
+                                 c.result?.jsonString(), c.jobId])
+            let summary: String
+            switch final {
+            case .completed: summary = c.changed == false ? "unchanged" : "changed"
+            default: summary = error ?? final.rawValue
+            }
+            try Self.event(db, c.jobId, attempt, final.rawValue, summary)
+            try Self.advanceRecipeRun(db, afterJob: c.jobId)
+            return .success(final)
         }
+        return try verdict.get()
+    }
+
+    /// What an agent reported for an attempt the control plane had already ended, once per
+    /// attempt (a resend of the same late completion adds nothing).
+    static func recordLateResult(_ db: Database, _ c: JobCompletion) throws {
+        let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM job_events WHERE job_id = ? AND attempt = ? AND kind = 'late_result')",
+                                      arguments: [c.jobId, c.attempt]) ?? false
+        guard !known else { return }
+        var message = "the agent reported \(c.status.rawValue) after the control plane had ended this attempt"
+        if let code = c.exitCode { message += "; exit code \(code)" }
+        if let e = c.error, !e.isEmpty { message += ": " + String(e.prefix(500)) }
+        try event(db, c.jobId, c.attempt, "late_result", message)
+    }
+
+    /// End a job on the control plane's own word (never an agent's report): terminal state, the
+    /// reason, a timeline event, and the recipe run moves on.
+    static func endJob(_ db: Database, _ id: Int64, attempt: Int, _ state: JobState, error: String,
+                       event kind: String, _ message: String, at t: Double) throws {
+        try db.execute(sql: """
+            UPDATE jobs SET state = ?, finished_at = ?, lease_expires_at = NULL, deadline_at = NULL, error = ? WHERE id = ?
+            """, arguments: [state.rawValue, t, error, id])
+        try event(db, id, attempt, kind, message)
+        try advanceRecipeRun(db, afterJob: id)
+    }
+
+    /// Everything the sweeper does at `t`: leases, deadlines, pending expiry. Returns how many
+    /// jobs moved.
+    @discardableResult
+    public func sweep(at t: Double = now(), policy: QueuePolicy) async throws -> Int {
+        try await expireLeases(at: t) + enforceDeadlines(at: t, policy: policy)
     }
 
     /// Leases that ran out: back to pending with attempt + 1, or failed after the last attempt
@@ -243,33 +297,67 @@ extension Store {
             for row in rows {
                 let id: Int64 = row["id"], attempt: Int = row["attempt"], maxAttempts: Int = row["max_attempts"]
                 if row["cancel_requested"] as Bool {
-                    try db.execute(sql: "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_expires_at = NULL, error = ? WHERE id = ?",
-                                   arguments: [t, "cancelled; the agent never confirmed", id])
-                    try Self.event(db, id, attempt, "cancelled", "lease expired after the cancel request")
+                    try Self.endJob(db, id, attempt: attempt, .cancelled, error: "cancelled; the agent never confirmed",
+                                    event: "cancelled", "lease expired after the cancel request", at: t)
                 } else if attempt < maxAttempts {
                     try db.execute(sql: """
-                        UPDATE jobs SET state = 'pending', attempt = attempt + 1, lease_expires_at = NULL,
+                        UPDATE jobs SET state = 'pending', attempt = attempt + 1, lease_expires_at = NULL, deadline_at = NULL,
                             progress_message = NULL, progress_percent = NULL WHERE id = ?
                         """, arguments: [id])
                     try Self.event(db, id, attempt, "lease_expired", "no word from the agent; offered again as attempt \(attempt + 1)")
                 } else {
                     let why = "lease expired on attempt \(attempt) of \(maxAttempts): the agent stopped reporting"
-                    try db.execute(sql: "UPDATE jobs SET state = 'failed', finished_at = ?, lease_expires_at = NULL, error = ? WHERE id = ?",
-                                   arguments: [t, why, id])
-                    try Self.event(db, id, attempt, "failed", why)
+                    try Self.endJob(db, id, attempt: attempt, .failed, error: why, event: "failed", why, at: t)
                 }
-                try Self.advanceRecipeRun(db, afterJob: id)
             }
             return rows.count
         }
     }
 
-    /// After a control-plane restart agents need a moment to reach us again: no running job's
-    /// lease ends sooner than one full lease from now.
-    public func graceRunningLeases(policy: QueuePolicy) async throws {
+    /// Jobs can not live forever: a running attempt past its deadline fails (or ends cancelled when
+    /// an operator asked), however many heartbeats still list it; a job pending longer than
+    /// `pendingExpirySec` after it was enqueued fails as expired. Returns how many jobs moved.
+    @discardableResult
+    public func enforceDeadlines(at t: Double = now(), policy: QueuePolicy) async throws -> Int {
         try await db.write { db in
-            try db.execute(sql: "UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?) WHERE state = 'running'",
-                           arguments: [now() + Double(policy.leaseSec)])
+            let overdue = try Row.fetchAll(db, sql: """
+                SELECT id, attempt, timeout_sec, cancel_requested FROM jobs WHERE state = 'running' AND deadline_at < ?
+                """, arguments: [t])
+            for row in overdue {
+                let id: Int64 = row["id"], attempt: Int = row["attempt"], timeout: Int = row["timeout_sec"]
+                let late = "no completion \(policy.deadlineGraceSec) s after its \(timeout) s timeout"
+                if row["cancel_requested"] as Bool {
+                    try Self.endJob(db, id, attempt: attempt, .cancelled, error: "cancelled; the agent did not stop it: \(late)",
+                                    event: "cancelled", "deadline passed after the cancel request: \(late); the agent is told to cancel it", at: t)
+                } else {
+                    try Self.endJob(db, id, attempt: attempt, .failed, error: "timed out on the control plane: \(late)",
+                                    event: "timed_out", "\(late); the agent is told to cancel it", at: t)
+                }
+            }
+            let expired = try Row.fetchAll(db, sql: """
+                SELECT id, attempt FROM jobs WHERE state = 'pending' AND created_at < ?
+                """, arguments: [t - policy.pendingExpirySec])
+            for row in expired {
+                let why = "expired: still pending \(Self.hours(policy.pendingExpirySec)) after it was enqueued (its agent never claimed it)"
+                try Self.endJob(db, row["id"], attempt: row["attempt"], .failed, error: why, event: "expired", why, at: t)
+            }
+            return overdue.count + expired.count
+        }
+    }
+
+    static func hours(_ seconds: Double) -> String {
+        seconds.truncatingRemainder(dividingBy: 3600) == 0 ? "\(Int(seconds / 3600)) h" : "\(Int(seconds)) s"
+    }
+
+    /// After a control-plane restart agents need a moment to reach us again: no running job's
+    /// lease (or deadline: the completion may be waiting on the agent) ends sooner than one full
+    /// lease from now.
+    public func graceRunningLeases(policy: QueuePolicy, at t: Double = now()) async throws {
+        try await db.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?1), deadline_at = MAX(deadline_at, ?1)
+                WHERE state = 'running'
+                """, arguments: [t + Double(policy.leaseSec)])
         }
     }
 }

@@ -188,6 +188,20 @@ public final class Store: Sendable {
             }
             try db.execute(sql: "UPDATE heartbeat_history SET bytes = length(CAST(report AS BLOB))")
         }
+        m.registerMigration("v4: job deadlines; which terminal states an agent reported") { db in
+            // deadline_at: when a running attempt fails on the control plane's side (issue 20 item 5).
+            // agent_reported: the terminal state came from the agent's completion, so a resend is a
+            // repeat; otherwise the control plane ended the attempt and a completion is late (item 4).
+            // Only agent completions ever stored output, which tells the two apart in old rows.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN deadline_at REAL;
+                ALTER TABLE jobs ADD COLUMN agent_reported INTEGER NOT NULL DEFAULT 0;
+                UPDATE jobs SET agent_reported = 1 WHERE output IS NOT NULL;
+                UPDATE jobs SET deadline_at = COALESCE(started_at, created_at) + timeout_sec + 60 WHERE state = 'running';
+                CREATE INDEX jobs_deadline ON jobs(state, deadline_at);
+                CREATE INDEX jobs_pending_age ON jobs(state, created_at);
+                """)
+        }
         return m
     }
 }

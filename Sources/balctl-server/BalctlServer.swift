@@ -54,6 +54,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Job lease in seconds.")
     var leaseSec: Int = 30
 
+    @Option(help: "Hours after which a job its agent never claimed expires (fails), 1–8760.")
+    var pendingExpiryHours: Int = 24
+
     @Option(help: "Recipe directory (env BALCTL_RECIPES_DIR; default ./recipes, then /etc/balctl/recipes, when present).")
     var recipesDir: String?
 
@@ -62,6 +65,7 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--heartbeat-interval must be 1–60")
         }
         guard (2...3600).contains(leaseSec) else { throw ValidationError("--lease-sec must be 2–3600") }
+        guard (1...8760).contains(pendingExpiryHours) else { throw ValidationError("--pending-expiry-hours must be 1–8760") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for p in trustedProxy where CIDR(p) == nil { throw ValidationError("--trusted-proxy \(p) is not an IPv4 CIDR") }
         for p in cloudflareProxy where CIDR(p) == nil { throw ValidationError("--cloudflare-proxy \(p) is not an IPv4 CIDR") }
@@ -90,6 +94,7 @@ struct ServerOptions: ParsableArguments {
         c.publicURLOverride = publicURL
         c.heartbeat.intervalSec = heartbeatInterval
         c.queue.leaseSec = leaseSec
+        c.queue.pendingExpirySec = Double(pendingExpiryHours) * 3600
         c.recipesDir = resolvedRecipesDir()
         return c
     }

@@ -84,6 +84,26 @@ final class Fixture: @unchecked Sendable {
         try await store.db.read { try Int.fetchOne($0, sql: sql, arguments: args) ?? -1 }
     }
 
+    /// A two-step recipe of host.echo jobs, with one disable step.
+    static func twoStepRecipe() throws -> Recipe {
+        try RecipeLoader.parse("""
+            id: two-steps
+            title: Two steps
+            description: test
+            steps:
+              - name: first
+                run: host.echo
+                with: { message: one }
+              - name: second
+                run: host.echo
+                with: { message: two }
+            disable:
+              - name: undo
+                run: host.echo
+                with: { message: undo }
+            """, file: "two-steps.yaml")
+    }
+
     /// Another (non-admin) account's operator.
     func otherOperator(_ name: String = "tenant-b") async throws -> Operator {
         let issued = try await store.createAccount(CreateAccountRequest(name: name, isAdmin: false), by: admin)

@@ -139,4 +139,25 @@ struct SchedulerTests {
             }
         }
     }
+
+    @Test("issue 20 item 9: a schedule whose expression can never fire is refused at creation and on edit, with the reason")
+    func neverFiringRefused() async throws {
+        let (store, op, s) = try await setUp(cron: "@hourly", created: "2026-11-26T10:02:00Z")
+        for cron in ["0 0 31 2 *", "* * 31 6,11 *"] {
+            let create = await cpError {
+                _ = try await store.createSchedule(
+                    member: s.memberId, CreateScheduleRequest(name: "never", cron: cron, command: "host.echo", recipe: nil,
+                                                              params: .object(["message": .string("m")]), enabled: true, missed: nil),
+                    recipes: [:], catalogue: catalogue, policy: policy, by: op)
+            }
+            #expect(create?.kind == .badRequest)
+            #expect(create?.message.contains("can never fire") == true, "\(cron): \(create?.message ?? "")")
+            let edit = await cpError {
+                _ = try await store.updateSchedule(s.id, UpdateScheduleRequest(cron: cron), recipes: [:], catalogue: catalogue,
+                                                   policy: policy, by: op)
+            }
+            #expect(edit?.kind == .badRequest)
+        }
+        #expect(try await store.listSchedules(member: nil, by: op).map(\.cron) == ["@hourly"])
+    }
 }

@@ -248,6 +248,59 @@ struct AccountsPoolsMembersTests {
     }
 }
 
+/// Issue 21 item 17: schedules and recipe runs are as private as pools, members and jobs.
+@Suite("Store: tenant isolation of schedules and recipe runs")
+struct ScheduleAndRecipeIsolationTests {
+    @Test("issue 21 item 17: another account cannot create, read, list, edit, delete or cancel schedules and recipe runs")
+    func isolation() async throws {
+        let f = try await Fixture()
+        let (_, e) = try await f.member()
+        try await f.beat(e)
+        let recipe = try Fixture.twoStepRecipe()
+        let recipes = [recipe.id: recipe]
+        let echo = CreateScheduleRequest(name: "nightly", cron: "@daily", command: "host.echo", recipe: nil,
+                                         params: .object(["message": .string("a")]), enabled: true, missed: nil)
+        let schedule = try await f.store.createSchedule(member: e.member.id, echo, recipes: recipes, catalogue: f.catalogue,
+                                                        policy: f.queue, by: f.admin)
+        let run = try await f.store.startRecipe(recipe, member: e.member.id, params: [:], catalogue: f.catalogue,
+                                                policy: f.queue, by: f.admin)
+        let other = try await f.otherOperator()
+
+        let attempts: [(String, () async throws -> Void)] = [
+            ("createSchedule", { _ = try await f.store.createSchedule(member: e.member.id, echo, recipes: recipes, catalogue: f.catalogue,
+                                                                     policy: f.queue, by: other) }),
+            ("schedule", { _ = try await f.store.schedule(schedule.id, by: other) }),
+            ("listSchedules(member)", { _ = try await f.store.listSchedules(member: e.member.id, by: other) }),
+            ("updateSchedule", { _ = try await f.store.updateSchedule(schedule.id, UpdateScheduleRequest(enabled: false), recipes: recipes,
+                                                                     catalogue: f.catalogue, policy: f.queue, by: other) }),
+            ("deleteSchedule", { try await f.store.deleteSchedule(schedule.id, by: other) }),
+            ("startRecipe", { _ = try await f.store.startRecipe(recipe, member: e.member.id, params: [:], catalogue: f.catalogue,
+                                                               policy: f.queue, by: other) }),
+            ("disableRecipe", { _ = try await f.store.startRecipe(recipe, disable: true, member: e.member.id, params: [:],
+                                                                 catalogue: f.catalogue, policy: f.queue, by: other) }),
+            ("recipeRun", { _ = try await f.store.recipeRun(run.id, by: other) }),
+            ("listRecipeRuns", { _ = try await f.store.listRecipeRuns(member: e.member.id, limit: 10, by: other) }),
+            ("cancelRecipeRun", { _ = try await f.store.cancelRecipeRun(run.id, by: other) }),
+            ("applicableRecipes", { _ = try await f.store.applicableRecipes([recipe], member: e.member.id, by: other) }),
+        ]
+        for (name, attempt) in attempts {
+            let err = await cpError(attempt)
+            #expect(err?.kind == .notFound, "\(name) by another account")
+        }
+        #expect(try await f.store.listSchedules(member: nil, by: other).isEmpty)
+
+        // Nothing changed for the owner.
+        let kept = try await f.store.schedule(schedule.id, by: f.admin)
+        #expect(kept.enabled && kept.name == "nightly")
+        let runNow = try await f.store.recipeRun(run.id, by: f.admin)
+        #expect(runNow.state == .running)
+        #expect(try await f.store.job(try #require(runNow.steps[0].jobId), by: f.admin).cancelRequested == false)
+        #expect(try await f.count("SELECT COUNT(*) FROM schedules") == 1)
+        #expect(try await f.count("SELECT COUNT(*) FROM recipe_runs") == 1)
+        #expect(try await f.store.listSchedules(member: nil, by: f.admin).map(\.id) == [schedule.id])
+    }
+}
+
 @Suite("Store: heartbeats")
 struct HeartbeatTests {
     @Test("history is sampled and bounded: historyKeep newest rows are kept")

@@ -168,6 +168,13 @@ struct EndToEndTests {
         let after = try await api.job(job.id)
         #expect(after.state == .completed && after.attempt == 2 && after.exitCode == done.exitCode)
         #expect(after.events?.count == done.events?.count)
+        // Issue 21 item 14: a late progress for attempt 1 is refused too (and so is one for the ended attempt 2).
+        for attempt in [1, 2] {
+            let progress = JobProgress(jobId: job.id, attempt: attempt, message: "late", percent: 50)
+            let p = try await h.agentPost(AgentWire.progressPath, secret: e.enrollmentSecret, body: try JSONEncoder().encode(progress))
+            #expect(p.status == 409, "progress for attempt \(attempt)")
+        }
+        #expect(try await api.job(job.id).progressMessage != "late")
         // A repeat of the accepted completion is idempotent.
         let repeatDone = JobCompletion(jobId: job.id, attempt: 2, status: .completed, exitCode: 0, output: "again",
                                        result: nil, changed: false, error: nil, startedAt: nil, finishedAt: nil)
@@ -176,33 +183,41 @@ struct EndToEndTests {
         #expect(try await api.job(job.id).output == done.output)
     }
 
-    @Test("control plane restarted mid-job: nothing lost, nothing duplicated")
+    @Test("control plane restarted mid-job, down longer than the lease: nothing lost, nothing duplicated")
     func controlPlaneRestart() async throws {
-        let h = try Harness(leaseSec: 5)
+        // Issue 21 item 13: the server stays down longer than the lease, and job a outlasts downtime +
+        // lease, so only the restart grace (graceRunningLeases) keeps the sweeper's first pass from
+        // re-offering it. The agent backs off while the server is down (1, 2, 4, 8 s): its heartbeat
+        // comes back 2–7 s after the restart, inside the lease; job a's progress posts sooner.
+        let lease = 8, downtime = 10
+        let h = try Harness(leaseSec: lease)
         try await h.startServer()
         let api = try h.api()
         let pool = try await api.pool("restart")
         let e = try await api.member(pool: pool.id, hostname: "steady")
         try h.startAgent(e)
         _ = try await api.waitForHeartbeat(e.member.id)
-        let running = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("kept"), "delaySeconds": .number(4)]))
+        let running = try await api.enqueue(e.member.id, "host.echo",
+                                            .object(["message": .string("kept"), "delaySeconds": .number(Double(downtime + lease + 6))]))
         _ = try await api.waitForJob(running.id) { $0.state == .running }
         // Queued while the agent is busy is fine too; this one is still pending or just claimed at the crash.
         let second = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("second")]))
 
         h.stopServer(signal: SIGKILL)
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(downtime))
         try await h.startServer()
 
-        let a = try await api.waitForJob(running.id, timeout: 40) { $0.state.isTerminal }
-        let b = try await api.waitForJob(second.id, timeout: 40) { $0.state.isTerminal }
+        let a = try await api.waitForJob(running.id, timeout: 60) { $0.state.isTerminal }
+        let b = try await api.waitForJob(second.id, timeout: 60) { $0.state.isTerminal }
         for job in [a, b] {
             #expect(job.state == .completed)
             #expect(job.attempt == 1, "no job was re-run")
+            #expect(job.events?.filter { $0.kind == "claimed" }.count == 1, "claimed once: \(job.events?.map(\.kind) ?? [])")
             #expect(job.events?.filter { $0.kind == "completed" }.count == 1)
             #expect(job.events?.contains { $0.kind == "lease_expired" } == false)
         }
         #expect(a.output?.contains("kept") == true)
+        #expect(b.output?.contains("second") == true)
         let all: [JobView] = try await api.call("GET", "/members/\(e.member.id)/jobs")
         #expect(all.count == 2)
     }
@@ -289,5 +304,99 @@ struct EndToEndTests {
         let bad = try JSONEncoder().encode(EnqueueJobRequest(command: "host.echo", params: .object(["message": .string("x"), "delaySeconds": .number(-1)])))
         let r2 = try await api.raw("POST", "/members/\(e.member.id)/jobs", bad)
         #expect(r2.status == 400 && r2.text.contains("delaySeconds"))
+    }
+
+    @Test("issue 21 item 17: account B cannot create, read, list, edit, delete or cancel A's schedules and recipe runs")
+    func tenantIsolationSchedulesAndRecipeRuns() async throws {
+        let recipes = FileManager.default.temporaryDirectory.appendingPathComponent("recipes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: recipes, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: recipes) }
+        try """
+            id: echo-twice
+            title: Echo twice
+            steps:
+              - name: one
+                run: host.echo
+                with: { message: one }
+              - name: two
+                run: host.echo
+                with: { message: two }
+            disable:
+              - name: undo
+                run: host.echo
+                with: { message: undo }
+            """.write(to: recipes.appendingPathComponent("echo.yaml"), atomically: true, encoding: .utf8)
+        let h = try Harness(extraServerArgs: ["--recipes-dir", recipes.path])
+        try await h.startServer()
+        let admin = try h.api()
+        let issued: TokenIssued = try await admin.call("POST", "/accounts", CreateAccountRequest(name: "tenant-b", isAdmin: false))
+        let b = try h.api(token: issued.token)
+        let pool = try await admin.pool("a-pool")
+        let e = try await admin.member(pool: pool.id, hostname: "a-host")
+        // One heartbeat so the member's commands are known; no agent claims anything.
+        let beat = try await h.agentPost(AgentWire.heartbeatPath, secret: e.enrollmentSecret,
+                                         body: try JSONEncoder().encode(Harness.report(hostname: "a-host")))
+        #expect(beat.status == 200)
+        let create = CreateScheduleRequest(name: "nightly", cron: "@daily", command: "host.echo", recipe: nil,
+                                           params: .object(["message": .string("a")]), enabled: true, missed: nil)
+        let schedule: ScheduleView = try await admin.call("POST", "/members/\(e.member.id)/schedules", create)
+        let run: RecipeRunView = try await admin.call("POST", "/members/\(e.member.id)/recipes/echo-twice/run", RunRecipeRequest(params: nil))
+
+        let createBody = try JSONEncoder().encode(create)
+        let patchBody = try JSONEncoder().encode(UpdateScheduleRequest(cron: "@hourly"))
+        let refused: [(String, String, Data?)] = [
+            ("POST", "/members/\(e.member.id)/schedules", createBody),
+            ("GET", "/members/\(e.member.id)/schedules", nil),
+            ("GET", "/schedules/\(schedule.id)", nil),
+            ("PATCH", "/schedules/\(schedule.id)", patchBody),
+            ("POST", "/schedules/\(schedule.id)/disable", Data("{}".utf8)),
+            ("POST", "/schedules/\(schedule.id)/enable", Data("{}".utf8)),
+            ("DELETE", "/schedules/\(schedule.id)", nil),
+            ("POST", "/members/\(e.member.id)/recipes/echo-twice/run", Data("{}".utf8)),
+            ("POST", "/members/\(e.member.id)/recipes/echo-twice/disable", Data("{}".utf8)),
+            ("GET", "/members/\(e.member.id)/recipe-runs", nil),
+            ("GET", "/recipe-runs/\(run.id)", nil),
+            ("POST", "/recipe-runs/\(run.id)/cancel", Data("{}".utf8)),
+            ("GET", "/recipes?member=\(e.member.id)", nil),
+        ]
+        for (method, path, body) in refused {
+            let r = try await b.raw(method, path, body)
+            #expect(r.status == 404, "\(method) \(path) by account B → \(r.status): \(r.text)")
+        }
+        #expect(try await b.call("GET", "/schedules", as: [ScheduleView].self).isEmpty)
+        // A's schedule and run are untouched.
+        let kept: ScheduleView = try await admin.call("GET", "/schedules/\(schedule.id)")
+        #expect(kept.enabled && kept.cron == "@daily")
+        let runNow: RecipeRunView = try await admin.call("GET", "/recipe-runs/\(run.id)")
+        #expect(runNow.state == .running && runNow.steps[0].state == .pending)
+        #expect(try await admin.call("GET", "/schedules", as: [ScheduleView].self).map(\.id) == [schedule.id])
+    }
+
+    @Test("issue 21 item 21: cancelling a pending job ends it at once; no heartbeat is handed it afterwards")
+    func cancelPendingJob() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("cancel-pending")
+        let e = try await api.member(pool: pool.id, hostname: "idle-1")
+        let body = try JSONEncoder().encode(Harness.report(hostname: "idle-1"))
+        #expect(try await h.agentPost(AgentWire.heartbeatPath, secret: e.enrollmentSecret, body: body).status == 200)
+        // No agent runs: the job stays pending until an agent heartbeats.
+        let job = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("never")]))
+        #expect(job.state == .pending)
+        let cancelled: JobView = try await api.call("POST", "/jobs/\(job.id)/cancel")
+        #expect(cancelled.state == .cancelled && cancelled.finishedAt != nil)
+        #expect(cancelled.events?.map(\.kind) == ["enqueued", "cancelled"])
+
+        let reply = try await h.agentPost(AgentWire.heartbeatPath, secret: e.enrollmentSecret, body: body)
+        #expect(reply.status == 200)
+        let decoded = try JSONDecoder().decode(HeartbeatReply.self, from: Data(reply.body))
+        #expect(decoded.jobs.isEmpty, "a cancelled job is never handed out")
+        // A real agent started now gets nothing either.
+        try h.startAgent(e)
+        try await Task.sleep(for: .seconds(3))
+        let after = try await api.job(job.id)
+        #expect(after.state == .cancelled && after.events?.map(\.kind) == ["enqueued", "cancelled"])
+        #expect(try await api.raw("POST", "/jobs/\(job.id)/cancel", Data("{}".utf8)).status == 409)
     }
 }

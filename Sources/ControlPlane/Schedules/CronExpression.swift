@@ -2,17 +2,20 @@ import Foundation
 
 /// A 5-field cron expression (minute hour day-of-month month day-of-week), evaluated in UTC.
 /// Supports `*`, lists, ranges, steps (`*/15`, `1-10/3`), month and weekday names, 7 as Sunday,
-/// and presets. As in Vixie cron, when both day-of-month and day-of-week are restricted a day
-/// matching either fires; otherwise both must match.
+/// and presets. The day rule is Vixie cron's (and cronie's): a day field whose text starts with
+/// `*` (`*`, `*/2`) does not restrict the day; only when neither day field starts with `*` does a
+/// day matching either one fire; otherwise both must match. An expression that can never fire
+/// (`0 0 31 2 *`) is refused.
 public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     public let source: String
-    let minutes: Set<Int>
-    let hours: Set<Int>
+    let minutes: [Int]
+    let hours: [Int]
     let days: Set<Int>
     let months: Set<Int>
     let weekdays: Set<Int>
-    let dayRestricted: Bool
-    let weekdayRestricted: Bool
+    /// The day-of-month / day-of-week text starts with `*`.
+    let dayStar: Bool
+    let weekdayStar: Bool
 
     /// Presets: the usual macros plus backup-friendly times (spread off the top of the hour).
     public static let presets: [String: String] = [
@@ -36,15 +39,26 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
             throw ParseError(description: "'\(text)' has \(fields.count) fields; expected 5 (minute hour day-of-month month day-of-week) or a preset")
         }
         source = trimmed
-        minutes = try Self.field(fields[0], "minute", 0...59, names: [:])
-        hours = try Self.field(fields[1], "hour", 0...23, names: [:])
+        minutes = try Self.field(fields[0], "minute", 0...59, names: [:]).sorted()
+        hours = try Self.field(fields[1], "hour", 0...23, names: [:]).sorted()
         days = try Self.field(fields[2], "day-of-month", 1...31, names: [:])
         months = try Self.field(fields[3], "month", 1...12, names: Self.monthNames)
         // 0 and 7 are both Sunday.
         weekdays = Set(try Self.field(fields[4], "day-of-week", 0...7, names: Self.dayNames).map { $0 % 7 })
-        dayRestricted = fields[2] != "*"
-        weekdayRestricted = fields[4] != "*"
+        dayStar = fields[2].hasPrefix("*")
+        weekdayStar = fields[4].hasPrefix("*")
+        // Issue 20 item 9: refuse what would silently never run. With the two day fields ORed,
+        // every month has every weekday, so it fires. With both required, a month must have one of
+        // the days (February counting the 29th); the weekday then comes round, as every date
+        // falls on every weekday within the 400-year cycle of the calendar.
+        if dayStar || weekdayStar,
+           !months.contains(where: { m in days.contains { $0 <= Self.longestMonth[m - 1] } }) {
+            throw ParseError(description: "'\(text)' can never fire: no month in '\(fields[3])' has a day in '\(fields[2])'")
+        }
     }
+
+    /// The most days each month can have (February in a leap year).
+    static let longestMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
     public var description: String { source }
 
@@ -87,54 +101,54 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 
-    static var utc: Calendar {
-        var c = Calendar(identifier: .gregorian)
-        c.timeZone = TimeZone(identifier: "UTC")!
-        return c
-    }
-
     func dayMatches(day: Int, weekday: Int) -> Bool {
         let d = days.contains(day), w = weekdays.contains(weekday)
-        if dayRestricted && weekdayRestricted { return d || w }
-        return d && w
+        return dayStar || weekdayStar ? d && w : d || w
     }
 
     /// The first time strictly after `date` (to the minute) that matches, or nil if none within
-    /// eight years (e.g. "0 0 30 2 *" never matches).
+    /// 400 years (one full cycle of the Gregorian calendar: an expression that matches no day in it
+    /// never will, and such expressions are refused anyway).
     public func next(after date: Date) -> Date? {
-        let cal = Self.utc
-        var c = cal.dateComponents([.year, .month, .day, .hour, .minute], from: date.addingTimeInterval(60))
-        c.second = 0
-        guard let startYear = c.year else { return nil }
-        while let year = c.year, year <= startYear + 8 {
-            guard months.contains(c.month!) else {
-                c.month! += 1; c.day = 1; c.hour = 0; c.minute = 0
-                if c.month! > 12 { c.month = 1; c.year! += 1 }
-                continue
+        let startMinute = Int((date.timeIntervalSince1970 / 60).rounded(.down)) + 1
+        var day = Self.floorDiv(startMinute, 1440)
+        var fromMinute = startMinute - day * 1440
+        let lastDay = day + 146_097
+        while day <= lastDay {
+            let (_, month, dayOfMonth) = Self.civil(day)
+            // 1970-01-01 (day 0) was a Thursday; 0 is Sunday.
+            if months.contains(month), dayMatches(day: dayOfMonth, weekday: Self.floorMod(day + 4, 7)),
+               let minute = firstMinute(from: fromMinute) {
+                return Date(timeIntervalSince1970: Double((day * 1440 + minute) * 60))
             }
-            let daysInMonth = cal.range(of: .day, in: .month, for: cal.date(from: DateComponents(year: year, month: c.month, day: 1))!)!.count
-            if c.day! > daysInMonth {
-                c.month! += 1; c.day = 1; c.hour = 0; c.minute = 0
-                if c.month! > 12 { c.month = 1; c.year! += 1 }
-                continue
-            }
-            let weekday = cal.component(.weekday, from: cal.date(from: DateComponents(year: year, month: c.month, day: c.day))!) - 1
-            guard dayMatches(day: c.day!, weekday: weekday) else {
-                c.day! += 1; c.hour = 0; c.minute = 0
-                continue
-            }
-            guard hours.contains(c.hour!) else {
-                c.hour! += 1; c.minute = 0
-                if c.hour! > 23 { c.day! += 1; c.hour = 0 }
-                continue
-            }
-            guard minutes.contains(c.minute!) else {
-                c.minute! += 1
-                if c.minute! > 59 { c.hour! += 1; c.minute = 0; if c.hour! > 23 { c.day! += 1; c.hour = 0 } }
-                continue
-            }
-            return cal.date(from: DateComponents(year: year, month: c.month, day: c.day, hour: c.hour, minute: c.minute))
+            day += 1
+            fromMinute = 0
         }
         return nil
+    }
+
+    /// The first matching minute of a day at or after `from` (minutes since midnight).
+    func firstMinute(from: Int) -> Int? {
+        for h in hours where h >= from / 60 {
+            for m in minutes where h * 60 + m >= from { return h * 60 + m }
+        }
+        return nil
+    }
+
+    static func floorDiv(_ a: Int, _ b: Int) -> Int { (a - floorMod(a, b)) / b }
+    static func floorMod(_ a: Int, _ b: Int) -> Int { ((a % b) + b) % b }
+
+    /// Days since 1970-01-01 → (year, month 1–12, day 1–31), proleptic Gregorian (the "civil from
+    /// days" algorithm of H. Hinnant's date library).
+    static func civil(_ days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = floorDiv(z, 146_097)
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }

@@ -85,10 +85,11 @@ final class Harness: @unchecked Sendable {
         let process = Process()
         private let out: Drain, err: Drain
 
-        init(_ args: [String]) throws {
+        init(_ args: [String], env: [String: String] = [:]) throws {
             process.executableURL = URL(fileURLWithPath: try Harness.binary("balctl"))
             process.arguments = args
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
+                .merging(env) { $1 }
             let o = Pipe(), e = Pipe()
             process.standardOutput = o
             process.standardError = e
@@ -111,20 +112,29 @@ final class Harness: @unchecked Sendable {
                              stdout: String(decoding: out.wait(), as: UTF8.self), stderr: String(decoding: err.wait(), as: UTF8.self))
         }
 
-        /// Reads a pipe to its end on its own thread, so a chatty child never blocks on a full pipe.
+        /// Reads a pipe on its own thread, so a chatty child never blocks on a full pipe. `wait`
+        /// gives what was read once the pipe ends, or after 5 s (should another child have
+        /// inherited the pipe and hold it open).
         final class Drain: @unchecked Sendable {
+            private let lock = NSLock()
             private var data = Data()
             private let done = DispatchSemaphore(value: 0)
             init(_ handle: FileHandle) {
-                Thread { [self] in data = handle.readDataToEndOfFile(); done.signal() }.start()
+                Thread { [self] in
+                    while case let chunk = handle.availableData, !chunk.isEmpty { lock.withLock { data += chunk } }
+                    done.signal()
+                }.start()
             }
-            func wait() -> Data { done.wait(); done.signal(); return data }
+            func wait() -> Data {
+                if done.wait(timeout: .now() + 5) == .success { done.signal() }
+                return lock.withLock { data }
+            }
         }
     }
 
     /// Runs the `balctl` CLI to completion.
-    static func cli(_ args: [String], timeout: Double = 30) async throws -> CLIResult {
-        try await CLIRun(args).finish(timeout: timeout)
+    static func cli(_ args: [String], env: [String: String] = [:], timeout: Double = 30) async throws -> CLIResult {
+        try await CLIRun(args, env: env).finish(timeout: timeout)
     }
 
     struct HarnessError: Error, CustomStringConvertible {

@@ -126,6 +126,8 @@ public final class CurlSession: @unchecked Sendable {
         }
         // The handle that was checked is the one libcurl uses: no second parse of the text.
         try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
+        // The handle must not keep pointing at the parsed URL once it is freed.
+        defer { _ = balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, nil) }
         try check(balctl_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
         try check(balctl_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMs), "connect timeout")
         try check(balctl_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, options.timeoutMs), "timeout")

@@ -11,8 +11,18 @@ public struct HTTPResponse: Sendable {
 
 public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The network failed in a way that may pass (no connection, a timeout, a dropped
+    /// connection), as opposed to a problem that trying again cannot fix (a certificate that does
+    /// not verify, a bad CA file, an oversized response).
+    public var isTransient: Bool
+    public init(_ message: String, isTransient: Bool = false) { self.message = message; self.isTransient = isTransient }
     public var description: String { message }
+
+    /// libcurl results that may well succeed on a later try.
+    static let transientCodes = Set([
+        CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SSL_CONNECT_ERROR,
+        CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE,
+    ].map(\.rawValue))
 }
 
 /// libcurl reads its global state once per process; a global `let` runs this exactly once.
@@ -121,7 +131,8 @@ public final class CurlSession: @unchecked Sendable {
         curl_easy_reset(handle)
         func check(_ code: CURLcode, _ what: String) throws {
             if code != CURLE_OK {
-                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))")
+                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
+                                      isTransient: HTTPClientError.transientCodes.contains(code.rawValue))
             }
         }
         // The handle that was checked is the one libcurl uses: no second parse of the text.

@@ -38,10 +38,15 @@ public struct APIClient: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var status: Int
         public var message: String
-        public init(status: Int, message: String) { self.status = status; self.message = message }
+        /// Worth trying again later: the network failed in a way that may pass, or a proxy says
+        /// the server is away (502/503/504). A certificate that does not verify is not.
+        public var isTransient: Bool
+        public init(status: Int, message: String, networkTransient: Bool = true) {
+            self.status = status
+            self.message = message
+            isTransient = status == 0 ? networkTransient : [502, 503, 504].contains(status)
+        }
         public var description: String { status == 0 ? message : "\(message) (HTTP \(status))" }
-        /// Worth trying again later: no answer at all, or a proxy saying the server is away.
-        public var isTransient: Bool { status == 0 || status == 502 || status == 503 || status == 504 }
     }
 
     private func call(_ method: String, _ path: APIPath, body: Data?) throws -> HTTPResponse {
@@ -54,7 +59,8 @@ public struct APIClient: Sendable {
         } catch let refused as RequestRefused {
             throw refused
         } catch {
-            throw Failure(status: 0, message: "cannot reach \(base): \(error)")
+            throw Failure(status: 0, message: "cannot reach \(base): \(error)",
+                          networkTransient: (error as? HTTPClientError)?.isTransient ?? false)
         }
         guard (200..<300).contains(r.status) else {
             let message = (try? JSONDecoder().decode(APIErrorBody.self, from: Data(r.body)))?.error ?? r.text

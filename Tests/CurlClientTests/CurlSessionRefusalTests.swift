@@ -70,6 +70,21 @@ import Testing
         #expect(listener.connections == 1)
     }
 
+    @Test("issue 21 item 12: a closed port is a transient network error (a follow may retry it)")
+    func closedPortIsTransient() async throws {
+        let listener = try LoopbackListener()
+        let port = listener.port
+        listener.stop()
+        try await Task.sleep(for: .milliseconds(100))  // the accept loop closes the socket
+        let s = try session()
+        do {
+            _ = try await s.request("GET", "http://127.0.0.1:\(port)/")
+            Issue.record("a closed port answered")
+        } catch let e as HTTPClientError {
+            #expect(e.isTransient, "\(e)")
+        }
+    }
+
     @Test("issue 21 item 11: an https-only session refuses an http:// URL before libcurl runs")
     func httpsOnlySessionRefusesHTTP() async throws {
         let listener = try LoopbackListener()

@@ -62,6 +62,19 @@ import Testing
         #expect(calls == clock.sleeps.count + 1)
     }
 
+    @Test("a network failure that cannot pass (a certificate that does not verify) is final")
+    func permanentNetworkFailureNotRetried() {
+        let clock = FakeClock()
+        var calls = 0
+        #expect(throws: APIClient.Failure.self) {
+            try retry(clock).run { () throws -> Int in
+                calls += 1
+                throw APIClient.Failure(status: 0, message: "SSL peer certificate was not OK", networkTransient: false)
+            }
+        }
+        #expect(calls == 1)
+    }
+
     @Test("a real answer (404) or a refusal is final: no retry")
     func finalErrorsNotRetried() {
         let clock = FakeClock()

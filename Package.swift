@@ -86,10 +86,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The operator CLI's client logic (URL policy, path encoding, retries), testable apart.
+        .target(name: "OperatorClient", dependencies: ["BalctlProtocol", "CurlClient"]),
         .executableTarget(
             name: "balctl",
             dependencies: [
-                "BalctlProtocol", "CurlClient",
+                "BalctlProtocol", "OperatorClient", "CurlClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -101,13 +103,17 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol"]),
+        // A loopback listener for tests that must prove nothing was sent.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
+        .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol"]),
+            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,8 +11,18 @@ public struct HTTPResponse: Sendable {
 
 public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The network failed in a way that may pass (no connection, a timeout, a dropped
+    /// connection), as opposed to a problem that trying again cannot fix (a certificate that does
+    /// not verify, a bad CA file, an oversized response).
+    public var isTransient: Bool
+    public init(_ message: String, isTransient: Bool = false) { self.message = message; self.isTransient = isTransient }
     public var description: String { message }
+
+    /// libcurl results that may well succeed on a later try.
+    static let transientCodes = Set([
+        CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SSL_CONNECT_ERROR,
+        CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE,
+    ].map(\.rawValue))
 }
 
 /// libcurl reads its global state once per process; a global `let` runs this exactly once.
@@ -32,7 +42,8 @@ public final class CurlSession: @unchecked Sendable {
         public var timeoutMs: Int = 30_000
         /// Responses larger than this are cut off with an error.
         public var maxResponseBytes: Int = 16 << 20
-        /// Refuse anything but https:// (the agent); the CLI may allow plain http to loopback.
+        /// Refuse anything but https:// (the agent). When false (the CLI), plain http is still
+        /// allowed only to a loopback host (see `URLPolicy`).
         public var requireHTTPS: Bool = true
         public var userAgent: String = "balctl"
 
@@ -57,17 +68,25 @@ public final class CurlSession: @unchecked Sendable {
 
     deinit { curl_easy_cleanup(handle) }
 
-    /// Is this URL acceptable under the session's scheme policy?
+    /// Is this URL acceptable under the session's policy? Throws `RequestRefused` if not.
     public static func checkScheme(_ url: String, requireHTTPS: Bool) throws {
-        let lower = url.lowercased()
-        if lower.hasPrefix("https://") { return }
-        if lower.hasPrefix("http://") {
-            if requireHTTPS {
-                throw HTTPClientError("refusing plaintext URL \(url): HTTPS is required")
-            }
-            return
+        try URLPolicy.check(ParsedURL(url), allowLoopbackHTTP: !requireHTTPS)
+    }
+
+    /// Limit libcurl itself to the allowed protocols, for the request and any redirect, so the
+    /// restriction holds even if a URL slipped past `URLPolicy`. Fails closed: if libcurl accepts
+    /// neither the 7.85+ names nor the older bitmask, the request is not sent.
+    static func restrictProtocols(_ handle: UnsafeMutableRawPointer, httpsOnly: Bool, forceBitmask: Bool = false) throws {
+        var code = CURLE_UNKNOWN_OPTION
+        if !forceBitmask {
+            code = balctl_curl_restrict_protocols(handle, httpsOnly ? 1 : 0, 0)
         }
-        throw HTTPClientError("unsupported URL \(url): expected https://")
+        if code == CURLE_UNKNOWN_OPTION {  // libcurl older than 7.85 at run time
+            code = balctl_curl_restrict_protocols(handle, httpsOnly ? 1 : 0, 1)
+        }
+        guard code == CURLE_OK else {
+            throw RequestRefused("cannot restrict libcurl to \(httpsOnly ? "https" : "http and https"): \(String(cString: curl_easy_strerror(code)))")
+        }
     }
 
     public func request(
@@ -87,6 +106,14 @@ public final class CurlSession: @unchecked Sendable {
         try queue.sync { try perform(method, url, headers, body) }
     }
 
+    /// A CR, LF or NUL in a header would end it early and let the rest become another header
+    /// (or be cut off by the C string): refuse the request instead.
+    static func checkHeaders(_ headers: [(String, String)]) throws {
+        for (name, value) in headers where (name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+            throw RequestRefused("header \(name) contains a line break (CR or LF) or NUL: refusing to send it")
+        }
+    }
+
     private final class Sink {
         var bytes: [UInt8] = []
         let limit: Int
@@ -97,24 +124,29 @@ public final class CurlSession: @unchecked Sendable {
     private func perform(
         _ method: String, _ url: String, _ headers: [(String, String)], _ body: [UInt8]?
     ) throws -> HTTPResponse {
-        try Self.checkScheme(url, requireHTTPS: options.requireHTTPS)
+        let parsed = try ParsedURL(url)
+        try URLPolicy.check(parsed, allowLoopbackHTTP: !options.requireHTTPS)
+        try Self.checkHeaders(headers)
         // Reset options but keep the connection cache.
         curl_easy_reset(handle)
         func check(_ code: CURLcode, _ what: String) throws {
             if code != CURLE_OK {
-                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))")
+                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
+                                      isTransient: HTTPClientError.transientCodes.contains(code.rawValue))
             }
         }
-        try check(balctl_curl_setopt_string(handle, CURLOPT_URL, url), "bad URL")
-        _ = balctl_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-        _ = balctl_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMs)
-        _ = balctl_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, options.timeoutMs)
-        _ = balctl_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
-        _ = balctl_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent)
+        // The handle that was checked is the one libcurl uses: no second parse of the text.
+        try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
+        // The handle must not keep pointing at the parsed URL once it is freed.
+        defer { _ = balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, nil) }
+        try check(balctl_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+        try check(balctl_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMs), "connect timeout")
+        try check(balctl_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, options.timeoutMs), "timeout")
+        _ = balctl_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)  // an optimisation only
+        try check(balctl_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent), "user agent")
         // Never follow redirects, and never speak anything but the allowed protocols.
-        _ = balctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-        _ = balctl_curl_setopt_string(
-            handle, CURLOPT_PROTOCOLS_STR, options.requireHTTPS ? "https" : "http,https")
+        try check(balctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
+        try Self.restrictProtocols(handle, httpsOnly: options.requireHTTPS || parsed.scheme == "https")
         if let ca = options.caFile {
             try check(balctl_curl_setopt_string(handle, CURLOPT_CAINFO, ca), "CA file")
         }
@@ -122,8 +154,6 @@ public final class CurlSession: @unchecked Sendable {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(list) }
         for (name, value) in headers {
-            precondition(!name.contains("\r") && !name.contains("\n")
-                         && !value.contains("\r") && !value.contains("\n"), "header injection")
             list = curl_slist_append(list, "\(name): \(value)")
         }
         if body != nil { list = curl_slist_append(list, "Expect:") }  // no 100-continue round trip
@@ -159,7 +189,7 @@ public final class CurlSession: @unchecked Sendable {
             return count
         }
 
-        let code = curl_easy_perform(handle)
+        let code = withExtendedLifetime(parsed) { curl_easy_perform(handle) }
         if sink.overflowed {
             throw HTTPClientError("response from \(url) exceeds \(options.maxResponseBytes) bytes")
         }

@@ -95,14 +95,22 @@ struct ServerOptions: ParsableArguments {
         c.heartbeat.intervalSec = heartbeatInterval
         c.queue.leaseSec = leaseSec
         c.queue.pendingExpirySec = Double(pendingExpiryHours) * 3600
-        c.recipesDir = resolvedRecipesDir()
+        c.recipesDir = try resolvedRecipesDir()
         return c
     }
 }
 
 extension ServerOptions {
-    func resolvedRecipesDir() -> String? {
-        if let d = recipesDir ?? ProcessInfo.processInfo.environment["BALCTL_RECIPES_DIR"] { return d }
+    /// A directory given explicitly (option or environment) must exist: a typo would otherwise
+    /// start a server with no recipes at all. Only the defaults are optional.
+    func resolvedRecipesDir() throws -> String? {
+        if let d = recipesDir ?? ProcessInfo.processInfo.environment["BALCTL_RECIPES_DIR"] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: d, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--recipes-dir \(d): no such directory")
+            }
+            return d
+        }
         return ["recipes", "/etc/balctl/recipes"].first { FileManager.default.fileExists(atPath: $0) }
     }
 }

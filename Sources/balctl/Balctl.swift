@@ -1,5 +1,7 @@
 import ArgumentParser
 import BalctlProtocol
+import CurlClient
+import OperatorClient
 import Foundation
 
 @main
@@ -46,13 +48,25 @@ struct Global: ParsableArguments {
     }
 }
 
-/// Run an API call; a refusal prints the server's reason and exits non-zero.
+/// Run an API call. Exit 1: refused, by the server (its reason is printed) or here before
+/// anything was sent (an unsafe server URL, a malformed token); exit 3: the server is unreachable.
 func perform(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let f as APIClient.Failure {
         FileHandle.standardError.write(Data("error: \(f)\n".utf8))
         throw ExitCode(f.status == 0 ? 3 : 1)
+    } catch let refused as RequestRefused {
+        FileHandle.standardError.write(Data("error: refused, nothing was sent: \(refused)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// `--follow` polls through a server restart or a network blip (bounded; see `TransientRetry`),
+/// saying on stderr that it is waiting.
+func pollThroughOutages<T>(_ fetch: () throws -> T) throws -> T {
+    try TransientRetry().run(fetch) { failure, delay in
+        FileHandle.standardError.write(Data("warning: \(failure); retrying in \(delay) s\n".utf8))
     }
 }
 
@@ -84,7 +98,7 @@ struct Pools: ParsableCommand {
         @OptionGroup var global: Global
         func run() throws {
             try perform {
-                let pools: [PoolView] = try global.client().get("/pools")
+                let pools: [PoolView] = try global.client().get(APIPath("pools"))
                 try global.output(pools) { Pools.table(pools) }
             }
         }
@@ -97,7 +111,7 @@ struct Pools: ParsableCommand {
         func run() throws {
             guard let t = PoolTemplate(rawValue: template) else { throw ValidationError("--template must be haproxy or generic") }
             try perform {
-                let pool: PoolView = try global.client().send("POST", "/pools", CreatePoolRequest(name: name, template: t))
+                let pool: PoolView = try global.client().send("POST", APIPath("pools"), CreatePoolRequest(name: name, template: t))
                 try global.output(pool) { "created pool \(pool.id) '\(pool.name)' (\(pool.template.rawValue))" }
             }
         }
@@ -109,7 +123,7 @@ struct Pools: ParsableCommand {
         @Argument var name: String
         func run() throws {
             try perform {
-                let pool: PoolView = try global.client().send("PATCH", "/pools/\(id)", RenamePoolRequest(name: name))
+                let pool: PoolView = try global.client().send("PATCH", APIPath("pools", id), RenamePoolRequest(name: name))
                 try global.output(pool) { "pool \(pool.id) is now '\(pool.name)'" }
             }
         }
@@ -123,10 +137,10 @@ struct Pools: ParsableCommand {
         func run() throws {
             try perform {
                 let client = try global.client()
-                let pool: PoolView = try client.get("/pools/\(id)")
+                let pool: PoolView = try client.get(APIPath("pools", id))
                 try confirm("Delete pool '\(pool.name)' with its \(pool.memberCount) member(s), their jobs and heartbeats?",
                             expect: pool.name, yes: yes)
-                try client.delete("/pools/\(id)")
+                try client.delete(APIPath("pools", id))
                 print("deleted pool \(id) '\(pool.name)'")
             }
         }
@@ -170,7 +184,7 @@ struct Members: ParsableCommand {
         @Option(help: "Only this pool.") var pool: Int64?
         func run() throws {
             try perform {
-                let members: [MemberView] = try global.client().get(pool.map { "/pools/\($0)/members" } ?? "/members")
+                let members: [MemberView] = try global.client().get(pool.map { APIPath("pools", $0, "members") } ?? APIPath("members"))
                 try global.output(members) { Members.table(members) }
             }
         }
@@ -188,7 +202,7 @@ struct Members: ParsableCommand {
             let ips = ip.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             try perform {
                 let e: MemberEnrollment = try global.client().send(
-                    "POST", "/pools/\(pool)/members", CreateMemberRequest(hostname: hostname, allowedIPs: ips, family: f, role: role))
+                    "POST", APIPath("pools", pool, "members"), CreateMemberRequest(hostname: hostname, allowedIPs: ips, family: f, role: role))
                 try global.output(e) { Members.enrollmentText(e) }
             }
         }
@@ -200,8 +214,8 @@ struct Members: ParsableCommand {
         func run() throws {
             try perform {
                 let client = try global.client()
-                let m: MemberView = try client.get("/members/\(id)")
-                let report: HeartbeatRecord? = m.heartbeat == nil ? nil : try client.get("/members/\(id)/report")
+                let m: MemberView = try client.get(APIPath("members", id))
+                let report: HeartbeatRecord? = m.heartbeat == nil ? nil : try client.get(APIPath("members", id, "report"))
                 struct Both: Encodable { var member: MemberView; var report: HeartbeatRecord? }
                 try global.output(Both(member: m, report: report)) {
                     var lines = [Members.table([m])]
@@ -233,7 +247,7 @@ struct Members: ParsableCommand {
         func run() throws {
             let ips = ip.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             try perform {
-                let m: MemberView = try global.client().send("PATCH", "/members/\(id)", UpdateMemberRequest(hostname: hostname, allowedIPs: ips))
+                let m: MemberView = try global.client().send("PATCH", APIPath("members", id), UpdateMemberRequest(hostname: hostname, allowedIPs: ips))
                 try global.output(m) { Members.table([m]) }
             }
         }
@@ -245,7 +259,7 @@ struct Members: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                let e: MemberEnrollment = try global.client().post("/members/\(id)/rotate-secret")
+                let e: MemberEnrollment = try global.client().post(APIPath("members", id, "rotate-secret"))
                 try global.output(e) { Members.enrollmentText(e) }
             }
         }
@@ -258,9 +272,9 @@ struct Members: ParsableCommand {
         func run() throws {
             try perform {
                 let client = try global.client()
-                let m: MemberView = try client.get("/members/\(id)")
+                let m: MemberView = try client.get(APIPath("members", id))
                 try confirm("Remove member '\(m.hostname)' with its jobs and heartbeats?", expect: m.hostname, yes: yes)
-                try client.delete("/members/\(id)")
+                try client.delete(APIPath("members", id))
                 print("removed member \(id) '\(m.hostname)'")
             }
         }
@@ -273,7 +287,7 @@ struct Members: ParsableCommand {
         @Option var limit: Int = 20
         func run() throws {
             try perform {
-                let records: [HeartbeatRecord] = try global.client().get("/members/\(id)/heartbeats?limit=\(limit)")
+                let records: [HeartbeatRecord] = try global.client().get(APIPath("members", id, "heartbeats").query("limit", limit))
                 try global.output(records) {
                     Render.table(["RECEIVED", "FROM", "AGENT", "LOAD", "CPU%", "MEM FREE"], records.map { r in
                         [Render.dateTime(r.receivedAt), r.sourceIP, r.report.agentVersion,

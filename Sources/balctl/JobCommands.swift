@@ -1,5 +1,6 @@
 import ArgumentParser
 import BalctlProtocol
+import OperatorClient
 import Foundation
 
 struct Jobs: ParsableCommand {
@@ -36,7 +37,7 @@ struct Jobs: ParsableCommand {
     static func follow(_ client: APIClient, _ id: Int64, json: Bool) throws {
         var printed = 0
         while true {
-            let job: JobView = try client.get("/jobs/\(id)")
+            let job: JobView = try pollThroughOutages { try client.get(APIPath("jobs", id)) }
             let events = job.events ?? []
             if !json {
                 for e in events.dropFirst(printed) {
@@ -74,7 +75,7 @@ struct Jobs: ParsableCommand {
                   case .object = value else { throw ValidationError("--params must be a JSON object") }
             try perform {
                 let client = try global.client()
-                let job: JobView = try client.send("POST", "/members/\(member)/jobs", EnqueueJobRequest(
+                let job: JobView = try client.send("POST", APIPath("members", member, "jobs"), EnqueueJobRequest(
                     command: command, params: value, priority: priority, maxAttempts: maxAttempts,
                     timeoutSec: timeout, checkMode: check))
                 if follow {
@@ -93,9 +94,9 @@ struct Jobs: ParsableCommand {
         @Option(help: "Only this pool.") var pool: Int64?
         @Option var limit: Int = 50
         func run() throws {
-            let path = member.map { "/members/\($0)/jobs" } ?? pool.map { "/pools/\($0)/jobs" } ?? "/jobs"
+            let path = member.map { APIPath("members", $0, "jobs") } ?? pool.map { APIPath("pools", $0, "jobs") } ?? APIPath("jobs")
             try perform {
-                let jobs: [JobView] = try global.client().get(path + "?limit=\(limit)")
+                let jobs: [JobView] = try global.client().get(path.query("limit", limit))
                 try global.output(jobs) { Jobs.table(jobs) }
             }
         }
@@ -106,7 +107,7 @@ struct Jobs: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                let job: JobView = try global.client().get("/jobs/\(id)")
+                let job: JobView = try global.client().get(APIPath("jobs", id))
                 try global.output(job) { Jobs.detail(job) }
             }
         }
@@ -117,7 +118,7 @@ struct Jobs: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                let job: JobView = try global.client().post("/jobs/\(id)/cancel")
+                let job: JobView = try global.client().post(APIPath("jobs", id, "cancel"))
                 try global.output(job) {
                     job.state == .cancelled ? "job \(id) cancelled"
                         : "job \(id) is running: the agent stops it on its next heartbeat"
@@ -140,7 +141,7 @@ struct Commands: ParsableCommand {
     @OptionGroup var global: Global
     func run() throws {
         try perform {
-            let infos: [CommandInfo] = try global.client().get("/commands")
+            let infos: [CommandInfo] = try global.client().get(APIPath("commands"))
             try global.output(infos) {
                 Render.table(["COMMAND", "STACK", "ROOT", "LOCK", "CHECK", "PARAMETERS", "SUMMARY"], infos.map {
                     [$0.id, $0.stack, $0.requiresRoot ? "yes" : "no", $0.lock ?? "-", $0.supportsCheckMode ? "yes" : "no",
@@ -158,7 +159,7 @@ struct Accounts: ParsableCommand {
         @OptionGroup var global: Global
         func run() throws {
             try perform {
-                let accounts: [AccountView] = try global.client().get("/accounts")
+                let accounts: [AccountView] = try global.client().get(APIPath("accounts"))
                 try global.output(accounts) {
                     Render.table(["ID", "NAME", "ADMIN", "CREATED"], accounts.map {
                         ["\($0.id)", $0.name, $0.isAdmin ? "yes" : "no", Render.dateTime($0.createdAt)]
@@ -173,7 +174,7 @@ struct Accounts: ParsableCommand {
         @Flag var admin = false
         func run() throws {
             try perform {
-                let t: TokenIssued = try global.client().send("POST", "/accounts", CreateAccountRequest(name: name, isAdmin: admin))
+                let t: TokenIssued = try global.client().send("POST", APIPath("accounts"), CreateAccountRequest(name: name, isAdmin: admin))
                 try global.output(t) { "created account \(t.account.id) '\(t.account.name)'; its API token (shown once):\n  \(t.token)" }
             }
         }
@@ -188,7 +189,7 @@ struct Tokens: ParsableCommand {
         @Option var label: String?
         func run() throws {
             try perform {
-                let t: TokenIssued = try global.client().send("POST", "/tokens", CreateTokenRequest(label: label))
+                let t: TokenIssued = try global.client().send("POST", APIPath("tokens"), CreateTokenRequest(label: label))
                 try global.output(t) { "API token for '\(t.account.name)' (shown once):\n  \(t.token)" }
             }
         }
@@ -202,7 +203,7 @@ struct Audit: ParsableCommand {
     struct Entry: Codable { var at: Double; var action: String; var target: String; var detail: String? }
     func run() throws {
         try perform {
-            let entries: [Entry] = try global.client().get("/audit?limit=\(limit)")
+            let entries: [Entry] = try global.client().get(APIPath("audit").query("limit", limit))
             try global.output(entries) {
                 Render.table(["AT", "ACTION", "TARGET", "DETAIL"], entries.map {
                     [Render.dateTime($0.at), $0.action, $0.target, $0.detail ?? ""]

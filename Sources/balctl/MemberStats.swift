@@ -1,5 +1,6 @@
 import ArgumentParser
 import BalctlProtocol
+import OperatorClient
 import Foundation
 
 extension Members {
@@ -14,7 +15,7 @@ extension Members {
 
         func run() throws {
             try perform {
-                let record: HeartbeatRecord = try global.client().get("/members/\(id)/report")
+                let record: HeartbeatRecord = try global.client().get(APIPath("members", id, "report"))
                 guard let haproxy = record.report.stacks["haproxy"] else {
                     FileHandle.standardError.write(Data("error: member \(id) reports no HAProxy (not installed on \(record.report.hostname))\n".utf8))
                     throw ExitCode(1)

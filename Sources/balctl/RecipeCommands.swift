@@ -1,5 +1,6 @@
 import ArgumentParser
 import BalctlProtocol
+import OperatorClient
 import Foundation
 
 /// `--param name=value` pairs; values parse as JSON when they can (numbers, true/false), else text.
@@ -32,7 +33,7 @@ struct Recipes: ParsableCommand {
     static func follow(_ client: APIClient, _ id: Int64, json: Bool) throws {
         var last = ""
         while true {
-            let run: RecipeRunView = try client.get("/recipe-runs/\(id)")
+            let run: RecipeRunView = try pollThroughOutages { try client.get(APIPath("recipe-runs", id)) }
             let text = runText(run)
             if !json && text != last { print(text + "\n"); last = text }
             if run.state != .running {
@@ -52,7 +53,7 @@ struct Recipes: ParsableCommand {
         @Option(help: "Only recipes that apply to this member.") var member: Int64?
         func run() throws {
             try perform {
-                let recipes: [Recipe] = try global.client().get("/recipes" + (member.map { "?member=\($0)" } ?? ""))
+                let recipes: [Recipe] = try global.client().get(APIPath("recipes").query("member", member))
                 try global.output(recipes) {
                     Render.table(["ID", "TITLE", "APPLIES TO", "STEPS", "DISABLE"], recipes.map { r in
                         let applies = (r.templates.isEmpty ? "any pool" : r.templates.joined(separator: "/"))
@@ -69,7 +70,7 @@ struct Recipes: ParsableCommand {
         @Argument var id: String
         func run() throws {
             try perform {
-                let r: Recipe = try global.client().get("/recipes/\(id)")
+                let r: Recipe = try global.client().get(APIPath("recipes", id))
                 try global.output(r) {
                     var lines = ["\(r.id): \(r.title)", r.description]
                     for p in r.parameters {
@@ -94,7 +95,7 @@ struct Recipes: ParsableCommand {
             let params = try parseParams(param)
             try perform {
                 let client = try global.client()
-                let run: RecipeRunView = try client.send("POST", "/members/\(member)/recipes/\(id)/run", RunRecipeRequest(params: params))
+                let run: RecipeRunView = try client.send("POST", APIPath("members", member, "recipes", id, "run"), RunRecipeRequest(params: params))
                 if follow { try Recipes.follow(client, run.id, json: global.json) } else { try global.output(run) { Recipes.runText(run) } }
             }
         }
@@ -111,7 +112,7 @@ struct Recipes: ParsableCommand {
             let params = try parseParams(param)
             try perform {
                 let client = try global.client()
-                let run: RecipeRunView = try client.send("POST", "/members/\(member)/recipes/\(id)/disable", RunRecipeRequest(params: params))
+                let run: RecipeRunView = try client.send("POST", APIPath("members", member, "recipes", id, "disable"), RunRecipeRequest(params: params))
                 if follow { try Recipes.follow(client, run.id, json: global.json) } else { try global.output(run) { Recipes.runText(run) } }
             }
         }
@@ -126,10 +127,10 @@ struct Recipes: ParsableCommand {
             try perform {
                 let client = try global.client()
                 if let runID {
-                    let r: RecipeRunView = try client.get("/recipe-runs/\(runID)")
+                    let r: RecipeRunView = try client.get(APIPath("recipe-runs", runID))
                     try global.output(r) { Recipes.runText(r) }
                 } else if let member {
-                    let runs: [RecipeRunView] = try client.get("/members/\(member)/recipe-runs")
+                    let runs: [RecipeRunView] = try client.get(APIPath("members", member, "recipe-runs"))
                     try global.output(runs) {
                         Render.table(["RUN", "RECIPE", "MODE", "STATE", "STEP", "STARTED", "ERROR"], runs.map {
                             ["\($0.id)", $0.recipeId, $0.mode, $0.state.rawValue, "\($0.currentStep + 1)/\($0.steps.count)",
@@ -148,7 +149,7 @@ struct Recipes: ParsableCommand {
         @Argument(help: "Recipe run ID.") var runID: Int64
         func run() throws {
             try perform {
-                let r: RecipeRunView = try global.client().post("/recipe-runs/\(runID)/cancel")
+                let r: RecipeRunView = try global.client().post(APIPath("recipe-runs", runID, "cancel"))
                 try global.output(r) { Recipes.runText(r) }
             }
         }
@@ -184,7 +185,7 @@ struct Schedules: ParsableCommand {
                 throw ValidationError("--params must be a JSON object")
             }
             try perform {
-                let s: ScheduleView = try global.client().send("POST", "/members/\(member)/schedules", CreateScheduleRequest(
+                let s: ScheduleView = try global.client().send("POST", APIPath("members", member, "schedules"), CreateScheduleRequest(
                     name: name, cron: cron, command: command, recipe: recipe, params: p, enabled: !disabled,
                     missed: skipMissed ? .skip : .runOnce))
                 try global.output(s) { Schedules.table([s]) }
@@ -197,7 +198,7 @@ struct Schedules: ParsableCommand {
         @Option var member: Int64?
         func run() throws {
             try perform {
-                let s: [ScheduleView] = try global.client().get(member.map { "/members/\($0)/schedules" } ?? "/schedules")
+                let s: [ScheduleView] = try global.client().get(member.map { APIPath("members", $0, "schedules") } ?? APIPath("schedules"))
                 try global.output(s) { Schedules.table(s) }
             }
         }
@@ -217,7 +218,7 @@ struct Schedules: ParsableCommand {
                 return v
             }
             try perform {
-                let s: ScheduleView = try global.client().send("PATCH", "/schedules/\(id)", UpdateScheduleRequest(name: name, cron: cron, params: p))
+                let s: ScheduleView = try global.client().send("PATCH", APIPath("schedules", id), UpdateScheduleRequest(name: name, cron: cron, params: p))
                 try global.output(s) { Schedules.table([s]) }
             }
         }
@@ -228,7 +229,7 @@ struct Schedules: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                let s: ScheduleView = try global.client().post("/schedules/\(id)/enable")
+                let s: ScheduleView = try global.client().post(APIPath("schedules", id, "enable"))
                 try global.output(s) { Schedules.table([s]) }
             }
         }
@@ -239,7 +240,7 @@ struct Schedules: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                let s: ScheduleView = try global.client().post("/schedules/\(id)/disable")
+                let s: ScheduleView = try global.client().post(APIPath("schedules", id, "disable"))
                 try global.output(s) { Schedules.table([s]) }
             }
         }
@@ -250,7 +251,7 @@ struct Schedules: ParsableCommand {
         @Argument var id: Int64
         func run() throws {
             try perform {
-                try global.client().delete("/schedules/\(id)")
+                try global.client().delete(APIPath("schedules", id))
                 print("deleted schedule \(id)")
             }
         }

@@ -25,7 +25,7 @@ final class Harness: @unchecked Sendable {
         var candidates: [URL] = []
         if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
         candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = repoRoot
         candidates.append(root.appendingPathComponent(".build/debug"))
         for c in candidates {
             var d = c
@@ -42,7 +42,101 @@ final class Harness: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw HarnessError("\(path) is missing: run `swift build` before `swift test`")
         }
+        // Binaries handed in from elsewhere are taken as they are; the build's own must be current.
+        if ProcessInfo.processInfo.environment["BALCTL_BIN_DIR"] == nil {
+            try checkFresh(binary: path, sources: (sourceDirs[name] ?? ["Sources", "Plugins"]).map { repoRoot.appendingPathComponent($0).path })
+        }
         return path
+    }
+
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The source directories each binary is built from (its targets and their dependencies in
+    /// Package.swift). Only these count: a change to, say, the bench does not relink the server,
+    /// so comparing against every file would call a fresh build stale.
+    static let sourceDirs: [String: [String]] = {
+        let agent = ["Sources/AgentKernel", "Sources/BalctlPlugins", "Sources/BalctlProtocol", "Sources/CurlClient",
+                     "Sources/CCurl", "Sources/CSystemd", "Plugins"]
+        return [
+            "balctl-server": ["Sources/balctl-server", "Sources/ControlPlane"] + agent,
+            "balctl-heartbeat": ["Sources/balctl-heartbeat"] + agent,
+            "balctl": ["Sources/balctl", "Sources/OperatorClient", "Sources/BalctlProtocol", "Sources/CurlClient", "Sources/CCurl"],
+        ]
+    }()
+
+    /// Throws unless `binary` is newer than every source file (Swift, C, headers, module maps)
+    /// under `sources`: `swift test` alone rebuilds the tests, not the binaries they run.
+    static func checkFresh(binary: String, sources: [String]) throws {
+        let fm = FileManager.default
+        let built = try fm.attributesOfItem(atPath: binary)[.modificationDate] as? Date ?? .distantPast
+        for dir in sources {
+            guard let walk = fm.enumerator(atPath: dir) else { continue }
+            for case let relative as String in walk where ["swift", "c", "h", "modulemap"].contains((relative as NSString).pathExtension) {
+                let file = (dir as NSString).appendingPathComponent(relative)
+                if let changed = try? fm.attributesOfItem(atPath: file)[.modificationDate] as? Date, changed > built {
+                    throw HarnessError("\(binary) is older than \(file): run `swift build` before `swift test` (the end-to-end tests run the built binaries)")
+                }
+            }
+        }
+    }
+
+    struct CLIResult { var status: Int32; var signalled: Bool; var stdout: String; var stderr: String }
+
+    /// A running `balctl` (argv, no shell, no BALCTL_* from the test's environment).
+    final class CLIRun: @unchecked Sendable {
+        let process = Process()
+        private let out: Drain, err: Drain
+
+        init(_ args: [String], env: [String: String] = [:]) throws {
+            process.executableURL = URL(fileURLWithPath: try Harness.binary("balctl"))
+            process.arguments = args
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
+                .merging(env) { $1 }
+            let o = Pipe(), e = Pipe()
+            process.standardOutput = o
+            process.standardError = e
+            try process.run()
+            out = Drain(o.fileHandleForReading)
+            err = Drain(e.fileHandleForReading)
+        }
+
+        /// Waits for the exit (killing it and failing after `timeout` seconds).
+        func finish(timeout: Double = 30) async throws -> CLIResult {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw HarnessError("balctl \(process.arguments ?? []) did not finish within \(timeout) s; stderr: \(String(decoding: err.wait(), as: UTF8.self))")
+            }
+            process.waitUntilExit()
+            return CLIResult(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
+                             stdout: String(decoding: out.wait(), as: UTF8.self), stderr: String(decoding: err.wait(), as: UTF8.self))
+        }
+
+        /// Reads a pipe on its own thread, so a chatty child never blocks on a full pipe. `wait`
+        /// gives what was read once the pipe ends, or after 5 s (should another child have
+        /// inherited the pipe and hold it open).
+        final class Drain: @unchecked Sendable {
+            private let lock = NSLock()
+            private var data = Data()
+            private let done = DispatchSemaphore(value: 0)
+            init(_ handle: FileHandle) {
+                Thread { [self] in
+                    while case let chunk = handle.availableData, !chunk.isEmpty { lock.withLock { data += chunk } }
+                    done.signal()
+                }.start()
+            }
+            func wait() -> Data {
+                if done.wait(timeout: .now() + 5) == .success { done.signal() }
+                return lock.withLock { data }
+            }
+        }
+    }
+
+    /// Runs the `balctl` CLI to completion.
+    static func cli(_ args: [String], env: [String: String] = [:], timeout: Double = 30) async throws -> CLIResult {
+        try await CLIRun(args, env: env).finish(timeout: timeout)
     }
 
     struct HarnessError: Error, CustomStringConvertible {

@@ -75,7 +75,7 @@ public struct ProvisionHandler: CommandHandler {
     private func writeStamp(_ line: String) throws {
         do {
             try Files.makeDirectories(settings.stateDir, mode: 0o700)
-            try writeFileAtomically(settings.stampPath, Array("\(line) at \(Int(unixNow()))\n".utf8), mode: 0o644)
+            try SafeFile.write(settings.stampPath, Array("\(line) at \(Int(unixNow()))\n".utf8), mode: 0o644)
         } catch {
             throw JobFailure("cannot write the provisioning stamp \(settings.stampPath): \(error)")
         }

@@ -1,0 +1,148 @@
+import AgentKernel
+import BalctlProtocol
+import Foundation
+@testable import HAProxyPlugin
+import Testing
+
+extension HAProxyPluginSuite {
+/// The admin socket's path, its blocking I/O, and the size of what it returns.
+@Suite struct SocketSafety {
+    func settings(_ dir: TempDir, config: String, socketDir: String) -> HAProxySettings {
+        HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
+                        systemdRunDir: dir.file("no-systemd"), socketTimeoutSec: 1, socketDir: socketDir)
+    }
+
+    @Test("issue 20 item 17: admin_socket_enable only places a socket inside the socket directory, never over a file or through a link")
+    func placement() async throws {
+        let dir = try TempDir()
+        let original = "global\n    maxconn 10\ndefaults\n    mode http\n"
+        let config = try dir.write("haproxy.cfg", original)
+        let run = dir.file("run")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let enable = AdminSocketEnableHandler(settings: settings(dir, config: config, socketDir: run))
+        let precious = try dir.write("precious.pem", "key\n")
+        _ = try dir.write("run/file.sock", "not a socket\n")
+        try FileManager.default.createDirectory(atPath: dir.file("elsewhere"), withIntermediateDirectories: true)
+        symlink(dir.file("elsewhere"), run + "/linked")
+
+        let cases: [(String, String)] = [
+            (precious, "is outside the socket directory \(run)"),
+            (dir.file("etc/haproxy.sock"), "is outside the socket directory"),
+            (run + "/../precious.pem", "contains '..'"),
+            (run + "/file.sock", "exists and is not a socket"),
+            (run + "/linked/admin.sock", "is not a directory (a symbolic link or a file)"),
+            (run, "is outside the socket directory"),
+        ]
+        for (path, reason) in cases {
+            let error = await jobError(enable, params(["socketPath": path]))
+            #expect(error?.contains(reason) == true, "\(path): \(error ?? "accepted")")
+        }
+        #expect(dir.read("haproxy.cfg") == Data(original.utf8), "the config was never touched")
+        #expect(dir.read("precious.pem") == Data("key\n".utf8))
+        #expect(dir.read("run/file.sock") == Data("not a socket\n".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("elsewhere")).isEmpty)
+
+        // Inside the directory (a new subdirectory is created), and over an existing socket: fine.
+        let (made, out) = try await runJob(enable, params(["socketPath": run + "/sub/admin.sock"]))
+        #expect(made.changed && out.contains("created \(run)/sub"), "\(made.summary)")
+        let stale = try CannedSocket(path: run + "/stale.sock", answer: "")
+        let (over, _) = try await runJob(enable, params(["socketPath": stale.path]))
+        #expect(over.changed)
+        // The default directory comes from the settings: /run/haproxy.
+        #expect(HAProxySettings().socketDir == "/run/haproxy")
+    }
+
+    @Test("issue 20 item 20: a wedged admin socket (accepts, never answers) does not hold the cooperative pool")
+    func wedgedSocket() async throws {
+        let dir = try TempDir()
+        let wedged = try CannedSocket(path: dir.file("wedged.sock"), answer: nil)
+        let socket = AdminSocket(path: wedged.path, timeoutSec: 2)
+        let calls = ProcessInfo.processInfo.activeProcessorCount * 2 + 2
+        let started = monotonicNow()
+        try await withThrowingTaskGroup(of: Double.self) { group in
+            for _ in 0..<calls {
+                group.addTask {
+                    do { _ = try await socket.execute("show stat"); Issue.record("a wedged socket answered") } catch {
+                        #expect(error == .timedOut(wedged.path, 2))
+                    }
+                    return -1
+                }
+            }
+            // Meanwhile, ordinary async work on the pool (what the heartbeat loop is) still runs.
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(200))
+                let t0 = monotonicNow()
+                await withTaskGroup(of: Void.self) { small in
+                    for _ in 0..<50 { small.addTask { await Task.yield() } }
+                }
+                return monotonicNow() - t0
+            }
+            var latency = -1.0
+            for try await v in group where v >= 0 { latency = v }
+            #expect(latency >= 0 && latency < 0.5, "50 trivial tasks took \(latency)s while \(calls) socket calls were wedged")
+        }
+        #expect(monotonicNow() - started < 6, "each wedged call is bounded by its timeout")
+
+        // The heartbeat probe with a wedged socket: it answers, saying the socket timed out.
+        let config = try dir.write("h.cfg", "global\n    stats socket \(wedged.path) mode 600 level admin\n")
+        let t0 = monotonicNow()
+        let report = try #require(await HAProxyProbe(settings: settings(dir, config: config, socketDir: dir.path)).report())
+        #expect(monotonicNow() - t0 < 3)
+        #expect(report["adminSocketAnswers"] == .bool(false))
+        #expect(report["adminSocketError"]?.stringValue?.contains("did not answer within") == true)
+    }
+
+    @Test("issue 21 item 23: the probe caps stats at 250 rows and reports statsRowsTotal")
+    func probeCap() async throws {
+        let dir = try TempDir()
+        let fake = try CannedSocket(path: dir.file("stats.sock"), answer: CannedSocket.statCSV(rows: 300))
+        let config = try dir.write("h.cfg", "global\n    stats socket \(fake.path) mode 600 level admin\n")
+        let report = try #require(await HAProxyProbe(settings: settings(dir, config: config, socketDir: dir.path)).report())
+        #expect(report["adminSocketAnswers"] == .bool(true))
+        let stats = try #require(StatTable(json: try #require(report["stats"])))
+        #expect(stats.rows.count == HAProxyProbe.maxStatRows)
+        #expect(stats.rows.last?.name == "s249", "the first rows, in order")
+        #expect(report["statsRowsTotal"] == .number(300))
+
+        // Under the cap: no statsRowsTotal.
+        let small = try CannedSocket(path: dir.file("small.sock"), answer: CannedSocket.statCSV(rows: 20))
+        let smallConfig = try dir.write("s.cfg", "global\n    stats socket \(small.path) mode 600 level admin\n")
+        let smallReport = try #require(await HAProxyProbe(settings: settings(dir, config: smallConfig, socketDir: dir.path)).report())
+        #expect(StatTable(json: try #require(smallReport["stats"]))?.rows.count == 20)
+        #expect(smallReport["statsRowsTotal"] == nil)
+
+        // Long names: the byte bound cuts before the row bound.
+        let long = try CannedSocket(path: dir.file("long.sock"), answer: CannedSocket.statCSV(rows: 200, prefix: String(repeating: "n", count: 1000)))
+        let longConfig = try dir.write("l.cfg", "global\n    stats socket \(long.path) mode 600 level admin\n")
+        let longReport = try #require(await HAProxyProbe(settings: settings(dir, config: longConfig, socketDir: dir.path)).report())
+        #expect(longReport["statsRowsTotal"] == .number(200))
+        #expect(try #require(longReport["stats"]).jsonString().utf8.count <= HAProxyProbe.maxStatBytes)
+    }
+
+    @Test("issue 20 item 14: haproxy.show_stat caps its result (rows and bytes) and says what it cut")
+    func showStatCap() async throws {
+        let dir = try TempDir()
+        for (rows, prefix) in [(3_000, "s"), (600, String(repeating: "x", count: 1000))] {
+            let fake = try CannedSocket(path: dir.file("\(rows).sock"), answer: CannedSocket.statCSV(rows: rows, prefix: prefix))
+            let config = try dir.write("\(rows).cfg", "global\n    stats socket \(fake.path) mode 600 level admin\n")
+            let (outcome, output) = try await runJob(ShowStatHandler(settings: settings(dir, config: config, socketDir: dir.path)))
+            let result = try #require(outcome.result)
+            let sent = try #require(StatTable(json: result)).rows.count
+            #expect(sent > 0 && sent <= ShowStatHandler.maxRows)
+            #expect(result["truncated"] == .bool(true))
+            #expect(result["rowsTotal"] == .number(Double(rows)))
+            #expect(result["rowsSent"] == .number(Double(sent)))
+            #expect(outcome.summary.contains("\(rows) server(s)") && outcome.summary.contains("truncated to the first \(sent) of \(rows) rows"))
+            let bytes = result.jsonString().utf8.count
+            #expect(bytes <= ShowStatHandler.maxResultBytes, "\(bytes) bytes")
+            #expect(bytes + output.utf8.count < AgentWire.maxAgentBodyBytes, "the completion fits the body limit")
+        }
+        // A table that fits is sent whole, without the truncation fields.
+        let fake = try CannedSocket(path: dir.file("few.sock"), answer: CannedSocket.statCSV(rows: 5))
+        let config = try dir.write("few.cfg", "global\n    stats socket \(fake.path) mode 600 level admin\n")
+        let (outcome, _) = try await runJob(ShowStatHandler(settings: settings(dir, config: config, socketDir: dir.path)))
+        #expect(StatTable(json: try #require(outcome.result))?.rows.count == 5)
+        #expect(outcome.result?["truncated"] == nil)
+    }
+}
+}

@@ -131,7 +131,7 @@ public enum SafeFile {
         defer { if !closed { close(fd) } }
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { writeSome(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw SafeFileError(path: path, "cannot write", errno: n < 0 ? errno : EIO) }
             offset += n
@@ -155,6 +155,9 @@ public enum SafeFile {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 }
+
+/// write(2), out of reach of `SafeFile.write`'s name.
+private func writeSome(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
 
 /// Why a file could not be written safely; says which path and which step.
 public struct SafeFileError: Error, CustomStringConvertible, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import AgentKernel
+@testable import AgentKernel
 import BalctlProtocol
 import Foundation
 import Testing

@@ -29,6 +29,9 @@ public final class HAProxyProbe: Sendable {
     /// A stop is still seen on the next heartbeat (known pids are re-checked every time).
     static let rescanSec = 5.0
     static let socketTimeoutSec = 1.0
+    /// Bounds on the programs the probe runs (`haproxy -v`, `systemctl is-active`): a wedged
+    /// systemd or binary delays one heartbeat by at most this.
+    static let programTimeoutSec = 2.0
 
     private struct Cache {
         var binaryKey: Files.Info?
@@ -95,7 +98,7 @@ public final class HAProxyProbe: Sendable {
         if let cached = cache.withLock({ $0.binaryPath == binary && $0.binaryKey == key ? ($0.version, $0.trust) : nil }) {
             return cached
         }
-        let v = await HAProxyVersion.read(binary, runner)
+        let v = await HAProxyVersion.read(binary, runner, timeoutSec: Self.programTimeoutSec)
         let settings = self.settings
         let trust = await runBlocking { settings.processTrust() }
         cache.withLock { $0.binaryPath = binary; $0.binaryKey = key; $0.version = v; $0.trust = trust }
@@ -136,7 +139,7 @@ public final class HAProxyProbe: Sendable {
             guard let s = c.unitState, now - c.unitCheckedAt < Self.unitRecheckSec, c.unitPids == pids else { return nil }
             return s
         }) { return cached }
-        let state = await ServiceControl(settings: settings).unitState(runner)
+        let state = await ServiceControl(settings: settings).unitState(runner, timeoutSec: Self.programTimeoutSec)
         cache.withLock { $0.unitState = state; $0.unitCheckedAt = now; $0.unitPids = pids }
         return state
     }

@@ -20,8 +20,8 @@ struct ServiceControl: Sendable {
 
     /// `systemctl is-active <unit>`: active, reloading, inactive, failed, activating … or
     /// "unknown" when systemctl cannot say.
-    func unitState(_ runner: ProcessRunner) async -> String {
-        guard let r = try? await runner.run(settings.systemctl, ["is-active", settings.unitName], timeoutSec: 5) else {
+    func unitState(_ runner: ProcessRunner, timeoutSec: Double = 5) async -> String {
+        guard let r = try? await runner.run(settings.systemctl, ["is-active", settings.unitName], timeoutSec: timeoutSec) else {
             return "unknown"
         }
         let state = r.output.split(separator: "\n").first.map { String($0).trimmingWhitespace } ?? ""

@@ -98,6 +98,20 @@ extension HAProxyPluginSuite {
         #expect(report["adminSocketError"]?.stringValue?.contains("did not answer within") == true)
     }
 
+    @Test("issue 20 item 20: a hanging systemctl delays the heartbeat probe by its bound only")
+    func hangingSystemctl() async throws {
+        let dir = try TempDir()
+        try FileManager.default.createDirectory(atPath: dir.file("systemd"), withIntermediateDirectories: true)
+        let systemctl = try dir.write("systemctl", "#!/bin/sh\nexec sleep 30\n", mode: 0o755)
+        let probe = HAProxyProbe(settings: HAProxySettings(configPath: dir.file("missing.cfg"), haproxyBinary: "/usr/sbin/haproxy",
+                                                           systemctl: systemctl, systemdRunDir: dir.file("systemd")))
+        let t0 = monotonicNow()
+        let report = try #require(await probe.report())
+        let took = monotonicNow() - t0
+        #expect(report["unitState"] == .string("unknown"))
+        #expect(took < HAProxyProbe.programTimeoutSec + 1.5, "the probe took \(took)s")
+    }
+
     @Test("issue 21 item 23: the probe caps stats at 250 rows and reports statsRowsTotal")
     func probeCap() async throws {
         let dir = try TempDir()

@@ -26,6 +26,11 @@ struct SafeConfigEdit: Sendable {
     }
 
     func read() throws -> (bytes: [UInt8], info: Files.Info) {
+        // Refused before anything is written (the backup comes first): root never writes
+        // through a link (issue 20 item 11).
+        if SocketPath.fileType(settings.configPath) == S_IFLNK {
+            throw JobFailure("\(settings.configPath) is a symbolic link; the agent does not write through links: set BALCTL_HAPROXY_CONFIG to the file itself")
+        }
         do {
             let bytes = try Files.readBytes(settings.configPath)
             guard let info = Files.info(settings.configPath), info.isRegular else {

@@ -170,3 +170,50 @@ extension HAProxyPluginSuite {
     }
 }
 }
+
+extension HAProxyPluginSuite {
+/// Issue 20 item 11 in the plugin: the config, its candidate and its backup are written without
+/// following any link planted beside them.
+@Suite struct ConfigWrites {
+    @Test("issue 20 item 11: links planted at the old fixed temp names (.tmp, .balctl-candidate.tmp, .balctl.bak.tmp) are not written through")
+    func plantedLinks() async throws {
+        let dir = try TempDir()
+        let original = "global\n    maxconn 10\ndefaults\n    mode http\n"
+        let config = try dir.write("haproxy.cfg", original, mode: 0o640)
+        let settings = HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
+                                       systemdRunDir: dir.file("no-systemd"), socketDir: dir.path)
+        var victims: [String] = []
+        for name in ["haproxy.cfg.tmp", "haproxy.cfg.balctl-candidate", "haproxy.cfg.balctl-candidate.tmp", "haproxy.cfg.balctl.bak.tmp"] {
+            let victim = try dir.write("victim-\(name)", "precious\n", mode: 0o644)
+            symlink(victim, dir.file(name))
+            victims.append(victim)
+        }
+        let (enabled, _) = try await runJob(AdminSocketEnableHandler(settings: settings), params(["socketPath": dir.file("admin.sock")]))
+        #expect(enabled.changed)
+        for victim in victims {
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n", "\(victim) untouched")
+            #expect((try FileManager.default.attributesOfItem(atPath: victim)[.posixPermissions] as? Int) == 0o644)
+        }
+        #expect(try String(contentsOfFile: config, encoding: .utf8).contains("stats socket \(dir.file("admin.sock"))"))
+        #expect((try FileManager.default.attributesOfItem(atPath: config)[.type] as? FileAttributeType) == .typeRegular)
+        #expect((try FileManager.default.attributesOfItem(atPath: config)[.posixPermissions] as? Int) == 0o640)
+        #expect(dir.read("haproxy.cfg.balctl.bak") == Data(original.utf8))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("balctl-tmp") || $0.contains("balctl-candidate-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("issue 20 item 11: a config that is a symlink is refused before anything is written")
+    func configLink() async throws {
+        let dir = try TempDir()
+        let real = try dir.write("real.cfg", "global\n    maxconn 10\ndefaults\n    mode http\n")
+        let link = dir.file("haproxy.cfg")
+        symlink(real, link)
+        let settings = HAProxySettings(configPath: link, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
+                                       systemdRunDir: dir.file("no-systemd"), socketDir: dir.path)
+        let error = await jobError(AdminSocketEnableHandler(settings: settings), params(["socketPath": dir.file("admin.sock")]))
+        #expect(error?.contains("is a symbolic link") == true, "\(error ?? "accepted")")
+        #expect(try String(contentsOfFile: real, encoding: .utf8) == "global\n    maxconn 10\ndefaults\n    mode http\n")
+        #expect(!FileManager.default.fileExists(atPath: link + ".balctl.bak"))
+    }
+}
+}

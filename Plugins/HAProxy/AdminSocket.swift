@@ -18,12 +18,20 @@ public struct AdminSocket: Sendable {
         self.path = path; self.timeoutSec = timeoutSec
     }
 
-    /// Send one command and return haproxy's answer.
+    /// Send one command and return haproxy's answer. The conversation blocks (up to about
+    /// twice `timeoutSec`: connect, then the rest), so it runs on its own thread, never on the
+    /// cooperative pool.
+    public func execute(_ command: String) async throws(AdminSocketError) -> String {
+        let socket = self
+        return try await runBlocking { () throws(AdminSocketError) -> String in try socket.executeBlocking(command) }
+    }
+
+    /// `execute`, on the calling thread.
     ///
     /// HAProxy treats `;` and a newline as command separators, so a command containing either
     /// could smuggle a second command (`set server b/s state ready; shutdown sessions …`). This is
     /// the last line of defence; callers validate names long before.
-    public func execute(_ command: String) throws(AdminSocketError) -> String {
+    func executeBlocking(_ command: String) throws(AdminSocketError) -> String {
         guard !command.isEmpty,
               !command.contains(where: { $0 == ";" || $0 == "\n" || $0 == "\r" || $0 == "\0" }) else {
             throw .unsafeCommand(command)
@@ -43,10 +51,8 @@ public struct AdminSocket: Sendable {
         guard fd >= 0 else { throw .io(path, "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         // SO_SNDTIMEO also bounds connect() on a Unix socket whose backlog is full.
-        let whole = timeoutSec.rounded(.down)
-        var tv = timeval(tv_sec: Int(whole), tv_usec: Int((timeoutSec - whole) * 1_000_000))
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        Self.setTimeout(fd, SO_RCVTIMEO, timeoutSec)
+        Self.setTimeout(fd, SO_SNDTIMEO, timeoutSec)
 
         let connected = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -78,12 +84,15 @@ public struct AdminSocket: Sendable {
         var answer: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
+            // A peer that trickles bytes must not keep us past the deadline: each wait is bounded
+            // by what is left of it.
+            let left = deadline - monotonicNow()
+            if left <= 0 { throw .timedOut(path, timeoutSec) }
+            Self.setTimeout(fd, SO_RCVTIMEO, left)
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
             if n > 0 {
                 answer.append(contentsOf: buffer[0..<n])
                 if answer.count > Self.maxResponseBytes { throw .io(path, "answer larger than \(Self.maxResponseBytes) bytes") }
-                // A peer that trickles bytes must not keep us past the deadline.
-                if monotonicNow() > deadline { throw .timedOut(path, timeoutSec) }
             } else if n == 0 {
                 return String(decoding: answer, as: UTF8.self)
             } else if errno == EINTR {
@@ -94,6 +103,15 @@ public struct AdminSocket: Sendable {
                 throw .io(path, "read: \(String(cString: strerror(errno)))")
             }
         }
+    }
+}
+
+extension AdminSocket {
+    static func setTimeout(_ fd: Int32, _ option: Int32, _ seconds: Double) {
+        let s = max(seconds, 0.001)
+        let whole = s.rounded(.down)
+        var tv = timeval(tv_sec: Int(whole), tv_usec: Int((s - whole) * 1_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 }
 

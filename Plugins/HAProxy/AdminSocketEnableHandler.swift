@@ -29,13 +29,14 @@ public struct AdminSocketEnableHandler: CommandHandler {
 
     public static let id = "haproxy.admin_socket_enable"
     public static let summary = "Add the HAProxy admin stats socket to the global section, validate, reload"
-    public static let parameterHelp = "socketPath: absolute path (default /run/haproxy/admin.sock)"
+    public static let parameterHelp = "socketPath: absolute path in the agent's socket directory (BALCTL_HAPROXY_SOCKET_DIR, /run/haproxy by default); default /run/haproxy/admin.sock"
     public static let lock: String? = "haproxy"
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
         try p.validate()
         let path = p.path
+        try SocketPath.checkPlacement(path, socketDir: settings.socketDir)
         let editor = SafeConfigEdit(settings: settings)
         let (original, info) = try editor.read()
         let edit: AdminSocketEdit.Result?
@@ -44,8 +45,8 @@ public struct AdminSocketEnableHandler: CommandHandler {
         }
         guard let edit else {
             var note = ""
-            if case .failure(let e) = Result(catching: { try AdminSocket(path: path, timeoutSec: settings.socketTimeoutSec).execute("show info") }) {
-                note = " (but it does not answer yet: \(e); run haproxy.reload)"
+            do { _ = try await AdminSocket(path: path, timeoutSec: settings.socketTimeoutSec).execute("show info") } catch {
+                note = " (but it does not answer yet: \(error); run haproxy.reload)"
             }
             return .unchanged("\(settings.configPath) already declares stats socket \(path) at level admin\(note)",
                               result: .object(["socketPath": .string(path), "added": .array([])]))
@@ -57,10 +58,11 @@ public struct AdminSocketEnableHandler: CommandHandler {
                               result: .object(["socketPath": .string(path), "added": .array(edit.lines.map(JSONValue.string))]))
         }
         if !Files.exists(parent) {
-            do { try Files.makeDirectories(parent, mode: 0o755) } catch {
+            do {
+                for made in try SocketPath.makeParents(path, socketDir: settings.socketDir) { context.log("created \(made)") }
+            } catch {
                 throw JobFailure("cannot create the socket directory \(parent): \(error)")
             }
-            context.log("created \(parent)")
         }
         let applied = try await editor.apply(edit.config.bytes, original: original, info: info, in: context)
         for line in edit.lines { context.log("added: \(line)") }
@@ -69,7 +71,7 @@ public struct AdminSocketEnableHandler: CommandHandler {
             var last: AdminSocketError? = nil
             let deadline = monotonicNow() + settings.reloadWaitSec
             repeat {
-                do { _ = try AdminSocket(path: path, timeoutSec: settings.socketTimeoutSec).execute("show info"); last = nil; break }
+                do { _ = try await AdminSocket(path: path, timeoutSec: settings.socketTimeoutSec).execute("show info"); last = nil; break }
                 catch { last = error; try await Task.sleep(for: .milliseconds(100)) }
             } while monotonicNow() < deadline
             if let last {

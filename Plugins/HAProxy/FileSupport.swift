@@ -85,14 +85,21 @@ enum Files {
     }
 
     /// Replace `path` with `bytes` atomically, keeping its mode and owner (the agent runs as
-    /// root; the file may belong to another user, and haproxy may read it after dropping privileges).
+    /// root; the file may belong to another user, and haproxy may read it after dropping
+    /// privileges). Through SafeFile: a unique O_EXCL|O_NOFOLLOW temp, owner and mode set on the
+    /// descriptor; a symlink at `path` is refused.
     static func replace(_ path: String, with bytes: [UInt8], like original: Info?) throws(FileError) {
         do {
-            try writeFileAtomically(path, bytes, mode: original?.mode ?? 0o644)
+            try SafeFile.write(path, bytes, mode: original?.mode ?? 0o644, owner: owner(like: original))
         } catch {
-            throw FileError(path: path, message: "\(error)")
+            throw FileError(path: path, message: error.message, code: error.code)
         }
-        if let o = original, geteuid() == 0 { _ = chown(path, o.uid, o.gid) }
+    }
+
+    /// The owner to give a file written like `original`: only root can give a file away.
+    static func owner(like original: Info?) -> SafeFile.Owner? {
+        guard let o = original, geteuid() == 0 else { return nil }
+        return SafeFile.Owner(uid: o.uid, gid: o.gid)
     }
 
     static func dirname(_ path: String) -> String {
@@ -110,7 +117,9 @@ struct FileError: Error, CustomStringConvertible, Sendable {
     var path: String
     var message: String
     var code: Int32 = 0
-    init(path: String, message: String) { self.path = path; self.message = message }
+    init(path: String, message: String, code: Int32 = 0) {
+        self.path = path; self.message = code == 0 ? message : message + ": " + String(cString: strerror(code)); self.code = code
+    }
     init(path: String, errno code: Int32) {
         self.path = path; self.code = code; self.message = String(cString: strerror(code))
     }

@@ -6,7 +6,12 @@ import Synchronization
 /// installed. It runs inside the 1 s heartbeat loop, so it stays cheap: `haproxy -v` only when
 /// the binary changes, the config parsed only when it changes, known pids re-checked instead of
 /// scanning /proc, `systemctl is-active` at most every 5 s (sooner when the pids change), and one
-/// `show stat` over the admin socket with a 1 s bound.
+/// `show stat` over the admin socket with a 1 s bound. Everything that can block (the socket, the
+/// /proc scan, reading the config) runs on its own thread, never on the cooperative pool the
+/// heartbeat shares (issue 20 item 20).
+///
+/// "active" without systemd counts only trusted processes (ProcessTrust: the configured binary,
+/// run by root or the haproxy user): a process any user names haproxy does not make it active.
 ///
 /// Shape (see README.md): installed, version, configPath, configFound, active, activeSource
 /// ("systemd" | "process"), unitState (systemd only), processes, adminSocket, adminSocketLevel,
@@ -16,17 +21,23 @@ public final class HAProxyProbe: Sendable {
     /// Rows beyond this are left out (statsRowsTotal says how many there were): a fleet-wide
     /// 1 s heartbeat must not grow without bound with the size of a config.
     public static let maxStatRows = 250
+    /// And the rows sent stay under this many bytes, whatever the names' lengths.
+    public static let maxStatBytes = 64 * 1024
     static let unitRecheckSec = 5.0
     /// With no haproxy serving our config, how often /proc is scanned for one: the scan reads
     /// every process's stat and cmdline and was most of the agent's heartbeat CPU on such hosts.
     /// A stop is still seen on the next heartbeat (known pids are re-checked every time).
     static let rescanSec = 5.0
     static let socketTimeoutSec = 1.0
+    /// Bounds on the programs the probe runs (`haproxy -v`, `systemctl is-active`): a wedged
+    /// systemd or binary delays one heartbeat by at most this.
+    static let programTimeoutSec = 2.0
 
     private struct Cache {
         var binaryKey: Files.Info?
         var binaryPath: String?
         var version: String?
+        var trust: ProcessTrust?
         var configKey: Files.Info?
         var config: HAProxyConfigFile?
         var pids: [Int32] = []
@@ -43,12 +54,12 @@ public final class HAProxyProbe: Sendable {
     public func report() async -> JSONValue? {
         guard let binary = settings.resolvedBinary() else { return nil }
         var out: [String: JSONValue] = ["installed": .bool(true)]
-        out["version"] = (await version(binary)).map(JSONValue.string) ?? .null
+        let (version, trust) = await binaryFacts(binary)
+        out["version"] = version.map(JSONValue.string) ?? .null
         out["configPath"] = .string(settings.configPath)
-        let config = loadConfig()
+        let (config, pids) = await runBlocking { (self.loadConfig(), self.livePIDs(trust)) }
         out["configFound"] = .bool(config != nil)
 
-        let pids = livePIDs()
         out["processes"] = .number(Double(pids.count))
         if settings.systemdRunning {
             let state = await unitState(pids: pids)
@@ -67,11 +78,12 @@ public final class HAProxyProbe: Sendable {
         out["adminSocket"] = .string(socket.path)
         out["adminSocketLevel"] = .string(socket.level)
         do {
-            let csv = try AdminSocket(path: socket.path, timeoutSec: Self.socketTimeoutSec).execute("show stat")
+            let csv = try await AdminSocket(path: socket.path, timeoutSec: Self.socketTimeoutSec).execute("show stat")
             let table = try StatTable(csv: csv)
             out["adminSocketAnswers"] = .bool(true)
-            out["stats"] = table.json(limit: Self.maxStatRows)
-            if table.rows.count > Self.maxStatRows { out["statsRowsTotal"] = .number(Double(table.rows.count)) }
+            let sent = table.rowsFitting(maxRows: Self.maxStatRows, maxBytes: Self.maxStatBytes)
+            out["stats"] = table.json(limit: sent)
+            if sent < table.rows.count { out["statsRowsTotal"] = .number(Double(table.rows.count)) }
         } catch {
             out["adminSocketAnswers"] = .bool(false)
             out["adminSocketError"] = .string(String(describing: error))
@@ -79,14 +91,18 @@ public final class HAProxyProbe: Sendable {
         return .object(out)
     }
 
-    private func version(_ binary: String) async -> String? {
+    /// The binary's version and which processes are trusted as haproxy, recomputed only when the
+    /// binary changes (a package upgrade; provisioning creates the haproxy user).
+    private func binaryFacts(_ binary: String) async -> (String?, ProcessTrust?) {
         let key = Files.info(binary)
-        if let cached = cache.withLock({ $0.binaryPath == binary && $0.binaryKey == key ? $0.version : nil }) {
+        if let cached = cache.withLock({ $0.binaryPath == binary && $0.binaryKey == key ? ($0.version, $0.trust) : nil }) {
             return cached
         }
-        let v = await HAProxyVersion.read(binary, runner)
-        cache.withLock { $0.binaryPath = binary; $0.binaryKey = key; $0.version = v }
-        return v
+        let v = await HAProxyVersion.read(binary, runner, timeoutSec: Self.programTimeoutSec)
+        let settings = self.settings
+        let trust = await runBlocking { settings.processTrust() }
+        cache.withLock { $0.binaryPath = binary; $0.binaryKey = key; $0.version = v; $0.trust = trust }
+        return (v, trust)
     }
 
     private func loadConfig() -> HAProxyConfigFile? {
@@ -98,17 +114,21 @@ public final class HAProxyProbe: Sendable {
         return parsed
     }
 
-    /// Pids of the haproxy processes serving our config: the ones seen last time if they all
-    /// still are, else a /proc scan (at most every `rescanSec` while none is found). Only processes that load *this* config count: another
-    /// haproxy on the host (a test instance, a second service) says nothing about ours.
-    private func livePIDs() -> [Int32] {
+    /// Pids of the trusted haproxy processes serving our config: the ones seen last time if they
+    /// all still are, else a /proc scan (at most every `rescanSec` while none is found). Only
+    /// processes that load *this* config count: another haproxy on the host (a test instance, a
+    /// second service) says nothing about ours.
+    private func livePIDs(_ trust: ProcessTrust?) -> [Int32] {
+        guard let trust else { return [] }
         let table = ProcessTable(procRoot: settings.procRoot)
         let config = settings.configPath
         let known = cache.withLock { $0.pids }
-        if !known.isEmpty && known.allSatisfy({ table.haproxy($0)?.loads(config) == true }) { return known }
+        if !known.isEmpty && known.allSatisfy({ pid in table.haproxy(pid).map { trust.trusts($0) && $0.loads(config) } == true }) {
+            return known
+        }
         let now = monotonicNow()
         if known.isEmpty && now - cache.withLock({ $0.scannedAt }) < Self.rescanSec { return [] }
-        let found = table.serving(config).map(\.pid)
+        let found = table.serving(config, trust: trust).map(\.pid)
         cache.withLock { $0.pids = found; $0.scannedAt = now }
         return found
     }
@@ -119,7 +139,7 @@ public final class HAProxyProbe: Sendable {
             guard let s = c.unitState, now - c.unitCheckedAt < Self.unitRecheckSec, c.unitPids == pids else { return nil }
             return s
         }) { return cached }
-        let state = await ServiceControl(settings: settings).unitState(runner)
+        let state = await ServiceControl(settings: settings).unitState(runner, timeoutSec: Self.programTimeoutSec)
         cache.withLock { $0.unitState = state; $0.unitCheckedAt = now; $0.unitPids = pids }
         return state
     }

@@ -30,17 +30,35 @@ public struct HAProxySettings: Sendable {
     public var socketTimeoutSec: Double
     /// How long a reload may take to show a new haproxy process.
     public var reloadWaitSec: Double
+    /// The user haproxy drops to (`user` in its global section): its processes are trusted
+    /// besides root's.
+    public var haproxyUser: String
+    /// `-p <file>` on the command line of a haproxy the agent starts (takeover reload without
+    /// systemd); nil: none.
+    public var pidFile: String?
+    /// Without systemd: true reloads by SIGUSR2 to a master-worker master (and fails when there
+    /// is none), false always starts a new haproxy that takes over, nil follows what the trusted
+    /// running haproxy is.
+    public var masterWorker: Bool?
+    /// The only directory (and its subdirectories) haproxy.admin_socket_enable puts a socket in.
+    public var socketDir: String
 
     public init(configPath: String = HAProxySettings.defaultConfigPath, haproxyBinary: String = "haproxy",
                 stateDir: String = "/var/lib/balctl", systemctl: String = "systemctl",
                 systemdRunDir: String = "/run/systemd/system", unitName: String = "haproxy.service",
                 packageManager: PackageManager? = nil, procRoot: String = "/proc",
-                socketTimeoutSec: Double = 3, reloadWaitSec: Double = 15) {
+                socketTimeoutSec: Double = 3, reloadWaitSec: Double = 15, haproxyUser: String = "haproxy",
+                pidFile: String? = nil, masterWorker: Bool? = nil,
+                socketDir: String = HAProxySettings.defaultSocketDir) {
         self.configPath = configPath; self.haproxyBinary = haproxyBinary; self.stateDir = stateDir
         self.systemctl = systemctl; self.systemdRunDir = systemdRunDir; self.unitName = unitName
         self.packageManager = packageManager; self.procRoot = procRoot
         self.socketTimeoutSec = socketTimeoutSec; self.reloadWaitSec = reloadWaitSec
+        self.haproxyUser = haproxyUser; self.pidFile = pidFile; self.masterWorker = masterWorker
+        self.socketDir = socketDir
     }
+
+    public static let defaultSocketDir = "/run/haproxy"
 
     /// The agent's settings. Reading the environment has no side effects, so the control plane can
     /// build the plugin for its catalogue too.
@@ -48,7 +66,37 @@ public struct HAProxySettings: Sendable {
         HAProxySettings(
             configPath: environmentValue("BALCTL_HAPROXY_CONFIG") ?? defaultConfigPath,
             haproxyBinary: environmentValue("BALCTL_HAPROXY_BIN") ?? "haproxy",
-            stateDir: environmentValue("BALCTL_STATE_DIR") ?? "/var/lib/balctl")
+            stateDir: environmentValue("BALCTL_STATE_DIR") ?? "/var/lib/balctl",
+            haproxyUser: environmentValue("BALCTL_HAPROXY_USER") ?? "haproxy",
+            pidFile: environmentValue("BALCTL_HAPROXY_PIDFILE"),
+            masterWorker: environmentValue("BALCTL_HAPROXY_MASTER_WORKER").flatMap(parseMode),
+            socketDir: environmentValue("BALCTL_HAPROXY_SOCKET_DIR") ?? defaultSocketDir)
+    }
+
+    /// "1/yes/true/on" → true, "0/no/false/off" → false, anything else ("auto") → nil.
+    static func parseMode(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "1", "yes", "true", "on": return true
+        case "0", "no", "false", "off": return false
+        default: return nil
+        }
+    }
+
+    /// Which processes count as haproxy: the configured binary, run by root or `haproxyUser`.
+    /// nil when the binary is not installed (then no process is haproxy).
+    public func processTrust() -> ProcessTrust? {
+        guard let binary = resolvedBinary(), let canonical = HAProxyProcess.realPath(binary) else { return nil }
+        var owners: Set<uid_t> = [0]
+        if let uid = Self.uid(of: haproxyUser) { owners.insert(uid) }
+        return ProcessTrust(executable: canonical, owners: owners)
+    }
+
+    static func uid(of user: String) -> uid_t? {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getpwnam_r(user, &pw, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return pw.pw_uid
     }
 
     public var stampPath: String { stateDir + "/" + Self.stampName }

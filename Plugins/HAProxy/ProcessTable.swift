@@ -12,6 +12,11 @@ public struct HAProxyProcess: Sendable, Equatable {
     /// Unix time it started (10 ms resolution; rounded down).
     public var startedAt: Double
     public var argv: [String]
+    /// Where /proc/PID/exe points (the file actually executed, whatever argv says); nil when it
+    /// cannot be read.
+    public var executable: String?
+    /// Real, effective, saved and file-system uid (/proc/PID/status); empty when unreadable.
+    public var uids: [uid_t] = []
 
     /// Started in master-worker mode (`-W`, `-Ws`; Debian's unit uses `-Ws`).
     var masterWorkerFlag: Bool { argv.contains("-W") || argv.contains("-Ws") }
@@ -19,19 +24,27 @@ public struct HAProxyProcess: Sendable, Equatable {
     /// The process's working directory: relative `-f` paths are relative to it.
     var cwd: String?
 
-    /// Whether its `-f` arguments load `config` (the file itself, or a directory holding it).
-    func loads(_ config: String) -> Bool {
+    /// Its `-f` arguments, relative ones resolved against its working directory.
+    var configArguments: [String] {
+        var out: [String] = []
         var i = 0
         while i < argv.count {
             if argv[i] == "-f", i + 1 < argv.count {
                 var f = argv[i + 1]
                 if !f.hasPrefix("/"), let cwd { f = cwd + "/" + f }
-                let dir = f.hasSuffix("/") ? f : f + "/"
-                if Self.samePath(f, config) || config.hasPrefix(dir) { return true }
+                out.append(f)
                 i += 2
             } else { i += 1 }
         }
-        return false
+        return out
+    }
+
+    /// Whether its `-f` arguments load `config` (the file itself, or a directory holding it).
+    func loads(_ config: String) -> Bool {
+        configArguments.contains { f in
+            let dir = f.hasSuffix("/") ? f : f + "/"
+            return Self.samePath(f, config) || config.hasPrefix(dir)
+        }
     }
 
     static func samePath(_ a: String, _ b: String) -> Bool {
@@ -89,7 +102,18 @@ public struct ProcessTable: Sendable {
         let argv = cmdline.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
         return HAProxyProcess(pid: pid, ppid: ppid, startedAt: clock.bootedAt + ticks / clock.ticksPerSec,
                               argv: argv.last == "" ? Array(argv.dropLast()) : argv,
+                              executable: Self.readLink("\(procRoot)/\(pid)/exe"),
+                              uids: Self.uids(readTextFile("\(procRoot)/\(pid)/status", limit: 16384) ?? ""),
                               cwd: Self.readLink("\(procRoot)/\(pid)/cwd"))
+    }
+
+    /// The four uids of /proc/PID/status's `Uid:` line (real, effective, saved, file system).
+    static func uids(_ status: String) -> [uid_t] {
+        for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
+            let ids = line.dropFirst(4).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { uid_t($0) }
+            return ids.count == 4 ? ids : []
+        }
+        return []
     }
 
     static func readLink(_ path: String) -> String? {
@@ -99,13 +123,36 @@ public struct ProcessTable: Sendable {
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Every live haproxy process.
+    /// Every live process named haproxy, trusted or not (anyone can name a process haproxy).
     public func all() -> [HAProxyProcess] {
         let clock = Clock(procRoot: procRoot)
         return Files.list(procRoot).compactMap { Int32($0) }.compactMap { haproxy($0, clock: clock) }
             .sorted { $0.pid < $1.pid }
     }
 
-    /// The live haproxy processes whose command line loads `config`.
-    public func serving(_ config: String) -> [HAProxyProcess] { all().filter { $0.loads(config) } }
+    /// The live haproxy processes `trust` accepts whose command line loads `config`: what "haproxy
+    /// is running" means, and the only processes a reload signals.
+    public func serving(_ config: String, trust: ProcessTrust) -> [HAProxyProcess] {
+        all().filter { trust.trusts($0) && $0.loads(config) }
+    }
+}
+
+/// Which processes the agent believes are haproxy (issue 20 item 10). A process's name and command
+/// line are whatever its starter chose: any local user can run a program called haproxy with
+/// `-f /etc/haproxy/haproxy.cfg -f evil.cfg`. So a process counts only when /proc/PID/exe is the
+/// configured haproxy binary (the same file; " (deleted)" after a package upgrade replaced it) and
+/// every uid it has is root or the haproxy user (a worker drops to that user). Its command line is
+/// read to tell which config it serves and whether it is a master-worker master, never copied.
+public struct ProcessTrust: Sendable, Equatable {
+    /// The canonical path of the haproxy binary.
+    public var executable: String
+    /// root and the haproxy user's uid (when that user exists).
+    public var owners: Set<uid_t>
+
+    public init(executable: String, owners: Set<uid_t>) { self.executable = executable; self.owners = owners }
+
+    public func trusts(_ p: HAProxyProcess) -> Bool {
+        guard let exe = p.executable, exe == executable || exe == executable + " (deleted)" else { return false }
+        return !p.uids.isEmpty && p.uids.allSatisfy(owners.contains)
+    }
 }

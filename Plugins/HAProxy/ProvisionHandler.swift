@@ -75,7 +75,7 @@ public struct ProvisionHandler: CommandHandler {
     private func writeStamp(_ line: String) throws {
         do {
             try Files.makeDirectories(settings.stateDir, mode: 0o700)
-            try writeFileAtomically(settings.stampPath, Array("\(line) at \(Int(unixNow()))\n".utf8), mode: 0o644)
+            try SafeFile.write(settings.stampPath, Array("\(line) at \(Int(unixNow()))\n".utf8), mode: 0o644)
         } catch {
             throw JobFailure("cannot write the provisioning stamp \(settings.stampPath): \(error)")
         }
@@ -84,8 +84,8 @@ public struct ProvisionHandler: CommandHandler {
 
 /// `haproxy -v` → "2.6.12-1+deb12u4".
 enum HAProxyVersion {
-    static func read(_ binary: String, _ runner: ProcessRunner) async -> String? {
-        guard let r = try? await runner.run(binary, ["-v"], timeoutSec: 10), r.succeeded else { return nil }
+    static func read(_ binary: String, _ runner: ProcessRunner, timeoutSec: Double = 10) async -> String? {
+        guard let r = try? await runner.run(binary, ["-v"], timeoutSec: timeoutSec), r.succeeded else { return nil }
         return parse(r.output)
     }
 

@@ -35,7 +35,7 @@ public struct ReloadHandler: CommandHandler {
                 throw JobFailure("\(settings.unitName) is \(state): nothing to reload; start it first (systemctl start \(settings.unitName))")
             }
         }
-        let serving = control.table.serving(config)
+        let serving = control.serving()
         if !settings.systemdRunning && serving.isEmpty { throw JobFailure(control.notRunningMessage) }
 
         let fresh = InputFreshness(settings: settings, serving: serving)

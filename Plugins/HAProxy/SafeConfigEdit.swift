@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import AgentKernel
 import BalctlProtocol
 
@@ -10,8 +15,10 @@ struct SafeConfigEdit: Sendable {
     let settings: HAProxySettings
 
     var backupPath: String { settings.configPath + ".balctl.bak" }
-    /// Not ending in .cfg: a haproxy started with `-f <directory>` never picks it up.
-    var candidatePath: String { settings.configPath + ".balctl-candidate" }
+    /// The candidate's name: `<config>.balctl-candidate-<random hex>`, created exclusively beside
+    /// the config (never a fixed name root would open through a planted link). Not ending in
+    /// .cfg: a haproxy started with `-f <directory>` never picks it up.
+    var candidatePrefix: String { Files.basename(settings.configPath) + ".balctl-candidate-" }
 
     struct Applied {
         var reloaded: Bool
@@ -19,6 +26,11 @@ struct SafeConfigEdit: Sendable {
     }
 
     func read() throws -> (bytes: [UInt8], info: Files.Info) {
+        // Refused before anything is written (the backup comes first): root never writes
+        // through a link (issue 20 item 11).
+        if SocketPath.fileType(settings.configPath) == S_IFLNK {
+            throw JobFailure("\(settings.configPath) is a symbolic link; the agent does not write through links: set BALCTL_HAPROXY_CONFIG to the file itself")
+        }
         do {
             let bytes = try Files.readBytes(settings.configPath)
             guard let info = Files.info(settings.configPath), info.isRegular else {
@@ -32,7 +44,11 @@ struct SafeConfigEdit: Sendable {
 
     func apply(_ edited: [UInt8], original: [UInt8], info: Files.Info, in context: JobContext) async throws -> Applied {
         let config = settings.configPath
-        do { try Files.replace(candidatePath, with: edited, like: info) } catch {
+        let candidatePath: String
+        do {
+            candidatePath = try SafeFile.writeUnique(in: Files.dirname(config), prefix: candidatePrefix, edited,
+                                                     mode: info.mode, owner: Files.owner(like: info))
+        } catch {
             throw JobFailure("cannot write the candidate config: \(error)")
         }
         let check: ConfigCheck
@@ -85,5 +101,57 @@ enum SocketPath {
         guard !path.split(separator: "/").contains("..") else {
             throw ParameterError("\(field): \(path.debugDescription) contains '..'")
         }
+    }
+}
+
+extension SocketPath {
+    /// Where haproxy.admin_socket_enable may put a socket (issue 20 item 17): haproxy replaces
+    /// whatever file is at the path with its socket, as root, so the path must lie in the socket
+    /// directory the agent's settings name (BALCTL_HAPROXY_SOCKET_DIR, never a job), every
+    /// existing directory below it must be a real directory (not a symlink leading elsewhere),
+    /// and an existing file there must already be a socket.
+    static func checkPlacement(_ path: String, socketDir: String, field: String = "socketPath") throws(ParameterError) {
+        let dir = socketDir.count > 1 && socketDir.hasSuffix("/") ? String(socketDir.dropLast()) : socketDir
+        guard dir.hasPrefix("/"), !dir.split(separator: "/").contains("..") else {
+            throw ParameterError("the socket directory \(dir.debugDescription) (BALCTL_HAPROXY_SOCKET_DIR) must be an absolute path without '..'")
+        }
+        let prefix = dir == "/" ? "/" : dir + "/"
+        guard path.hasPrefix(prefix), path.count > prefix.count else {
+            throw ParameterError("\(field): \(path) is outside the socket directory \(dir) (set BALCTL_HAPROXY_SOCKET_DIR in agent.env to allow another)")
+        }
+        var current = dir
+        for part in path.dropFirst(prefix.count).split(separator: "/").dropLast() {
+            current += (current == "/" ? "" : "/") + part
+            if let type = fileType(current), type != S_IFDIR {
+                throw ParameterError("\(field): \(current) is not a directory (a symbolic link or a file); refusing to place a socket through it")
+            }
+        }
+        if let type = fileType(path), type != S_IFSOCK {
+            throw ParameterError("\(field): \(path) exists and is not a socket; haproxy would replace it: refusing")
+        }
+    }
+
+    /// The file type (S_IFDIR, S_IFLNK …) of `path` itself, not of what a link points to; nil
+    /// when nothing is there.
+    static func fileType(_ path: String) -> mode_t? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return st.st_mode & S_IFMT
+    }
+
+    /// Create the missing directories from the socket directory down to the socket's parent
+    /// (0755, like the haproxy package's /run/haproxy), after checkPlacement. Returns what it made.
+    static func makeParents(_ path: String, socketDir: String) throws(FileError) -> [String] {
+        let dir = socketDir.count > 1 && socketDir.hasSuffix("/") ? String(socketDir.dropLast()) : socketDir
+        if fileType(dir) == nil { try Files.makeDirectories(dir, mode: 0o755) }
+        var made: [String] = []
+        var current = dir
+        for part in path.dropFirst(dir.count).split(separator: "/").dropLast() {
+            current += (current == "/" ? "" : "/") + part
+            if fileType(current) != nil { continue }
+            guard mkdir(current, 0o755) == 0 else { throw FileError(path: current, errno: errno) }
+            made.append(current)
+        }
+        return made
     }
 }

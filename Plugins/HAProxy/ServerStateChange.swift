@@ -35,12 +35,12 @@ struct ServerStateChange: Sendable {
         return AdminSocket(path: socket.path, timeoutSec: settings.socketTimeoutSec)
     }
 
-    static func ask(_ socket: AdminSocket, _ command: String) throws -> String {
-        do { return try socket.execute(command) } catch { throw JobFailure(error.description) }
+    static func ask(_ socket: AdminSocket, _ command: String) async throws -> String {
+        do { return try await socket.execute(command) } catch { throw JobFailure(error.description) }
     }
 
-    static func showStat(_ socket: AdminSocket) throws -> StatTable {
-        let csv = try ask(socket, "show stat")
+    static func showStat(_ socket: AdminSocket) async throws -> StatTable {
+        let csv = try await ask(socket, "show stat")
         do { return try StatTable(csv: csv) } catch { throw JobFailure("unexpected answer to show stat: \(error)") }
     }
 
@@ -48,7 +48,7 @@ struct ServerStateChange: Sendable {
         // Parameters were validated at decode time; check again so no caller can skip it.
         try p.validate()
         let socket = try Self.adminSocket(settings, requireAdmin: true)
-        let before = try Self.showStat(socket)
+        let before = try await Self.showStat(socket)
         let name = "\(p.backend)/\(p.server)"
         guard before.hasBackend(p.backend) else {
             let backends = Set(before.rows.filter { $0.kind == .backend }.map(\.proxy)).sorted()
@@ -58,7 +58,7 @@ struct ServerStateChange: Sendable {
             let servers = before.rows.filter { $0.kind == .server && $0.proxy == p.backend }.map(\.name)
             throw JobFailure("server '\(name)' is not in show stat (servers of \(p.backend): \(servers.isEmpty ? "none" : servers.joined(separator: ", "))); nothing was sent")
         }
-        let state = try adminState(socket, p)
+        let state = try await adminState(socket, p)
         if target.reached(state) {
             return .unchanged("\(name) is already \(target.rawValue) (status \(row.status))",
                               result: result(p, target, before: row.status, after: row.status))
@@ -67,21 +67,21 @@ struct ServerStateChange: Sendable {
             return JobOutcome(changed: true, summary: "check mode: would set server \(name) state \(target.rawValue) (now \(row.status)); nothing sent",
                               result: result(p, target, before: row.status, after: nil))
         }
-        let answer = try Self.ask(socket, "set server \(name) state \(target.rawValue)").trimmingWhitespace
+        let answer = try await Self.ask(socket, "set server \(name) state \(target.rawValue)").trimmingWhitespace
         // Success is an empty answer; anything else is haproxy explaining a refusal.
         guard answer.isEmpty else { throw JobFailure("haproxy refused `set server \(name) state \(target.rawValue)`: \(answer)") }
-        let now = try adminState(socket, p)
+        let now = try await adminState(socket, p)
         guard target.reached(now) else {
             throw JobFailure("haproxy accepted `set server \(name) state \(target.rawValue)` but its admin state reads \(now.bits)")
         }
-        let after = try Self.showStat(socket).server(p.backend, p.server)?.status ?? "?"
+        let after = try await Self.showStat(socket).server(p.backend, p.server)?.status ?? "?"
         context.log("set server \(name) state \(target.rawValue): status \(row.status) → \(after)")
         return JobOutcome(changed: true, summary: "\(name): \(row.status) → \(after)",
                           result: result(p, target, before: row.status, after: after))
     }
 
-    private func adminState(_ socket: AdminSocket, _ p: ServerParameters) throws -> ServerAdminState {
-        let text = try Self.ask(socket, "show servers state \(p.backend)")
+    private func adminState(_ socket: AdminSocket, _ p: ServerParameters) async throws -> ServerAdminState {
+        let text = try await Self.ask(socket, "show servers state \(p.backend)")
         guard let s = ServerAdminState.parse(text, server: p.server) else {
             throw JobFailure("show servers state \(p.backend) does not list \(p.server): \(text.prefix(300))")
         }

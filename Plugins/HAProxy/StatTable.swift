@@ -94,15 +94,38 @@ public struct StatTable: Sendable, Equatable {
     }
 
     /// Column-wise JSON: `{"columns":[…],"rows":[[…],…]}`, at most `limit` rows.
-    public func json(limit: Int = .max) -> JSONValue {
+    public func json(limit: Int = .max) -> JSONValue { .object(jsonFields(rowCount: limit)) }
+
+    /// The fields of `json`, for a caller that adds its own (what was cut).
+    func jsonFields(rowCount: Int) -> [String: JSONValue] {
         func num(_ v: Int?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
-        return .object([
+        return [
             "columns": .array(Self.columns.map(JSONValue.string)),
-            "rows": .array(rows.prefix(limit).map { r in
+            "rows": .array(rows.prefix(rowCount).map { r in
                 .array([.string(r.proxy), .string(r.name), .number(Double(r.kind.rawValue)), .string(r.status),
                         num(r.sessions), num(r.rate), num(r.bytesIn), num(r.bytesOut), .string(r.checkStatus)])
             }),
-        ])
+        ]
+    }
+
+    /// How many leading rows fit both bounds: at most `maxRows`, and at most about `maxBytes` of
+    /// JSON (a row costs its strings, escaped at worst ×6, plus its numbers and punctuation).
+    /// Whatever a config holds, what is sent stays bounded (issue 20 item 14).
+    public func rowsFitting(maxRows: Int, maxBytes: Int) -> Int {
+        var bytes = 256  // the column names and the braces around the rows
+        var count = 0
+        for r in rows.prefix(maxRows) {
+            let strings = [r.proxy, r.name, r.status, r.checkStatus].reduce(0) { $0 + Self.jsonStringBytes($1) }
+            bytes += strings + 5 * 21 + 12
+            if bytes > maxBytes { break }
+            count += 1
+        }
+        return count
+    }
+
+    /// Bytes `s` takes as a JSON string: quotes, plus 6 for a control character's \u escape.
+    static func jsonStringBytes(_ s: String) -> Int {
+        s.utf8.reduce(2) { $0 + ($1 < 0x20 ? 6 : ($1 == 0x22 || $1 == 0x5C ? 2 : 1)) }
     }
 
     /// Read back what `json` wrote (for the CLI and tests); rows with too few cells are skipped.

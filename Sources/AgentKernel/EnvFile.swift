@@ -47,7 +47,7 @@ public enum EnvFile {
         }
         let text = "# balctl agent configuration (mode 600: it holds the enrollment secret)\n"
             + values.map { "\($0.0)=\($0.1)\n" }.joined()
-        do { try writeFileAtomically(path, Array(text.utf8), mode: 0o600) }
+        do { try SafeFile.write(path, Array(text.utf8), mode: 0o600) }
         catch { throw WriteError(description: "\(error)") }
     }
 }

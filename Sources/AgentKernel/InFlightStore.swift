@@ -33,7 +33,7 @@ public struct InFlightStore: Sendable {
 
     public func save(_ record: InFlightRecord) {
         guard let data = try? JSONEncoder().encode(record) else { return }
-        try? writeFileAtomically(path(record.job.ref), Array(data), mode: 0o600)
+        try? SafeFile.write(path(record.job.ref), Array(data), mode: 0o600)
     }
 
     public func remove(_ ref: JobRef) { unlink(path(ref)) }
@@ -52,26 +52,5 @@ public struct InFlightStore: Sendable {
             out.append(record)
         }
         return out.sorted { $0.job.id < $1.job.id }
-    }
-}
-
-/// Write a file through a temporary name and rename, so readers see the old or the new content.
-public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw ConfigError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-    fchmod(fd, mode)
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { close(fd); unlink(tmp); throw ConfigError("cannot write \(tmp)") }
-        offset += n
-    }
-    fsync(fd)
-    close(fd)
-    guard rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw ConfigError("cannot rename \(tmp): \(String(cString: strerror(errno)))")
     }
 }

@@ -58,13 +58,14 @@ public final class ControlPlane: Sendable {
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
-        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try DataDirectory.prepare(config.dataDir, databasePath: config.databasePath)
         let catalogue = AllPlugins.registry.catalogue
         var config = config
         config.queue.commandLocks = QueuePolicy.locks(of: catalogue)
         self.config = config
         self.store = try Store(path: config.databasePath)
+        // -wal and -shm exist now (WAL mode): make sure they are 0600 as well.
+        try DataDirectory.tightenDatabaseFiles(config.databasePath)
         self.catalogue = catalogue
         if let dir = config.recipesDir {
             self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })

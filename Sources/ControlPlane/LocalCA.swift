@@ -1,3 +1,4 @@
+import AgentKernel
 import BalctlProtocol
 import Crypto
 import Foundation
@@ -17,11 +18,15 @@ public enum LocalCA {
         }
     }
 
-    /// Write `ca.pem`, `server.pem` and `server-key.pem` (mode 600) into `directory`, the server
-    /// certificate valid for `dnsNames` and `ipAddresses`.
+    /// Write `ca.pem`, `server.pem` and `server-key.pem` into `directory` (mode 0700), the server
+    /// certificate valid for `dnsNames` and `ipAddresses`. The key file is created with
+    /// `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600 from its first byte (it is never readable by
+    /// others, not even for a moment: issue 21 item 3); every step's result is checked.
     public static func create(in directory: String, dnsNames: [String] = ["localhost"],
                               ipAddresses: [String] = ["127.0.0.1"]) throws -> Files {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        try SafeFile.makeDirectory(directory, mode: 0o700)
         let start = Date().addingTimeInterval(-3600)
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName {
@@ -62,10 +67,14 @@ public enum LocalCA {
 
         let files = Files(caCert: directory + "/ca.pem", serverCert: directory + "/server.pem",
                           serverKey: directory + "/server-key.pem")
-        try caCert.serializeAsPEM().pemString.write(toFile: files.caCert, atomically: true, encoding: .utf8)
-        try serverCert.serializeAsPEM().pemString.write(toFile: files.serverCert, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: files.serverKey, contents: Data(serverKey.pemRepresentation.utf8),
-                                       attributes: [.posixPermissions: 0o600])
+        // A key left by an interrupted earlier run is replaced: removed, then created exclusively.
+        if unlink(files.serverKey) != 0 && errno != ENOENT {
+            throw SafeFileError(path: files.serverKey, "cannot remove the previous key", errno: errno)
+        }
+        try SafeFile.createNew(files.serverKey, Array(serverKey.pemRepresentation.utf8), mode: 0o600)
+        try SafeFile.write(files.caCert, Array(try caCert.serializeAsPEM().pemString.utf8), mode: 0o644)
+        // Last: its presence is what tells `demo` the directory is complete.
+        try SafeFile.write(files.serverCert, Array(try serverCert.serializeAsPEM().pemString.utf8), mode: 0o644)
         return files
     }
 }

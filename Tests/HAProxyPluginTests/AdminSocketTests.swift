@@ -13,7 +13,7 @@ extension HAProxyPluginSuite {
             + "# a trailing comment\n"
         let config = try dir.write("haproxy.cfg", original, mode: 0o640)
         let settings = HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
-                                       systemdRunDir: dir.file("no-systemd"))
+                                       systemdRunDir: dir.file("no-systemd"), socketDir: dir.file("run"))
         let socket = dir.file("run/haproxy/admin.sock")
         let p = params(["socketPath": socket])
         let enable = AdminSocketEnableHandler(settings: settings)
@@ -54,7 +54,7 @@ extension HAProxyPluginSuite {
         let original = "global\n    maxconn 10\n    not_a_keyword 1\ndefaults\n    mode http\n"
         let config = try dir.write("haproxy.cfg", original)
         let settings = HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
-                                       systemdRunDir: dir.file("no-systemd"))
+                                       systemdRunDir: dir.file("no-systemd"), socketDir: dir.path)
         let error = await jobError(AdminSocketEnableHandler(settings: settings), params(["socketPath": dir.file("a.sock")]))
         #expect(error?.contains("the edited config does not validate; \(config) was not changed") == true)
         #expect(error?.contains("unknown keyword 'not_a_keyword'") == true)

@@ -209,9 +209,13 @@ extension HAProxyPluginSuite {
         #expect(HAProxyVersion.parse("HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\nStatus: long-term") == "2.6.12-1+deb12u4")
         #expect(HAProxyVersion.parse("HA-Proxy version 1.8.19 2019/02/11") == "1.8.19")
         #expect(HAProxyVersion.parse("garbage") == nil)
-        #expect(ServiceControl.takeoverArguments(["haproxy", "-f", "/c.cfg", "-db"], oldPIDs: [10]) == ["-f", "/c.cfg", "-D", "-sf", "10"])
-        #expect(ServiceControl.takeoverArguments(["/usr/sbin/haproxy", "-f", "/c.cfg", "-p", "/p", "-D", "-sf", "7", "8"], oldPIDs: [9, 11])
-                == ["-f", "/c.cfg", "-p", "/p", "-D", "-sf", "9", "11"])
+        // issue 20 item 10: the takeover command line comes from the settings alone.
+        var settings = HAProxySettings(configPath: "/c.cfg")
+        #expect(ServiceControl.takeoverArguments(settings, oldPIDs: [10]) == ["-f", "/c.cfg", "-D", "-sf", "10"])
+        settings.pidFile = "/p"
+        #expect(ServiceControl.takeoverArguments(settings, oldPIDs: [9, 11]) == ["-f", "/c.cfg", "-p", "/p", "-D", "-sf", "9", "11"])
+        #expect(ProcessTable.uids("Name:\thaproxy\nUid:\t0\t102\t102\t102\nGid:\t0\t0\t0\t0\n") == [0, 102, 102, 102])
+        #expect(HAProxySettings.parseMode("auto") == nil && HAProxySettings.parseMode("YES") == true && HAProxySettings.parseMode("0") == false)
         let p = HAProxyProcess(pid: 1, ppid: 0, startedAt: 0, argv: ["haproxy", "-Ws", "-f", "/etc/haproxy/", "-p", "/run/h.pid"])
         #expect(p.masterWorkerFlag && p.loads("/etc/haproxy/haproxy.cfg") && !p.loads("/etc/other.cfg"))
         let relative = HAProxyProcess(pid: 1, ppid: 0, startedAt: 0, argv: ["haproxy", "-f", "haproxy.cfg"], cwd: "/etc/haproxy")

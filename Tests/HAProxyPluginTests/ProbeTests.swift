@@ -80,7 +80,7 @@ extension HAProxyPluginSuite {
         defer { stopProcess(p) }
         let settings = HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", systemdRunDir: dir.file("no-systemd"))
         try waitUntil("stats with all 20 servers checked") {
-            guard let csv = try? AdminSocket(path: dir.file("admin.sock")).execute("show stat"), let t = try? StatTable(csv: csv) else { return false }
+            guard let csv = try? AdminSocket(path: dir.file("admin.sock")).executeBlocking("show stat"), let t = try? StatTable(csv: csv) else { return false }
             return t.rows.filter { $0.kind == .server && $0.checkStatus == "L4CON" }.count == 20
         }
         let plugin = HAProxyPlugin(settings: settings)

@@ -158,7 +158,7 @@ final class TestHAProxy: @unchecked Sendable {
     var settings: HAProxySettings {
         HAProxySettings(configPath: configPath, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
                         systemctl: "/nonexistent/systemctl", systemdRunDir: dir.file("no-systemd"),
-                        socketTimeoutSec: 3, reloadWaitSec: 10)
+                        socketTimeoutSec: 3, reloadWaitSec: 10, socketDir: dir.path)
     }
 
     func start(waitForUp: Bool = true) throws {
@@ -181,19 +181,22 @@ final class TestHAProxy: @unchecked Sendable {
 
     /// Server → status from `show stat`, over our own socket client.
     func statuses() -> [String: String] {
-        guard let csv = try? AdminSocket(path: socketPath).execute("show stat"),
+        guard let csv = try? AdminSocket(path: socketPath).executeBlocking("show stat"),
               let t = try? StatTable(csv: csv) else { return [:] }
         var out: [String: String] = [:]
         for r in t.rows where r.kind == .server { out[r.name] = r.status }
         return out
     }
 
-    /// The live haproxy processes for this config.
-    func processes() -> [HAProxyProcess] { ProcessTable().serving(configPath) }
+    /// The live haproxy processes the agent trusts for this config.
+    func processes() -> [HAProxyProcess] { ServiceControl(settings: settings).serving() }
+
+    /// Every process named haproxy that names this config, trusted or not (fakes included).
+    func anyProcesses() -> [HAProxyProcess] { ProcessTable().all().filter { $0.loads(configPath) } }
 
     func stop() {
         if let c = child { stopProcess(c) }
-        for p in processes() { kill(p.pid, SIGKILL) }
+        for p in anyProcesses() { kill(p.pid, SIGKILL) }
     }
 
     deinit { stop() }
@@ -297,7 +300,7 @@ final class RecordingSocket: @unchecked Sendable {
         let command = String(decoding: line, as: UTF8.self)
         lock.lock(); _connections += 1; _received.append(command); lock.unlock()
         // Forward verbatim (not through AdminSocket, which would refuse what we want to observe).
-        let answer = (try? AdminSocket(path: upstream).execute(command)) ?? "forward failed\n"
+        let answer = (try? AdminSocket(path: upstream).executeBlocking(command)) ?? "forward failed\n"
         let bytes = Array(answer.utf8)
         _ = bytes.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }

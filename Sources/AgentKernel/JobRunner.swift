@@ -257,7 +257,8 @@ public actor JobRunner {
     /// in its place (issue 20 item 14). During shutdown a few tries, then the record waits for the
     /// next start.
     private func deliver(_ record: InFlightRecord) async {
-        guard let original = record.completion else { return }
+        // Records written by an older agent were never fitted.
+        guard let original = record.completion.map({ CompletionShaping.fit($0) }) else { return }
         let ref = record.job.ref
         var completion = original
         var delay = retryDelaySec

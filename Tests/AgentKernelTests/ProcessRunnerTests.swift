@@ -131,6 +131,22 @@ struct ProcessRunnerTests {
         #expect(await eventually(timeout: 2) { !isAlive(pid) }, "the TERM-ignoring descendant \(pid) still runs")
     }
 
+    @Test("issue 20 item 12: after a deadline reading stops, even while a descendant the runner cannot find (environment cleared, parent gone) holds stdout")
+    func timeoutStopsReadingFromAnUnfoundDescendant() async throws {
+        let tmp = try TempDir()
+        let pidFile = tmp.file("hidden.pid")
+        // The subshell exits at once, so the descendant is reparented away before the deadline.
+        let script = #"(env -i setsid sh -c 'echo $$ > "$0"; exec sleep 60' "$0" &); exec sleep 100"#
+        let start = monotonic()
+        let r = try await runner.run("sh", ["-c", script, pidFile], timeoutSec: 0.5)
+        let elapsed = monotonic() - start
+        let hidden = await pidWritten(to: pidFile)
+        #expect(r.timedOut)
+        #expect(elapsed < 6, "took \(elapsed)s")
+        #expect(hidden.map(isAlive) == true, "the descendant was found after all: this test no longer tests reading")
+        if let hidden { kill(hidden, SIGKILL) }
+    }
+
     @Test("issue 20 item 12: a program that exits leaving a daemon on its stdout returns once drained; the daemon is left alone")
     func exitWithDaemonHoldingStdout() async throws {
         let tmp = try TempDir()

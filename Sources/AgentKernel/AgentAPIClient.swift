@@ -7,6 +7,7 @@ public struct AgentAPIError: Error, CustomStringConvertible, Sendable {
     public var status: Int
     public var message: String
     public var description: String { "HTTP \(status): \(message)" }
+    public init(status: Int, message: String) { self.status = status; self.message = message }
 }
 
 /// How the control plane took a completion.

@@ -38,6 +38,52 @@ public struct InFlightStore: Sendable {
 
     public func remove(_ ref: JobRef) { unlink(path(ref)) }
 
+    /// Where completions the control plane refused for good are kept (issue 20 item 14).
+    public var refusedDirectory: String { directory + "/refused" }
+    /// Refused records kept; the oldest go beyond this.
+    public static let maxRefusedRecords = 20
+
+    /// Keep a record whose completion the control plane refused, for an operator to read on the
+    /// host; returns its path, or nil when it could not be written.
+    @discardableResult
+    public func keepRefused(_ record: InFlightRecord) -> String? {
+        if mkdir(refusedDirectory, 0o700) != 0 && errno != EEXIST { return nil }
+        guard let data = try? JSONEncoder().encode(record) else { return nil }
+        let file = "\(refusedDirectory)/\(record.job.id)-\(record.job.attempt).json"
+        guard (try? writeFileAtomically(file, Array(data), mode: 0o600)) != nil else { return nil }
+        pruneRefused()
+        return file
+    }
+
+    /// The refused records kept, oldest first.
+    public func refused() -> [InFlightRecord] {
+        refusedFiles().compactMap { file in
+            readTextFile(file).flatMap { try? JSONDecoder().decode(InFlightRecord.self, from: Data($0.utf8)) }
+        }
+    }
+
+    private func refusedFiles() -> [String] {
+        guard let dir = opendir(refusedDirectory) else { return [] }
+        defer { closedir(dir) }
+        var files: [(mtime: Int, path: String)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasSuffix(".json") else { continue }
+            let file = "\(refusedDirectory)/\(name)"
+            var st = stat()
+            guard lstat(file, &st) == 0 else { continue }
+            files.append((st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec, file))
+        }
+        return files.sorted { ($0.mtime, $0.path) < ($1.mtime, $1.path) }.map(\.path)
+    }
+
+    private func pruneRefused() {
+        let files = refusedFiles()
+        for file in files.dropLast(Self.maxRefusedRecords) { unlink(file) }
+    }
+
     public func all() -> [InFlightRecord] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }

@@ -14,11 +14,9 @@ public protocol JobReporter: Sendable {
 
 extension AgentAPIClient: JobReporter {}
 
-struct JobTimedOut: Error {}
-
 /// Runs claimed jobs beside the heartbeat loop: each job in its own task, jobs that share a lock
-/// strictly one after another, with a timeout, cancellation, bounded output, throttled progress
-/// and completions that are kept on disk until the control plane has taken them.
+/// strictly one after another, with a timeout, cancellation, bounded output, coalesced progress
+/// and completions that are kept on disk until the control plane has answered them.
 public actor JobRunner {
     let registry: HandlerRegistry
     let reporter: any JobReporter
@@ -26,25 +24,41 @@ public actor JobRunner {
     let host: HostProbe
     let log: AgentLog
     let processes = ProcessRunner()
+    let progress: ProgressCoalescer
+    /// The first wait between delivery retries; it doubles up to `maxRetryDelaySec`.
+    let retryDelaySec: Double
+    static let maxRetryDelaySec = 30.0
+    /// How long a stopped handler gets to return (its programs get SIGTERM, then SIGKILL) before
+    /// the job is reported anyway and its lock released.
+    var windDownSec: Double { processes.graceSec + processes.drainSec + 1 }
 
-    /// Claimed jobs not yet delivered (waiting for their lock, running, or reporting).
-    private var active: [JobRef: Task<AttemptStatus, Never>] = [:]
-    /// The last task queued on each lock: the next job on that lock waits for it.
-    private var lockTails: [String: Task<AttemptStatus, Never>] = [:]
+    /// A job claimed (its execution, while it runs) or a completion still to deliver.
+    private struct Entry {
+        var execution: Task<JobCompletion, Never>?
+        var whole: Task<AttemptStatus, Never>
+    }
+    /// Attempts the control plane has no answer for yet (waiting for their lock, running, or
+    /// reporting); the heartbeat lists them, which keeps their leases.
+    private var active: [JobRef: Entry] = [:]
+    /// Jobs whose handler has not finished yet.
+    private var executing: Set<JobRef> = []
+    /// The work last queued on each lock: the next job on that lock waits for it.
+    private var lockTails: [String: Task<Void, Never>] = [:]
     private var cancelRequested: Set<JobRef> = []
     private var shuttingDown = false
-    private var lastProgressAt: [JobRef: Double] = [:]
 
     public init(registry: HandlerRegistry, reporter: any JobReporter, store: InFlightStore,
-                host: HostProbe, log: AgentLog) {
+                host: HostProbe, log: AgentLog, retryDelaySec: Double = 0.5) {
         self.registry = registry; self.reporter = reporter; self.store = store
-        self.host = host; self.log = log
+        self.host = host; self.log = log; self.retryDelaySec = retryDelaySec
+        self.progress = ProgressCoalescer(reporter: reporter, log: log)
     }
 
     /// Jobs whose lease the heartbeat should keep alive.
-    public var inFlight: [JobRef] { active.keys.sorted { $0.id < $1.id } }
+    public var inFlight: [JobRef] { active.keys.sorted { ($0.id, $0.attempt) < ($1.id, $1.attempt) } }
 
-    /// Start a claimed job. A job already known (same id and attempt) is ignored.
+    /// Start a claimed job. A job already known (same id and attempt) is ignored. The returned
+    /// task ends once the control plane has answered the completion (or the agent gave up on it).
     @discardableResult
     public func submit(_ job: ClaimedJob) -> Task<AttemptStatus, Never>? {
         let ref = job.ref
@@ -53,19 +67,26 @@ public actor JobRunner {
         store.save(InFlightRecord(job: job, startedAt: startedAt, completion: nil))
         let lock = registry.handlers[job.command]?.descriptor.info.lock
         let previous = lock.flatMap { lockTails[$0] }
-        let task = Task<AttemptStatus, Never> {
-            if let previous { _ = await previous.value }
-            let completion = await self.execute(job, queuedAt: startedAt)
+        executing.insert(ref)
+        let execution = Task<JobCompletion, Never> {
+            if let previous { await previous.value }
+            let completion = CompletionShaping.fit(await self.execute(job))
             self.store.save(InFlightRecord(job: job, startedAt: startedAt, completion: completion))
-            // Deliver from a task of its own: an operator's cancel must not cut the report short.
-            await Task { await self.deliver(completion) }.value
+            await self.executed(ref)
+            return completion
+        }
+        // The lock guards the host, not the report: the next job on it starts once this one's
+        // completion is safe on disk, while the delivery goes on.
+        if let lock { lockTails[lock] = Task { _ = await execution.value } }
+        let whole = Task<AttemptStatus, Never> {
+            let completion = await execution.value
+            await self.deliver(InFlightRecord(job: job, startedAt: startedAt, completion: completion))
             self.finished(ref)
             return completion.status
         }
-        active[ref] = task
-        if let lock { lockTails[lock] = task }
+        active[ref] = Entry(execution: execution, whole: whole)
         log.info("job \(job.id) attempt \(job.attempt): \(job.command) claimed")
-        return task
+        return whole
     }
 
     /// Queue a plugin's startup work on its lock: it waits for the jobs already on the lock, and
@@ -74,72 +95,88 @@ public actor JobRunner {
     public func start(_ work: StartupWork) -> Task<Void, Never> {
         let previous = lockTails[work.lock]
         let log = self.log
-        let task = Task<AttemptStatus, Never> {
-            if let previous { _ = await previous.value }
+        let task = Task<Void, Never> {
+            if let previous { await previous.value }
             log.info("\(work.name): starting")
             await work.run()
-            return .completed
         }
         lockTails[work.lock] = task
-        return Task { _ = await task.value }
+        return task
+    }
+
+    private func executed(_ ref: JobRef) async {
+        executing.remove(ref)
+        await progress.forget(ref)
     }
 
     private func finished(_ ref: JobRef) {
         active[ref] = nil
         cancelRequested.remove(ref)
-        lastProgressAt[ref] = nil
     }
 
     /// An operator cancelled the job: stop it and report `cancelled`.
     public func cancel(_ ref: JobRef) {
-        guard let task = active[ref] else { return }
+        guard let execution = active[ref]?.execution, executing.contains(ref) else { return }
         cancelRequested.insert(ref)
-        task.cancel()
+        execution.cancel()
     }
 
-    /// Wait until every job has finished and been reported.
+    /// Wait until every job has finished and been reported (and every completion found at start
+    /// delivered); returns the statuses of the jobs claimed.
     public func waitForAll() async -> [AttemptStatus] {
         var statuses: [AttemptStatus] = []
         // Await a snapshot: a job that ends while we wait on another removes itself from
         // `active`, and its status must not be lost.
         while !active.isEmpty {
-            for task in Array(active.values) { statuses.append(await task.value) }
+            for entry in Array(active.values) {
+                let status = await entry.whole.value
+                if entry.execution != nil { statuses.append(status) }
+            }
         }
         return statuses
     }
 
     /// SIGTERM: take no new jobs, let running ones finish for `graceSec`, then stop them (they are
-    /// reported `interrupted` so the control plane re-offers them).
+    /// reported `interrupted` so the control plane re-offers them). Completions the control plane
+    /// does not take now stay on disk for the next start.
     public func shutdown(graceSec: Int) async {
         shuttingDown = true
         let deadline = monotonicNow() + Double(graceSec)
-        while !active.isEmpty && monotonicNow() < deadline {
+        while !executing.isEmpty && monotonicNow() < deadline {
             try? await Task.sleep(for: .milliseconds(100))
         }
-        if !active.isEmpty {
-            log.warning("stopping \(active.count) job(s) still running after \(graceSec)s grace")
-            for task in active.values { task.cancel() }
-            _ = await waitForAll()
+        if !executing.isEmpty {
+            log.warning("stopping \(executing.count) job(s) still running after \(graceSec)s grace")
+            for ref in executing { active[ref]?.execution?.cancel() }
         }
+        _ = await waitForAll()
     }
 
-    /// After a restart: resend completions the control plane never took, and report jobs that
-    /// were running when the agent died as interrupted.
-    public func recoverLostJobs() async {
-        for record in store.all() {
+    /// After a restart: completions the control plane never answered, and jobs that were running
+    /// when the agent died (reported interrupted), join the normal delivery loop (issue 20 item
+    /// 16). This returns at once: `READY=1` and the first heartbeat do not wait for them.
+    public func recoverLostJobs() {
+        for record in store.all() where active[record.job.ref] == nil {
             let completion = record.completion ?? JobCompletion(
                 jobId: record.job.id, attempt: record.job.attempt, status: .interrupted,
                 exitCode: nil, output: "", result: nil, changed: nil,
                 error: "the agent restarted while this job ran", startedAt: record.startedAt,
                 finishedAt: unixNow())
             log.warning("job \(record.job.id) attempt \(record.job.attempt): reporting \(completion.status.rawValue) after restart")
-            await deliver(completion, attempts: 3)
+            let ref = record.job.ref
+            let owed = InFlightRecord(job: record.job, startedAt: record.startedAt, completion: completion)
+            let whole = Task<AttemptStatus, Never> {
+                await self.deliver(owed)
+                self.finished(ref)
+                return completion.status
+            }
+            active[ref] = Entry(execution: nil, whole: whole)
         }
     }
 
     // MARK: running
 
-    private func execute(_ job: ClaimedJob, queuedAt: Double) async -> JobCompletion {
+    private func execute(_ job: ClaimedJob) async -> JobCompletion {
         let output = OutputTail(limit: AgentWire.maxOutputTailBytes)
         let started = unixNow()
         func done(_ status: AttemptStatus, exit: Int?, error: String?, result: JSONValue? = nil,
@@ -148,6 +185,10 @@ public actor JobRunner {
             return JobCompletion(jobId: job.id, attempt: job.attempt, status: status, exitCode: exit,
                                  output: output.text, result: result, changed: changed,
                                  error: error, startedAt: started, finishedAt: unixNow())
+        }
+        if let problem = ClaimedJobLimits.problem(job) {
+            log.warning("job \(job.id) attempt \(job.attempt): refused: \(problem)")
+            return done(.failed, exit: nil, error: "the agent refused the job: \(problem)")
         }
         if Task.isCancelled { return done(cancelStatus(job.ref), exit: nil, error: "stopped before it started") }
         guard let handler = registry.handlers[job.command] else {
@@ -160,23 +201,20 @@ public actor JobRunner {
         if job.checkMode && !info.supportsCheckMode {
             return done(.failed, exit: nil, error: "\(job.command) does not support check mode")
         }
+        let progress = self.progress
         let context = JobContext(
             jobID: job.id, attempt: job.attempt, command: job.command, checkMode: job.checkMode,
             timeoutSec: job.timeoutSec, output: output, processes: processes, host: host,
-            progress: { [weak self] message, percent in
-                await self?.reportProgress(job.ref, message: message, percent: percent)
+            progress: { message, percent in
+                await progress.post(JobProgress(jobId: job.id, attempt: job.attempt,
+                                                message: message, percent: percent))
             })
         log.info("job \(job.id) attempt \(job.attempt): \(job.command) started")
-        do {
-            let outcome = try await withThrowingTaskGroup(of: JobOutcome.self) { group in
-                group.addTask { try await handler.run(job.params, context) }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(job.timeoutSec))
-                    throw JobTimedOut()
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+        let params = job.params
+        let running = Task<JobOutcome, any Error> { try await handler.run(params, context) }
+        let end = await HandlerRace.first(of: running, timeoutSec: Double(job.timeoutSec), honourCancellation: true)
+        switch end {
+        case .finished(.success(let outcome)):
             if Task.isCancelled {
                 return done(cancelStatus(job.ref), exit: nil, error: "stopped", result: outcome.result)
             }
@@ -184,17 +222,25 @@ public actor JobRunner {
             log.info("job \(job.id) attempt \(job.attempt): completed (\(outcome.changed ? "changed" : "unchanged"))")
             return done(.completed, exit: outcome.exitCode, error: nil, result: outcome.result,
                         changed: outcome.changed)
-        } catch is JobTimedOut {
-            return done(.failed, exit: nil, error: "timed out after \(job.timeoutSec)s")
-        } catch let e as JobFailure {
+        case .finished(.failure(let e as JobFailure)):
             log.warning("job \(job.id) attempt \(job.attempt): failed: \(e.message)")
             return done(.failed, exit: e.exitCode, error: e.message, result: e.result)
-        } catch {
+        case .finished(.failure(let error)):
             if Task.isCancelled || error is CancellationError {
                 return done(cancelStatus(job.ref), exit: nil, error: "stopped")
             }
             log.warning("job \(job.id) attempt \(job.attempt): failed: \(error)")
             return done(.failed, exit: nil, error: "\(error)")
+        case .timedOut, .cancelled:
+            // Stop the handler (its programs' whole trees are killed) but do not wait for it
+            // without bound: the report and the lock must not hang on it (issue 20 item 12).
+            running.cancel()
+            let wound = await HandlerRace.first(of: running, timeoutSec: windDownSec, honourCancellation: false)
+            if case .timedOut = wound {
+                log.warning("job \(job.id) attempt \(job.attempt): the handler did not stop within \(windDownSec)s; reporting anyway")
+            }
+            if case .timedOut = end { return done(.failed, exit: nil, error: "timed out after \(job.timeoutSec)s") }
+            return done(cancelStatus(job.ref), exit: nil, error: "stopped")
         }
     }
 
@@ -202,49 +248,65 @@ public actor JobRunner {
         cancelRequested.contains(ref) ? .cancelled : .interrupted
     }
 
-    /// At most one progress post per job per second; the rest are dropped (the completion carries
-    /// the final word). Posting never blocks the handler.
-    private func reportProgress(_ ref: JobRef, message: String?, percent: Double?) {
-        let now = monotonicNow()
-        if let last = lastProgressAt[ref], now - last < 1 { return }
-        lastProgressAt[ref] = now
-        let reporter = self.reporter
-        let log = self.log
-        Task {
-            do {
-                _ = try await reporter.progress(JobProgress(jobId: ref.id, attempt: ref.attempt,
-                                                            message: message, percent: percent))
-            } catch {
-                log.debug("progress for job \(ref.id) not sent: \(error)")
+    // MARK: delivery
+
+    /// Send a completion until the control plane answers it (taken, stale 409 or gone 404); the
+    /// record stays on disk until then. 5xx, 408, 429 and network errors are retried with back-off
+    /// (the job stays in `inFlight`, so heartbeats keep its lease while the agent holds its result).
+    /// A completion refused for good (other 4xx) is kept under `refused/` and a short failure sent
+    /// in its place (issue 20 item 14). During shutdown a few tries, then the record waits for the
+    /// next start.
+    private func deliver(_ record: InFlightRecord) async {
+        // Records written by an older agent were never fitted.
+        guard let original = record.completion.map({ CompletionShaping.fit($0) }) else { return }
+        let ref = record.job.ref
+        var completion = original
+        var delay = retryDelaySec
+        var tries = 0
+        while true {
+            tries += 1
+            let verdict: DeliveryVerdict
+            do { verdict = .answered(try await reporter.complete(completion)) } catch { verdict = DeliveryVerdict(error) }
+            switch verdict {
+            case .answered(.accepted):
+                log.info("job \(ref.id) attempt \(ref.attempt): reported \(completion.status.rawValue)")
+                store.remove(ref)
+                return
+            case .answered(.stale(let why)):
+                log.warning("job \(ref.id) attempt \(ref.attempt): control plane refused the report as stale: \(why)")
+                store.remove(ref)
+                return
+            case .answered(.gone):
+                log.warning("job \(ref.id): no longer exists on the control plane")
+                store.remove(ref)
+                return
+            case .refused(let why) where completion == original:
+                let keptAt = store.keepRefused(record)
+                log.error("job \(ref.id) attempt \(ref.attempt): the control plane refused the report (\(why)); kept at \(keptAt ?? "nowhere"), sending a short failure")
+                completion = CompletionShaping.shortFailure(for: original, reason: why, keptAt: keptAt)
+                store.save(InFlightRecord(job: record.job, startedAt: record.startedAt, completion: completion))
+            case .refused(let why):
+                log.error("job \(ref.id) attempt \(ref.attempt): the short failure was refused too (\(why)); giving up")
+                store.remove(ref)
+                return
+            case .retry(let why):
+                if tries == 1 || tries % 10 == 0 {
+                    log.warning("job \(ref.id) attempt \(ref.attempt): report failed (\(why)); retrying")
+                }
+                if shuttingDown && tries >= 3 { return }
+                await pause(delay)
+                delay = min(delay * 2, Self.maxRetryDelaySec)
             }
         }
     }
 
-    /// Send a completion until the control plane takes it (or says it no longer wants it). Without
-    /// an answer the record stays on disk for the next start.
-    private func deliver(_ completion: JobCompletion, attempts: Int = .max) async {
-        let ref = JobRef(id: completion.jobId, attempt: completion.attempt)
-        var delay = 0.5
-        var tries = 0
-        while tries < attempts {
-            tries += 1
-            do {
-                switch try await reporter.complete(completion) {
-                case .accepted:
-                    log.info("job \(ref.id) attempt \(ref.attempt): reported \(completion.status.rawValue)")
-                case .stale(let why):
-                    log.warning("job \(ref.id) attempt \(ref.attempt): control plane refused the report as stale: \(why)")
-                case .gone:
-                    log.warning("job \(ref.id): no longer exists on the control plane")
-                }
-                store.remove(ref)
-                return
-            } catch {
-                log.warning("job \(ref.id) attempt \(ref.attempt): report failed (\(error)); retrying")
-                if shuttingDown && tries >= 3 { return }
-                try? await Task.sleep(for: .seconds(delay))
-                delay = min(delay * 2, 30)
-            }
+    /// Sleep `seconds`, cut short by a shutdown.
+    private func pause(_ seconds: Double) async {
+        let until = monotonicNow() + seconds
+        while !shuttingDown {
+            let left = until - monotonicNow()
+            if left <= 0 { return }
+            try? await Task.sleep(for: .seconds(min(left, 0.1)))
         }
     }
 }

@@ -23,28 +23,76 @@ public struct ProcessError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Runs programs with argument arrays (never a shell), stdin from /dev/null, stdout and stderr
-/// captured together up to a bound, and a deadline after which the whole process group gets
-/// SIGTERM and, 3 s later, SIGKILL. Task cancellation stops the program the same way.
+/// Runs programs with argument arrays (never a shell), stdin from /dev/null, no descriptor of the
+/// agent's but 0–2, stdout and stderr captured together up to a bound, and a deadline. On the
+/// deadline or task cancellation the program's whole tree (its process group and every descendant
+/// that left it, see `ProcessTree`) gets SIGTERM and, `graceSec` later, SIGKILL — whether or not
+/// the program itself has already exited; then reading stops, the program is reaped and the result
+/// returned. A program that exits normally ends the read once its output is drained (at most
+/// `drainSec` later), so a daemon it left holding stdout does not hold the job.
 public struct ProcessRunner: Sendable {
     public var maxOutputBytes: Int
+    /// Between SIGTERM and SIGKILL.
+    public var graceSec: Double
+    /// How long output is still read after the program exited (from processes it left behind).
+    public var drainSec: Double
+    /// The longest deadline honoured; a larger (or non-finite) one is clamped to it.
+    public static let maxTimeoutSec: Double = 30 * 86_400
 
-    public init(maxOutputBytes: Int = 64 * 1024) { self.maxOutputBytes = maxOutputBytes }
+    public init(maxOutputBytes: Int = 64 * 1024, graceSec: Double = 3, drainSec: Double = 1) {
+        self.maxOutputBytes = maxOutputBytes; self.graceSec = graceSec; self.drainSec = drainSec
+    }
 
-    /// Shared between the waiting thread, the deadline and the cancellation handler.
-    private final class Child: Sendable {
-        let pid: pid_t
-        let finished = Atomic<Bool>(false)
-        let timedOut = Atomic<Bool>(false)
-        init(pid: pid_t) { self.pid = pid }
+    /// Shared by the reading thread, the reaping thread, the deadline and the cancellation handler.
+    private final class Run: Sendable {
+        struct State {
+            var leaderExitedAt: Double?
+            var stopReading = false
+            var stopping = false
+            var timedOut = false
+            var done = false
+        }
+        let tree: ProcessTree
+        let wake: (read: Int32, write: Int32)
+        let state = Mutex(State())
+        let stopped = DispatchSemaphore(value: 0)
 
-        func stop(timedOut: Bool) {
-            guard !finished.load(ordering: .acquiring) else { return }
-            if timedOut { self.timedOut.store(true, ordering: .releasing) }
-            kill(-pid, SIGTERM)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 3) { [self] in
-                if !finished.load(ordering: .acquiring) { kill(-pid, SIGKILL) }
+        init(tree: ProcessTree, wake: (read: Int32, write: Int32)) { self.tree = tree; self.wake = wake }
+
+        var leaderReaped: Bool { state.withLock { $0.leaderExitedAt != nil } }
+
+        /// Wake the reading thread so it looks at the state again.
+        func poke() {
+            var byte: UInt8 = 1
+            _ = write(wake.write, &byte, 1)
+        }
+
+        func stop(timedOut: Bool, graceSec: Double) {
+            let begin = state.withLock { s -> Bool in
+                guard !s.done, !s.stopping else { return false }
+                s.stopping = true
+                s.timedOut = timedOut
+                return true
             }
+            guard begin else { return }
+            runOnNewThread { [self] in
+                terminate(graceSec: graceSec)
+                stopped.signal()
+            }
+        }
+
+        private func terminate(graceSec: Double) {
+            tree.signal(SIGTERM, leaderReaped: leaderReaped)
+            let deadline = monotonicNow() + graceSec
+            while monotonicNow() < deadline {
+                usleep(100_000)
+                if tree.members(leaderReaped: leaderReaped).isEmpty { break }
+            }
+            // Issue 20 item 13: SIGKILL even when the leader is gone — a descendant that ignores
+            // SIGTERM outlives it.
+            tree.signal(SIGKILL, leaderReaped: leaderReaped)
+            state.withLock { $0.stopReading = true }
+            poke()
         }
     }
 
@@ -52,14 +100,11 @@ public struct ProcessRunner: Sendable {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         timeoutSec: Double, output: OutputTail? = nil
     ) async throws -> ProcessResult {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw ProcessError(message: "pipe: \(String(cString: strerror(errno)))")
+        let (readFD, writeFD) = try SpawnSupport.closeOnExecPipe()
+        let wake: (read: Int32, write: Int32)
+        do { wake = try SpawnSupport.closeOnExecPipe() } catch {
+            close(readFD); close(writeFD); throw error
         }
-        // Neither end may leak into other children (the child gets the write end via dup2).
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        let (readFD, writeFD) = (fds[0], fds[1])
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -67,6 +112,7 @@ public struct ProcessRunner: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeFD, 1)
         posix_spawn_file_actions_adddup2(&actions, writeFD, 2)
+        SpawnSupport.closeAllAbove2(&actions)
 
         var attrs = posix_spawnattr_t()
         posix_spawnattr_init(&attrs)
@@ -81,60 +127,56 @@ public struct ProcessRunner: Sendable {
         posix_spawnattr_setflags(&attrs, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
                                                | POSIX_SPAWN_SETSIGDEF))
 
+        let mark = ProcessTree.newMark()
+        var env = environment ?? currentEnvironment()
+        env[ProcessTree.markVariable] = mark
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        var envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
-            env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        }
-        defer { envp?.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
 
         var pid = pid_t()
         let rc: Int32 = argv.withUnsafeBufferPointer { av in
-            let avp = UnsafeMutablePointer(mutating: av.baseAddress!)
-            if var e = envp {
-                return e.withUnsafeMutableBufferPointer { ep in
-                    posix_spawnp(&pid, executable, &actions, &attrs, avp, ep.baseAddress!)
-                }
+            envp.withUnsafeMutableBufferPointer { ep in
+                posix_spawnp(&pid, executable, &actions, &attrs,
+                             UnsafeMutablePointer(mutating: av.baseAddress!), ep.baseAddress!)
             }
-            return posix_spawnp(&pid, executable, &actions, &attrs, avp, environ)
         }
-        envp = nil
         close(writeFD)
         if rc != 0 {
-            close(readFD)
+            close(readFD); close(wake.read); close(wake.write)
             throw ProcessError(message: "cannot run \(executable): \(String(cString: strerror(rc)))")
         }
 
-        let child = Child(pid: pid)
-        let deadline = DispatchWorkItem { child.stop(timedOut: true) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + max(0.001, timeoutSec), execute: deadline)
+        let leader = pid
+        let run = Run(tree: ProcessTree(leader: leader, mark: mark), wake: wake)
+        let (graceSec, drainSec) = (self.graceSec, self.drainSec)
+        let deadline = DispatchWorkItem { run.stop(timedOut: true, graceSec: graceSec) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.clamped(timeoutSec), execute: deadline)
         let tail = OutputTail(limit: maxOutputBytes)
 
-        let (status, _) = await withTaskCancellationHandler {
-            await withCheckedContinuation { (cont: CheckedContinuation<(Int32, Void), Never>) in
+        let status: Int32 = await withTaskCancellationHandler {
+            await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
                 runOnNewThread {
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    while true {
-                        let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, 65536) }
-                        if n > 0 {
-                            let chunk = Array(buffer[0..<n])
-                            tail.append(chunk)
-                            output?.append(chunk)
-                        } else if n < 0 && errno == EINTR {
-                            continue
-                        } else {
-                            break
-                        }
+                    let readerDone = DispatchSemaphore(value: 0)
+                    runOnNewThread {
+                        Self.readOutput(readFD, run: run, drainSec: drainSec, into: tail, output)
+                        readerDone.signal()
                     }
-                    close(readFD)
                     var status: Int32 = 0
-                    while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-                    child.finished.store(true, ordering: .releasing)
-                    cont.resume(returning: (status, ()))
+                    while waitpid(leader, &status, 0) < 0 && errno == EINTR {}
+                    run.state.withLock { $0.leaderExitedAt = monotonicNow() }
+                    run.poke()
+                    readerDone.wait()
+                    // A stop under way finishes (its SIGKILL sent) before the result is returned.
+                    let stopping = run.state.withLock { s -> Bool in s.done = true; return s.stopping }
+                    if stopping { run.stopped.wait() }
+                    close(readFD); close(wake.read); close(wake.write)
+                    cont.resume(returning: status)
                 }
             }
         } onCancel: {
-            child.stop(timedOut: false)
+            run.stop(timedOut: false, graceSec: graceSec)
         }
         deadline.cancel()
 
@@ -144,7 +186,53 @@ public struct ProcessRunner: Sendable {
         return ProcessResult(
             exitCode: exited ? (status >> 8) & 0xff : 128 + termSignal,
             signal: exited ? nil : termSignal,
-            timedOut: child.timedOut.load(ordering: .acquiring),
+            timedOut: run.state.withLock { $0.timedOut },
             output: tail.text)
+    }
+
+    /// A deadline DispatchTime can hold (an out-of-range one would trap; issue 20 item 18).
+    static func clamped(_ seconds: Double) -> Double {
+        guard seconds.isFinite else { return seconds.isNaN ? 0.001 : maxTimeoutSec }
+        return min(max(0.001, seconds), maxTimeoutSec)
+    }
+
+    /// Read until end of file, until told to stop, or until `drainSec` after the leader exited.
+    private static func readOutput(_ fd: Int32, run: Run, drainSec: Double, into tail: OutputTail,
+                             _ output: OutputTail?) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: run.wake.read, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let (stop, exitedAt) = run.state.withLock { ($0.stopReading, $0.leaderExitedAt) }
+            if stop { return }
+            var timeoutMs: Int32 = -1
+            if let exitedAt {
+                let left = exitedAt + drainSec - monotonicNow()
+                if left <= 0 { return }
+                timeoutMs = Int32(left * 1000) + 1
+            }
+            fds[0].revents = 0; fds[1].revents = 0
+            let ready = poll(&fds, 2, timeoutMs)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if fds[1].revents != 0 {
+                var sink = [UInt8](repeating: 0, count: 64)
+                _ = sink.withUnsafeMutableBytes { read(run.wake.read, $0.baseAddress, 64) }
+            }
+            if fds[0].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+                if n > 0 {
+                    let chunk = Array(buffer[0..<n])
+                    tail.append(chunk)
+                    output?.append(chunk)
+                } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
     }
 }

@@ -99,6 +99,88 @@ struct ProcessRunnerTests {
         #expect(!r.succeeded)
     }
 
+    @Test("issue 20 item 12: a deadline stops a program whose setsid descendant holds stdout, and kills the descendant")
+    func timeoutKillsEscapedDescendant() async throws {
+        let tmp = try TempDir()
+        let pidFile = tmp.file("escaped.pid")
+        let script = #"setsid sh -c 'echo $$ > "$0"; exec sleep 60' "$0" & exec sleep 100"#
+        let start = monotonic()
+        let r = try await runner.run("sh", ["-c", script, pidFile], timeoutSec: 0.5)
+        let elapsed = monotonic() - start
+        #expect(r.timedOut)
+        #expect(elapsed < 5, "took \(elapsed)s")
+        let escaped = try #require(await pidWritten(to: pidFile))
+        #expect(await eventually(timeout: 2) { !isAlive(escaped) }, "the escaped descendant \(escaped) still runs")
+    }
+
+    @Test("issue 20 item 13: after the deadline a descendant that ignores SIGTERM is SIGKILLed, though the program itself was already reaped")
+    func timeoutKillsTermIgnoringDescendant() async throws {
+        let tmp = try TempDir()
+        let pidFile = tmp.file("stubborn.pid")
+        // The descendant does not hold the output pipe: the program's own exit ends the read and
+        // it is reaped at once; only the SIGKILL after the grace period can end the descendant.
+        let script = #"sh -c 'trap "" TERM; echo $$ > "$0"; exec sleep 60' "$0" >/dev/null 2>&1 & exec sleep 100"#
+        let quick = ProcessRunner(graceSec: 1)
+        let stubborn = Task { await pidWritten(to: pidFile) }
+        let start = monotonic()
+        let r = try await quick.run("sh", ["-c", script, pidFile], timeoutSec: 0.5)
+        #expect(r.timedOut)
+        #expect(r.signal == SIGTERM)
+        #expect(monotonic() - start < 5)
+        let pid = try #require(await stubborn.value)
+        #expect(await eventually(timeout: 2) { !isAlive(pid) }, "the TERM-ignoring descendant \(pid) still runs")
+    }
+
+    @Test("issue 20 item 12: after a deadline reading stops, even while a descendant the runner cannot find (environment cleared, parent gone) holds stdout")
+    func timeoutStopsReadingFromAnUnfoundDescendant() async throws {
+        let tmp = try TempDir()
+        let pidFile = tmp.file("hidden.pid")
+        // The subshell exits at once, so the descendant is reparented away before the deadline.
+        let script = #"(env -i setsid sh -c 'echo $$ > "$0"; exec sleep 60' "$0" &); exec sleep 100"#
+        let start = monotonic()
+        let r = try await runner.run("sh", ["-c", script, pidFile], timeoutSec: 0.5)
+        let elapsed = monotonic() - start
+        let hidden = await pidWritten(to: pidFile)
+        #expect(r.timedOut)
+        #expect(elapsed < 6, "took \(elapsed)s")
+        #expect(hidden.map(isAlive) == true, "the descendant was found after all: this test no longer tests reading")
+        if let hidden { kill(hidden, SIGKILL) }
+    }
+
+    @Test("issue 20 item 12: a program that exits leaving a daemon on its stdout returns once drained; the daemon is left alone")
+    func exitWithDaemonHoldingStdout() async throws {
+        let tmp = try TempDir()
+        let pidFile = tmp.file("daemon.pid")
+        let script = #"setsid sh -c 'echo $$ > "$0"; exec sleep 30' "$0" & echo started"#
+        let start = monotonic()
+        let r = try await runner.run("sh", ["-c", script, pidFile], timeoutSec: 60)
+        #expect(monotonic() - start < 5)
+        #expect(r.exitCode == 0 && !r.timedOut)
+        #expect(r.output == "started\n")
+        let daemon = try #require(await pidWritten(to: pidFile))
+        #expect(isAlive(daemon))
+        kill(daemon, SIGKILL)
+    }
+
+    @Test("issue 20 item 15: a spawned program holds no descriptor but 0–2, whatever the agent has open")
+    func noInheritedDescriptors() async throws {
+        // Opened without O_CLOEXEC on purpose: the spawn itself must not pass them on.
+        let file = open("/etc/hostname", O_RDONLY)
+        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(file); close(sock) }
+        #expect(file > 2 && sock > 2)
+        let r = try await runner.run("sh", ["-c", #"ls /proc/$$/fd"#], timeoutSec: 10)
+        #expect(r.exitCode == 0)
+        #expect(r.output == "0\n1\n2\n")
+    }
+
+    @Test("issue 20 item 18: a huge or non-finite deadline is clamped, not a crash",
+          arguments: [Double(Int.max), .infinity])
+    func hugeDeadline(_ timeout: Double) async throws {
+        let r = try await runner.run("true", [], timeoutSec: timeout)
+        #expect(r.exitCode == 0)
+    }
+
     @Test("a missing executable throws", arguments: ["/nonexistent/balctl-no-such-tool", "balctl-no-such-tool-xyz"])
     func missingExecutable(_ exe: String) async {
         let e = await #expect(throws: ProcessError.self) {

@@ -53,3 +53,19 @@ func eventually(timeout: Double = 5, _ condition: () async -> Bool) async -> Boo
     }
     return await condition()
 }
+
+/// Whether `pid` names a live process (a zombie is dead: it only waits to be reaped).
+func isAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+}
+
+/// The pid a test program wrote to `path` (waiting for it to appear).
+func pidWritten(to path: String) async -> pid_t? {
+    _ = await eventually { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").hasSuffix("\n") }
+    return (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+        pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

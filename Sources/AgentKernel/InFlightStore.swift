@@ -47,10 +47,10 @@ public struct InFlightStore: Sendable {
     /// host; returns its path, or nil when it could not be written.
     @discardableResult
     public func keepRefused(_ record: InFlightRecord) -> String? {
-        if mkdir(refusedDirectory, 0o700) != 0 && errno != EEXIST { return nil }
-        guard let data = try? JSONEncoder().encode(record) else { return nil }
+        guard (try? SafeFile.makeDirectory(refusedDirectory, mode: 0o700)) != nil,
+              let data = try? JSONEncoder().encode(record) else { return nil }
         let file = "\(refusedDirectory)/\(record.job.id)-\(record.job.attempt).json"
-        guard (try? writeFileAtomically(file, Array(data), mode: 0o600)) != nil else { return nil }
+        guard (try? SafeFile.write(file, Array(data), mode: 0o600)) != nil else { return nil }
         pruneRefused()
         return file
     }

@@ -46,7 +46,7 @@ public struct CloudflareProvider: DNSProvider {
     struct TokenStatus: Decodable, Sendable { var id: String?; var status: String }
 
     public func currentAddresses(name: String) async throws -> [DNSAddress] {
-        let owner = try nameInZone(name)
+        let owner = try DNSName.inZone(name, zone)
         let zoneID = try await zoneID()
         return try await aRecords(zoneID, owner).map { r throws(DNSProviderError) in
             guard let ip = IPv4(r.content) else {
@@ -57,7 +57,7 @@ public struct CloudflareProvider: DNSProvider {
     }
 
     public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
-        let owner = try nameInZone(name)
+        let owner = try DNSName.inZone(name, zone)
         guard ttl == 1 || (30...86400).contains(ttl) else {
             throw DNSProviderError(.invalidRequest, "Cloudflare TTL must be 1 (automatic) or 30–86400 s, not \(ttl)")
         }
@@ -93,14 +93,6 @@ public struct CloudflareProvider: DNSProvider {
     }
 
     // MARK: - helpers
-
-    private func nameInZone(_ name: String) throws(DNSProviderError) -> DNSName {
-        let owner = try DNSName(name)
-        guard owner.isWithin(zone) else {
-            throw DNSProviderError(.invalidRequest, "\(owner) is not in zone \(zone); nothing was sent")
-        }
-        return owner
-    }
 
     /// Cloudflare names have no trailing dot.
     static func presentation(_ n: DNSName) -> String { String(n.description.dropLast()) }

@@ -44,6 +44,15 @@ struct DNSName: Hashable, Sendable, CustomStringConvertible {
         labels.count >= zone.labels.count && Array(labels.suffix(zone.labels.count)) == zone.labels
     }
 
+    /// `name` parsed and required to be in `zone`: providers call this before sending anything.
+    static func inZone(_ name: String, _ zone: DNSName) throws(DNSProviderError) -> DNSName {
+        let owner = try DNSName(name)
+        guard owner.isWithin(zone) else {
+            throw DNSProviderError(.invalidRequest, "\(owner) is not in zone \(zone); nothing was sent")
+        }
+        return owner
+    }
+
     /// This name with one more label in front.
     func prepending(_ label: String) throws(DNSProviderError) -> DNSName {
         try DNSName(label + "." + description)

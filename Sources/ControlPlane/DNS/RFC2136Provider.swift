@@ -40,7 +40,7 @@ public struct RFC2136Provider: DNSProvider {
     static let maxTTL: UInt32 = 0x7fff_ffff
 
     public func currentAddresses(name: String) async throws -> [DNSAddress] {
-        let owner = try nameInZone(name)
+        let owner = try DNSName.inZone(name, zone)
         let query = DNSMessage(id: UInt16.random(in: 0...UInt16.max), flags: DNSOpcode.query << 11,
                                questions: [DNSQuestion(name: owner, type: DNSType.a, rrClass: DNSClass.inet)])
         let parsed = try await send(query.encode(), id: query.id)
@@ -68,7 +68,7 @@ public struct RFC2136Provider: DNSProvider {
     }
 
     public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
-        let owner = try nameInZone(name)
+        let owner = try DNSName.inZone(name, zone)
         guard ttl <= Self.maxTTL else { throw DNSProviderError(.invalidRequest, "TTL \(ttl) is above 2^31-1") }
         let v = ip.value
         let update = [
@@ -104,14 +104,6 @@ public struct RFC2136Provider: DNSProvider {
     }
 
     // MARK: - helpers
-
-    private func nameInZone(_ name: String) throws(DNSProviderError) -> DNSName {
-        let owner = try DNSName(name)
-        guard owner.isWithin(zone) else {
-            throw DNSProviderError(.invalidRequest, "\(owner) is not in zone \(zone); nothing was sent")
-        }
-        return owner
-    }
 
     private struct UpdateOutcome { var flags: UInt16; var text: String }
 

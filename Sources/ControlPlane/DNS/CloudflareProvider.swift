@@ -10,7 +10,7 @@ import FoundationNetworking
 /// Cloudflare's "automatic"; otherwise 30–86400 s (below 60 only on Enterprise plans, where
 /// Cloudflare itself refuses it otherwise). `proxied` is the orange cloud.
 public struct CloudflareProvider: DNSProvider {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, CustomStringConvertible {
         public var apiToken: String
         /// The zone's name as Cloudflare lists it ("example.com").
         public var zone: String
@@ -21,6 +21,9 @@ public struct CloudflareProvider: DNSProvider {
                     timeout: Double = 15) {
             self.apiToken = apiToken; self.zone = zone; self.baseURL = baseURL; self.timeout = timeout
         }
+
+        /// Never the token: configurations end up in logs.
+        public var description: String { "Cloudflare zone \(zone) at \(baseURL) (token hidden)" }
     }
 
     let zone: DNSName

@@ -1,12 +1,14 @@
 import Crypto
 import Foundation
 
-/// A TSIG key (RFC 8945) for HMAC-SHA256, the algorithm `tsig-keygen` uses by default.
-public struct TSIGKey: Sendable, Equatable {
+/// A TSIG key (RFC 8945) for HMAC-SHA256, the algorithm `tsig-keygen` uses by default. Its
+/// description names the key and never shows the secret (keys end up in logs and errors).
+public struct TSIGKey: Sendable, Equatable, CustomStringConvertible {
     let name: DNSName
     let secret: [UInt8]
 
     public var keyName: String { name.description }
+    public var description: String { "TSIG key \(name) (hmac-sha256, secret hidden)" }
 
     /// `name` as in the server's `key "NAME" { … }`; `secretBase64` as in its `secret "…";`.
     public init(name: String, secretBase64: String) throws(DNSProviderError) {

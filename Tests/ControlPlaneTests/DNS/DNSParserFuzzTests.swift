@@ -1,3 +1,4 @@
+import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
@@ -144,6 +145,9 @@ struct DNSReaderTests {
     func keyFile() throws {
         let k = try TSIGKey(bindKeyFile: "key \"upd-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"AAECAwQ=\";\n};\n")
         #expect(k.keyName == "upd-key." && k.secret == [0, 1, 2, 3, 4])
+        #expect("\(k)" == "TSIG key upd-key. (hmac-sha256, secret hidden)")
+        #expect(!"\(RFC2136Provider.Configuration(server: IPv4("127.0.0.1")!, zone: "z", key: k))".contains("AAECAwQ"))
+        #expect(!"\(CloudflareProvider.Configuration(apiToken: "tok-secret", zone: "example.com"))".contains("tok-secret"))
         #expect(throws: DNSProviderError.self) {
             try TSIGKey(bindKeyFile: "key \"k\" {\n\talgorithm hmac-md5;\n\tsecret \"AAECAwQ=\";\n};\n")
         }

@@ -43,7 +43,10 @@ final class CloudflareEmulator: @unchecked Sendable {  // `server` is set once i
     init(token: String = "cf-test-token-0123456789", zoneName: String = "example.com") throws {
         self.token = token
         self.zoneName = zoneName
-        server = try TinyHTTPServer { [unowned self] in self.handle($0) }
+        // Weak: the server thread may still finish a request while a test drops the emulator.
+        server = try TinyHTTPServer { [weak self] r in
+            self?.handle(r) ?? .init(status: 503, body: Data())
+        }
     }
 
     deinit { server.stop() }

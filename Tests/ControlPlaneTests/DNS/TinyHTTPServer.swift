@@ -33,11 +33,13 @@ final class TinyHTTPServer: Sendable {
         }
         port = p
         let listener = fd
-        // Runs until stop() closes the listening socket and accept() fails.
+        // Runs until stop() shuts the listening socket down and accept() fails; only then is
+        // the descriptor closed, here, so its number cannot be reused by a newer server while
+        // this thread might still accept on it.
         let thread = Thread {
             while true {
                 let c = accept(listener, nil, nil)
-                if c < 0 { if errno == EINTR { continue } else { return } }
+                if c < 0 { if errno == EINTR { continue } else { close(listener); return } }
                 Self.serve(c, handler)
                 close(c)
             }
@@ -47,7 +49,6 @@ final class TinyHTTPServer: Sendable {
 
     func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 
     private static func serve(_ c: Int32, _ handler: (Request) -> Response) {

@@ -23,7 +23,7 @@ public func monotonicNow() -> Double {
 
 /// Run `body` on a new OS thread: for the few blocking loops (reading a child's output) that
 /// must never occupy one of Swift's cooperative threads.
-func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
+public func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
     final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
     var tid = pthread_t()

@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BalctlProtocol
+@testable import ControlPlane
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// A real BIND9 (`named -g`) on a free loopback port, started once for a suite by the
+/// `.bindServer` trait: a temp directory, a key from `tsig-keygen`, and zone `test.example`
+/// that the key may update. As root it runs as `nobody` (setpriv), as TESTING-SERVICES.md saw
+/// work. Its statistics channel counts the requests it received per opcode, so tests can prove
+/// that nothing reached it.
+final class BINDServer: Sendable {
+    @TaskLocal static var current: BINDServer?
+
+    static let zone = "test.example"
+    static let keyName = "upd-key"
+    let dir: URL
+    let port: UInt16
+    let statsPort: UInt16
+    let keyFile: String
+    let key: TSIGKey
+    let process: Process
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    init() throws {
+        for tool in ["/usr/sbin/named", "/usr/sbin/tsig-keygen", "/usr/bin/dig", "/usr/bin/nsupdate"]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw Failure("\(tool) is missing: apt-get install bind9 bind9-dnsutils (see README)")
+        }
+        dir = URL(fileURLWithPath: "/tmp/balctl-bind-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        port = try Self.freePort()
+        statsPort = try Self.freePort()
+        keyFile = dir.appendingPathComponent("upd.key").path
+        let keyText = try Self.run("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", Self.keyName]).out
+        try keyText.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        key = try TSIGKey(bindKeyFile: keyText)
+        let d = dir.path
+        let conf = """
+            include "\(keyFile)";
+            options {
+              directory "\(d)";
+              pid-file "\(d)/named.pid";
+              session-keyfile "\(d)/session.key";
+              listen-on port \(port) { 127.0.0.1; };
+              listen-on-v6 { none; };
+              recursion no;
+              notify no;
+              dnssec-validation no;
+            };
+            controls { };
+            statistics-channels { inet 127.0.0.1 port \(statsPort) allow { 127.0.0.1; }; };
+            zone "\(Self.zone)" {
+              type primary;
+              file "\(d)/\(Self.zone).zone";
+              allow-update { key "\(Self.keyName)"; };
+            };
+
+            """
+        let zoneFile = """
+            $TTL 300
+            @ IN SOA ns1.\(Self.zone). hostmaster.\(Self.zone). 1 3600 600 86400 60
+            @ IN NS ns1.\(Self.zone).
+            ns1 IN A 127.0.0.1
+
+            """
+        try conf.write(toFile: "\(d)/named.conf", atomically: true, encoding: .utf8)
+        try zoneFile.write(toFile: "\(d)/\(Self.zone).zone", atomically: true, encoding: .utf8)
+        var argv = ["/usr/sbin/named", "-g", "-c", "\(d)/named.conf"]
+        if getuid() == 0 {
+            // named writes its journal into the directory: let nobody own it.
+            _ = try Self.run("/bin/chown", ["-R", "nobody:nogroup", d])
+            argv = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + argv
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        _ = FileManager.default.createFile(atPath: "\(d)/named.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(d)/named.log"))
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process = p
+    }
+
+    /// Start and wait until named answers for the zone and its statistics channel is up.
+    static func start() async throws -> BINDServer {
+        let s = try BINDServer()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if s.process.isRunning, (try? s.dig(zone, "SOA").first) != nil, (try? await s.opcodeCount("QUERY")) != nil {
+                return s
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let log = (try? String(contentsOfFile: s.dir.appendingPathComponent("named.log").path, encoding: .utf8)) ?? ""
+        s.stop()
+        throw Failure("named did not start within 20 s:\n\(log)")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func provider(key: TSIGKey? = nil, zone: String = BINDServer.zone) throws -> RFC2136Provider {
+        try RFC2136Provider(.init(server: IPv4("127.0.0.1")!, port: port, zone: zone, key: key ?? self.key,
+                                  timeout: 1, attempts: 2))
+    }
+
+    /// `dig @127.0.0.1 -p PORT NAME TYPE +short` lines (or the answer section with `answer`).
+    func dig(_ name: String, _ type: String = "A", answer: Bool = false) throws -> [String] {
+        let style = answer ? ["+noall", "+answer"] : ["+short"]
+        let r = try Self.run("/usr/bin/dig", ["@127.0.0.1", "-p", "\(port)", name, type, "+time=1", "+tries=2"] + style)
+        return r.out.split(separator: "\n").map(String.init)
+    }
+
+    /// The SOA serial: named bumps it on every change to the zone.
+    func serial() throws -> String {
+        guard let soa = try dig(Self.zone, "SOA").first else { throw Failure("no SOA") }
+        return String(soa.split(separator: " ")[2])
+    }
+
+    /// Feed `nsupdate -k KEYFILE` a script (after its server/zone lines) and require success.
+    func nsupdate(_ lines: [String]) throws {
+        let script = (["server 127.0.0.1 \(port)", "zone \(Self.zone)"] + lines + ["send", ""]).joined(separator: "\n")
+        let r = try Self.run("/usr/bin/nsupdate", ["-k", keyFile], stdin: script)
+        guard r.status == 0 else { throw Failure("nsupdate failed: \(r.out)\(r.err)") }
+    }
+
+    /// Requests named received with this opcode ("QUERY", "UPDATE") since it started.
+    func opcodeCount(_ opcode: String) async throws -> Int {
+        let url = URL(string: "http://127.0.0.1:\(statsPort)/json/v1/server")!
+        let (data, _) = try await URLSession.shared.data(from: url)
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        guard let opcodes = json?["opcodes"] as? [String: Any], let n = opcodes[opcode] as? Int else {
+            throw Failure("no opcode counter \(opcode) in named's statistics")
+        }
+        return n
+    }
+
+    static func run(_ exe: String, _ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// A loopback port free for both TCP and UDP at the time of asking.
+    static func freePort() throws -> UInt16 {
+        for _ in 0..<50 {
+            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(tcp) }
+            guard let port = bindLoopback(tcp, port: 0) else { continue }
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
+            if bindLoopback(udp, port: port) != nil { return port }
+        }
+        throw Failure("no free loopback port")
+    }
+
+    /// Bind `fd` to 127.0.0.1:`port` and return the port bound.
+    static func bindLoopback(_ fd: Int32, port: UInt16) -> UInt16? {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        return ok ? UInt16(bigEndian: addr.sin_port) : nil
+    }
+}
+
+/// Suite trait: one named for the whole suite, stopped when the suite ends.
+struct BINDServerTrait: SuiteTrait, TestScoping {
+    func provideScope(for test: Test, testCase: Test.Case?,
+                      performing function: @Sendable () async throws -> Void) async throws {
+        let server = try await BINDServer.start()
+        defer { server.stop() }
+        try await BINDServer.$current.withValue(server) { try await function() }
+    }
+}
+
+extension Trait where Self == BINDServerTrait {
+    static var bindServer: Self { Self() }
+}
+
+extension BINDServer {
+    /// The suite's server (the trait sets it).
+    static func shared() throws -> BINDServer {
+        guard let s = current else { throw Failure("no named: the suite needs the .bindServer trait") }
+        return s
+    }
+}

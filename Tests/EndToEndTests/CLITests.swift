@@ -58,6 +58,12 @@ struct CLITests {
         let api = try h.api()
         let pool = try await api.pool("follow")
         let e = try await api.member(pool: pool.id, hostname: "follow-1")
+        // A job is accepted once the member has reported its commands; the agent then stops, so
+        // the job waits (pending) through the outage and runs after it.
+        let agent = try h.startAgent(e)
+        _ = try await api.waitForHeartbeat(e.member.id)
+        kill(agent.processIdentifier, SIGTERM)
+        agent.waitUntilExit()
         let job = try await api.enqueue(e.member.id, "host.echo", .object(["message": .string("after the restart")]))
         let follow = try Harness.CLIRun(["jobs", "follow", "\(job.id)", "--server", h.base, "--token", h.adminToken,
                                          "--ca-file", h.tls.caCert])

@@ -203,8 +203,11 @@ struct RecipeEndToEndTests {
         }
         let echo = try await schedule("echo", command: "host.echo", .object(["message": .string("scheduled")]))
         let recipe = try await schedule("recipe", recipe: "keeps-going", .object(["note": .string("from schedule")]))
-        // The agent of this member has no HAProxy: this firing fails, and must say why.
-        let broken = try await schedule("broken", command: "haproxy.show_stat", .emptyObject)
+        // A run of three-steps is still running when its schedule fires: that firing is refused
+        // (issue 21 item 6), not queued, and must say why.
+        let broken = try await schedule("broken", recipe: "three-steps", .emptyObject)
+        let manual: RecipeRunView = try await api.call("POST", "/members/\(e.member.id)/recipes/three-steps/run",
+                                                       RunRecipeRequest(params: ["first_delay": .number(120)]))
         let deadline = Date().addingTimeInterval(90)
         var fired: [ScheduleView] = []
         while Date() < deadline {
@@ -225,7 +228,11 @@ struct RecipeEndToEndTests {
         #expect(run.recipeId == "keeps-going" && run.state == .completed)
         #expect(try await api.job(try #require(run.steps[1].jobId)).output?.hasPrefix("from schedule") == true)
 
-        #expect(firedBroken.lastJobId == nil)
-        #expect(firedBroken.lastError?.contains("does not report command 'haproxy.show_stat'") == true, "\(firedBroken)")
+        #expect(firedBroken.lastRecipeRunId == nil)
+        #expect(firedBroken.lastError?.contains("already running on member \(e.member.id) (recipe run \(manual.id))") == true,
+                "\(firedBroken)")
+        let runs: [RecipeRunView] = try await api.call("GET", "/members/\(e.member.id)/recipe-runs")
+        #expect(runs.filter { $0.recipeId == "three-steps" }.map(\.id) == [manual.id], "the refused firing queued nothing")
+        let _: RecipeRunView = try await api.call("POST", "/recipe-runs/\(manual.id)/cancel")
     }
 }

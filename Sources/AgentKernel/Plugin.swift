@@ -87,6 +87,7 @@ extension CommandHandler {
         let params: Parameters
         do {
             params = try value.decode(as: Parameters.self)
+            try refuseUndeclaredKeys(value, of: params)
         } catch let e as DecodingError {
             throw ParameterError("\(id): \(e.balctlReason)")
         } catch let e as ParameterError {
@@ -96,6 +97,18 @@ extension CommandHandler {
             throw ParameterError("\(id): \(e.message)")
         }
         return params
+    }
+
+    /// Every command refuses keys its parameters do not declare, so a typo (`fial: true`) is an
+    /// error instead of being ignored (issue 21 item 8). The declared keys are the parameter
+    /// type's stored properties plus whatever it encodes (for types that rename their keys).
+    static func refuseUndeclaredKeys(_ json: JSONValue, of params: Parameters) throws {
+        guard case .object(let given) = json, !given.isEmpty else { return }
+        var declared = Set(Mirror(reflecting: params).children.compactMap(\.label))
+        if case .object(let encoded)? = try? JSONValue.from(params) { declared.formUnion(encoded.keys) }
+        guard let unknown = given.keys.sorted().first(where: { !declared.contains($0) }) else { return }
+        let takes = declared.isEmpty ? "none" : declared.sorted().joined(separator: ", ")
+        throw ParameterError("unexpected parameter '\(unknown)' (this command takes: \(takes))")
     }
 }
 

@@ -2,6 +2,27 @@
 
 public enum RecipeParameterType: String, Codable, Sendable {
     case string, int, number, bool
+
+    /// Does `value` have this type (an int is a whole number)?
+    public func accepts(_ value: JSONValue) -> Bool {
+        switch (self, value) {
+        case (.string, .string), (.bool, .bool): return true
+        case (.number, .number(let n)): return n.isFinite
+        case (.int, .number(let n)): return n.isFinite && n.rounded() == n
+        default: return false
+        }
+    }
+
+    /// Command-line text as this type, nil when it is not one: a string is the text as given,
+    /// however it looks (`8080`, `true`), so nothing is guessed from the text (issue 21 item 9).
+    public func value(fromText text: String) -> JSONValue? {
+        switch self {
+        case .string: return .string(text)
+        case .int: return Int(text).map { .number(Double($0)) }
+        case .number: return Double(text).flatMap { $0.isFinite ? .number($0) : nil }
+        case .bool: return ["true": true, "false": false][text].map { .bool($0) }
+        }
+    }
 }
 
 public struct RecipeParameter: Codable, Sendable, Equatable {
@@ -54,6 +75,27 @@ public struct Recipe: Codable, Sendable, Equatable {
         self.id = id; self.title = title; self.description = description; self.templates = templates
         self.stacks = stacks; self.parameters = parameters; self.steps = steps; self.disable = disable
         self.check = check; self.file = file
+    }
+}
+
+extension Recipe {
+    /// `name=value` pairs (`balctl recipes run --param`), each converted with the type the
+    /// recipe declares for it. A `ParameterError` names the pair and what was wrong.
+    public func parameterValues(fromPairs pairs: [String]) throws -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for pair in pairs {
+            guard let eq = pair.firstIndex(of: "=") else { throw ParameterError("--param \(pair): expected name=value") }
+            let name = String(pair[..<eq]), text = String(pair[pair.index(after: eq)...])
+            guard let p = parameters.first(where: { $0.name == name }) else {
+                let names = parameters.map(\.name).sorted()
+                throw ParameterError("--param \(pair): recipe \(id) has no parameter '\(name)' (it takes: \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+            }
+            guard let v = p.type.value(fromText: text) else {
+                throw ParameterError("--param \(pair): '\(name)' is a\(p.type == .int ? "n" : "") \(p.type.rawValue)\(p.type == .bool ? " (true or false)" : "")")
+            }
+            out[name] = v
+        }
+        return out
     }
 }
 

@@ -202,6 +202,11 @@ public final class Store: Sendable {
                 CREATE INDEX jobs_pending_age ON jobs(state, created_at);
                 """)
         }
+        m.registerMigration("v5: recipe run parameters") { db in
+            // The resolved parameters of each run: a disable run defaults to those of the last
+            // completed enable run (issue 21 item 7).
+            try db.execute(sql: "ALTER TABLE recipe_runs ADD COLUMN params TEXT")
+        }
         return m
     }
 }

@@ -3,17 +3,6 @@ import BalctlProtocol
 import OperatorClient
 import Foundation
 
-/// `--param name=value` pairs; values parse as JSON when they can (numbers, true/false), else text.
-func parseParams(_ pairs: [String]) throws -> [String: JSONValue] {
-    var out: [String: JSONValue] = [:]
-    for pair in pairs {
-        guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--param \(pair): expected name=value") }
-        let value = String(pair[pair.index(after: eq)...])
-        out[String(pair[..<eq])] = (try? JSONDecoder().decode(JSONValue.self, from: Data(value.utf8))) ?? .string(value)
-    }
-    return out
-}
-
 struct Recipes: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recipes: list, show, run, status, cancel, disable.",
@@ -27,6 +16,16 @@ struct Recipes: ParsableCommand {
         }))
         if let e = run.error { lines.append("error: \(e)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// `--param name=value` pairs converted with the types the recipe declares (fetched from the
+    /// server), so a string parameter may be `8080` or `true`.
+    static func parameters(_ pairs: [String], recipe id: String, _ client: APIClient) throws -> [String: JSONValue] {
+        if pairs.isEmpty { return [:] }
+        let recipe: Recipe = try client.get(APIPath("recipes", id))
+        do { return try recipe.parameterValues(fromPairs: pairs) } catch let e as ParameterError {
+            throw ValidationError(e.message)
+        }
     }
 
     /// Poll until the run ends; non-zero exit unless it completed.
@@ -92,9 +91,9 @@ struct Recipes: ParsableCommand {
         @Option(help: "Recipe parameter name=value (repeatable).") var param: [String] = []
         @Flag(help: "Follow the run until it ends.") var follow = false
         func run() throws {
-            let params = try parseParams(param)
             try perform {
                 let client = try global.client()
+                let params = try Recipes.parameters(param, recipe: id, client)
                 let run: RecipeRunView = try client.send("POST", APIPath("members", member, "recipes", id, "run"), RunRecipeRequest(params: params))
                 if follow { try Recipes.follow(client, run.id, json: global.json) } else { try global.output(run) { Recipes.runText(run) } }
             }
@@ -109,9 +108,9 @@ struct Recipes: ParsableCommand {
         @Option(help: "Recipe parameter name=value (repeatable).") var param: [String] = []
         @Flag var follow = false
         func run() throws {
-            let params = try parseParams(param)
             try perform {
                 let client = try global.client()
+                let params = try Recipes.parameters(param, recipe: id, client)
                 let run: RecipeRunView = try client.send("POST", APIPath("members", member, "recipes", id, "disable"), RunRecipeRequest(params: params))
                 if follow { try Recipes.follow(client, run.id, json: global.json) } else { try global.output(run) { Recipes.runText(run) } }
             }

@@ -344,6 +344,21 @@ final class Harness: @unchecked Sendable {
                                          body: Array(body))
     }
 
+    /// The operator CLI against this server, as the admin: exit status and stdout+stderr.
+    func balctl(_ args: [String]) throws -> (status: Int32, text: String) {
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: try Self.binary("balctl"))
+        cli.arguments = args + ["--server", base, "--token", adminToken, "--ca-file", tls.caCert]
+        cli.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
+        let pipe = Pipe()
+        cli.standardOutput = pipe
+        cli.standardError = pipe
+        try cli.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        cli.waitUntilExit()
+        return (cli.terminationStatus, text)
+    }
+
     static func report(hostname: String, commands: [String] = ["host.echo"], jobs: [JobRef] = []) -> HostReport {
         HostReport(hostname: hostname, agentVersion: BalctlVersion.current,
                    os: OSInfo(family: "debian", id: "debian", versionID: "12", prettyName: "Debian", kernel: "6"),

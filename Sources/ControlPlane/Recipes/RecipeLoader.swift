@@ -16,8 +16,9 @@ public struct RecipeLoadErrors: Error, CustomStringConvertible, Sendable {
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 
-/// Reads recipe YAML strictly: known keys only, no duplicate keys, no anchors or aliases (no
-/// alias bombs), only the core tags, the right type for every value; then checks every step
+/// Reads recipe YAML strictly: known keys only, no duplicate keys, no anchors, aliases or complex
+/// keys (refused lexically before Yams parses, so no alias bomb), only the core tags, the right
+/// type for every value (no silent coercion); then checks every step
 /// against the command catalogue (the ID exists, the parameters decode into its type).
 public enum RecipeLoader {
     static let maxFileBytes = 64 * 1024
@@ -60,6 +61,10 @@ public enum RecipeLoader {
     // MARK: format
 
     public static func parse(_ text: String, file: String) throws -> Recipe {
+        // Before Yams: its composer expands aliases while building the tree (issue 21 item 2).
+        do { try YAMLTokenGuard.check(text) } catch let r as YAMLTokenGuard.Refusal {
+            throw RecipeLoadErrors(errors: [RecipeError(file: file, line: r.line, key: "(yaml)", message: r.message)])
+        }
         let parser: Parser
         let root: Node?
         do {
@@ -273,10 +278,19 @@ private struct Walker {
         case .sequence(let s):
             return .array(try s.enumerated().map { try json($1, "\(key)[\($0)]") })
         case .scalar(let s):
+            // A value the tag's type cannot hold is an error, never a silent 0 or false
+            // (issue 21 item 8); JSON has no NaN or infinity.
             switch node.tag.description {
-            case "tag:yaml.org,2002:int": return .number(Double(node.int ?? 0))
-            case "tag:yaml.org,2002:float": return .number(node.float ?? 0)
-            case "tag:yaml.org,2002:bool": return .bool(node.bool ?? false)
+            case "tag:yaml.org,2002:int":
+                guard let v = node.int else { throw fail(node, key, "'\(s.string)' is not an integer (or out of range)") }
+                return .number(Double(v))
+            case "tag:yaml.org,2002:float":
+                guard let v = node.float else { throw fail(node, key, "'\(s.string)' is not a number") }
+                guard v.isFinite else { throw fail(node, key, "'\(s.string)': numbers must be finite") }
+                return .number(v)
+            case "tag:yaml.org,2002:bool":
+                guard let v = node.bool else { throw fail(node, key, "'\(s.string)' is not a bool (true or false)") }
+                return .bool(v)
             case "tag:yaml.org,2002:null": return .null
             default: return .string(s.string)
             }
@@ -319,13 +333,7 @@ private struct Walker {
                 var def: JSONValue? = nil
                 if let d = p["default"] {
                     def = try json(d, "\(key).default")
-                    let ok: Bool
-                    switch (type, def!) {
-                    case (.string, .string), (.bool, .bool), (.number, .number): ok = true
-                    case (.int, .number(let n)): ok = n.rounded() == n
-                    default: ok = false
-                    }
-                    if !ok { throw fail(d, "\(key).default", "expected a \(type.rawValue)") }
+                    if !type.accepts(def!) { throw fail(d, "\(key).default", "expected a \(type.rawValue)") }
                 }
                 parameters.append(RecipeParameter(name: name, type: type, defaultValue: def,
                                                   description: try p["description"].map { try string($0, "\(key).description") }))
@@ -334,7 +342,7 @@ private struct Walker {
         let steps = try stepList(top["steps"]!, "steps")
         guard !steps.isEmpty else { throw fail(top["steps"], "steps", "at least one step is required") }
         let disable = try top["disable"].map { try stepList($0, "disable") } ?? []
-        let check = try top["check"].map { try step($0, "check") }
+        let check = try top["check"].map { try step($0, "check", isCheck: true) }
         return Recipe(id: id, title: try string(top["title"]!, "title"),
                       description: try top["description"].map { try string($0, "description") } ?? "",
                       templates: templates, stacks: stacks, parameters: parameters, steps: steps,
@@ -348,8 +356,12 @@ private struct Walker {
         return try seq.enumerated().map { try step($1, "\(key)[\($0)]") }
     }
 
-    func step(_ node: Node, _ key: String) throws -> RecipeStep {
+    /// A `check` has no `on_failure`: the run completes only if the check does (issue 21 item 5).
+    func step(_ node: Node, _ key: String, isCheck: Bool = false) throws -> RecipeStep {
         let m = try mapping(node, key, allowed: ["name", "run", "with", "timeout", "on_failure"], required: ["name", "run"])
+        if isCheck, let f = m["on_failure"] {
+            throw fail(f, "\(key).on_failure", "not allowed on a check: the run completes only if the check does")
+        }
         let run = try string(m["run"]!, "\(key).run")
         guard CommandID.isWellFormed(run) else { throw fail(m["run"], "\(key).run", "'\(run)' is not a command ID") }
         var with: JSONValue = .emptyObject

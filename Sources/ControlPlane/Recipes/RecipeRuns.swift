@@ -14,26 +14,34 @@ struct ResolvedStep: Codable, Sendable {
 
 /// Recipe runs: steps enqueued one at a time, step n+1 only after step n completed.
 extension Store {
-    /// Parameters supplied by the operator merged over the defaults, each checked against its type.
-    static func resolveParameters(_ recipe: Recipe, _ given: [String: JSONValue]) throws -> [String: JSONValue] {
+    /// Parameters supplied by the operator merged over `previous` (a disable run: the last
+    /// completed enable run's, where they still fit the recipe) and then the defaults, each
+    /// checked against its type.
+    static func resolveParameters(_ recipe: Recipe, _ given: [String: JSONValue],
+                                  previous: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         for name in given.keys where !recipe.parameters.contains(where: { $0.name == name }) {
             throw ControlPlaneError.badRequest("recipe \(recipe.id) has no parameter '\(name)'")
         }
         for p in recipe.parameters {
-            guard let v = given[p.name] ?? p.defaultValue else {
+            let earlier = previous[p.name].flatMap { p.type.accepts($0) ? $0 : nil }
+            guard let v = given[p.name] ?? earlier ?? p.defaultValue else {
                 throw ControlPlaneError.badRequest("recipe \(recipe.id): parameter '\(p.name)' is required")
             }
-            let ok: Bool
-            switch (p.type, v) {
-            case (.string, .string), (.bool, .bool), (.number, .number): ok = true
-            case (.int, .number(let n)): ok = n.rounded() == n
-            default: ok = false
-            }
-            guard ok else { throw ControlPlaneError.badRequest("recipe \(recipe.id): parameter '\(p.name)' must be a \(p.type.rawValue)") }
+            guard p.type.accepts(v) else { throw ControlPlaneError.badRequest("recipe \(recipe.id): parameter '\(p.name)' must be a \(p.type.rawValue)") }
             out[p.name] = v
         }
         return out
+    }
+
+    /// The parameters of the last completed enable run of `recipe` on the member, if any.
+    static func lastEnableParameters(_ db: Database, recipe: String, member: Int64) throws -> [String: JSONValue] {
+        guard let text = try String.fetchOne(db, sql: """
+            SELECT params FROM recipe_runs WHERE member_id = ? AND recipe_id = ? AND mode = 'enable' AND state = 'completed'
+                AND params IS NOT NULL ORDER BY id DESC LIMIT 1
+            """, arguments: [member, recipe]),
+              case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return [:] }
+        return o
     }
 
     static func resolveSteps(_ recipe: Recipe, disable: Bool, params: [String: JSONValue],
@@ -75,18 +83,20 @@ extension Store {
         }
     }
 
-    /// Start a run: record it and enqueue its first step.
+    /// Start a run: record it and enqueue its first step. A disable run's parameters default to
+    /// those of the last completed enable run on the member (so it undoes what was done).
     public func startRecipe(_ recipe: Recipe, disable: Bool = false, member memberID: Int64, params given: [String: JSONValue],
                             catalogue: CommandCatalogue, policy: QueuePolicy, by op: Operator) async throws -> RecipeRunView {
-        let params = try Self.resolveParameters(recipe, given)
-        let steps = try Self.resolveSteps(recipe, disable: disable, params: params, catalogue: catalogue, policy: policy)
-        return try await db.write { db in
+        try await db.write { db in
             let member = try Self.member(db, memberID, op)
             let pool = try Self.pool(db, member.poolId, op)
             if let why = Self.notApplicable(recipe, member: member, template: pool.template) {
                 throw ControlPlaneError.conflict(why)
             }
-            let runID = try Self.insertRun(db, recipe: recipe, disable: disable, steps: steps, member: member,
+            let previous = disable ? try Self.lastEnableParameters(db, recipe: recipe.id, member: memberID) : [:]
+            let params = try Self.resolveParameters(recipe, given, previous: previous)
+            let steps = try Self.resolveSteps(recipe, disable: disable, params: params, catalogue: catalogue, policy: policy)
+            let runID = try Self.insertRun(db, recipe: recipe, disable: disable, params: params, steps: steps, member: member,
                                            accountID: op.accountID, by: op.name)
             try Self.audit(db, op.accountID, disable ? "recipe.disable" : "recipe.run", "recipe_run:\(runID)",
                            "\(recipe.id) on member \(memberID)")
@@ -95,14 +105,24 @@ extension Store {
     }
 
     /// Insert a run and its first job (every step's command must be one the agent reports).
-    static func insertRun(_ db: Database, recipe: Recipe, disable: Bool, steps: [ResolvedStep], member: MemberView,
-                          accountID: Int64, by who: String) throws -> Int64 {
+    /// One run of a recipe per member at a time, enable and disable alike: checked here, inside
+    /// the caller's write transaction, so two requests (or a request and a schedule) cannot
+    /// both pass the check (issue 21 item 6).
+    static func insertRun(_ db: Database, recipe: Recipe, disable: Bool, params: [String: JSONValue], steps: [ResolvedStep],
+                          member: MemberView, accountID: Int64, by who: String) throws -> Int64 {
+        if let running = try Int64.fetchOne(db, sql: """
+            SELECT id FROM recipe_runs WHERE member_id = ? AND recipe_id = ? AND state = 'running' ORDER BY id LIMIT 1
+            """, arguments: [member.id, recipe.id]) {
+            throw ControlPlaneError.conflict(
+                "recipe \(recipe.id) is already running on member \(member.id) (recipe run \(running)): wait for it to end or cancel it")
+        }
         for step in steps { try requireAgentReports(member, step.command) }
         let stepsJSON = String(decoding: try JSONEncoder().encode(steps), as: UTF8.self)
         try db.execute(sql: """
-            INSERT INTO recipe_runs(account_id, member_id, recipe_id, mode, steps, state, current_step, created_at)
-            VALUES (?, ?, ?, ?, ?, 'running', 0, ?)
-            """, arguments: [accountID, member.id, recipe.id, disable ? "disable" : "enable", stepsJSON, now()])
+            INSERT INTO recipe_runs(account_id, member_id, recipe_id, mode, steps, params, state, current_step, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?)
+            """, arguments: [accountID, member.id, recipe.id, disable ? "disable" : "enable", stepsJSON,
+                             JSONValue.object(params).jsonString(), now()])
         let runID = db.lastInsertedRowID
         try enqueueStep(db, runID: runID, index: 0, steps: steps, member: member, accountID: accountID, by: who)
         return runID

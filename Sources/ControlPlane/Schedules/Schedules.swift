@@ -185,9 +185,9 @@ extension Store {
                                       accountID: accountID, by: who)
             } else if let recipeID = s.recipe, let recipe = recipes[recipeID] {
                 guard case .object(let given) = s.params else { throw ControlPlaneError.badRequest("recipe parameters must be an object") }
-                let steps = try resolveSteps(recipe, disable: false, params: try resolveParameters(recipe, given),
-                                             catalogue: catalogue, policy: policy)
-                runID = try insertRun(db, recipe: recipe, disable: false, steps: steps, member: member,
+                let params = try resolveParameters(recipe, given)
+                let steps = try resolveSteps(recipe, disable: false, params: params, catalogue: catalogue, policy: policy)
+                runID = try insertRun(db, recipe: recipe, disable: false, params: params, steps: steps, member: member,
                                       accountID: accountID, by: who)
             } else {
                 throw ControlPlaneError.badRequest("recipe '\(s.recipe ?? "")' is no longer loaded")

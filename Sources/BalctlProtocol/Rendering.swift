@@ -30,10 +30,18 @@ public enum Render {
         return "\(pad(s / 3600)):\(pad(s / 60 % 60)):\(pad(s % 60)).\(pad3(ms % 1000))"
     }
 
-    /// UTC date and time: "2026-11-25 14:03:27Z" (civil-from-days, Howard Hinnant's algorithm).
+    /// UTC date and time: "2026-11-25 14:03:27Z".
     public static func dateTime(_ unix: Double) -> String {
         let secs = Int(unix.rounded(.down))
         let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
+        let (y, m, d) = civilDate(daysSinceEpoch: days)
+        let t = secs - days * 86_400
+        return "\(y)-\(pad(m))-\(pad(d)) \(pad(t / 3600)):\(pad(t / 60 % 60)):\(pad(t % 60))Z"
+    }
+
+    /// Days since 1970-01-01 → (year, month 1–12, day 1–31), proleptic Gregorian (the "civil from
+    /// days" algorithm of Howard Hinnant's date library). Shared with the cron evaluator.
+    public static func civilDate(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -42,9 +50,7 @@ public enum Render {
         let mp = (5 * doy + 2) / 153
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        let t = secs - days * 86_400
-        return "\(y)-\(pad(m))-\(pad(d)) \(pad(t / 3600)):\(pad(t / 60 % 60)):\(pad(t % 60))Z"
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
     public static func bytes(_ n: UInt64) -> String {

@@ -98,7 +98,7 @@ struct CronExpressionTests {
 
     @Test("issue 20 item 9: 4,000 random expressions agree with an independent brute-force reference of Vixie cron")
     func agreesWithReference() throws {
-        var rng = SeededGenerator(seed: 20_09)
+        var rng = SplitMix64(seed: 20_09)
         var compared = 0, refused = 0
         for _ in 0..<4_000 {
             let fields = ReferenceCron.randomExpression(&rng)
@@ -135,18 +135,6 @@ struct CronExpressionTests {
     }
 }
 
-/// A deterministic generator (SplitMix64), so a failure can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// An independent reference for the tests, written from the semantics of Vixie cron's entry.c and
 /// cron.c rather than from balctl's code: each field becomes a bit per value (Vixie's bit_set), the
@@ -237,7 +225,7 @@ struct ReferenceCron {
 
     /// A random, well-formed expression: mixes of `*`, `*/n`, values, names, ranges, steps and
     /// lists, with day fields that sometimes start with `*` and sometimes do not.
-    static func randomExpression(_ rng: inout SeededGenerator) -> [String] {
+    static func randomExpression(_ rng: inout SplitMix64) -> [String] {
         func item(_ low: Int, _ high: Int, names: [String], base: Int) -> String {
             func value() -> String {
                 let v = Int.random(in: low...high, using: &rng)

@@ -1,3 +1,4 @@
+import BalctlProtocol
 import Foundation
 
 /// A 5-field cron expression (minute hour day-of-month month day-of-week), evaluated in UTC.
@@ -138,17 +139,6 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     static func floorDiv(_ a: Int, _ b: Int) -> Int { (a - floorMod(a, b)) / b }
     static func floorMod(_ a: Int, _ b: Int) -> Int { ((a % b) + b) % b }
 
-    /// Days since 1970-01-01 → (year, month 1–12, day 1–31), proleptic Gregorian (the "civil from
-    /// days" algorithm of H. Hinnant's date library).
-    static func civil(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
+    /// Days since 1970-01-01 → (year, month 1–12, day 1–31).
+    static func civil(_ days: Int) -> (year: Int, month: Int, day: Int) { Render.civilDate(daysSinceEpoch: days) }
 }

@@ -128,7 +128,7 @@ public struct ProcessRunner: Sendable {
                                                | POSIX_SPAWN_SETSIGDEF))
 
         let mark = ProcessTree.newMark()
-        var env = environment ?? currentEnvironment()
+        var env = Self.childEnvironment(environment ?? currentEnvironment())
         env[ProcessTree.markVariable] = mark
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -234,5 +234,16 @@ public struct ProcessRunner: Sendable {
                 }
             }
         }
+    }
+}
+
+extension ProcessRunner {
+    /// What a child sees of an environment: everything but the agent's own `BALCTL_*` settings.
+    /// The agent's environment carries `BALCTL_ENROLLMENT_SECRET` (systemd's EnvironmentFile=, or
+    /// main's copy of agent.env); passed on, it would reach every program a job runs and every
+    /// daemon one starts — a haproxy answers `show env` on an operator-level admin socket, so any
+    /// local user of that socket could read the secret and pose as the member. (Red team, session 3.)
+    public static func childEnvironment(_ environment: [String: String]) -> [String: String] {
+        environment.filter { !$0.key.hasPrefix("BALCTL_") }
     }
 }

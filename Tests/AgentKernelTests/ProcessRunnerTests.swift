@@ -174,6 +174,24 @@ struct ProcessRunnerTests {
         #expect(r.output == "0\n1\n2\n")
     }
 
+    // Red team finding (session 3): the enrollment secret reached every child — and, through a
+    // haproxy a takeover reload started, anyone who could send `show env` to its admin socket.
+    @Test("children never see the agent's BALCTL_* settings (the enrollment secret above all), inherited or passed")
+    func noAgentSettingsInChildren() async throws {
+        let name = "BALCTL_ENROLLMENT_SECRET"
+        let old = getenv(name).map { String(cString: $0) }
+        setenv(name, "0123456789abcdef0123456789abcdef0123456789abcdef", 1)
+        defer { if let old { setenv(name, old, 1) } else { unsetenv(name) } }
+        let inherited = try await runner.run("env", [], timeoutSec: 10)
+        #expect(inherited.exitCode == 0)
+        #expect(!inherited.output.contains("0123456789abcdef"))
+        #expect(inherited.output.contains("PATH="))  // the rest of the environment is still there
+        let passed = try await runner.run("env", [], environment: ["PATH": "/usr/bin:/bin", name: "s3cret", "BALCTL_API_BASE": "https://x", "LANG": "C"],
+                                          timeoutSec: 10)
+        #expect(passed.output.contains("LANG=C\n") && passed.output.contains("PATH=/usr/bin:/bin\n"))
+        #expect(!passed.output.contains("s3cret") && !passed.output.contains("BALCTL_API_BASE"))
+    }
+
     @Test("issue 20 item 18: a huge or non-finite deadline is clamped, not a crash",
           arguments: [Double(Int.max), .infinity])
     func hugeDeadline(_ timeout: Double) async throws {

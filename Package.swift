@@ -102,15 +102,16 @@ let package = Package(
             ]),
 
         // MARK: tests
-        .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol"]),
-        // A loopback listener for tests that must prove nothing was sent.
+        .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol", "TestSupport"]),
+        // Test helpers shared by several test targets: a loopback listener for tests that must prove
+        // nothing was sent, a seeded generator for fuzz tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport"]),

@@ -15,6 +15,8 @@ public enum JSONValue: Codable, Sendable, Hashable {
     case object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
+        // From a parsed tree (JSONTree): the node is the value, nothing to try.
+        if let tree = decoder as? TreeDecoder { self = tree.node; return }
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }

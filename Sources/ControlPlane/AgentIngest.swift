@@ -224,7 +224,7 @@ extension Store {
                 let paramsText: String = row["params"]
                 jobs.append(ClaimedJob(
                     id: id, command: command,
-                    params: (try? JSONDecoder().decode(JSONValue.self, from: Data(paramsText.utf8))) ?? .emptyObject,
+                    params: (try? JSONTree.parse(paramsText)) ?? .emptyObject,
                     attempt: attempt, leaseSec: queue.leaseSec, timeoutSec: timeout,
                     checkMode: row["check_mode"]))
             }

@@ -100,7 +100,7 @@ extension Store {
     static func heartbeatSummary(at: Double, report text: String, version: String, sourceIP: String) -> HeartbeatSummary {
         let report: HostReport
         do {
-            report = try JSONDecoder().decode(HostReport.self, from: Data(text.utf8))
+            report = try JSONTree.decode(HostReport.self, from: text)
         } catch {
             // The ingest checks only the fields it acts on; an agent that sends an incomplete
             // report is still alive, and its heartbeat age must show.
@@ -242,7 +242,7 @@ extension Store {
                 guard bytes <= budget else { break }
                 budget -= bytes
                 let text: String = row["report"]
-                guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { continue }
+                guard let report = try? JSONTree.decode(HostReport.self, from: text) else { continue }
                 records.append(HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report))
             }
             return records
@@ -256,7 +256,7 @@ extension Store {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM heartbeat_latest WHERE member_id = ?",
                                              arguments: [id]) else { return nil }
             let text: String = row["report"]
-            guard let report = try? JSONDecoder().decode(HostReport.self, from: Data(text.utf8)) else { return nil }
+            guard let report = try? JSONTree.decode(HostReport.self, from: text) else { return nil }
             return HeartbeatRecord(receivedAt: row["received_at"], sourceIP: row["source_ip"], report: report)
         }
     }

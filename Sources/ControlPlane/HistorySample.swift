@@ -13,7 +13,7 @@ enum HistorySample {
     /// not decode as a `HostReport` (the ingest checks only its envelope), only the envelope.
     static func make(_ raw: String, envelope: HeartbeatEnvelope, maxBytes: Int) -> String {
         guard raw.utf8.count > maxBytes else { return raw }
-        if let report = try? JSONDecoder().decode(HostReport.self, from: Data(raw.utf8)),
+        if let report = try? JSONTree.decode(HostReport.self, from: raw),
            let text = encode(vitals(of: report)), text.utf8.count <= maxBytes {
             return text
         }

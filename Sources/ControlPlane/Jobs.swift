@@ -34,7 +34,7 @@ extension Store {
     static func jobView(_ row: Row, events: [JobEventView]?) -> JobView {
         func json(_ col: String) -> JSONValue? {
             guard let text: String = row[col] else { return nil }
-            return try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try? JSONTree.parse(text)
         }
         return JobView(
             id: row["id"], poolId: row["pool_id"], memberId: row["member_id"],

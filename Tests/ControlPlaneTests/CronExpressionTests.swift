@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ControlPlane
 
 /// The cron parser against a table of expressions and edge cases, evaluated in UTC.

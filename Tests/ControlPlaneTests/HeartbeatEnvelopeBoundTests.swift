@@ -4,6 +4,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// issue 20 item 1: the scanner must finish on any input, with work proportional to its length.
 /// A body ending right after a backslash inside a string once spun a thread forever. Each input

@@ -2,6 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// The heartbeat route reads its four fields with a one-pass scanner instead of JSONDecoder.
 /// These tests hold it to JSONDecoder: same values for what both accept, refusal with a reason for
@@ -193,15 +194,3 @@ struct HeartbeatEnvelopeTests {
     }
 }
 
-/// A small seeded generator (SplitMix64), so the mutation test is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

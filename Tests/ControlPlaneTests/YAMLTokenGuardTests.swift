@@ -1,6 +1,7 @@
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 import Yams
 
 /// The lexical pass that refuses anchors, aliases and complex keys before Yams parses a recipe

@@ -40,7 +40,7 @@ extension Store {
             SELECT params FROM recipe_runs WHERE member_id = ? AND recipe_id = ? AND mode = 'enable' AND state = 'completed'
                 AND params IS NOT NULL ORDER BY id DESC LIMIT 1
             """, arguments: [member, recipe]),
-              case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return [:] }
+              case .object(let o)? = try? JSONTree.parse(text) else { return [:] }
         return o
     }
 
@@ -150,7 +150,7 @@ extension Store {
         let index: Int = job["recipe_step"]
         guard job["run_state"] == "running", job["current_step"] == index,
               let state = JobState(rawValue: job["state"]), state.isTerminal else { return }
-        let steps = try JSONDecoder().decode([ResolvedStep].self, from: Data((job["steps"] as String).utf8))
+        let steps = try JSONTree.decode([ResolvedStep].self, from: job["steps"] as String)
         let step = steps[index]
         let t = now()
         if state == .completed || (state == .failed && step.onFailure == .continue) {
@@ -181,7 +181,7 @@ extension Store {
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no recipe run \(id)")
         }
-        let steps = try JSONDecoder().decode([ResolvedStep].self, from: Data((row["steps"] as String).utf8))
+        let steps = try JSONTree.decode([ResolvedStep].self, from: row["steps"] as String)
         var jobs: [Int: Row] = [:]
         for j in try Row.fetchAll(db, sql: "SELECT id, recipe_step, state, error FROM jobs WHERE recipe_run_id = ? ORDER BY id",
                                   arguments: [id]) {

@@ -10,7 +10,7 @@ extension Store {
     static let missedAfterSec: Double = 120
 
     static func scheduleView(_ row: Row) -> ScheduleView {
-        let params = (row["params"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        let params = (row["params"] as String?).flatMap { try? JSONTree.parse($0) }
         return ScheduleView(
             id: row["id"], memberId: row["member_id"], name: row["name"], cron: row["cron"], command: row["command"],
             recipe: row["recipe_id"], params: params ?? .emptyObject, enabled: row["enabled"],

@@ -2,6 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// The reader's provable bound: each name costs at most maxNameSteps, and every name, question
 /// and record consumes at least one fresh byte.

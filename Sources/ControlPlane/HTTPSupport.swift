@@ -41,8 +41,10 @@ public enum ClientIP {
         guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
         guard let xff = forwardedFor else { return nil }
         // Walk from the nearest hop outwards, skipping our own proxies (a Cloudflare hop's entry
-        // to its left was written by Cloudflare, so it is skipped too).
-        for hop in xff.split(separator: ",").reversed() {
+        // to its left was written by Cloudflare, so it is skipped too). An empty hop
+        // ("203.0.113.7," or "203.0.113.7, ") is malformed like any other (red team finding F10):
+        // empty pieces are kept so the check below refuses them rather than skipping them.
+        for hop in xff.split(separator: ",", omittingEmptySubsequences: false).reversed() {
             guard let ip = IPv4(hop.trimmingCharacters(in: .whitespaces)) else { return nil }
             if !trustedProxies.contains(where: { $0.contains(ip) }) && !cloudflareProxies.contains(where: { $0.contains(ip) }) {
                 return ip

@@ -85,7 +85,14 @@ private struct EnvelopeScanner {
 
     mutating func envelope() throws -> HeartbeatEnvelope {
         var hostname: String?, agentVersion: String?, protocolVersion: Int?, jobs: [JobRef]?
+        // red team finding F6: with a key given twice the scanner kept the last value and
+        // JSONDecoder (which reads the stored report) the first, so the two disagreed on who sent
+        // it. A duplicate top-level key is refused. Names of up to 15 bytes (all real ones) are
+        // stored inline by String, so this costs one small set per heartbeat.
+        var seen = Set<String>()
         try object(depth: 1) { s, key in
+            let name = key.unescaped ?? String(decoding: UnsafeBufferPointer(rebasing: s.bytes[key.range]), as: UTF8.self)
+            guard seen.insert(name).inserted else { throw ControlPlaneError.badRequest("duplicate key '\(name)'") }
             if s.key(key, is: "hostname") { hostname = try s.string(at: "hostname") }
             else if s.key(key, is: "agentVersion") { agentVersion = try s.string(at: "agentVersion") }
             else if s.key(key, is: "protocolVersion") { protocolVersion = try s.integer(at: "protocolVersion") }
@@ -107,8 +114,15 @@ private struct EnvelopeScanner {
             var id: Int?, attempt: Int?
             guard try s.peek() == UInt8(ascii: "{") else { throw ControlPlaneError.badRequest("wrong type at \(path): expected an object") }
             try s.object(depth: 3) { s, key in
-                if s.key(key, is: "id") { id = try s.integer(at: path + ".id") }
-                else if s.key(key, is: "attempt") { attempt = try s.integer(at: path + ".attempt") }
+                // red team finding F6: the same within a job reference (no set: the two fields
+                // already tell whether they were seen).
+                if s.key(key, is: "id") {
+                    guard id == nil else { throw ControlPlaneError.badRequest("duplicate key 'id' in \(path)") }
+                    id = try s.integer(at: path + ".id")
+                } else if s.key(key, is: "attempt") {
+                    guard attempt == nil else { throw ControlPlaneError.badRequest("duplicate key 'attempt' in \(path)") }
+                    attempt = try s.integer(at: path + ".attempt")
+                }
                 else { try s.skipValue(depth: 4) }
             }
             guard let id else { throw ControlPlaneError.badRequest("missing key 'id' in \(path)") }
@@ -235,8 +249,8 @@ private struct EnvelopeScanner {
         case UInt8(ascii: "n"): try literal("null")
         case let c? where c == UInt8(ascii: "-") || isDigit(c):
             let number = try scanNumber()
-            // 1e999 is valid JSON, but whoever reads the stored report could not decode it.
-            guard fitsInDouble(number) else { throw malformed("number out of range") }
+            // 1e999 and 1e-400 are valid JSON, but whoever reads the stored report could not decode them.
+            if let problem = doubleRangeProblem(number) { throw malformed("number out of range: \(problem)") }
         case nil: throw malformed("unexpected end, expected a value")
         default: throw malformed("expected a value")
         }
@@ -277,12 +291,20 @@ private struct EnvelopeScanner {
         return start..<i
     }
 
-    /// Only a number with an exponent or hundreds of digits can overflow a Double; only those
-    /// are converted to find out.
-    func fitsInDouble(_ number: Range<Int>) -> Bool {
+    /// Why a number cannot be read back as a Double, or nil when it can. Only a number with an
+    /// exponent or hundreds of digits can overflow or underflow one; only those are converted.
+    func doubleRangeProblem(_ number: Range<Int>) -> String? {
         let digits = UnsafeBufferPointer(rebasing: bytes[number])
-        guard number.count > 300 || digits.contains(where: { $0 | 0x20 == UInt8(ascii: "e") }) else { return true }
-        return Double(String(decoding: digits, as: UTF8.self))?.isFinite ?? false
+        let exponent = digits.firstIndex(where: { $0 | 0x20 == UInt8(ascii: "e") })
+        guard number.count > 300 || exponent != nil else { return nil }
+        guard let value = Double(String(decoding: digits, as: UTF8.self)), value.isFinite else { return "too large for a Double" }
+        // red team finding F5: 1e-400 reads as 0 here but JSONDecoder refuses it, so the stored
+        // report would be unreadable. Non-zero digits that come out as 0 underflowed; subnormals
+        // (4.9e-324, 1e-310) are non-zero and pass.
+        if value == 0, digits[..<(exponent ?? digits.endIndex)].contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }) {
+            return "too small for a Double (it would read as 0)"
+        }
+        return nil
     }
 
     /// From the opening quote past the closing one; returns the bytes between them. Escapes are

@@ -176,7 +176,7 @@ extension Store {
             guard row["state"] == "running", attempt == p.attempt else {
                 throw ControlPlaneError.conflict("attempt \(p.attempt) of job \(p.jobId) is not current (job is \(row["state"] as String) on attempt \(attempt))")
             }
-            let message = p.message.map { String($0.prefix(500)) }
+            let message = p.message.map { AgentText.capped($0, maxBytes: AgentText.maxProgressBytes) }
             let percent = p.percent.map { min(100, max(0, $0)) }
             try db.execute(sql: "UPDATE jobs SET progress_message = ?, progress_percent = ?, lease_expires_at = ? WHERE id = ?",
                            arguments: [message, percent, now() + Double(policy.leaseSec), p.jobId])
@@ -215,6 +215,8 @@ extension Store {
                     "attempt \(c.attempt) of job \(c.jobId) was already ended by the control plane (\(state.rawValue): \((row["error"] as String?) ?? "")); this late \(c.status.rawValue) is kept on the timeline only"))
             }
             let output = String(decoding: c.output.utf8.suffix(AgentWire.maxOutputTailBytes), as: UTF8.self)
+            // red team finding F8: the agent's error text is stored bounded (jobs.error and the event).
+            let agentError = c.error.map { AgentText.capped($0, maxBytes: AgentText.maxErrorBytes) }
             let t = now()
             let cancelRequested: Bool = row["cancel_requested"]
             if c.status == .interrupted && !cancelRequested && attempt < maxAttempts {
@@ -223,20 +225,20 @@ extension Store {
                     UPDATE jobs SET state = 'pending', attempt = attempt + 1, lease_expires_at = NULL, deadline_at = NULL,
                         progress_message = NULL, progress_percent = NULL WHERE id = ?
                     """, arguments: [c.jobId])
-                try Self.event(db, c.jobId, attempt, "interrupted", c.error ?? "the agent lost this attempt")
+                try Self.event(db, c.jobId, attempt, "interrupted", agentError ?? "the agent lost this attempt")
                 return .success(.pending)
             }
             let final: JobState
             let error: String?
             switch c.status {
-            case .completed: final = .completed; error = c.error
-            case .cancelled: final = .cancelled; error = c.error
-            case .failed: final = .failed; error = c.error
+            case .completed: final = .completed; error = agentError
+            case .cancelled: final = .cancelled; error = agentError
+            case .failed: final = .failed; error = agentError
             case .interrupted where cancelRequested:
                 // An operator asked for the cancel: the job is not offered again.
-                final = .cancelled; error = "cancelled; the attempt was interrupted: \(c.error ?? "")"
+                final = .cancelled; error = "cancelled; the attempt was interrupted: \(agentError ?? "")"
             case .interrupted:
-                final = .failed; error = "interrupted on the last of \(maxAttempts) attempts: \(c.error ?? "")"
+                final = .failed; error = "interrupted on the last of \(maxAttempts) attempts: \(agentError ?? "")"
             }
             try db.execute(sql: """
                 UPDATE jobs SET state = ?, finished_at = ?, lease_expires_at = NULL, deadline_at = NULL, exit_code = ?,
@@ -263,7 +265,7 @@ extension Store {
         guard !known else { return }
         var message = "the agent reported \(c.status.rawValue) after the control plane had ended this attempt"
         if let code = c.exitCode { message += "; exit code \(code)" }
-        if let e = c.error, !e.isEmpty { message += ": " + String(e.prefix(500)) }
+        if let e = c.error, !e.isEmpty { message += ": " + AgentText.capped(e, maxBytes: AgentText.maxErrorBytes) }
         try event(db, c.jobId, c.attempt, "late_result", message)
     }
 

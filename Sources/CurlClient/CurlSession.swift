@@ -147,6 +147,13 @@ public final class CurlSession: @unchecked Sendable {
         // Never follow redirects, and never speak anything but the allowed protocols.
         try check(balctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
         try Self.restrictProtocols(handle, httpsOnly: options.requireHTTPS || parsed.scheme == "https")
+        // red team finding F4: plain http is allowed only to loopback, but libcurl would send it
+        // (bearer token included) in clear to a proxy named by http_proxy / ALL_PROXY. An empty
+        // CURLOPT_PROXY turns proxies off whatever the environment says. https is left alone: a
+        // proxy only sees the CONNECT, the request itself travels inside TLS.
+        if parsed.scheme != "https" {
+            try check(balctl_curl_setopt_string(handle, CURLOPT_PROXY, ""), "turning off the proxy for plain http")
+        }
         if let ca = options.caFile {
             try check(balctl_curl_setopt_string(handle, CURLOPT_CAINFO, ca), "CA file")
         }

@@ -107,7 +107,31 @@ struct HeartbeatEnvelopeTests {
         (#"{"hostname":"a\"#, "unterminated string"),
         (#"{"hostname":"a","x":["\"#, "unterminated string"),
         (#"{"\u12"#, "four hex digits"),
+        // red team finding F5: non-zero numbers that underflow to 0 (JSONDecoder refuses them).
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":1e-400}"#, "too small for a Double"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":-1e-324}"#, "too small for a Double"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":0."# + String(repeating: "0", count: 400) + #"1}"#,
+         "too small for a Double"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":[2.5e-999]}"#, "too small for a Double"),
+        // red team finding F6: a key given twice (the scanner read the last, JSONDecoder the first).
+        (#"{"hostname":"EVIL","agentVersion":"1","protocolVersion":1,"jobsInFlight":[{"id":1,"attempt":1}],"jobsInFlight":[],"hostname":"h1"}"#,
+         "duplicate key 'jobsInFlight'"),
+        (#"{"hostname":"EVIL","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"hostname":"h1"}"#, "duplicate key 'hostname'"),
+        (#"{"host\u006eame":"EVIL","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"hostname":"h1"}"#, "duplicate key 'hostname'"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"protocolVersion":2,"jobsInFlight":[]}"#, "duplicate key 'protocolVersion'"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":1,"x":2}"#, "duplicate key 'x'"),
+        (#"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[{"id":1,"attempt":1,"id":2}]}"#,
+         "duplicate key 'id' in jobsInFlight[0]"),
     ]
+
+    // red team finding F5: zero, subnormals and ordinary small numbers are still accepted.
+    @Test("red team finding F5: zero and subnormal numbers are accepted",
+          arguments: ["0", "0.0", "4.9e-324", "1e-310", "2.2250738585072014e-308", "1e-5", "0.000001"])
+    func smallNumbersAccepted(number: String) throws {
+        let body = #"{"hostname":"a","agentVersion":"1","protocolVersion":1,"jobsInFlight":[],"x":"# + number + "}"
+        #expect(reason(body) == nil)
+        #expect(mirror(body) != nil, "JSONDecoder refuses \(number) too")
+    }
 
     @Test("what JSON does not allow is refused with a reason", arguments: HeartbeatEnvelopeTests.malformedCases)
     func malformed(body: String, expected: String) throws {
@@ -149,8 +173,9 @@ struct HeartbeatEnvelopeTests {
     }
 
     /// JSONDecoder accepts a trailing comma before `}` or `]`; RFC 8259 does not, nor does the
-    /// scanner. It is the one place the two may differ.
-    static let stricterThanJSONDecoder = ["trailing comma"]
+    /// scanner.
+    /// A duplicate key is the other (JSONDecoder keeps the first, red team finding F6).
+    static let stricterThanJSONDecoder = ["trailing comma", "duplicate key"]
 
     /// Random single-byte edits, insertions and deletions of a real body (fixed seed, so a
     /// failure reproduces): whatever the scanner accepts JSONDecoder accepts with the same values;

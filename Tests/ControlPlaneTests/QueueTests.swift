@@ -196,6 +196,51 @@ struct QueueTests {
         #expect(output.hasSuffix("aTHE END"))
     }
 
+    // red team finding F8: a 400 KB error was stored twice (jobs.error and the event) in full.
+    @Test("red team finding F8: an agent's error is stored bounded, keeping the start and marking the cut",
+          arguments: [AttemptStatus.failed, .interrupted])
+    func completionErrorBounded(status: AttemptStatus) async throws {
+        let f = try await Fixture()
+        let (_, e) = try await f.member()
+        try await f.beat(e)
+        let job = try await f.enqueue(e.member.id, maxAttempts: 2)
+        let big = "THE START " + String(repeating: "é", count: 200_000)
+        let first = try #require(try await f.beat(e).jobs.first)
+        try await f.store.recordCompletion(f.completion(first, status, error: big), member: e.member.id)
+        if status == .interrupted {  // the first attempt is re-queued: its event holds the error
+            let second = try #require(try await f.beat(e).jobs.first)
+            try await f.store.recordCompletion(f.completion(second, .interrupted, error: big), member: e.member.id)
+        }
+        let view = try await f.store.job(job.id, by: f.admin)
+        let error = try #require(view.error)
+        #expect(error.utf8.count <= AgentText.maxErrorBytes + 100)
+        #expect(error.contains("THE START éé") && error.hasSuffix("[cut: \(big.utf8.count) bytes in all]"))
+        let messages = (view.events ?? []).compactMap(\.message)
+        #expect(messages.contains { $0.contains("THE START") })
+        for m in messages { #expect(m.utf8.count <= AgentText.maxErrorBytes + 100) }
+    }
+
+    @Test("red team finding F8: a late result's and a progress message's text are bounded in bytes")
+    func lateAndProgressTextBounded() async throws {
+        let f = try await Fixture()
+        let (_, e) = try await f.member()
+        try await f.beat(e)
+        let job = try await f.enqueue(e.member.id, maxAttempts: 1)
+        let claimed = try #require(try await f.beat(e).jobs.first)
+        // One character of 100 KB (a letter and combining marks): a cap in characters let it all through.
+        let heavy = "e" + String(repeating: "\u{301}", count: 50_000)
+        try await f.store.recordProgress(JobProgress(jobId: job.id, attempt: 1, message: "step " + heavy, percent: 1),
+                                         member: e.member.id, policy: f.queue)
+        let progress = try #require(try await f.store.job(job.id, by: f.admin).progressMessage)
+        #expect(progress.utf8.count <= AgentText.maxProgressBytes && progress.hasPrefix("step "))
+        #expect(try await f.store.expireLeases(at: now() + 100_000) == 1)
+        _ = await cpError { try await f.store.recordCompletion(f.completion(claimed, .failed, error: "late " + heavy), member: e.member.id) }
+        let view = try await f.store.job(job.id, by: f.admin)
+        let late = try #require(view.events?.first { $0.kind == "late_result" }?.message)
+        #expect(late.utf8.count <= AgentText.maxErrorBytes + 200 && late.contains("late"))
+        for m in (view.events ?? []).compactMap(\.message) { #expect(m.utf8.count <= AgentText.maxErrorBytes + 200) }
+    }
+
     @Test("an interrupted attempt is re-queued with attempt + 1; on the last attempt it fails")
     func interrupted() async throws {
         let f = try await Fixture()

@@ -394,6 +394,12 @@ struct ClientIPTests {
         #expect(resolve("10.3.3.3, 192.0.2.1") == nil)
         // A malformed nearest hop stops the walk.
         #expect(resolve("203.0.113.6, not-an-ip") == nil)
+        // red team finding F10: an empty hop is refused like `unknown`, not skipped.
+        #expect(resolve("203.0.113.6, unknown") == nil)
+        #expect(resolve("203.0.113.7,") == nil)
+        #expect(resolve("203.0.113.7, ") == nil)
+        #expect(resolve("203.0.113.7,,10.2.2.2") == nil)
+        #expect(resolve(",203.0.113.7") == IPv4("203.0.113.7"), "the nearest hop is believed before the walk reaches the empty one")
     }
 
     @Test("a trusted peer without proxy headers gives nil")

@@ -1,5 +1,10 @@
 import CCurl
 @testable import CurlClient
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import TestSupport
 import Testing
 
@@ -44,6 +49,32 @@ import Testing
         #expect(listener.connections == 0)
         // The session stays usable after the refusal.
         #expect(try await s.request("GET", "http://127.0.0.1:\(listener.port)/").status == 200)
+    }
+
+    // red team finding F4: a proxy from the environment never sees a plain-http request (it would
+    // get the bearer token in clear); the loopback target gets it directly.
+    @Test("red team finding F4: plain http ignores http_proxy / HTTP_PROXY / ALL_PROXY")
+    func plainHTTPBypassesEnvironmentProxy() async throws {
+        let proxy = try LoopbackListener(address: "127.0.0.2")
+        defer { proxy.stop() }
+        let target = try LoopbackListener(address: "127.0.0.1")
+        defer { target.stop() }
+        let proxyNames = ["http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"]
+        let names = proxyNames + ["no_proxy", "NO_PROXY"]
+        let saved = names.map { name in getenv(name).map { String(cString: $0) } }
+        defer {
+            for (name, value) in zip(names, saved) {
+                if let value { setenv(name, value, 1) } else { unsetenv(name) }
+            }
+        }
+        for name in proxyNames { setenv(name, "http://127.0.0.2:\(proxy.port)", 1) }
+        unsetenv("no_proxy"); unsetenv("NO_PROXY")
+        let s = try session()
+        let r = try await s.request("GET", "http://127.0.0.1:\(target.port)/pools", headers: [("Authorization", "Bearer bct_secret")])
+        #expect(r.status == 200)
+        #expect(proxy.connections == 0, "the proxy saw: \(proxy.requests)")
+        #expect(target.requests.count == 1)
+        #expect(target.requests.first?.contains("Authorization: Bearer bct_secret") == true)
     }
 
     /// Runs one transfer on a fresh easy handle with only the protocol restriction applied (no

@@ -123,8 +123,9 @@ public final class HAProxyProbe: Sendable {
         let table = ProcessTable(procRoot: settings.procRoot)
         let config = settings.configPath
         let known = cache.withLock { $0.pids }
-        if !known.isEmpty && known.allSatisfy({ pid in table.haproxy(pid).map { trust.trusts($0) && $0.loads(config) } == true }) {
-            return known
+        if !known.isEmpty {
+            let alive = known.compactMap { table.haproxy($0) }
+            if ProcessTable.serving(alive, config: config, trust: trust).count == known.count { return known }
         }
         let now = monotonicNow()
         if known.isEmpty && now - cache.withLock({ $0.scannedAt }) < Self.rescanSec { return [] }

@@ -11,7 +11,8 @@ import Synchronization
 /// heartbeat shares (issue 20 item 20).
 ///
 /// "active" without systemd counts only trusted processes (ProcessTrust: the configured binary,
-/// run by root or the haproxy user): a process any user names haproxy does not make it active.
+/// run by root, or by the haproxy user as a worker of such a root master; ProcessTable.serving):
+/// a process any user names haproxy does not make it active.
 ///
 /// Shape (see README.md): installed, version, configPath, configFound, active, activeSource
 /// ("systemd" | "process"), unitState (systemd only), processes, adminSocket, adminSocketLevel,

@@ -141,14 +141,24 @@ extension HAProxyPluginSuite {
     }
 
     // red team finding 3b
-    @Test("red team finding 3b: a master that also loads another file is not signalled")
+    @Test("red team finding 3b: a master-worker master that also loads another file is not signalled")
     func masterWithOtherConfig() async throws {
-        let dir = try TempDir()
-        let config = try dir.write("h.cfg", "global\n    maxconn 10\n")
-        let s = HAProxySettings(configPath: config, systemdRunDir: dir.file("no-systemd"))
-        let master = HAProxyProcess(pid: 10, ppid: 1, startedAt: 0, argv: ["haproxy", "-W", "-f", "/tmp/fifo", "-f", config],
-                                    executable: "/usr/sbin/haproxy", uids: [0, 0, 0, 0])
-        #expect(throws: JobFailure.self) { try ServiceControl(settings: s).refuseOtherConfigs([master]) }
+        let h = try TestHAProxy()
+        let extra = try h.dir.write("extra.cfg", "# someone else's file\n")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/haproxy")
+        p.arguments = ["-W", "-db", "-f", extra, "-f", h.configPath]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        h.child = p
+        defer { h.stop() }
+        try waitUntil("master and worker") { h.processes().count == 2 && (try? httpGet(h.frontendPort)) != nil }
+        let before = Set(h.processes().map(\.pid))
+        let refused = await jobError(ReloadHandler(settings: h.settings), .object(["force": .bool(true)]))
+        #expect(refused?.contains("also loads \(extra)") == true, "\(refused ?? "reloaded")")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(Set(h.processes().map(\.pid)) == before, "the master was not signalled: no new worker")
     }
 
     // red team finding 5

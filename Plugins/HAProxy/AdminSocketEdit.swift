@@ -35,7 +35,9 @@ public enum AdminSocketEdit {
         guard let body = config.globalBody() else {
             throw EditError(message: "the config has no `global` section to add the admin socket to")
         }
-        if let existing = config.statsSockets().first(where: { $0.path == socketPath }) {
+        // Compared in canonical form (red team finding 4): `/run/haproxy//a.sock` is the same socket.
+        let wanted = SocketPath.canonical(socketPath)
+        if let existing = config.statsSockets().first(where: { SocketPath.canonical($0.path) == wanted }) {
             guard existing.level == "admin" else {
                 throw EditError(message: "line \(existing.line + 1) already declares stats socket \(socketPath) at level \(existing.level); change that line by hand or pick another socketPath")
             }
@@ -67,7 +69,8 @@ public enum AdminSocketEdit {
     public static func disable(_ config: HAProxyConfigFile, socketPath: String) -> Result? {
         guard let body = config.globalBody() else { return nil }
         var remove: [Int] = []
-        for socket in config.statsSockets() where socket.path == socketPath {
+        let wanted = SocketPath.canonical(socketPath)
+        for socket in config.statsSockets() where SocketPath.canonical(socket.path) == wanted {
             remove.append(socket.line)
             let next = socket.line + 1
             // (A marked one is ours and follows the rule below.)
@@ -82,7 +85,7 @@ public enum AdminSocketEdit {
             return t.count >= 2 && t[0] == "stats" && t[1] == "socket"
         }
         let otherMarkedSockets = config.statsSockets().contains {
-            $0.path != socketPath && config.text($0.line).contains(marker)
+            SocketPath.canonical($0.path) != wanted && config.text($0.line).contains(marker)
         }
         if !otherMarkedSockets {
             for i in body where config.text(i).contains(marker) && !isSocket(i) { remove.append(i) }

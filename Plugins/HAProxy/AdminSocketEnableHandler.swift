@@ -29,7 +29,7 @@ public struct AdminSocketEnableHandler: CommandHandler {
 
     public static let id = "haproxy.admin_socket_enable"
     public static let summary = "Add the HAProxy admin stats socket to the global section, validate, reload"
-    public static let parameterHelp = "socketPath: absolute path in the agent's socket directory (BALCTL_HAPROXY_SOCKET_DIR, /run/haproxy by default); default /run/haproxy/admin.sock"
+    public static let parameterHelp = "socketPath: a file directly in the agent's socket directory (BALCTL_HAPROXY_SOCKET_DIR, /run/haproxy by default), no subdirectory; default /run/haproxy/admin.sock"
     public static let lock: String? = "haproxy"
     public static let supportsCheckMode = true
 
@@ -51,18 +51,9 @@ public struct AdminSocketEnableHandler: CommandHandler {
             return .unchanged("\(settings.configPath) already declares stats socket \(path) at level admin\(note)",
                               result: .object(["socketPath": .string(path), "added": .array([])]))
         }
-        let parent = Files.dirname(path)
         if context.checkMode {
-            let mk = Files.exists(parent) ? "" : "; would create \(parent)"
-            return JobOutcome(changed: true, summary: "check mode: would add to global: \(edit.lines.joined(separator: " / "))\(mk); nothing changed",
+            return JobOutcome(changed: true, summary: "check mode: would add to global: \(edit.lines.joined(separator: " / ")); nothing changed",
                               result: .object(["socketPath": .string(path), "added": .array(edit.lines.map(JSONValue.string))]))
-        }
-        if !Files.exists(parent) {
-            do {
-                for made in try SocketPath.makeParents(path, socketDir: settings.socketDir) { context.log("created \(made)") }
-            } catch {
-                throw JobFailure("cannot create the socket directory \(parent): \(error)")
-            }
         }
         let applied = try await editor.apply(edit.config.bytes, original: original, info: info, in: context)
         for line in edit.lines { context.log("added: \(line)") }

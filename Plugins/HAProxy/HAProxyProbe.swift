@@ -11,7 +11,8 @@ import Synchronization
 /// heartbeat shares (issue 20 item 20).
 ///
 /// "active" without systemd counts only trusted processes (ProcessTrust: the configured binary,
-/// run by root or the haproxy user): a process any user names haproxy does not make it active.
+/// run by root, or by the haproxy user as a worker of such a root master; ProcessTable.serving):
+/// a process any user names haproxy does not make it active.
 ///
 /// Shape (see README.md): installed, version, configPath, configFound, active, activeSource
 /// ("systemd" | "process"), unitState (systemd only), processes, adminSocket, adminSocketLevel,
@@ -123,8 +124,9 @@ public final class HAProxyProbe: Sendable {
         let table = ProcessTable(procRoot: settings.procRoot)
         let config = settings.configPath
         let known = cache.withLock { $0.pids }
-        if !known.isEmpty && known.allSatisfy({ pid in table.haproxy(pid).map { trust.trusts($0) && $0.loads(config) } == true }) {
-            return known
+        if !known.isEmpty {
+            let alive = known.compactMap { table.haproxy($0) }
+            if ProcessTable.serving(alive, config: config, trust: trust).count == known.count { return known }
         }
         let now = monotonicNow()
         if known.isEmpty && now - cache.withLock({ $0.scannedAt }) < Self.rescanSec { return [] }

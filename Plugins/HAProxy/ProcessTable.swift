@@ -21,29 +21,38 @@ public struct HAProxyProcess: Sendable, Equatable {
     /// Started in master-worker mode (`-W`, `-Ws`; Debian's unit uses `-Ws`).
     var masterWorkerFlag: Bool { argv.contains("-W") || argv.contains("-Ws") }
 
-    /// The process's working directory: relative `-f` paths are relative to it.
+    /// The process's working directory (kept for diagnostics; never used to resolve `-f`).
     var cwd: String?
 
-    /// Its `-f` arguments, relative ones resolved against its working directory.
+    /// Its `-f` arguments, as given.
     var configArguments: [String] {
         var out: [String] = []
         var i = 0
         while i < argv.count {
             if argv[i] == "-f", i + 1 < argv.count {
-                var f = argv[i + 1]
-                if !f.hasPrefix("/"), let cwd { f = cwd + "/" + f }
-                out.append(f)
+                out.append(argv[i + 1])
                 i += 2
             } else { i += 1 }
         }
         return out
     }
 
-    /// Whether its `-f` arguments load `config` (the file itself, or a directory holding it).
+    /// Whether its `-f` arguments load `config`: the file itself, or the directory holding it when
+    /// it ends in `.cfg` (haproxy's `-f <dir>` loads only the directory's direct `*.cfg` children;
+    /// red team finding 5). A relative `-f` never matches (red team finding 3a): it is resolved
+    /// against a working directory whose owner may rename it under the process, so the same
+    /// string can later name our config although that process never loaded it.
     func loads(_ config: String) -> Bool {
         configArguments.contains { f in
-            let dir = f.hasSuffix("/") ? f : f + "/"
-            return Self.samePath(f, config) || config.hasPrefix(dir)
+            guard f.hasPrefix("/") else { return false }
+            if Self.samePath(f, config) { return true }
+            guard config.hasSuffix(".cfg") else { return false }
+            var dir = f
+            while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+            let parent = Files.dirname(config)
+            if dir == parent { return true }
+            guard let a = Self.realPath(dir), let b = Self.realPath(parent) else { return false }
+            return a == b
         }
     }
 
@@ -133,8 +142,25 @@ public struct ProcessTable: Sendable {
     /// The live haproxy processes `trust` accepts whose command line loads `config`: what "haproxy
     /// is running" means, and the only processes a reload signals.
     public func serving(_ config: String, trust: ProcessTrust) -> [HAProxyProcess] {
-        all().filter { trust.trusts($0) && $0.loads(config) }
+        Self.serving(all(), config: config, trust: trust)
     }
+
+    /// Of `candidates`, the ones that count as serving `config` (red team finding 3b): a trusted
+    /// process run by root that loads it, or a trusted process of the haproxy user that loads it
+    /// and whose parent is such a root master-worker master (a worker). A process the haproxy
+    /// user started itself (`setsid haproxy -W -f /tmp/fifo -f <config>`) is neither a master to
+    /// signal nor a sign that haproxy runs.
+    static func serving(_ candidates: [HAProxyProcess], config: String, trust: ProcessTrust) -> [HAProxyProcess] {
+        let loading = candidates.filter { trust.trusts($0) && $0.loads(config) }
+        let roots = loading.filter(\.isRoot)
+        let masters = Set(roots.filter(\.masterWorkerFlag).map(\.pid))
+        return loading.filter { $0.isRoot || masters.contains($0.ppid) }
+    }
+}
+
+extension HAProxyProcess {
+    /// Every uid (real, effective, saved, file system) is root.
+    var isRoot: Bool { !uids.isEmpty && uids.allSatisfy { $0 == 0 } }
 }
 
 /// Which processes the agent believes are haproxy (issue 20 item 10). A process's name and command

@@ -44,6 +44,9 @@ struct ServiceControl: Sendable {
     /// The caller has validated the config: a reload never starts from an invalid one.
     func reload(in context: JobContext) async throws -> String {
         let config = settings.configPath
+        // haproxy binds every stats socket again on a reload, as root: a directory under a socket
+        // the agent added may have been swapped for a link since it was added (red team finding 1).
+        try AdminSocketPlacement(settings: settings).checkAgentSockets()
         let before = serving()
         let oldPIDs = Set(before.map(\.pid))
         let how: String
@@ -59,9 +62,13 @@ struct ServiceControl: Sendable {
             how = "systemctl reload \(settings.unitName)"
         } else {
             guard !before.isEmpty else { throw JobFailure(notRunningMessage) }
+            // Whichever way it reloads, a haproxy that also loads other files is not ours to
+            // reload (red team finding 3b: `-f /tmp/fifo -f <config>`).
+            try refuseOtherConfigs(before)
             // In master-worker mode (-W/-Ws) the master re-reads the config on SIGUSR2 and
-            // replaces its workers; the master is the one whose parent is not one of them.
-            let master = before.first(where: { $0.masterWorkerFlag && !oldPIDs.contains($0.ppid) })
+            // replaces its workers; the master is the one whose parent is not one of them, and it
+            // runs as root (red team finding 3b; serving() already keeps only root's).
+            let master = before.first(where: { $0.isRoot && $0.masterWorkerFlag && !oldPIDs.contains($0.ppid) })
             if settings.masterWorker == true && master == nil {
                 throw JobFailure("BALCTL_HAPROXY_MASTER_WORKER is on, but no haproxy master (-W/-Ws) serves \(config): nothing was reloaded")
             }
@@ -78,7 +85,6 @@ struct ServiceControl: Sendable {
                 guard let binary = settings.resolvedBinary() else {
                     throw JobFailure("haproxy binary \(settings.haproxyBinary) not found")
                 }
-                try refuseOtherConfigs(before)
                 let pids = oldPIDs.sorted()
                 let args = Self.takeoverArguments(settings, oldPIDs: pids)
                 context.log("starting: \(([binary] + args).joined(separator: " "))")
@@ -102,13 +108,14 @@ struct ServiceControl: Sendable {
     }
 
     /// A running haproxy that loads more than our config (`-f /etc/haproxy/conf.d`, a second
-    /// file) would lose those files in a takeover built from our settings: refuse, and say how to
-    /// run it instead.
+    /// file) would lose those files in a takeover built from our settings, and a master that also
+    /// reads a file of someone else's (a FIFO it blocks on) is not a haproxy we reload: refuse,
+    /// and say how to run it instead. A relative `-f` always counts as another file.
     func refuseOtherConfigs(_ running: [HAProxyProcess]) throws {
         for p in running {
-            let others = p.configArguments.filter { !HAProxyProcess.samePath($0, settings.configPath) }
+            let others = p.configArguments.filter { !($0.hasPrefix("/") && HAProxyProcess.samePath($0, settings.configPath)) }
             if !others.isEmpty {
-                throw JobFailure("the running haproxy (pid \(p.pid)) also loads \(others.joined(separator: ", ")); a takeover starts haproxy with -f \(settings.configPath) only and would drop them: nothing was reloaded (run haproxy under systemd or in master-worker mode, or with -f \(settings.configPath) only)")
+                throw JobFailure("the running haproxy (pid \(p.pid)) also loads \(others.joined(separator: ", ")); the agent reloads only a haproxy started with -f \(settings.configPath) alone (a takeover would drop the others): nothing was reloaded (run haproxy under systemd, or with -f \(settings.configPath) only)")
             }
         }
     }

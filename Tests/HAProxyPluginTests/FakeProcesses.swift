@@ -9,7 +9,7 @@ final class FakeHAProxy: @unchecked Sendable {
 
     /// `executable` (a dash copy) with argv `haproxy -c <loop> haproxy <arguments…>`, as `user`
     /// (nil: root, like the tests).
-    init(executable: String, arguments: [String], user: String? = nil) throws {
+    init(executable: String, arguments: [String], user: String? = nil, cwd: String? = nil) throws {
         let loop = ["-c", "while :; do sleep 0.2; done", "haproxy"] + arguments
         process = Process()
         if let user {
@@ -19,6 +19,7 @@ final class FakeHAProxy: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = loop
         }
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -6,7 +6,13 @@ import Testing
 
 /// Every HAProxy test runs one at a time: several start real haproxy and HTTP backends, and the
 /// traffic assertions must not compete with each other for two cores.
-@Suite(.serialized) struct HAProxyPluginSuite {}
+@Suite(.serialized) struct HAProxyPluginSuite {
+    /// Settings for a haproxy the tests drive without systemd, with a socket directory of their own.
+    static func offlineSettings(_ dir: TempDir, config: String, socketDir: String) -> HAProxySettings {
+        HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
+                        systemdRunDir: dir.file("no-systemd"), socketTimeoutSec: 1, socketDir: socketDir)
+    }
+}
 
 func params(_ d: [String: String]) -> JSONValue { .object(d.mapValues(JSONValue.string)) }
 

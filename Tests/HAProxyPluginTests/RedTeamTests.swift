@@ -9,8 +9,7 @@ extension HAProxyPluginSuite {
 /// a reload signals, and how `-f` arguments are matched.
 @Suite struct RedTeam {
     func settings(_ dir: TempDir, config: String, socketDir: String) -> HAProxySettings {
-        HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
-                        systemdRunDir: dir.file("no-systemd"), socketTimeoutSec: 1, socketDir: socketDir)
+        HAProxyPluginSuite.offlineSettings(dir, config: config, socketDir: socketDir)
     }
 
     // red team finding 1

@@ -8,8 +8,7 @@ extension HAProxyPluginSuite {
 /// The admin socket's path, its blocking I/O, and the size of what it returns.
 @Suite struct SocketSafety {
     func settings(_ dir: TempDir, config: String, socketDir: String) -> HAProxySettings {
-        HAProxySettings(configPath: config, haproxyBinary: "/usr/sbin/haproxy", stateDir: dir.file("state"),
-                        systemdRunDir: dir.file("no-systemd"), socketTimeoutSec: 1, socketDir: socketDir)
+        HAProxyPluginSuite.offlineSettings(dir, config: config, socketDir: socketDir)
     }
 
     @Test("issue 20 item 17: admin_socket_enable only places a socket inside the socket directory, never over a file or through a link")

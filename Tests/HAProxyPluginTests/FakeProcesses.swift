@@ -54,17 +54,8 @@ final class CannedSocket: @unchecked Sendable {
 
     init(path: String, answer: String?) throws {
         self.path = path
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try listenUnixSocket(path, backlog: 64)
         self.fd = fd
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            let b = Array(path.utf8); raw.copyBytes(from: b); raw[b.count] = 0
-        }
-        let ok = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        guard ok, listen(fd, 64) == 0 else { throw TestError("cannot listen on \(path)") }
         let bytes = answer.map { Array($0.utf8) }
         Thread.detachNewThread { [self] in
             while true {

@@ -272,17 +272,8 @@ final class RecordingSocket: @unchecked Sendable {
 
     init(path: String, upstream: String) throws {
         self.path = path; self.upstream = upstream
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try listenUnixSocket(path, backlog: 16)
         self.fd = fd
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            let b = Array(path.utf8); raw.copyBytes(from: b); raw[b.count] = 0
-        }
-        let ok = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        guard ok, listen(fd, 16) == 0 else { throw TestError("cannot listen on \(path)") }
         Thread.detachNewThread { [weak self] in
             while true {
                 let c = accept(fd, nil, nil)
@@ -306,4 +297,22 @@ final class RecordingSocket: @unchecked Sendable {
     }
 
     deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd); unlink(path) }
+}
+
+/// A listening Unix stream socket at `path` (the fake haproxy admin sockets and proxies).
+func listenUnixSocket(_ path: String, backlog: Int32) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        let b = Array(path.utf8); raw.copyBytes(from: b); raw[b.count] = 0
+    }
+    let ok = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+    }
+    guard ok, listen(fd, backlog) == 0 else {
+        close(fd)
+        throw TestError("cannot listen on \(path)")
+    }
+    return fd
 }

@@ -207,6 +207,103 @@ public final class Store: Sendable {
             // completed enable run (issue 21 item 7).
             try db.execute(sql: "ALTER TABLE recipe_runs ADD COLUMN params TEXT")
         }
+        m.registerMigration("v6: failover, DNS providers, alerts") { db in
+            // Issue 12. Secrets (TSIG keys, API tokens, webhook secrets) are stored sealed with the
+            // data directory's key file (`SecretBox`), never in clear and never returned by the API.
+            try db.execute(sql: """
+                CREATE TABLE dns_providers(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    settings TEXT NOT NULL,
+                    secret BLOB NOT NULL,
+                    created_at REAL NOT NULL,
+                    UNIQUE(account_id, name));
+                -- One row per pool that has failover settings; also the evaluator's state for the
+                -- pool and its lease (one control plane decides and writes DNS for a pool at a time).
+                CREATE TABLE pool_failover(
+                    pool_id INTEGER PRIMARY KEY REFERENCES pools(id) ON DELETE CASCADE,
+                    hostname TEXT,
+                    provider_id INTEGER REFERENCES dns_providers(id) ON DELETE SET NULL,
+                    ttl INTEGER NOT NULL DEFAULT 60,
+                    proxied INTEGER NOT NULL DEFAULT 0,
+                    auto_failover INTEGER NOT NULL DEFAULT 0,
+                    delay_sec INTEGER NOT NULL DEFAULT 30,
+                    min_spacing_sec INTEGER NOT NULL DEFAULT 300,
+                    dynamic_dns INTEGER NOT NULL DEFAULT 0,
+                    allow_private_ips INTEGER NOT NULL DEFAULT 0,
+                    alert_emails TEXT NOT NULL DEFAULT '',
+                    webhook_url TEXT,
+                    webhook_secret BLOB,
+                    active_member_id INTEGER REFERENCES members(id) ON DELETE SET NULL,
+                    active_ip TEXT,
+                    last_failover_at REAL,
+                    unhealthy_since REAL,
+                    no_standby_alerted INTEGER NOT NULL DEFAULT 0,
+                    pending_ip TEXT,
+                    pending_ip_seen INTEGER NOT NULL DEFAULT 0,
+                    pending_ip_at REAL,
+                    lease_owner TEXT,
+                    lease_token INTEGER NOT NULL DEFAULT 0,
+                    lease_expires_at REAL);
+                -- What the evaluator reads of each heartbeat, kept beside the report at ingest so a
+                -- tick never parses a report: the declared/probed public IPv4, how many heartbeats
+                -- in a row carried it (dynamic DNS debounce), and whether and since when the
+                -- haproxy stack reported itself inactive (NULL: no haproxy stack in the report).
+                ALTER TABLE heartbeat_latest ADD COLUMN public_ip TEXT;
+                ALTER TABLE heartbeat_latest ADD COLUMN public_ip_streak INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE heartbeat_latest ADD COLUMN haproxy_active INTEGER;
+                ALTER TABLE heartbeat_latest ADD COLUMN haproxy_inactive_since REAL;
+                ALTER TABLE members ADD COLUMN standby_priority INTEGER NOT NULL DEFAULT 100;
+                ALTER TABLE members ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+                -- When the member's heartbeat-loss alert went out (NULL: none outstanding).
+                ALTER TABLE members ADD COLUMN lost_alerted_at REAL;
+                CREATE TABLE failover_events(
+                    id INTEGER PRIMARY KEY,
+                    pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+                    at REAL NOT NULL,
+                    kind TEXT NOT NULL,
+                    reason TEXT,
+                    from_member_id INTEGER,
+                    to_member_id INTEGER,
+                    from_ip TEXT,
+                    to_ip TEXT,
+                    unhealthy_since REAL,
+                    detected_at REAL,
+                    dns_written_at REAL,
+                    provider_reply TEXT,
+                    verified INTEGER,
+                    error TEXT,
+                    fencing_token INTEGER,
+                    decided_by TEXT,
+                    detail TEXT);
+                CREATE INDEX failover_events_pool ON failover_events(pool_id, id);
+                -- Alerts are sent from this outbox by `AlertDispatcher`, never inline: a dead SMTP
+                -- server must not delay a failover. pool_id NULL: a control-plane-wide alert.
+                CREATE TABLE alert_outbox(
+                    id INTEGER PRIMARY KEY,
+                    pool_id INTEGER REFERENCES pools(id) ON DELETE CASCADE,
+                    channel TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL,
+                    claimed_until REAL,
+                    last_error TEXT,
+                    created_at REAL NOT NULL,
+                    sent_at REAL);
+                CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at);
+                -- Control-plane-wide evaluator state (the all-silent guard's outage marker).
+                CREATE TABLE failover_global(
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    all_silent_since REAL);
+                INSERT INTO failover_global(id) VALUES (1);
+                """)
+        }
         return m
     }
 }

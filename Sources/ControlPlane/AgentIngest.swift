@@ -119,30 +119,46 @@ extension Store {
     /// last sample is `sampleSec` old, or there is none). Where SQLite allows, one statement does
     /// both (a statement less per heartbeat); otherwise history_at is read first.
     static func storeLatest(_ db: Database, member: Int64, at t: Double, ip: String, version: String, report: String,
-                            sampleSec: Double, returning: Bool = upsertCanReturn) throws -> Bool {
+                            facts: FailoverFacts = FailoverFacts(), sampleSec: Double,
+                            returning: Bool = upsertCanReturn) throws -> Bool {
         if returning {
             let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
-                INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?2)
+                INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
+                                             public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?7, 1, ?8, CASE WHEN ?8 = 0 THEN ?2 END)
                 ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
                     source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
-                    history_at = CASE WHEN excluded.received_at - history_at >= ?6 THEN excluded.received_at ELSE history_at END
+                    history_at = CASE WHEN excluded.received_at - history_at >= ?6 THEN excluded.received_at ELSE history_at END,
+                    \(failoverFactsUpdate)
                 RETURNING history_at
-                """), arguments: [member, t, ip, version, report, sampleSec])
+                """), arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
             return historyAt == t
         }
         let last = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
                                        arguments: [member])
         let keep = last.map { t - $0 >= sampleSec } ?? true
         try db.cachedStatement(sql: """
-            INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at)
-            VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
+                                         public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?8 = 0 THEN ?2 END)
             ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
                 source_ip = excluded.source_ip, agent_version = excluded.agent_version,
-                report = excluded.report, history_at = excluded.history_at
-            """).execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t])
+                report = excluded.report, history_at = excluded.history_at,
+                \(failoverFactsUpdate)
+            """).execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t, facts.publicIP, facts.haproxyActive])
         return keep
     }
+
+    /// The upsert's update of what failover reads: how many heartbeats in a row carried this
+    /// public IP (dynamic DNS acts on 2), and since when haproxy has been reported inactive.
+    static let failoverFactsUpdate = """
+        public_ip_streak = CASE WHEN heartbeat_latest.public_ip IS excluded.public_ip
+                                THEN heartbeat_latest.public_ip_streak + 1 ELSE 1 END,
+        public_ip = excluded.public_ip,
+        haproxy_inactive_since = CASE WHEN excluded.haproxy_active = 0
+                                      THEN COALESCE(heartbeat_latest.haproxy_inactive_since, excluded.received_at) END,
+        haproxy_active = excluded.haproxy_active
+        """
 
     /// Adds a sample to a member's history, then drops its oldest samples beyond the count and
     /// the byte budget. Runs once per member per `historySampleSec`, not per heartbeat.
@@ -172,7 +188,7 @@ extension Store {
             let t = now()
             let keepHistory = try storeLatest(db, member: agent.memberID, at: t, ip: sourceIP.description,
                                               version: report.agentVersion, report: rawReport,
-                                              sampleSec: heartbeat.historySampleSec)
+                                              facts: FailoverFacts(report), sampleSec: heartbeat.historySampleSec)
             if keepHistory {
                 try storeHistorySample(db, member: agent.memberID, at: t, ip: sourceIP.description,
                                        sample: HistorySample.make(rawReport, envelope: report, maxBytes: heartbeat.historySampleMaxBytes),
@@ -264,6 +280,18 @@ struct DeadlineChain {
         let ends = max(lockFree[lock] ?? start, start) + Double(timeoutSec)
         lockFree[lock] = ends
         return ends + grace
+    }
+}
+
+/// What the failover evaluator needs of a heartbeat, stored in columns beside the report.
+struct FailoverFacts: Sendable {
+    /// A well-formed IPv4 only: anything else the agent sent counts as none.
+    var publicIP: String? = nil
+    var haproxyActive: Bool? = nil
+    init() {}
+    init(_ envelope: HeartbeatEnvelope) {
+        publicIP = envelope.publicIPv4.flatMap { IPv4($0)?.description }
+        haproxyActive = envelope.haproxyActive
     }
 }
 

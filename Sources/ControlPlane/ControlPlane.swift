@@ -35,6 +35,8 @@ public struct ServerConfig: Sendable {
     public var sweepIntervalSec: Double = 1
     /// Seconds between scheduler passes.
     public var schedulerIntervalSec: Double = 1
+    /// Seconds between failover evaluations (sub-second: detection must not wait for a heartbeat).
+    public var failoverTickSec: Double = 0.25
     /// Directory of recipe YAML files (every file must validate, or the server refuses to start).
     public var recipesDir: String? = nil
 
@@ -54,6 +56,9 @@ public final class ControlPlane: Sendable {
     /// Recipes by id, loaded and validated at start.
     public let recipes: [String: Recipe]
     let heartbeats: HeartbeatWriter
+    /// Seals stored credentials (`secrets.key` in the data directory).
+    let secrets: SecretBox
+    public let failover: Failover
     let heartbeatReply: HeartbeatReplyBody
     let logger: Logger
 
@@ -75,6 +80,8 @@ public final class ControlPlane: Sendable {
         self.heartbeats = HeartbeatWriter(store: store, heartbeat: config.heartbeat, queue: config.queue)
         self.heartbeatReply = try HeartbeatReplyBody(intervalSec: config.heartbeat.intervalSec,
                                                      latestAgentVersion: BalctlVersion.current)
+        self.secrets = try SecretBox.open(dataDir: config.dataDir)
+        self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger)
         self.logger = logger
     }
 
@@ -87,6 +94,7 @@ public final class ControlPlane: Sendable {
         AgentRoutes(server: self).register(router)
         OperatorRoutes(server: self).register(router)
         RecipeRoutes(server: self).register(router)
+        FailoverRoutes(server: self).register(router)
         return router
     }
 
@@ -125,7 +133,8 @@ public final class ControlPlane: Sendable {
         let app = try application(onRunning: onRunning)
         return ServiceGroup(
             configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self)),
-                                            .init(service: Scheduler(server: self))],
+                                            .init(service: Scheduler(server: self)),
+                                            .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec))],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     }
 

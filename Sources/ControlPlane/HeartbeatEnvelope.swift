@@ -7,6 +7,10 @@ struct HeartbeatEnvelope: Sendable, Equatable {
     var agentVersion: String
     var protocolVersion: Int
     var jobsInFlight: [JobRef]
+    /// The public IPv4 the agent declares or probed, as sent (checked by the failover readiness).
+    var publicIPv4: String? = nil
+    /// `stacks.haproxy.active`; nil when the report has no haproxy stack (or no such field).
+    var haproxyActive: Bool? = nil
 
     /// Reads the envelope out of a heartbeat body in one pass that also checks the whole body is
     /// well-formed JSON (RFC 8259). Errors are 400s with the reason ("malformed JSON at byte 17:
@@ -85,6 +89,7 @@ private struct EnvelopeScanner {
 
     mutating func envelope() throws -> HeartbeatEnvelope {
         var hostname: String?, agentVersion: String?, protocolVersion: Int?, jobs: [JobRef]?
+        var publicIPv4: String?, haproxyActive: Bool?
         // red team finding F6: with a key given twice the scanner kept the last value and
         // JSONDecoder (which reads the stored report) the first, so the two disagreed on who sent
         // it. A duplicate top-level key is refused. Names of up to 15 bytes (all real ones) are
@@ -97,6 +102,8 @@ private struct EnvelopeScanner {
             else if s.key(key, is: "agentVersion") { agentVersion = try s.string(at: "agentVersion") }
             else if s.key(key, is: "protocolVersion") { protocolVersion = try s.integer(at: "protocolVersion") }
             else if s.key(key, is: "jobsInFlight") { jobs = try s.jobRefs() }
+            else if s.key(key, is: "publicIPv4") { publicIPv4 = try s.optionalString(at: "publicIPv4") }
+            else if s.key(key, is: "stacks") { haproxyActive = try s.haproxyActive() }
             else { try s.skipValue(depth: 2) }
         }
         guard let hostname else { throw ControlPlaneError.badRequest("missing key 'hostname'") }
@@ -104,7 +111,24 @@ private struct EnvelopeScanner {
         guard let protocolVersion else { throw ControlPlaneError.badRequest("missing key 'protocolVersion'") }
         guard let jobs else { throw ControlPlaneError.badRequest("missing key 'jobsInFlight'") }
         return HeartbeatEnvelope(hostname: hostname, agentVersion: agentVersion,
-                                 protocolVersion: protocolVersion, jobsInFlight: jobs)
+                                 protocolVersion: protocolVersion, jobsInFlight: jobs,
+                                 publicIPv4: publicIPv4, haproxyActive: haproxyActive)
+    }
+
+    /// `stacks`: an object of stack name → value; only `haproxy.active` is read (failover).
+    mutating func haproxyActive() throws -> Bool? {
+        guard try peek() == UInt8(ascii: "{") else { throw typeMismatch("stacks", "an object") }
+        var active: Bool?
+        try object(depth: 2) { s, key in
+            guard s.key(key, is: "haproxy"), try s.peek() == UInt8(ascii: "{") else { return try s.skipValue(depth: 3) }
+            try s.object(depth: 3) { s, key in
+                if s.key(key, is: "active"), let c = try s.peek(), c == UInt8(ascii: "t") || c == UInt8(ascii: "f") {
+                    active = c == UInt8(ascii: "t")
+                }
+                try s.skipValue(depth: 4)
+            }
+        }
+        return active
     }
 
     mutating func jobRefs() throws -> [JobRef] {
@@ -138,6 +162,11 @@ private struct EnvelopeScanner {
         guard try peek() == UInt8(ascii: "\"") else { throw typeMismatch(path, "a string") }
         let (range, escaped) = try scanString()
         return try escaped ? unescape(range) : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    mutating func optionalString(at path: String) throws -> String? {
+        if try peek() == UInt8(ascii: "n") { try literal("null"); return nil }
+        return try string(at: path)
     }
 
     mutating func integer(at path: String) throws -> Int {

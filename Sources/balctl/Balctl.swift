@@ -11,7 +11,8 @@ struct Balctl: ParsableCommand {
         abstract: "Operate balctl: pools, members, jobs.",
         discussion: "Connection: --server/BALCTL_SERVER, --token/BALCTL_TOKEN, --ca-file/BALCTL_CA_FILE.",
         version: BalctlVersion.current,
-        subcommands: [Pools.self, Members.self, Jobs.self, Recipes.self, Schedules.self, Commands.self, Accounts.self, Tokens.self, Audit.self])
+        subcommands: [Pools.self, Members.self, Jobs.self, Recipes.self, Schedules.self, FailoverCommand.self, DNSCommand.self,
+                      Commands.self, Accounts.self, Tokens.self, Audit.self])
 }
 
 /// Connection and output options every command takes.

@@ -1,0 +1,115 @@
+import BalctlProtocol
+import GRDB
+
+/// A pool's failover settings as stored (`pool_failover`; defaults when the pool has no row yet).
+struct PoolFailoverSettings: Sendable, Equatable {
+    var hostname: String?
+    var providerID: Int64?
+    var ttl = 60
+    var proxied = false
+    var autoFailover = false
+    var delaySec = 30
+    var minSpacingSec = 300
+    var dynamicDNS = false
+    var allowPrivateIPs = false
+
+    init() {}
+    init(row: Row) {
+        hostname = row["hostname"]; providerID = row["provider_id"]; ttl = row["ttl"]
+        proxied = row["proxied"]; autoFailover = row["auto_failover"]; delaySec = row["delay_sec"]
+        minSpacingSec = row["min_spacing_sec"]; dynamicDNS = row["dynamic_dns"]; allowPrivateIPs = row["allow_private_ips"]
+    }
+}
+
+/// One member as the evaluator reads it: the columns the ingest keeps beside each report, never
+/// the report itself (a tick over thousands of members must not parse JSON).
+struct MemberSnapshot: Sendable, Equatable {
+    var id: Int64
+    var poolID: Int64
+    var hostname: String
+    var priority: Int
+    var maintenance: Bool
+    /// When the latest heartbeat arrived (nil: never).
+    var lastHeartbeat: Double?
+    var publicIP: IPv4?
+    /// How many heartbeats in a row carried `publicIP`.
+    var publicIPStreak: Int
+    /// nil: the report has no haproxy stack.
+    var haproxyActive: Bool?
+    var haproxyInactiveSince: Double?
+    /// When a heartbeat-loss alert went out and no recovery since.
+    var lostAlertedAt: Double?
+}
+
+/// One pool with failover settings, its evaluator state and its members.
+struct PoolSnapshot: Sendable {
+    var id: Int64
+    var name: String
+    var template: PoolTemplate
+    var settings: PoolFailoverSettings
+    var activeMemberID: Int64?
+    /// The address failover last wrote (what DNS should serve).
+    var activeIP: String?
+    var lastFailoverAt: Double?
+    var noStandbyAlerted: Bool
+    /// An address whose write failed and is being retried (see `FailoverEvaluator`).
+    var pendingIP: String?
+    var pendingRetryAt: Double?
+    var members: [MemberSnapshot]
+
+    var active: MemberSnapshot? { members.first { $0.id == activeMemberID } }
+    var watchesHAProxy: Bool { template == .haproxy }
+}
+
+extension Store {
+    static let memberSnapshotColumns = """
+        m.id, m.pool_id, m.hostname, m.standby_priority, m.maintenance, m.lost_alerted_at,
+        h.received_at, h.public_ip, h.public_ip_streak, h.haproxy_active, h.haproxy_inactive_since
+        """
+
+    static func memberSnapshot(_ row: Row) -> MemberSnapshot {
+        MemberSnapshot(id: row["id"], poolID: row["pool_id"], hostname: row["hostname"],
+                       priority: row["standby_priority"], maintenance: row["maintenance"],
+                       lastHeartbeat: row["received_at"], publicIP: (row["public_ip"] as String?).flatMap(IPv4.init),
+                       publicIPStreak: row["public_ip_streak"] ?? 0, haproxyActive: row["haproxy_active"],
+                       haproxyInactiveSince: row["haproxy_inactive_since"], lostAlertedAt: row["lost_alerted_at"])
+    }
+
+    static func poolSnapshot(_ row: Row, members: [MemberSnapshot]) -> PoolSnapshot {
+        PoolSnapshot(id: row["id"], name: row["name"], template: PoolTemplate(rawValue: row["template"]) ?? .generic,
+                     settings: (row["pool_id"] as Int64?) == nil ? PoolFailoverSettings() : PoolFailoverSettings(row: row),
+                     activeMemberID: row["active_member_id"], activeIP: row["active_ip"],
+                     lastFailoverAt: row["last_failover_at"], noStandbyAlerted: row["no_standby_alerted"] ?? false,
+                     pendingIP: row["pending_ip"], pendingRetryAt: row["pending_ip_at"], members: members)
+    }
+
+    static let poolSnapshotSelect = """
+        SELECT p.id, p.name, p.template, f.* FROM pools p LEFT JOIN pool_failover f ON f.pool_id = p.id
+        """
+
+    /// Every pool that has failover settings, with its members: what one evaluator tick reads.
+    /// Two statements, each one pass over its table (no per-pool query).
+    static func failoverSnapshot(_ db: Database) throws -> [PoolSnapshot] {
+        var members: [Int64: [MemberSnapshot]] = [:]
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT \(memberSnapshotColumns) FROM pool_failover f JOIN members m ON m.pool_id = f.pool_id
+            LEFT JOIN heartbeat_latest h ON h.member_id = m.id ORDER BY m.id
+            """))
+        while let row = try rows.next() {
+            let m = memberSnapshot(row)
+            members[m.poolID, default: []].append(m)
+        }
+        return try Row.fetchAll(db.cachedStatement(sql: poolSnapshotSelect + " WHERE f.pool_id IS NOT NULL ORDER BY p.id"))
+            .map { poolSnapshot($0, members: members[$0["id"] as Int64] ?? []) }
+    }
+
+    /// One pool (with or without settings), for status, manual actions and the drill.
+    static func failoverSnapshot(_ db: Database, pool id: Int64) throws -> PoolSnapshot? {
+        guard let row = try Row.fetchOne(db, sql: poolSnapshotSelect + " WHERE p.id = ?", arguments: [id]) else { return nil }
+        let members = try Row.fetchAll(db, sql: """
+            SELECT \(memberSnapshotColumns) FROM members m LEFT JOIN heartbeat_latest h ON h.member_id = m.id
+            WHERE m.pool_id = ? ORDER BY m.id
+            """, arguments: [id]).map(memberSnapshot)
+        return poolSnapshot(row, members: members)
+    }
+}

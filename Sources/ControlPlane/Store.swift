@@ -239,6 +239,9 @@ public final class Store: Sendable {
                     active_member_id INTEGER REFERENCES members(id) ON DELETE SET NULL,
                     active_ip TEXT,
                     last_failover_at REAL,
+                    -- The spacing guard counts automatic failovers only: a manual move is the
+                    -- operator's call and must not hold back the next automatic one.
+                    last_auto_failover_at REAL,
                     unhealthy_since REAL,
                     no_standby_alerted INTEGER NOT NULL DEFAULT 0,
                     pending_ip TEXT,

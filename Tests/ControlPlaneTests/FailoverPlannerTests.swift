@@ -22,7 +22,7 @@ struct FailoverPlannerTests {
         s.hostname = "lb.example.com"; s.providerID = 1; s.autoFailover = auto; s.delaySec = delay; s.minSpacingSec = spacing
         s.dynamicDNS = dynamicDNS
         return PoolSnapshot(id: 1, name: "edge", template: template, settings: s, activeMemberID: active, activeIP: activeIP,
-                            lastFailoverAt: lastFailover, noStandbyAlerted: noStandbyAlerted, pendingIP: nil, pendingRetryAt: nil,
+                            lastFailoverAt: lastFailover, lastAutoFailoverAt: lastFailover, noStandbyAlerted: noStandbyAlerted, pendingIP: nil, pendingRetryAt: nil,
                             members: members)
     }
 

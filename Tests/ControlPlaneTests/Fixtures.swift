@@ -42,22 +42,24 @@ final class Fixture: @unchecked Sendable {
     }
 
     func report(_ hostname: String, commands: [String] = ["host.echo", "host.collect_facts"],
-                inFlight: [JobRef] = [], uptime: Double = 100) -> HostReport {
+                inFlight: [JobRef] = [], uptime: Double = 100, publicIP: String? = nil,
+                stacks: [String: JSONValue] = [:]) -> HostReport {
         HostReport(
             hostname: hostname, agentVersion: "0.1.0",
             os: OSInfo(family: "debian", id: "debian", versionID: "12", prettyName: "Debian 12", kernel: "6.1.0"),
             uptimeSec: uptime, load: [0.1, 0.2, 0.3], cpuPercent: 5, cpuCount: 2,
-            memory: MemoryInfo(totalBytes: 1000, availableBytes: 250), disks: [], publicIPv4: nil,
-            publicIPSource: nil, stacks: [:], commands: commands, jobsInFlight: inFlight)
+            memory: MemoryInfo(totalBytes: 1000, availableBytes: 250), disks: [], publicIPv4: publicIP,
+            publicIPSource: publicIP == nil ? nil : "declared", stacks: stacks, commands: commands, jobsInFlight: inFlight)
     }
 
     /// Authenticate with the secret (as the route does) and record a heartbeat.
     @discardableResult
     func beat(_ e: MemberEnrollment, commands: [String] = ["host.echo", "host.collect_facts"],
-              inFlight: [JobRef] = [], uptime: Double = 100) async throws -> HeartbeatOutcome {
+              inFlight: [JobRef] = [], uptime: Double = 100, publicIP: String? = nil,
+              stacks: [String: JSONValue] = [:]) async throws -> HeartbeatOutcome {
         let agent = try await store.authenticateAgent(secret: e.enrollmentSecret, clientIP: Self.agentIP,
                                                       hostname: e.member.hostname)
-        let r = report(e.member.hostname, commands: commands, inFlight: inFlight, uptime: uptime)
+        let r = report(e.member.hostname, commands: commands, inFlight: inFlight, uptime: uptime, publicIP: publicIP, stacks: stacks)
         let raw = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
         // The route's own path: the envelope reader and the group-commit writer.
         return try await HeartbeatWriter(store: store, heartbeat: heartbeat, queue: queue)

@@ -90,6 +90,9 @@ struct FailoverExecutor: Sendable {
                         pending_ip = NULL, pending_ip_at = NULL WHERE pool_id = ?
                     """, arguments: [d.to, t, d.pool])
             }
+            if d.kind == .failover {
+                try db.execute(sql: "UPDATE pool_failover SET last_auto_failover_at = ? WHERE pool_id = ?", arguments: [t, d.pool])
+            }
             let fromIP: String? = row["active_ip"]
             try db.execute(sql: """
                 INSERT INTO failover_events(pool_id, at, kind, reason, from_member_id, to_member_id, from_ip, to_ip,

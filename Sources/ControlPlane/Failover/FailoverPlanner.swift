@@ -19,7 +19,7 @@ enum FailoverAction: Sendable, Equatable {
 /// - no automatic failover within one delay of the control plane starting, or of it hearing any
 ///   member again after an all-silent outage (`Readiness.baseline`);
 /// - none while every member is silent (the control plane's own network is down, not the fleet);
-/// - none within `minSpacingSec` of the pool's last failover;
+/// - none within `minSpacingSec` of the pool's last automatic failover;
 /// - no failback: only an unhealthy active member is ever replaced, never a healthy one;
 /// - a standby that is not ready is never promoted automatically ("no ready standby" instead, once).
 struct FailoverPlanner: Sendable {
@@ -51,7 +51,7 @@ struct FailoverPlanner: Sendable {
         }
         guard pool.settings.autoFailover, dnsConfigured, !allSilent, let since = health.unhealthySince,
               now - since >= Double(pool.settings.delaySec) else { return actions }
-        if let last = pool.lastFailoverAt, now - last < Double(pool.settings.minSpacingSec) { return actions }
+        if let last = pool.lastAutoFailoverAt, now - last < Double(pool.settings.minSpacingSec) { return actions }
         let reason = "\(active.hostname): \(health.reason)"
         if let best = readiness.bestStandby(pool) {
             actions.append(.promote(pool: pool.id, to: best.id, reason: reason, unhealthySince: since))

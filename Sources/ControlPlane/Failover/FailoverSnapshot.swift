@@ -51,6 +51,8 @@ struct PoolSnapshot: Sendable {
     /// The address failover last wrote (what DNS should serve).
     var activeIP: String?
     var lastFailoverAt: Double?
+    /// The last automatic failover (the spacing guard).
+    var lastAutoFailoverAt: Double?
     var noStandbyAlerted: Bool
     /// An address whose write failed and is being retried (see `FailoverEvaluator`).
     var pendingIP: String?
@@ -79,7 +81,7 @@ extension Store {
         PoolSnapshot(id: row["id"], name: row["name"], template: PoolTemplate(rawValue: row["template"]) ?? .generic,
                      settings: (row["pool_id"] as Int64?) == nil ? PoolFailoverSettings() : PoolFailoverSettings(row: row),
                      activeMemberID: row["active_member_id"], activeIP: row["active_ip"],
-                     lastFailoverAt: row["last_failover_at"], noStandbyAlerted: row["no_standby_alerted"] ?? false,
+                     lastFailoverAt: row["last_failover_at"], lastAutoFailoverAt: row["last_auto_failover_at"], noStandbyAlerted: row["no_standby_alerted"] ?? false,
                      pendingIP: row["pending_ip"], pendingRetryAt: row["pending_ip_at"], members: members)
     }
 

@@ -104,7 +104,8 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol", "TestSupport"]),
         // Test helpers shared by several test targets: a loopback listener for tests that must prove
-        // nothing was sent, a seeded generator for fuzz tests.
+        // nothing was sent, a seeded generator for fuzz tests, a real named started once per suite.
+        // A real BIND9 for the DNS and failover suites (ControlPlaneTests, EndToEndTests).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),

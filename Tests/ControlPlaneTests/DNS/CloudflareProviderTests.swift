@@ -2,6 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue 12 (Cloudflare provider): create, update, proxied flag, TTL, auth failure and rate
 /// limit against the contract emulator; every test also requires zero contract violations.

@@ -7,6 +7,7 @@ import Foundation
 import GRDB
 import Logging
 import Testing
+import TestSupport
 
 /// Issue 12: the failover decision path end to end inside the control plane — store, planner,
 /// leased executor, provider registry — writing through a real BIND9 (one `named` for the suite).
@@ -224,7 +225,8 @@ struct FailoverBINDTests {
 
         let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(silent) }
-        let unreachable = try await setup("drilldown", port: try #require(BINDServer.bindLoopback(silent, port: 0)))
+        let silentPort: UInt16 = try #require(BINDServer.bindLoopback(silent, port: 0))
+        let unreachable = try await setup("drilldown", port: silentPort)
         let un = try await unreachable.failover.drill(pool: unreachable.pool.id, by: unreachable.f.admin)
         guard case .object(let ud)? = un.detail else { Issue.record("no detail"); return }
         #expect(ud["ok"] == .bool(false))

@@ -5,6 +5,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue 12 (provider foundation): the RFC 2136 + TSIG provider against a real BIND9.
 @Suite("RFC 2136 provider against a real named", .serialized, .bindServer)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 for contract emulators: one request per connection
 /// (answers `Connection: close`), requests handled one at a time on a thread of its own.

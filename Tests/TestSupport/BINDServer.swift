@@ -1,8 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BalctlProtocol
-@testable import ControlPlane
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -14,21 +12,24 @@ import Testing
 /// that the key may update. As root it runs as `nobody` (setpriv), as TESTING-SERVICES.md saw
 /// work. Its statistics channel counts the requests it received per opcode, so tests can prove
 /// that nothing reached it.
-final class BINDServer: Sendable {
-    @TaskLocal static var current: BINDServer?
+public final class BINDServer: Sendable {
+    @TaskLocal public static var current: BINDServer?
 
-    static let zone = "test.example"
-    static let keyName = "upd-key"
-    let dir: URL
-    let port: UInt16
-    let statsPort: UInt16
-    let keyFile: String
-    let key: TSIGKey
-    let process: Process
+    public static let zone = "test.example"
+    public static let keyName = "upd-key"
+    public let dir: URL
+    public let port: UInt16
+    public let statsPort: UInt16
+    public let keyFile: String
+    /// What `tsig-keygen` printed (key "NAME" { algorithm hmac-sha256; secret "…"; }).
+    public let keyText: String
+    /// The key's secret, base64 as in the key file.
+    public let keySecretBase64: String
+    public let process: Process
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ d: String) { description = d }
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ d: String) { description = d }
     }
 
     init() throws {
@@ -43,7 +44,12 @@ final class BINDServer: Sendable {
         keyFile = dir.appendingPathComponent("upd.key").path
         let keyText = try Self.run("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", Self.keyName]).out
         try keyText.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        key = try TSIGKey(bindKeyFile: keyText)
+        self.keyText = keyText
+        guard let secretStart = keyText.range(of: "secret \""),
+              let secretEnd = keyText[secretStart.upperBound...].firstIndex(of: "\"") else {
+            throw Failure("tsig-keygen printed no secret: \(keyText)")
+        }
+        keySecretBase64 = String(keyText[secretStart.upperBound..<secretEnd])
         let d = dir.path
         let conf = """
             include "\(keyFile)";
@@ -93,7 +99,7 @@ final class BINDServer: Sendable {
     }
 
     /// Start and wait until named answers for the zone and its statistics channel is up.
-    static func start() async throws -> BINDServer {
+    public static func start() async throws -> BINDServer {
         let s = try BINDServer()
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -107,7 +113,7 @@ final class BINDServer: Sendable {
         throw Failure("named did not start within 20 s:\n\(log)")
     }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -115,33 +121,29 @@ final class BINDServer: Sendable {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func provider(key: TSIGKey? = nil, zone: String = BINDServer.zone) throws -> RFC2136Provider {
-        try RFC2136Provider(.init(server: IPv4("127.0.0.1")!, port: port, zone: zone, key: key ?? self.key,
-                                  timeout: 1, attempts: 2))
-    }
 
     /// `dig @127.0.0.1 -p PORT NAME TYPE +short` lines (or the answer section with `answer`).
-    func dig(_ name: String, _ type: String = "A", answer: Bool = false) throws -> [String] {
+    public func dig(_ name: String, _ type: String = "A", answer: Bool = false) throws -> [String] {
         let style = answer ? ["+noall", "+answer"] : ["+short"]
         let r = try Self.run("/usr/bin/dig", ["@127.0.0.1", "-p", "\(port)", name, type, "+time=1", "+tries=2"] + style)
         return r.out.split(separator: "\n").map(String.init)
     }
 
     /// The SOA serial: named bumps it on every change to the zone.
-    func serial() throws -> String {
+    public func serial() throws -> String {
         guard let soa = try dig(Self.zone, "SOA").first else { throw Failure("no SOA") }
         return String(soa.split(separator: " ")[2])
     }
 
     /// Feed `nsupdate -k KEYFILE` a script (after its server/zone lines) and require success.
-    func nsupdate(_ lines: [String]) throws {
+    public func nsupdate(_ lines: [String]) throws {
         let script = (["server 127.0.0.1 \(port)", "zone \(Self.zone)"] + lines + ["send", ""]).joined(separator: "\n")
         let r = try Self.run("/usr/bin/nsupdate", ["-k", keyFile], stdin: script)
         guard r.status == 0 else { throw Failure("nsupdate failed: \(r.out)\(r.err)") }
     }
 
     /// Requests named received with this opcode ("QUERY", "UPDATE") since it started.
-    func opcodeCount(_ opcode: String) async throws -> Int {
+    public func opcodeCount(_ opcode: String) async throws -> Int {
         let url = URL(string: "http://127.0.0.1:\(statsPort)/json/v1/server")!
         let (data, _) = try await URLSession.shared.data(from: url)
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -151,7 +153,7 @@ final class BINDServer: Sendable {
         return n
     }
 
-    static func run(_ exe: String, _ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    public static func run(_ exe: String, _ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
@@ -170,7 +172,7 @@ final class BINDServer: Sendable {
     }
 
     /// A loopback port free for both TCP and UDP at the time of asking.
-    static func freePort() throws -> UInt16 {
+    public static func freePort() throws -> UInt16 {
         for _ in 0..<50 {
             let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(tcp) }
@@ -183,7 +185,7 @@ final class BINDServer: Sendable {
     }
 
     /// Bind `fd` to 127.0.0.1:`port` and return the port bound.
-    static func bindLoopback(_ fd: Int32, port: UInt16) -> UInt16? {
+    public static func bindLoopback(_ fd: Int32, port: UInt16) -> UInt16? {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -199,8 +201,9 @@ final class BINDServer: Sendable {
 }
 
 /// Suite trait: one named for the whole suite, stopped when the suite ends.
-struct BINDServerTrait: SuiteTrait, TestScoping {
-    func provideScope(for test: Test, testCase: Test.Case?,
+public struct BINDServerTrait: SuiteTrait, TestScoping {
+    public init() {}
+    public func provideScope(for test: Test, testCase: Test.Case?,
                       performing function: @Sendable () async throws -> Void) async throws {
         let server = try await BINDServer.start()
         defer { server.stop() }
@@ -209,12 +212,12 @@ struct BINDServerTrait: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == BINDServerTrait {
-    static var bindServer: Self { Self() }
+    public static var bindServer: Self { Self() }
 }
 
 extension BINDServer {
     /// The suite's server (the trait sets it).
-    static func shared() throws -> BINDServer {
+    public static func shared() throws -> BINDServer {
         guard let s = current else { throw Failure("no named: the suite needs the .bindServer trait") }
         return s
     }

@@ -115,7 +115,8 @@ let package = Package(
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport"]),
+            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

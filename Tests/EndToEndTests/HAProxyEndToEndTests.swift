@@ -53,6 +53,13 @@ struct HAProxyEndToEndTests {
                 server s2 127.0.0.1:\(backendPort) check inter 200ms
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
+            try startHAProxy()
+        }
+
+        /// The haproxy process (the last one started).
+        var haproxy: Process? { processes.last { $0.executableURL?.path == "/usr/sbin/haproxy" } }
+
+        func startHAProxy() throws {
             let haproxy = Process()
             haproxy.executableURL = URL(fileURLWithPath: "/usr/sbin/haproxy")
             haproxy.arguments = ["-f", config, "-db"]
@@ -60,6 +67,12 @@ struct HAProxyEndToEndTests {
             haproxy.standardError = FileHandle.nullDevice
             try haproxy.run()
             processes.append(haproxy)
+        }
+
+        func stopHAProxy() {
+            guard let p = haproxy, p.isRunning else { return }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
         }
 
         deinit {

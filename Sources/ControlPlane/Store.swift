@@ -242,10 +242,10 @@ public final class Store: Sendable {
                     -- The spacing guard counts automatic failovers only: a manual move is the
                     -- operator's call and must not hold back the next automatic one.
                     last_auto_failover_at REAL,
-                    unhealthy_since REAL,
                     no_standby_alerted INTEGER NOT NULL DEFAULT 0,
+                    -- An address whose DNS write failed: retried at pending_ip_at, backing off.
                     pending_ip TEXT,
-                    pending_ip_seen INTEGER NOT NULL DEFAULT 0,
+                    pending_attempts INTEGER NOT NULL DEFAULT 0,
                     pending_ip_at REAL,
                     lease_owner TEXT,
                     lease_token INTEGER NOT NULL DEFAULT 0,

@@ -33,15 +33,15 @@ extension Store {
     }
 
     /// https, or plain http to a loopback address only (test emulators, a local proxy).
-    static func checkProviderURL(_ text: String) throws {
+    static func checkProviderURL(_ text: String, what: String = "baseURL") throws {
         guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host,
               url.user == nil, url.password == nil, url.query == nil, url.fragment == nil else {
-            throw ControlPlaneError.badRequest("baseURL '\(text)' is not a plain http(s) URL")
+            throw ControlPlaneError.badRequest("\(what) '\(text)' is not a plain http(s) URL")
         }
         if scheme == "https" { return }
         let loopback = host == "localhost" || (IPv4(host).map { CIDR("127.0.0.0/8")!.contains($0) } ?? false)
         guard scheme == "http", loopback else {
-            throw ControlPlaneError.badRequest("baseURL must use https (plain http only to a loopback address)")
+            throw ControlPlaneError.badRequest("\(what) must use https (plain http only to a loopback address)")
         }
     }
 

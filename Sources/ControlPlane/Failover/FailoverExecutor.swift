@@ -19,8 +19,9 @@ struct FailoverExecutor: Sendable {
     let logger: Logger
     /// A decision holds the pool this long at most (longer than any provider call with retries).
     static let leaseSec: Double = 120
-    /// A failed write is retried this often while the member stays active.
+    /// A failed write is retried after this long while the member stays active, doubling up to `maxRetrySec`.
     static let retrySec: Double = 10
+    static let maxRetrySec: Double = 600
 
     enum Kind: String, Sendable {
         case failover, makeActive = "make_active", cut, dynamicDNS = "dynamic_dns", retry = "dns_retry"
@@ -87,7 +88,7 @@ struct FailoverExecutor: Sendable {
             if d.kind.movesActive {
                 try db.execute(sql: """
                     UPDATE pool_failover SET active_member_id = ?, last_failover_at = ?, no_standby_alerted = 0,
-                        pending_ip = NULL, pending_ip_at = NULL WHERE pool_id = ?
+                        pending_ip = NULL, pending_ip_at = NULL, pending_attempts = 0 WHERE pool_id = ?
                     """, arguments: [d.to, t, d.pool])
             }
             if d.kind == .failover {
@@ -138,16 +139,21 @@ struct FailoverExecutor: Sendable {
             let t = now()
             if o.ok {
                 try db.execute(sql: """
-                    UPDATE pool_failover SET active_ip = ?, pending_ip = NULL, pending_ip_at = NULL,
+                    UPDATE pool_failover SET active_ip = ?, pending_ip = NULL, pending_ip_at = NULL, pending_attempts = 0,
                         lease_owner = NULL, lease_expires_at = NULL
                     WHERE pool_id = ? AND lease_owner = ? AND lease_token = ?
                     """, arguments: [d.ip.description, d.pool, owner, o.token])
             } else {
                 // Keep the address owed to DNS: the evaluator retries it while the member stays active.
+                // 10 s, doubling to 10 min: a provider that keeps refusing does not fill the events.
+                let attempts = d.kind == .retry
+                    ? (try Int.fetchOne(db, sql: "SELECT pending_attempts FROM pool_failover WHERE pool_id = ?", arguments: [d.pool]) ?? 0) + 1 : 1
+                let wait = min(Self.retrySec * Double(1 << min(attempts - 1, 10)), Self.maxRetrySec)
                 try db.execute(sql: """
-                    UPDATE pool_failover SET pending_ip = ?, pending_ip_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                    UPDATE pool_failover SET pending_ip = ?, pending_ip_at = ?, pending_attempts = ?,
+                        lease_owner = NULL, lease_expires_at = NULL
                     WHERE pool_id = ? AND lease_owner = ? AND lease_token = ?
-                    """, arguments: [d.ip.description, t + Self.retrySec, d.pool, owner, o.token])
+                    """, arguments: [d.ip.description, t + wait, attempts, d.pool, owner, o.token])
             }
             if d.kind != .retry || o.ok {
                 try Store.enqueueAlert(db, try Self.alert(db, d, o))

@@ -61,7 +61,7 @@ extension Store {
                 return e
             }
         }
-        if let url = req.webhookURL, !url.isEmpty { try Self.checkProviderURL(url) }
+        if let url = req.webhookURL, !url.isEmpty { try Self.checkProviderURL(url, what: "webhook URL") }
         return try await db.write { db in
             let pool = try Self.pool(db, pool, op)
             try db.execute(sql: "INSERT OR IGNORE INTO pool_failover(pool_id) VALUES (?)", arguments: [pool.id])

@@ -191,7 +191,15 @@ struct FailoverBINDTests {
         #expect(try bind.dig(s.name).isEmpty)
         #expect(try await s.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'dns_failed'") == 1)
         // The address stays owed to DNS and is retried.
-        #expect(try await s.f.count("SELECT COUNT(*) FROM pool_failover WHERE pending_ip = '81.2.69.11'") == 1)
+        #expect(try await s.f.count("SELECT COUNT(*) FROM pool_failover WHERE pending_ip = '81.2.69.11' AND pending_attempts = 1") == 1)
+        // Retried once due (not before), backing off: 10 s, then 20 s.
+        #expect(try await s.failover.tick().isEmpty)
+        try await s.f.store.db.write { try $0.execute(sql: "UPDATE pool_failover SET pending_ip_at = pending_ip_at - 10.5") }
+        let retry = try await s.failover.tick()
+        #expect(retry == [.syncAddress(pool: s.pool.id, member: s.a.member.id, ip: IPv4("81.2.69.11")!, reason: "retrying the failed DNS write")])
+        #expect(try await s.f.count("SELECT COUNT(*) FROM pool_failover WHERE pending_attempts = 2 AND pending_ip_at > ?", [now() + 19]) == 1)
+        #expect(try await events(s).first?.kind == "dns_retry")
+        #expect(try await s.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'dns_failed'") == 1)  // retries do not re-alert
 
         let out = try await setup("out")
         _ = try await out.f.store.updateFailoverSettings(pool: out.pool.id, UpdateFailoverSettingsRequest(hostname: "lb.elsewhere.example"),

@@ -291,6 +291,30 @@ struct FailoverBINDTests {
         #expect(try await t.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'heartbeat_lost'") == 0)
     }
 
+    @Test("another account sees none of it: pools' failover, members, providers, events")
+    func tenantIsolation() async throws {
+        let s = try await setup("tenant")
+        let other = try await s.f.otherOperator()
+        let otherPool = try await s.f.store.createPool(CreatePoolRequest(name: "mine", template: .generic), by: other)
+        for attempt in [
+            { _ = try await s.failover.status(pool: s.pool.id, by: other) },
+            { _ = try await s.failover.makeActive(member: s.a.member.id, force: true, by: other) },
+            { _ = try await s.failover.cut(pool: s.pool.id, by: other) },
+            { _ = try await s.failover.drill(pool: s.pool.id, by: other) },
+            { _ = try await s.f.store.failoverEvents(pool: s.pool.id, limit: 10, by: other) },
+            { _ = try await s.f.store.updateFailoverSettings(pool: s.pool.id, UpdateFailoverSettingsRequest(autoFailover: false), box: s.box, by: other) },
+            // Linking someone else's provider to one's own pool.
+            { _ = try await s.f.store.updateFailoverSettings(pool: otherPool.id, UpdateFailoverSettingsRequest(providerId: 1), box: s.box, by: other) },
+            { try await s.f.store.removeDNSProvider(1, by: other) },
+            { _ = try await s.f.store.updateMemberFailover(s.a.member.id, UpdateMemberFailoverRequest(maintenance: true), by: other) },
+        ] as [@Sendable () async throws -> Void] {
+            let e = await cpError(attempt)
+            #expect(e?.kind == .notFound, "\(String(describing: e))")
+        }
+        #expect(try await s.f.store.listDNSProviders(by: other).isEmpty)
+        #expect(try bind.dig(s.name).isEmpty)
+    }
+
     @Test("provider secrets are sealed at rest and never returned; settings are validated")
     func secretsAndValidation() async throws {
         let s = try await setup("secrets", beat: false)

@@ -131,3 +131,41 @@ struct HeartbeatAttemptBoundTests {
         #expect(took <= HeartbeatSchedule.failureCapSec, "took \(took) s")
     }
 }
+
+/// issue 12 (agent side): the public-IP probe is part of every heartbeat's report; once it has
+/// answered (or failed) once, a dead echo service must not hold a heartbeat attempt again.
+@Suite("PublicIPProbeOffTheLoop", .serialized)
+struct PublicIPProbeOffTheLoopTests {
+    @Test("issue 12: a stale probe refreshes in the background; the report does not wait on a silent echo service")
+    func staleProbeDoesNotBlock() async throws {
+        let peer = try DeadPeerListener(.silent)
+        defer { peer.stop() }
+        let config = try AgentConfig.load(file: [
+            "BALCTL_ENROLLMENT_SECRET": String(repeating: "cd", count: 24),
+            "BALCTL_API_BASE": "https://127.0.0.1:1",
+            "BALCTL_HOSTNAME": "probe-1",
+            "BALCTL_PROBE_PUBLIC_IP": "1",
+            "BALCTL_PUBLIC_IP_URL": "https://127.0.0.1:\(peer.port)/",
+        ], environment: [:])
+        // Every call finds the cache stale.
+        let resolver = PublicIPResolver(config: config, cacheSec: 0)
+
+        // The first probe is waited for (the first report should carry the address), bounded.
+        var started = monotonic()
+        #expect(await resolver.current() == nil)
+        let first = monotonic() - started
+        #expect(first >= 1.5 && first <= 3.5, "the first probe waited on the silent peer: \(first) s")
+        #expect(peer.connections == 1)
+
+        // Later ones start a probe and return the cached answer at once.
+        started = monotonic()
+        #expect(await resolver.current() == nil)
+        let second = monotonic() - started
+        #expect(second < 1, "the report waited \(second) s on the echo service")
+        #expect(await eventually(timeout: 2) { peer.connections == 2 }, "the background probe really went out")
+        // One probe at a time: calls while it is in flight do not start another.
+        for _ in 0..<5 { _ = await resolver.current() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(peer.connections == 2)
+    }
+}

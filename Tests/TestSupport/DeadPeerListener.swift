@@ -23,6 +23,10 @@ public final class DeadPeerListener: @unchecked Sendable {
     private let lock = NSLock()
     /// The queue filler (`dropsSYNs`) or the accepted connections (`silent`), closed by `stop`.
     private var held: [Int32] = []
+    private var acceptedCount = 0
+
+    /// Connections accepted so far (`silent`).
+    public var connections: Int { lock.withLock { acceptedCount } }
 
     public init(_ kind: Kind) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -59,7 +63,7 @@ public final class DeadPeerListener: @unchecked Sendable {
             Thread { [self] in
                 while true {
                     let client = accept(fd, nil, nil)
-                    if client >= 0 { lock.withLock { held.append(client) }; continue }
+                    if client >= 0 { lock.withLock { held.append(client); acceptedCount += 1 }; continue }
                     if errno == EINTR { continue }
                     return
                 }

@@ -109,7 +109,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
-        .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins"]),
+        .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport"]),

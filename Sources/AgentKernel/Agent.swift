@@ -68,7 +68,8 @@ public final class Agent: Sendable {
 
     /// Heartbeat until the task is cancelled (SIGTERM), then let jobs finish within the grace
     /// period. Intervals come from the control plane, with ±10 % jitter so a fleet restarted
-    /// together does not beat in lock-step; failures back off exponentially up to 60 s.
+    /// together does not beat in lock-step; failures back off exponentially with full jitter up
+    /// to 3 s (`HeartbeatSchedule`), so a member is heard again within seconds of an outage.
     public func run() async {
         await runner.recoverLostJobs()
         for plugin in registry.plugins {
@@ -76,25 +77,22 @@ public final class Agent: Sendable {
         }
         notifier.ready()
         log.info("balctl-heartbeat \(BalctlVersion.current) for \(config.hostname) → \(config.apiBase); \(registry.commandIDs.count) commands")
-        var interval = config.intervalSec
-        var failures = 0
+        var schedule = HeartbeatSchedule(intervalSec: config.intervalSec)
+        var random = SystemRandomNumberGenerator()
         while !Task.isCancelled {
             let started = monotonicNow()
             do {
                 let reply = try await beat()
-                if failures > 0 { log.info("heartbeat accepted again after \(failures) failure(s)") }
-                failures = 0
-                interval = min(max(reply.heartbeatIntervalSec, AgentWire.intervalRange.lowerBound),
-                               AgentWire.intervalRange.upperBound)
+                if schedule.failures > 0 { log.info("heartbeat accepted again after \(schedule.failures) failure(s)") }
+                schedule.succeeded(serverIntervalSec: reply.heartbeatIntervalSec)
             } catch {
-                failures += 1
+                schedule.failed()
+                let failures = schedule.failures
                 if failures == 1 || failures % 30 == 0 { log.warning("heartbeat failed (\(failures)x): \(error)") }
             }
             notifier.watchdog()
-            var wait = Double(interval)
-            if failures > 0 { wait = min(60, wait * Double(1 << min(failures - 1, 6))) }
-            wait *= Double.random(in: 0.9...1.1)
-            wait -= monotonicNow() - started
+            // The wait counts from the attempt's start: time spent in a slow attempt is not added.
+            let wait = schedule.nextDelaySec(using: &random) - (monotonicNow() - started)
             if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
         }
         notifier.stopping()

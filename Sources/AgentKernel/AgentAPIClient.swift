@@ -28,15 +28,20 @@ public final class AgentAPIClient: Sendable {
     let jobSession: CurlSession
 
     public init(config: AgentConfig) throws {
-        var options = CurlSession.Options(caFile: config.caFile, requireHTTPS: true,
-                                          userAgent: "balctl-heartbeat/\(BalctlVersion.current)")
-        options.timeoutMs = 10_000
-        options.maxResponseBytes = 4 << 20
+        var jobOptions = CurlSession.Options(caFile: config.caFile, requireHTTPS: true,
+                                             userAgent: "balctl-heartbeat/\(BalctlVersion.current)")
+        jobOptions.timeoutMs = 10_000
+        jobOptions.maxResponseBytes = 4 << 20
+        // A heartbeat attempt is bounded tighter than a job report: a dead peer must not hold the
+        // heartbeat loop longer than its back-off cap (issue 12, agent side).
+        var heartbeatOptions = jobOptions
+        heartbeatOptions.connectTimeoutMs = HeartbeatSchedule.connectTimeoutMs
+        heartbeatOptions.timeoutMs = HeartbeatSchedule.attemptTimeoutMs
         try CurlSession.checkScheme(config.apiBase, requireHTTPS: true)
         base = config.apiBase
         secret = config.enrollmentSecret
-        heartbeatSession = try CurlSession(options: options)
-        jobSession = try CurlSession(options: options)
+        heartbeatSession = try CurlSession(options: heartbeatOptions)
+        jobSession = try CurlSession(options: jobOptions)
     }
 
     private func post<T: Encodable>(_ session: CurlSession, _ path: String, _ body: T) async throws -> HTTPResponse {

@@ -10,7 +10,8 @@ import Synchronization
 /// - https://api.docs.cpanel.net/openapi/whm/operation/mass_edit_dns_zone/ — `zone`, `serial`
 ///   (must match the zone's, else the edit fails), `add`/`edit` (JSON objects with `dname`,
 ///   `ttl`, `record_type`, `data`, and `line_index` for edits), `remove` (line indexes, repeated);
-///   line indexes refer to the zone as it was before the edit; answers `data.new_serial`;
+///   answers `data.new_serial`. The docs say records not removed keep their number of lines; this
+///   emulator reads every line index of one call against the zone as it was before that call;
 /// - https://api.docs.cpanel.net/openapi/whm/operation/version/ — `data.version`;
 /// - the envelope `{"metadata":{"command","reason","result":1|0,"version":1},"data":…}` shown on
 ///   those pages; `result: 0` carries WHM's reason.
@@ -100,9 +101,10 @@ final class WHMEmulator: @unchecked Sendable {  // `server` is set once in init
         }
     }
 
-    /// All records (type and absolute name), to prove an edit left the others alone.
+    /// The records other than A and SOA (whose serial every edit bumps), to prove an edit left
+    /// them alone.
     var otherRecords: [String] {
-        state.withLock { s in s.entries.filter { $0.kind == "record" && $0.recordType != "A" }
+        state.withLock { s in s.entries.filter { $0.kind == "record" && !["A", "SOA"].contains($0.recordType) }
             .map { "\(absolute($0.dname)) \($0.recordType) \($0.data.joined(separator: " "))" } }
     }
 

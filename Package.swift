@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "BalctlProtocol", "BalctlPlugins", "AgentKernel",
+                "BalctlProtocol", "BalctlPlugins", "AgentKernel", "CurlClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

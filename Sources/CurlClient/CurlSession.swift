@@ -1,11 +1,15 @@
 import CCurl
 import Dispatch
 
-/// A response: status and body bytes.
+/// A response: status, body bytes and the final response's headers (names lower-cased; a
+/// repeated header keeps its last value).
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
-    public init(status: Int, body: [UInt8]) { self.status = status; self.body = body }
+    public var headers: [String: String]
+    public init(status: Int, body: [UInt8], headers: [String: String] = [:]) {
+        self.status = status; self.body = body; self.headers = headers
+    }
     public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
@@ -15,7 +19,11 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     /// connection), as opposed to a problem that trying again cannot fix (a certificate that does
     /// not verify, a bad CA file, an oversized response).
     public var isTransient: Bool
-    public init(_ message: String, isTransient: Bool = false) { self.message = message; self.isTransient = isTransient }
+    /// The response was cut off at `Options.maxResponseBytes`: the peer sent more than allowed.
+    public var isOversized: Bool
+    public init(_ message: String, isTransient: Bool = false, isOversized: Bool = false) {
+        self.message = message; self.isTransient = isTransient; self.isOversized = isOversized
+    }
     public var description: String { message }
 
     /// libcurl results that may well succeed on a later try.
@@ -184,25 +192,52 @@ public final class CurlSession: @unchecked Sendable {
         let sinkPtr = Unmanaged.passRetained(sink)
         defer { sinkPtr.release() }
         _ = balctl_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPtr.toOpaque())
-        _ = balctl_curl_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION) { ptr, size, n, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let count = size * n
-            if sink.bytes.count + count > sink.limit { sink.overflowed = true; return 0 }
-            if let ptr {
-                ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
-                    sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
-                }
-            }
-            return count
-        }
+        _ = balctl_curl_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION, Self.collect)
+        // Header lines go to a sink of their own, capped as well: a peer cannot grow them without bound.
+        let headerSink = Sink(limit: Self.maxHeaderBytes)
+        let headerPtr = Unmanaged.passRetained(headerSink)
+        defer { headerPtr.release() }
+        _ = balctl_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, headerPtr.toOpaque())
+        _ = balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, Self.collect)
 
         let code = withExtendedLifetime(parsed) { curl_easy_perform(handle) }
-        if sink.overflowed {
-            throw HTTPClientError("response from \(url) exceeds \(options.maxResponseBytes) bytes")
+        if sink.overflowed || headerSink.overflowed {
+            let limit = sink.overflowed ? options.maxResponseBytes : Self.maxHeaderBytes
+            throw HTTPClientError("response \(sink.overflowed ? "" : "headers ")from \(url) exceed\(sink.overflowed ? "s" : "") \(limit) bytes",
+                                  isOversized: true)
         }
         try check(code, "\(method) \(url)")
         var status = 0
         _ = balctl_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, body: sink.bytes)
+        return HTTPResponse(status: status, body: sink.bytes, headers: Self.parseHeaders(headerSink.bytes))
+    }
+
+    static let maxHeaderBytes = 64 << 10
+
+    /// libcurl's write and header callback: append to the `Sink` passed as user data, or stop
+    /// the transfer (return 0) once its limit would be passed.
+    private static let collect: balctl_curl_write_cb = { ptr, size, n, user in
+        let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+        let count = size * n
+        if sink.bytes.count + count > sink.limit { sink.overflowed = true; return 0 }
+        if let ptr {
+            ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
+                sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+            }
+        }
+        return count
+    }
+
+    /// The header lines libcurl passed on, of the last response only (a status line starts over).
+    static func parseHeaders(_ bytes: [UInt8]) -> [String: String] {
+        var headers: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\r\n" || $0 == "\n" || $0 == "\r" }) {
+            if line.hasPrefix("HTTP/") { headers = [:]; continue }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].drop(while: { $0 == " " || $0 == "\t" })
+            headers[name] = String(value.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        }
+        return headers
     }
 }

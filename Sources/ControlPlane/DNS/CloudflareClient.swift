@@ -1,23 +1,17 @@
+import CurlClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
-/// Cloudflare API v4 over HTTPS with an API token (`Authorization: Bearer …`). Every answer is the
-/// v4 envelope `{success, errors, messages, result}`; a failure keeps Cloudflare's own words
-/// ("HTTP 403: [9109] Invalid access token") for the event and the CLI.
+/// Cloudflare API v4 over HTTPS with an API token (`Authorization: Bearer …`), through the
+/// providers' shared transport (`ProviderHTTP`: URL policy, no redirects, capped answers). Every
+/// answer is the v4 envelope `{success, errors, messages, result}`; a failure keeps Cloudflare's
+/// own words ("HTTP 403: [9109] Invalid access token") for the event and the CLI.
 struct CloudflareClient: Sendable {
-    let baseURL: String
+    let http: ProviderHTTP
     let token: String
-    let session: URLSession
 
-    init(baseURL: String, token: String, timeout: Double) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+    init(baseURL: String, token: String, timeout: Double) throws(DNSProviderError) {
+        http = try ProviderHTTP(provider: "Cloudflare", baseURL: baseURL, timeout: timeout)
         self.token = token
-        let c = URLSessionConfiguration.ephemeral
-        c.timeoutIntervalForRequest = timeout
-        c.timeoutIntervalForResource = timeout
-        session = URLSession(configuration: c)
     }
 
     struct Message: Decodable, Sendable { var code: Int?; var message: String? }
@@ -32,27 +26,18 @@ struct CloudflareClient: Sendable {
     private struct Failure: Decodable { var success: Bool?; var errors: [Message]? }
 
     /// Call `method path` and return `result`; `body` is sent as JSON.
-    func call<R: Decodable>(_ method: String, _ path: String, query: [URLQueryItem] = [],
+    func call<R: Decodable>(_ method: String, _ path: String, query: [(String, String)] = [],
                             body: (some Encodable & Sendable)? = Optional<String>.none,
                             as: R.Type = R.self) async throws -> (result: R, messages: [Message]) {
-        guard var url = URLComponents(string: baseURL + path) else {
-            throw DNSProviderError(.invalidRequest, "bad Cloudflare URL \(baseURL + path)")
-        }
-        if !query.isEmpty { url.queryItems = query }
-        guard let u = url.url else { throw DNSProviderError(.invalidRequest, "bad Cloudflare URL \(baseURL + path)") }
-        var request = URLRequest(url: u)
-        request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
+        var bytes: [UInt8]?
         if let body {
-            request.httpBody = try JSONEncoder().encode(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            bytes = Array(try JSONEncoder().encode(body))
+            headers.append(("Content-Type", "application/json"))
         }
-        let data: Data, response: URLResponse
-        do { (data, response) = try await session.data(for: request) } catch {
-            throw DNSProviderError(.unreachable, "Cloudflare API \(baseURL): \(error.localizedDescription)")
-        }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let response = try await http.send(method, path, query: query, headers: headers, body: bytes)
+        let data = Data(response.body)
+        let status = response.status
         let what = "\(method) \(path)"
         if (200..<300).contains(status), let e = try? JSONDecoder().decode(Envelope<R>.self, from: data), e.success,
            let result = e.result {
@@ -60,7 +45,7 @@ struct CloudflareClient: Sendable {
         }
         let failure = try? JSONDecoder().decode(Failure.self, from: data)
         let errors = (failure?.errors ?? []).map { "[\($0.code.map(String.init) ?? "?")] \($0.message ?? "")" }
-        let reply = "HTTP \(status): " + (errors.isEmpty ? String(decoding: data.prefix(300), as: UTF8.self) : errors.joined(separator: "; "))
+        let reply = "HTTP \(status): " + (errors.isEmpty ? ProviderHTTP.excerpt(response.body) : errors.joined(separator: "; "))
         let codes = Set((failure?.errors ?? []).compactMap(\.code))
         if status == 401 || (status == 403 && !codes.isDisjoint(with: Self.authenticationCodes)) {
             throw DNSProviderError(.authentication, "\(what): Cloudflare refused the API token", reply: reply)
@@ -69,7 +54,7 @@ struct CloudflareClient: Sendable {
         case 403:
             throw DNSProviderError(.refused, "\(what): the API token lacks a permission for this zone (Zone:DNS:Edit)", reply: reply)
         case 429:
-            let retry = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Retry-After").map { " (retry after \($0) s)" } ?? ""
+            let retry = response.headers["retry-after"].map { " (retry after \($0) s)" } ?? ""
             throw DNSProviderError(.providerError, "\(what): Cloudflare rate limit hit\(retry)", reply: reply)
         case 200..<300:
             throw DNSProviderError(.badReply, "\(what): not a successful v4 envelope", reply: reply)

@@ -1,8 +1,4 @@
 import BalctlProtocol
-import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Cloudflare API v4 with an API token (Zone:DNS:Edit on the zone): the zone is looked up by
 /// name, the name's A records are listed, the first is overwritten (PUT) or one is created
@@ -14,6 +10,7 @@ public struct CloudflareProvider: DNSProvider {
         public var apiToken: String
         /// The zone's name as Cloudflare lists it ("example.com").
         public var zone: String
+        /// https://…; plain http only to a loopback host (the tests' emulator), as `ProviderHTTP` enforces.
         public var baseURL: String
         public var timeout: Double
 
@@ -34,7 +31,7 @@ public struct CloudflareProvider: DNSProvider {
         guard !c.apiToken.isEmpty, c.apiToken.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
             throw DNSProviderError(.invalidRequest, "the Cloudflare API token is empty or has spaces")
         }
-        client = CloudflareClient(baseURL: c.baseURL, token: c.apiToken, timeout: c.timeout)
+        client = try CloudflareClient(baseURL: c.baseURL, token: c.apiToken, timeout: c.timeout)
     }
 
     struct Zone: Decodable, Sendable { var id: String; var name: String }
@@ -66,7 +63,7 @@ public struct CloudflareProvider: DNSProvider {
         }
         let zoneID = try await zoneID()
         let existing = try await aRecords(zoneID, owner)
-        let body = RecordBody(name: Self.presentation(owner), content: ip.description, ttl: ttl, proxied: proxied)
+        let body = RecordBody(name: owner.withoutTrailingDot, content: ip.description, ttl: ttl, proxied: proxied)
         let written: Record
         let verb: String
         if let first = existing.first {
@@ -92,17 +89,14 @@ public struct CloudflareProvider: DNSProvider {
             throw DNSProviderError(.authentication, "the Cloudflare API token is \(token.status)", reply: said)
         }
         let id = try await zoneID()
-        return ProviderReply("Cloudflare: \(said.isEmpty ? "token active" : said); zone \(Self.presentation(zone)) is \(id); nothing was changed")
+        return ProviderReply("Cloudflare: \(said.isEmpty ? "token active" : said); zone \(zone.withoutTrailingDot) is \(id); nothing was changed")
     }
 
     // MARK: - helpers
 
-    /// Cloudflare names have no trailing dot.
-    static func presentation(_ n: DNSName) -> String { String(n.description.dropLast()) }
-
     private func zoneID() async throws -> String {
-        let name = Self.presentation(zone)
-        let zones = try await client.call("GET", "/zones", query: [URLQueryItem(name: "name", value: name)], as: [Zone].self).result
+        let name = zone.withoutTrailingDot
+        let zones = try await client.call("GET", "/zones", query: [("name", name)], as: [Zone].self).result
         guard let z = zones.first(where: { $0.name.lowercased() == name }) else {
             throw DNSProviderError(.refused, "Cloudflare has no zone \(name) this token can see")
         }
@@ -110,11 +104,10 @@ public struct CloudflareProvider: DNSProvider {
     }
 
     private func aRecords(_ zoneID: String, _ owner: DNSName) async throws -> [Record] {
-        let name = Self.presentation(owner)
+        let name = owner.withoutTrailingDot
         let records = try await client.call(
             "GET", "/zones/\(zoneID)/dns_records",
-            query: [URLQueryItem(name: "type", value: "A"), URLQueryItem(name: "name", value: name),
-                    URLQueryItem(name: "per_page", value: "100")],
+            query: [("type", "A"), ("name", name), ("per_page", "100")],
             as: [Record].self).result
         return records.filter { $0.type == "A" && $0.name.lowercased() == name }
     }

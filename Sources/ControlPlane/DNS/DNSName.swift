@@ -79,6 +79,9 @@ struct DNSName: Hashable, Sendable, CustomStringConvertible {
         return s
     }
 
+    /// The presentation form without the trailing dot, as HTTP APIs spell names (Cloudflare, WHM).
+    var withoutTrailingDot: String { String(description.dropLast()) }
+
     private static func lower(_ b: UInt8) -> UInt8 { (0x41...0x5a).contains(b) ? b + 0x20 : b }
 
     private static func isHostnameByte(_ b: UInt8) -> Bool {

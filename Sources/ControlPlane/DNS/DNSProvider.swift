@@ -19,6 +19,8 @@ public struct DNSAddress: Sendable, Hashable, CustomStringConvertible {
     public var ip: IPv4
     public var ttl: UInt32
     public init(ip: IPv4, ttl: UInt32) { self.ip = ip; self.ttl = ttl }
+    /// RFC 2181 §8: TTLs are 31-bit.
+    public static let maxTTL: UInt32 = 0x7fff_ffff
     public var description: String { "\(ip) ttl \(ttl)" }
 }
 

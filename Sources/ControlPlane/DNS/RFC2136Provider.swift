@@ -36,9 +36,6 @@ public struct RFC2136Provider: DNSProvider {
         transport = DNSTransport(server: c.server, port: c.port, timeout: c.timeout, attempts: c.attempts)
     }
 
-    /// RFC 2181 §8: TTLs are 31-bit.
-    static let maxTTL: UInt32 = 0x7fff_ffff
-
     public func currentAddresses(name: String) async throws -> [DNSAddress] {
         let owner = try DNSName.inZone(name, zone)
         let query = DNSMessage(id: UInt16.random(in: 0...UInt16.max), flags: DNSOpcode.query << 11,
@@ -69,7 +66,7 @@ public struct RFC2136Provider: DNSProvider {
 
     public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
         let owner = try DNSName.inZone(name, zone)
-        guard ttl <= Self.maxTTL else { throw DNSProviderError(.invalidRequest, "TTL \(ttl) is above 2^31-1") }
+        guard ttl <= DNSAddress.maxTTL else { throw DNSProviderError(.invalidRequest, "TTL \(ttl) is above 2^31-1") }
         let v = ip.value
         let update = [
             // Delete the whole A RRset (class ANY, no data: RFC 2136 §2.5.2), then add the one record.

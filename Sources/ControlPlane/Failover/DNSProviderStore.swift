@@ -1,4 +1,5 @@
 import BalctlProtocol
+import CurlClient
 import Foundation
 import GRDB
 
@@ -32,16 +33,15 @@ extension Store {
         _ = try makeProvider(kind: kind, settings: settings, secret: secret)
     }
 
-    /// https, or plain http to a loopback address only (test emulators, a local proxy).
+    /// https, or plain http to a loopback host only (test emulators): the same `URLPolicy` the
+    /// provider transport, the CLI and the agent apply, checked when the URL is saved.
     static func checkProviderURL(_ text: String, what: String = "baseURL") throws {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host,
-              url.user == nil, url.password == nil, url.query == nil, url.fragment == nil else {
-            throw ControlPlaneError.badRequest("\(what) '\(text)' is not a plain http(s) URL")
-        }
-        if scheme == "https" { return }
-        let loopback = host == "localhost" || (IPv4(host).map { CIDR("127.0.0.0/8")!.contains($0) } ?? false)
-        guard scheme == "http", loopback else {
-            throw ControlPlaneError.badRequest("\(what) must use https (plain http only to a loopback address)")
+        do {
+            let url = try ParsedURL(text)
+            try URLPolicy.check(url, allowLoopbackHTTP: true)
+            guard !url.hasQuery, !url.hasFragment else { throw RequestRefused("no query or fragment, please") }
+        } catch {
+            throw ControlPlaneError.badRequest("\(what) '\(text)' refused: \(error) (https, or plain http only to a loopback host)")
         }
     }
 
@@ -72,8 +72,8 @@ extension Store {
             case .whm:
                 let base = settings["baseURL"] ?? ""
                 try checkProviderURL(base)
-                // MERGE: feat/whm brings WHMProvider.
-                throw DNSProviderError(.invalidRequest, "WHM provider pending merge \(base)")
+                return try WHMProvider(.init(baseURL: base, user: settings["user"] ?? "", token: secret,
+                                             zone: settings["zone"] ?? "", timeout: try timeout()))
             }
         } catch let e as DNSProviderError {
             throw ControlPlaneError.badRequest("\(kind.rawValue) provider: \(e.message)")

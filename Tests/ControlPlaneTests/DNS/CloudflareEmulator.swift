@@ -19,19 +19,18 @@ final class CloudflareEmulator: @unchecked Sendable {  // `server` is set once i
 
     private struct State {
         var records: [Record] = []
-        var log: [String] = []
-        var violations: [String] = []
         var rateLimited = false
         var nextID = 1
     }
     private let state = Mutex(State())
+    private let recorder = ContractRecorder()
     private var server: TinyHTTPServer!
 
     var baseURL: String { "http://127.0.0.1:\(server.port)/client/v4" }
     var records: [Record] { state.withLock { $0.records } }
     /// "METHOD /path" per request received, in order.
-    var log: [String] { state.withLock { $0.log } }
-    var violations: [String] { state.withLock { $0.violations } }
+    var log: [String] { recorder.log }
+    var violations: [String] { recorder.violations }
     func rateLimit(_ on: Bool) { state.withLock { $0.rateLimited = on } }
     func seed(_ name: String, _ content: String, ttl: Int = 300, proxied: Bool = false) {
         state.withLock { s in
@@ -71,12 +70,13 @@ final class CloudflareEmulator: @unchecked Sendable {  // `server` is set once i
     }
 
     private func violation(_ what: String, _ r: TinyHTTPServer.Request) -> TinyHTTPServer.Response {
-        state.withLock { $0.violations.append("\(r.method) \(r.path): \(what)") }
+        recorder.violation(what, r)
         return envelope(400, result: nil, errors: [(7003, "Could not route to \(r.path), perhaps your object identifier is invalid?")])
     }
 
     func handle(_ r: TinyHTTPServer.Request) -> TinyHTTPServer.Response {
-        let rateLimited = state.withLock { s in s.log.append("\(r.method) \(r.path)"); return s.rateLimited }
+        recorder.request(r)
+        let rateLimited = state.withLock { $0.rateLimited }
         let p = r.path.split(separator: "/").map(String.init)
         guard p.count >= 2, p[0] == "client", p[1] == "v4" else { return violation("not under /client/v4", r) }
         let route = Array(p.dropFirst(2))

@@ -84,6 +84,17 @@ struct CloudflareProviderTests {
         #expect(cf.log == [])
     }
 
+    @Test("base URL policy shared with WHM: https anywhere, plain http only to loopback, no user info or query")  // issue 12: provider URL policy
+    func baseURLPolicy() async throws {
+        for url in ["http://api.cloudflare.example/client/v4", "ftp://127.0.0.1/client/v4",
+                    "https://user:secret@api.cloudflare.com/client/v4", "https://api.cloudflare.com/client/v4?x=1"] {
+            let e = try #require(throws: DNSProviderError.self) { try provider(baseURL: url) }
+            #expect(e.kind == .invalidRequest && !e.message.contains("secret"), "\(url): \(e)")
+        }
+        _ = try provider(baseURL: "https://api.cloudflare.com/client/v4")
+        #expect(cf.log == [])
+    }
+
     @Test("drill: an active token that sees the zone passes with GETs only; a dead API is unreachable")  // issue 12: Cloudflare drill
     func drill() async throws {
         let ok = try await provider().verifyCredentials()

@@ -10,7 +10,10 @@ final class TinyHTTPServer: Sendable {
     struct Request: Sendable {
         var method: String
         var path: String
+        /// Last value per name (convenient for single-valued parameters).
         var query: [String: String]
+        /// Every parameter in order, repeats kept (`remove=3&remove=9`), values percent-decoded.
+        var queryItems: [(name: String, value: String)]
         var headers: [String: String]  // lowercased names
         var body: Data
     }
@@ -83,10 +86,11 @@ final class TinyHTTPServer: Sendable {
         }
         let target = String(parts[1])
         let comps = URLComponents(string: target)
+        let items = (comps?.queryItems ?? []).map { (name: $0.name, value: $0.value ?? "") }
         var query: [String: String] = [:]
-        for item in comps?.queryItems ?? [] { query[item.name] = item.value ?? "" }
-        let r = handler(Request(method: String(parts[0]), path: comps?.path ?? target, query: query, headers: headers,
-                                body: Data(body.prefix(length))))
+        for item in items { query[item.name] = item.value }
+        let r = handler(Request(method: String(parts[0]), path: comps?.path ?? target, query: query, queryItems: items,
+                                headers: headers, body: Data(body.prefix(length))))
         var out = "HTTP/1.1 \(r.status) X\r\nContent-Length: \(r.body.count)\r\nConnection: close\r\n"
         for (k, v) in r.headers { out += "\(k): \(v)\r\n" }
         let bytes = Array((out + "\r\n").utf8) + Array(r.body)

@@ -69,24 +69,32 @@ extension Store {
         h.received_at, h.public_ip, h.public_ip_streak, h.haproxy_active, h.haproxy_inactive_since
         """
 
+    /// By column index, in `memberSnapshotColumns` order: a tick reads thousands of rows, and
+    /// looking columns up by name was most of its cost.
     static func memberSnapshot(_ row: Row) -> MemberSnapshot {
-        MemberSnapshot(id: row["id"], poolID: row["pool_id"], hostname: row["hostname"],
-                       priority: row["standby_priority"], maintenance: row["maintenance"],
-                       lastHeartbeat: row["received_at"], publicIP: (row["public_ip"] as String?).flatMap(IPv4.init),
-                       publicIPStreak: row["public_ip_streak"] ?? 0, haproxyActive: row["haproxy_active"],
-                       haproxyInactiveSince: row["haproxy_inactive_since"], lostAlertedAt: row["lost_alerted_at"])
+        MemberSnapshot(id: row[0], poolID: row[1], hostname: row[2], priority: row[3], maintenance: row[4],
+                       lastHeartbeat: row[6], publicIP: (row[7] as String?).flatMap(IPv4.init),
+                       publicIPStreak: row[8] ?? 0, haproxyActive: row[9], haproxyInactiveSince: row[10], lostAlertedAt: row[5])
     }
 
+    /// By column index, in `poolSnapshotSelect` order (see `memberSnapshot`).
     static func poolSnapshot(_ row: Row, members: [MemberSnapshot]) -> PoolSnapshot {
-        PoolSnapshot(id: row["id"], name: row["name"], template: PoolTemplate(rawValue: row["template"]) ?? .generic,
-                     settings: (row["pool_id"] as Int64?) == nil ? PoolFailoverSettings() : PoolFailoverSettings(row: row),
-                     activeMemberID: row["active_member_id"], activeIP: row["active_ip"],
-                     lastFailoverAt: row["last_failover_at"], lastAutoFailoverAt: row["last_auto_failover_at"], noStandbyAlerted: row["no_standby_alerted"] ?? false,
-                     pendingIP: row["pending_ip"], pendingRetryAt: row["pending_ip_at"], members: members)
+        var settings = PoolFailoverSettings()
+        if (row[3] as Int64?) != nil {
+            settings.hostname = row[4]; settings.providerID = row[5]; settings.ttl = row[6]; settings.proxied = row[7]
+            settings.autoFailover = row[8]; settings.delaySec = row[9]; settings.minSpacingSec = row[10]
+            settings.dynamicDNS = row[11]; settings.allowPrivateIPs = row[12]
+        }
+        return PoolSnapshot(id: row[0], name: row[1], template: PoolTemplate(rawValue: row[2]) ?? .generic, settings: settings,
+                            activeMemberID: row[13], activeIP: row[14], lastFailoverAt: row[15], lastAutoFailoverAt: row[16],
+                            noStandbyAlerted: row[17] ?? false, pendingIP: row[18], pendingRetryAt: row[19], members: members)
     }
 
     static let poolSnapshotSelect = """
-        SELECT p.id, p.name, p.template, f.* FROM pools p LEFT JOIN pool_failover f ON f.pool_id = p.id
+        SELECT p.id, p.name, p.template, f.pool_id, f.hostname, f.provider_id, f.ttl, f.proxied, f.auto_failover,
+               f.delay_sec, f.min_spacing_sec, f.dynamic_dns, f.allow_private_ips, f.active_member_id, f.active_ip,
+               f.last_failover_at, f.last_auto_failover_at, f.no_standby_alerted, f.pending_ip, f.pending_ip_at
+        FROM pools p LEFT JOIN pool_failover f ON f.pool_id = p.id
         """
 
     /// Every pool that has failover settings, with its members: what one evaluator tick reads.

@@ -2,6 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// Issue 12 (cPanel/WHM provider): create, update, TTL, read-back, drill, auth failure, rate
 /// limit / 5xx, result-0 reasons, hostile answers and refusals before sending, against the WHM

@@ -26,7 +26,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// libcurl reads its global state once per process; a global `let` runs this exactly once.
-private let curlGlobalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+let curlGlobalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
 
 /// One libcurl easy handle, used strictly in turn on a private serial queue, so connections
 /// (and TLS sessions) are reused from one request to the next. Blocking libcurl calls never run on

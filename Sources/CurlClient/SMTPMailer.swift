@@ -160,8 +160,8 @@ public enum SMTPMailer {
             t.offset += count
             return count
         }, "read callback")
-        // The server's replies arrive through the header callback: kept (bounded) so a refusal
-        // is reported in the server's own words.
+        // libcurl passes every server reply line to the header callback: kept (bounded) so a
+        // refusal is reported in the server's own words ("535 5.7.8 …").
         try ok(balctl_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, ref.toOpaque()), "header data")
         try ok(balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { ptr, size, n, user in
             let t = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
@@ -180,7 +180,7 @@ public enum SMTPMailer {
             var reply = 0
             _ = balctl_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &reply)
             let last = lastReply(transfer.replies)
-            let said = last.map { ": server said \"\($0)\"" } ?? (reply > 0 ? ": server replied \(reply)" : "")
+            let said = last.map { ": server said \"\($0)\"" } ?? (reply >= 400 ? ": server replied \(reply)" : "")
             // 4xx replies are temporary by definition (RFC 5321 4.2.1); so is the network.
             let transient = HTTPClientError.transientCodes.contains(result.rawValue) || (400..<500).contains(reply)
             throw HTTPClientError("SMTP \(url.host): \(String(cString: curl_easy_strerror(result)))\(said)", isTransient: transient)
@@ -189,7 +189,7 @@ public enum SMTPMailer {
 
     /// The last reply line the server sent that reports a failure (4xx/5xx), if any.
     static func lastReply(_ bytes: [UInt8]) -> String? {
-        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)  // "\r\n" is one Character
         return lines.last { $0.first == "4" || $0.first == "5" }.map { printable(String($0.prefix(200))) }
     }
 }

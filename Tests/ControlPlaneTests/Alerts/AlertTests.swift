@@ -125,7 +125,9 @@ struct AlertTests {
         let row = try #require(try await rows().first)
         #expect(row.state == "pending")
         #expect(row.attempts == 1)
-        #expect(row.lastError?.contains("535") == true, "\(row.lastError ?? "nil")")
+        // aiosmtpd's own words, not just libcurl's "Login denied".
+        #expect(row.lastError?.contains("535 5.7.8 Authentication credentials invalid") == true, "\(row.lastError ?? "nil")")
+        #expect(row.lastError?.contains("wrong") == false)  // the password is not echoed
         #expect(row.nextAttemptAt >= before + 5 && row.nextAttemptAt <= now() + 5)
         #expect(row.claimedUntil == nil)
         #expect(try sink.messages(to: rcpt).isEmpty)

@@ -69,10 +69,12 @@ final class SMTPSink: Sendable {
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        // Closing stdin ends the sink; SIGTERM (the script unblocks it) is the fallback.
+        try? stdin.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
         try? FileManager.default.removeItem(at: dir)
     }
 

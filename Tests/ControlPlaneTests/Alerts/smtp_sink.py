@@ -10,6 +10,7 @@ import email
 import email.policy
 import json
 import os
+import signal
 import socket
 import ssl
 import sys
@@ -19,6 +20,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 cert, key, outdir, user, password = sys.argv[1:6]
+# The test process starts us with its signal mask, where dispatch blocks SIGTERM: unblock it so
+# terminate() ends us even if stdin is somehow left open.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
 
 
 class Sink:

@@ -18,6 +18,14 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String, isTransient: Bool = false) { self.message = message; self.isTransient = isTransient }
     public var description: String { message }
 
+    /// Throws unless `code` is CURLE_OK: `what` failed, in libcurl's words.
+    static func check(_ code: CURLcode, _ what: String) throws {
+        if code != CURLE_OK {
+            throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
+                                  isTransient: transientCodes.contains(code.rawValue))
+        }
+    }
+
     /// libcurl results that may well succeed on a later try.
     static let transientCodes = Set([
         CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SSL_CONNECT_ERROR,
@@ -129,12 +137,7 @@ public final class CurlSession: @unchecked Sendable {
         try Self.checkHeaders(headers)
         // Reset options but keep the connection cache.
         curl_easy_reset(handle)
-        func check(_ code: CURLcode, _ what: String) throws {
-            if code != CURLE_OK {
-                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
-                                      isTransient: HTTPClientError.transientCodes.contains(code.rawValue))
-            }
-        }
+        let check = HTTPClientError.check
         // The handle that was checked is the one libcurl uses: no second parse of the text.
         try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
         // The handle must not keep pointing at the parsed URL once it is freed.

@@ -110,12 +110,7 @@ public enum SMTPMailer {
             throw HTTPClientError("libcurl failed to initialise")
         }
         defer { curl_easy_cleanup(handle) }
-        func ok(_ code: CURLcode, _ what: String) throws {
-            if code != CURLE_OK {
-                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
-                                      isTransient: HTTPClientError.transientCodes.contains(code.rawValue))
-            }
-        }
+        let ok = HTTPClientError.check
         try ok(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(url.handle)), "bad URL")
         defer { _ = balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, nil) }
         var code = balctl_curl_restrict_protocols_smtp(handle, 0)

@@ -18,7 +18,7 @@ struct AlertMail: Sendable {
     init(from: String, to: String, subject: String, text: String, kind: String, date: Date = Date(), uniquePart: String) {
         self.from = from; self.to = to; self.subject = subject; self.text = text; self.kind = kind; self.date = date
         let domain = from.split(separator: "@").last.map(String.init) ?? "localhost"
-        messageID = "<balctl-alert.\(uniquePart).\(UInt64.random(in: 0...UInt64.max))@\(domain)>"
+        messageID = "<balctl-alert.\(uniquePart).\(Secrets.randomHex(bytes: 8))@\(domain)>"
     }
 
     func rfc5322() throws -> [UInt8] {

@@ -218,6 +218,32 @@ struct AlertTests {
         _ = await running.result  // the hung send ends at its timeout; then the service returns
     }
 
+    @Test("the server's service group runs the dispatcher: a queued alert is mailed, shutdown is clean")  // issue 12 alerts: wired into serve
+    func serverRunsDispatcher() async throws {
+        var config = ServerConfig(dataDir: fx.dir.appendingPathComponent("server").path)
+        config.port = 0
+        config.smtp = smtp()
+        config.alerts.intervalSec = 0.1
+        let server = try ControlPlane(config: config)
+        let issued = try #require(try server.store.bootstrapAdminIfNeeded())
+        let admin = try #require(try await server.store.authenticateOperator(token: issued.token))
+        let pool = try await server.store.createPool(CreatePoolRequest(name: "edge", template: .generic), by: admin).id
+        let rcpt = "ops-served@example.com"
+        try await server.store.db.write { db in
+            try db.execute(sql: "INSERT INTO pool_failover(pool_id, alert_emails) VALUES (?, ?)", arguments: [pool, rcpt])
+            try Store.enqueueAlert(db, AlertMessage(kind: .heartbeatLost, poolID: pool, subject: "web-1 silent", text: "no heartbeat"))
+        }
+        let group = try await server.serviceGroup()
+        let running = Task { try await group.run() }
+        let deadline = Date().addingTimeInterval(10)
+        while try sink.messages(to: rcpt).isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(try sink.messages(to: rcpt).first?.subject == "web-1 silent")
+        let state = try await server.store.db.read { db in try String.fetchOne(db, sql: "SELECT state FROM alert_outbox") }
+        #expect(state == "sent")
+    }
+
     // MARK: webhooks
 
     @Test("webhook: JSON POST with event, timestamp and an HMAC-SHA256 signature a receiver can verify")  // issue 12 alerts: signed webhook

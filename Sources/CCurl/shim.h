@@ -34,4 +34,22 @@ static inline CURLcode balctl_curl_restrict_protocols(CURL *h, int https_only, i
 #pragma GCC diagnostic pop
     return c;
 }
+/* The same for a mail transfer: smtp and smtps only (CURLOPT_PROTOCOLS_STR "smtp,smtps", or the
+   bitmask on libcurl older than 7.85). Kept apart from the http restriction so neither policy can
+   widen the other. */
+static inline CURLcode balctl_curl_restrict_protocols_smtp(CURL *h, int use_bitmask) {
+#if LIBCURL_VERSION_NUM >= 0x075500
+    if (!use_bitmask) {
+        CURLcode c = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+        if (c != CURLE_OK) return c;
+        return curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "smtp,smtps");
+    }
+#endif
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    CURLcode c = curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_SMTP | CURLPROTO_SMTPS));
+    if (c == CURLE_OK) c = curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_SMTP | CURLPROTO_SMTPS));
+#pragma GCC diagnostic pop
+    return c;
+}
 #endif

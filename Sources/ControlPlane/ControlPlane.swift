@@ -1,5 +1,6 @@
 import BalctlPlugins
 import BalctlProtocol
+import CurlClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -39,6 +40,9 @@ public struct ServerConfig: Sendable {
     public var failoverTickSec: Double = 0.25
     /// Directory of recipe YAML files (every file must validate, or the server refuses to start).
     public var recipesDir: String? = nil
+    /// The relay alert mail goes through (nil: email alerts fail with "no SMTP server configured").
+    public var smtp: SMTPSettings? = nil
+    public var alerts = AlertPolicy()
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -134,8 +138,15 @@ public final class ControlPlane: Sendable {
         return ServiceGroup(
             configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self)),
                                             .init(service: Scheduler(server: self)),
-                                            .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec))],
+                                            .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec)),
+                                            .init(service: try alertDispatcher())],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    }
+
+    /// Sends the alert outbox; refuses an SMTP configuration that breaks the mail policy.
+    func alertDispatcher() throws -> AlertDispatcher {
+        try AlertDispatcher(store: store, policy: config.alerts, smtp: config.smtp,
+                            secrets: try SecretBox.open(dataDir: config.dataDir), logger: logger)
     }
 
     /// Serve until SIGTERM/SIGINT, sweeping expired leases beside the server.

@@ -26,6 +26,14 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     }
     public var description: String { message }
 
+    /// Throws unless `code` is CURLE_OK: `what` failed, in libcurl's words.
+    static func check(_ code: CURLcode, _ what: String) throws {
+        if code != CURLE_OK {
+            throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
+                                  isTransient: transientCodes.contains(code.rawValue))
+        }
+    }
+
     /// libcurl results that may well succeed on a later try.
     static let transientCodes = Set([
         CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SSL_CONNECT_ERROR,
@@ -34,7 +42,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// libcurl reads its global state once per process; a global `let` runs this exactly once.
-private let curlGlobalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+let curlGlobalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
 
 /// One libcurl easy handle, used strictly in turn on a private serial queue, so connections
 /// (and TLS sessions) are reused from one request to the next. Blocking libcurl calls never run on
@@ -137,12 +145,7 @@ public final class CurlSession: @unchecked Sendable {
         try Self.checkHeaders(headers)
         // Reset options but keep the connection cache.
         curl_easy_reset(handle)
-        func check(_ code: CURLcode, _ what: String) throws {
-            if code != CURLE_OK {
-                throw HTTPClientError("\(what): \(String(cString: curl_easy_strerror(code)))",
-                                      isTransient: HTTPClientError.transientCodes.contains(code.rawValue))
-            }
-        }
+        let check = HTTPClientError.check
         // The handle that was checked is the one libcurl uses: no second parse of the text.
         try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
         // The handle must not keep pointing at the parsed URL once it is freed.

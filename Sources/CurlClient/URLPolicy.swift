@@ -16,14 +16,15 @@ public struct RequestRefused: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// An http(s) URL as libcurl's own URL parser reads it. The session hands the very same parsed
-/// handle to libcurl (CURLOPT_CURLU), so the host checked here is the host libcurl connects to:
-/// no second parser that could read `http://127.0.0.1@evil/` differently.
+/// An http(s) URL (or, for `SMTPMailer`, an smtp(s) URL) as libcurl's own URL parser reads it. The
+/// session hands the very same parsed handle to libcurl (CURLOPT_CURLU), so the host checked here
+/// is the host libcurl connects to: no second parser that could read `http://127.0.0.1@evil/`
+/// differently.
 public final class ParsedURL: @unchecked Sendable {
     /// The CURLU handle; never mutated after init.
     let handle: OpaquePointer
     public let text: String
-    /// Lower-case scheme: "http" or "https" (anything else is refused at init).
+    /// Lower-case scheme, one of the schemes allowed at init ("http" or "https" by default).
     public let scheme: String
     /// Host as libcurl reads it, lower-cased; IPv6 literals keep their brackets ("[::1]").
     public let host: String
@@ -31,7 +32,9 @@ public final class ParsedURL: @unchecked Sendable {
     public let hasQuery: Bool
     public let hasFragment: Bool
 
-    public init(_ text: String) throws {
+    /// `schemes`: the schemes accepted (lower case). The default is the HTTP policy's; only the
+    /// mailer passes ["smtp", "smtps"].
+    public init(_ text: String, schemes: Set<String> = ["http", "https"]) throws {
         guard let h = curl_url() else { throw RequestRefused("cannot parse URL \(text): out of memory") }
         // Everything is read into locals first: until every property is set, a throw must free
         // the handle here (deinit runs only for a fully initialised object).
@@ -50,9 +53,10 @@ public final class ParsedURL: @unchecked Sendable {
         let scheme = (part(CURLUPART_SCHEME) ?? "").lowercased()
         let host = (part(CURLUPART_HOST) ?? "").lowercased()
         let zoned = part(CURLUPART_ZONEID) != nil
-        guard scheme == "http" || scheme == "https" else {
+        guard schemes.contains(scheme) else {
             curl_url_cleanup(h)
-            throw RequestRefused("unsupported URL \(text): expected https://")
+            let expected = schemes.contains("https") ? "https" : schemes.sorted().joined(separator: ":// or ")
+            throw RequestRefused("unsupported URL \(text): expected \(expected)://")
         }
         guard !host.isEmpty, !zoned else {
             curl_url_cleanup(h)

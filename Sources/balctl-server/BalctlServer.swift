@@ -60,6 +60,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Recipe directory (env BALCTL_RECIPES_DIR; default ./recipes, then /etc/balctl/recipes, when present).")
     var recipesDir: String?
 
+    @OptionGroup var smtp: SMTPOptions
+
     func validate() throws {
         guard AgentWire.intervalRange.contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval must be 1–60")
@@ -96,6 +98,7 @@ struct ServerOptions: ParsableArguments {
         c.queue.leaseSec = leaseSec
         c.queue.pendingExpirySec = Double(pendingExpiryHours) * 3600
         c.recipesDir = try resolvedRecipesDir()
+        c.smtp = try smtp.settings()
         return c
     }
 }

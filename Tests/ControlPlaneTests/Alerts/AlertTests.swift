@@ -6,6 +6,7 @@ import BalctlProtocol
 import Crypto
 import CurlClient
 import Foundation
+import TestSupport
 import GRDB
 import Logging
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 
 /// Cloudflare API v4 contract emulator, written from Cloudflare's public API documentation:

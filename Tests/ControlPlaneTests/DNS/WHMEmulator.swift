@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 
 /// WHM API 1 contract emulator, written from cPanel's public API documentation:

@@ -2,32 +2,34 @@
 import Glibc
 #endif
 import Foundation
-import TestSupport
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 for contract emulators: one request per connection
 /// (answers `Connection: close`), requests handled one at a time on a thread of its own.
-final class TinyHTTPServer: Sendable {
-    struct Request: Sendable {
-        var method: String
-        var path: String
+public final class TinyHTTPServer: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
         /// Last value per name (convenient for single-valued parameters).
-        var query: [String: String]
+        public var query: [String: String]
         /// Every parameter in order, repeats kept (`remove=3&remove=9`), values percent-decoded.
-        var queryItems: [(name: String, value: String)]
-        var headers: [String: String]  // lowercased names
-        var body: Data
+        public var queryItems: [(name: String, value: String)]
+        public var headers: [String: String]  // lowercased names
+        public var body: Data
     }
 
-    struct Response: Sendable {
-        var status: Int
-        var headers: [String: String] = [:]
-        var body: Data
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String] = [:]
+        public var body: Data
+        public init(status: Int, headers: [String: String] = [:], body: Data) {
+            self.status = status; self.headers = headers; self.body = body
+        }
     }
 
-    let port: UInt16
+    public let port: UInt16
     private let fd: Int32
 
-    init(handler: @escaping @Sendable (Request) -> Response) throws {
+    public init(handler: @escaping @Sendable (Request) -> Response) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -51,7 +53,7 @@ final class TinyHTTPServer: Sendable {
         thread.start()
     }
 
-    func stop() {
+    public func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
     }
 

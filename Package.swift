@@ -95,29 +95,33 @@ let package = Package(
                 "BalctlProtocol", "OperatorClient", "CurlClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // A real BIND9 (`named`) on loopback, for the DNS and failover test suites and the
+        // failover benchmark: one place for its configuration.
+        .target(name: "BINDLauncher"),
         .executableTarget(
             name: "balctl-bench",
             dependencies: [
-                "ControlPlane", "CurlClient",
+                "ControlPlane", "CurlClient", "OperatorClient", "BINDLauncher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: tests
         .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol", "TestSupport"]),
         // Test helpers shared by several test targets: a loopback listener for tests that must prove
-        // nothing was sent, a seeded generator for fuzz tests, a real named started once per suite.
-        // A real BIND9 for the DNS and failover suites (ControlPlaneTests, EndToEndTests).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // nothing was sent, a seeded generator for fuzz tests, a tiny HTTP server for contract emulators
+        // and webhook receivers, and the `.bindServer` trait that starts one real named (BINDLauncher)
+        // per suite for the DNS and failover suites.
+        .target(name: "TestSupport", dependencies: ["BINDLauncher"], path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport"],
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport", "BINDLauncher"],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport",
+            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport", "BINDLauncher",
                            .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BINDLauncher
 import BalctlProtocol
 import ControlPlane
 import CurlClient

@@ -1,3 +1,4 @@
+import BINDLauncher
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation

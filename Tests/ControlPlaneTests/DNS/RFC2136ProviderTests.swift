@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BINDLauncher
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation

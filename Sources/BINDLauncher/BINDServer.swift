@@ -5,16 +5,14 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
-/// A real BIND9 (`named -g`) on a free loopback port, started once for a suite by the
-/// `.bindServer` trait: a temp directory, a key from `tsig-keygen`, and zone `test.example`
-/// that the key may update. As root it runs as `nobody` (setpriv), as TESTING-SERVICES.md saw
-/// work. Its statistics channel counts the requests it received per opcode, so tests can prove
-/// that nothing reached it.
+/// A real BIND9 (`named -g`) on a free loopback port: a temp directory, a key from
+/// `tsig-keygen`, and zone `test.example` that the key may update. As root it runs as `nobody`
+/// (setpriv), as TESTING-SERVICES.md saw work. Its statistics channel counts the requests it
+/// received per opcode, so callers can prove that nothing reached it. One place for the named
+/// configuration: the test suites (TestSupport's `.bindServer` trait) and `balctl-bench
+/// failover-timing` both start it through `start()`.
 public final class BINDServer: Sendable {
-    @TaskLocal public static var current: BINDServer?
-
     public static let zone = "test.example"
     public static let keyName = "upd-key"
     public let dir: URL
@@ -129,6 +127,24 @@ public final class BINDServer: Sendable {
         return r.out.split(separator: "\n").map(String.init)
     }
 
+    /// The A records of several names with one `dig` process (one query per name, in order):
+    /// what a poller watching many names at once needs without a process per name and poll.
+    /// Names without an A record map to [].
+    public func addresses(of names: [String]) throws -> [String: [String]] {
+        var args = ["@127.0.0.1", "-p", "\(port)", "+time=1", "+tries=1", "+noall", "+answer"]
+        for name in names { args += [name, "A"] }
+        let r = try Self.run("/usr/bin/dig", args)
+        var found = Dictionary(uniqueKeysWithValues: names.map { ($0.lowercased(), [String]()) })
+        for line in r.out.split(separator: "\n") {
+            // name. TTL IN A address
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 5, fields[3] == "A" else { continue }
+            let name = fields[0].hasSuffix(".") ? String(fields[0].dropLast()) : String(fields[0])
+            found[name.lowercased(), default: []].append(String(fields[4]))
+        }
+        return found
+    }
+
     /// The SOA serial: named bumps it on every change to the zone.
     public func serial() throws -> String {
         guard let soa = try dig(Self.zone, "SOA").first else { throw Failure("no SOA") }
@@ -197,28 +213,5 @@ public final class BINDServer: Sendable {
             }
         }
         return ok ? UInt16(bigEndian: addr.sin_port) : nil
-    }
-}
-
-/// Suite trait: one named for the whole suite, stopped when the suite ends.
-public struct BINDServerTrait: SuiteTrait, TestScoping {
-    public init() {}
-    public func provideScope(for test: Test, testCase: Test.Case?,
-                      performing function: @Sendable () async throws -> Void) async throws {
-        let server = try await BINDServer.start()
-        defer { server.stop() }
-        try await BINDServer.$current.withValue(server) { try await function() }
-    }
-}
-
-extension Trait where Self == BINDServerTrait {
-    public static var bindServer: Self { Self() }
-}
-
-extension BINDServer {
-    /// The suite's server (the trait sets it).
-    public static func shared() throws -> BINDServer {
-        guard let s = current else { throw Failure("no named: the suite needs the .bindServer trait") }
-        return s
     }
 }

@@ -254,10 +254,24 @@ public final class Store: Sendable {
                 -- tick never parses a report: the declared/probed public IPv4, how many heartbeats
                 -- in a row carried it (dynamic DNS debounce), and whether and since when the
                 -- haproxy stack reported itself inactive (NULL: no haproxy stack in the report).
-                ALTER TABLE heartbeat_latest ADD COLUMN public_ip TEXT;
-                ALTER TABLE heartbeat_latest ADD COLUMN public_ip_streak INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE heartbeat_latest ADD COLUMN haproxy_active INTEGER;
-                ALTER TABLE heartbeat_latest ADD COLUMN haproxy_inactive_since REAL;
+                -- The table is rebuilt rather than altered so the report comes last: SQLite reads a
+                -- row's columns in order, and a column stored after a report that spills onto
+                -- overflow pages costs reading those pages (it was most of an evaluator tick).
+                CREATE TABLE heartbeat_latest_v6(
+                    member_id INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
+                    received_at REAL NOT NULL,
+                    source_ip TEXT NOT NULL,
+                    agent_version TEXT NOT NULL,
+                    history_at REAL NOT NULL DEFAULT 0,
+                    public_ip TEXT,
+                    public_ip_streak INTEGER NOT NULL DEFAULT 0,
+                    haproxy_active INTEGER,
+                    haproxy_inactive_since REAL,
+                    report TEXT NOT NULL);
+                INSERT INTO heartbeat_latest_v6(member_id, received_at, source_ip, agent_version, history_at, report)
+                    SELECT member_id, received_at, source_ip, agent_version, history_at, report FROM heartbeat_latest;
+                DROP TABLE heartbeat_latest;
+                ALTER TABLE heartbeat_latest_v6 RENAME TO heartbeat_latest;
                 ALTER TABLE members ADD COLUMN standby_priority INTEGER NOT NULL DEFAULT 100;
                 ALTER TABLE members ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
                 -- When the member's heartbeat-loss alert went out (NULL: none outstanding).

@@ -7,6 +7,8 @@ import ControlPlane
 import CurlClient
 import Foundation
 import GRDB
+import Crypto
+import Synchronization
 import Testing
 import TestSupport
 
@@ -31,8 +33,8 @@ struct FailoverEndToEndTests {
         var edges: [String: HAProxyEndToEndTests.EdgeHAProxy] = [:]
         var agentsByHost: [String: Process] = [:]
 
-        init(bind: BINDServer, keySecret: String? = nil) async throws {
-            h = try Harness()
+        init(bind: BINDServer, keySecret: String? = nil, serverArgs: [String] = []) async throws {
+            h = try Harness(extraServerArgs: serverArgs)
             self.bind = bind
             try await h.startServer()
             serverStartedAt = Date()
@@ -171,6 +173,48 @@ struct FailoverEndToEndTests {
         // The CLI shows the event with its timings.
         let cli = try rig.h.balctl(["failover", "events", "\(edge.id)", "--verbose"])
         #expect(cli.status == 0 && cli.text.contains("failover") && cli.text.contains("DNS written"), "\(cli.text)")
+    }
+
+    @Test("alerts: a dead SMTP server does not delay the DNS write; the signed webhook arrives with the failover")
+    func alertsDuringFailover() async throws {
+        let deadSMTP = try DeadPeerListener(.silent)
+        defer { deadSMTP.stop() }
+        let received = Mutex<[TinyHTTPServer.Request]>([])
+        let hook = try TinyHTTPServer { r in
+            received.withLock { $0.append(r) }
+            return .init(status: 200, body: Data())
+        }
+        defer { hook.stop() }
+        let rig = try await Rig(bind: bind, serverArgs: ["--smtp-url", "smtp://127.0.0.1:\(deadSMTP.port)", "--smtp-from", "balctl@example.com"])
+        let (web, name) = try await rig.pool("alerts", template: .generic)
+        let secret = "webhook-secret-0123456789"
+        let _: FailoverSettingsView = try await rig.api.call("PATCH", "/pools/\(web.id)/failover", UpdateFailoverSettingsRequest(
+            alertEmails: ["ops@example.com"], webhookURL: "http://127.0.0.1:\(hook.port)/balctl", webhookSecret: secret))
+        let a = try await rig.agent(web, "al-1", ip: "81.2.69.121")
+        try await rig.agent(web, "al-2", ip: "81.2.69.122")
+        try await rig.waitReady(web)
+        _ = try await rig.makeActive(a)
+        try await rig.waitPastStartup()
+        rig.kill9("al-1")
+        let seconds = try await rig.secondsUntil(name, shows: "81.2.69.122", timeout: Double(Self.delay) + 5)
+        #expect(seconds != nil && seconds! <= Double(Self.delay) + 2, "\(String(describing: seconds))")
+        // The webhook for the failover arrives, signed over "timestamp.body" with the pool's secret.
+        let deadline = Date().addingTimeInterval(15)
+        var failover: TinyHTTPServer.Request?
+        while Date() < deadline, failover == nil {
+            failover = received.withLock { $0.first { $0.headers["x-balctl-event"] == "failover" } }
+            if failover == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let r = try #require(failover)
+        let ts = try #require(r.headers["x-balctl-timestamp"])
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(ts).".utf8) + r.body, using: SymmetricKey(data: Data(secret.utf8)))
+        #expect(r.headers["x-balctl-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+        let body = try JSONDecoder().decode(JSONValue.self, from: r.body)
+        #expect(body["kind"]?.stringValue == "failover" && body["facts"]?["to"]?.stringValue == "al-2", "\(body)")
+        // The mail to the dead server is still being tried, not lost.
+        let pendingMail = try rig.outbox("failover")
+        #expect(pendingMail >= 2)
+        #expect(deadSMTP.connections >= 1)
     }
 
     @Test("haproxy stopped on the active member fails over; a standby whose haproxy is down is not promoted")

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 @testable import ControlPlane
+import BINDLauncher
 import Foundation
 import TestSupport
 import Testing

@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 
 /// What a contract emulator saw: each request ("METHOD /path", in order) and each departure from
 /// the documented contract. Tests require `violations` to stay empty: an unexpected request fails.

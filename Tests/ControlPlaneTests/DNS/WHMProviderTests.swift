@@ -1,5 +1,6 @@
 import BalctlProtocol
 @testable import ControlPlane
+import BINDLauncher
 import Foundation
 import Testing
 import TestSupport

@@ -36,6 +36,9 @@ public struct ServerConfig: Sendable {
     public var sweepIntervalSec: Double = 1
     /// Seconds between scheduler passes.
     public var schedulerIntervalSec: Double = 1
+    /// Accept plain http to a loopback host for DNS provider and webhook URLs (contract emulators,
+    /// tests). Off in production: those URLs must not reach the control plane's own services.
+    public var allowLoopbackHTTP = false
     /// Seconds between failover evaluations (sub-second: detection must not wait for a heartbeat).
     public var failoverTickSec: Double = 0.25
     /// Directory of recipe YAML files (every file must validate, or the server refuses to start).

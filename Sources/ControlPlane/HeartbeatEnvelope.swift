@@ -118,12 +118,20 @@ private struct EnvelopeScanner {
     /// `stacks`: an object of stack name → value; only `haproxy.active` is read (failover).
     mutating func haproxyActive() throws -> Bool? {
         guard try peek() == UInt8(ascii: "{") else { throw typeMismatch("stacks", "an object") }
-        var active: Bool?
+        // Red team RT-12-4: a duplicate `haproxy` or `active` would let the evaluator (last value)
+        // and the stored report's readers (first value) disagree on whether haproxy runs.
+        var active: Bool?, sawHAProxy = false
         try object(depth: 2) { s, key in
-            guard s.key(key, is: "haproxy"), try s.peek() == UInt8(ascii: "{") else { return try s.skipValue(depth: 3) }
+            guard s.key(key, is: "haproxy") else { return try s.skipValue(depth: 3) }
+            guard !sawHAProxy else { throw ControlPlaneError.badRequest("duplicate key 'haproxy' in stacks") }
+            sawHAProxy = true
+            guard try s.peek() == UInt8(ascii: "{") else { return try s.skipValue(depth: 3) }
+            var sawActive = false
             try s.object(depth: 3) { s, key in
-                if s.key(key, is: "active"), let c = try s.peek(), c == UInt8(ascii: "t") || c == UInt8(ascii: "f") {
-                    active = c == UInt8(ascii: "t")
+                if s.key(key, is: "active") {
+                    guard !sawActive else { throw ControlPlaneError.badRequest("duplicate key 'active' in stacks.haproxy") }
+                    sawActive = true
+                    if let c = try s.peek(), c == UInt8(ascii: "t") || c == UInt8(ascii: "f") { active = c == UInt8(ascii: "t") }
                 }
                 try s.skipValue(depth: 4)
             }

@@ -15,10 +15,17 @@ public struct SecretBox: Sendable {
     public static func open(dataDir: String) throws -> SecretBox {
         let path = dataDir + "/" + fileName
         if access(path, F_OK) != 0 {
+            // Written whole under a unique name, then linked into place: a second process never
+            // sees a half-written key, and a crash leaves no empty one (red team RT-12-3). A link
+            // that finds the name taken means another process won: read theirs.
             let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-            do { try SafeFile.createNew(path, fresh, mode: 0o600) } catch {
-                // Another process created it first: read theirs.
-                if error.code != EEXIST { throw SecretBoxError("cannot create \(path): \(error.description)") }
+            let temp: String
+            do { temp = try SafeFile.writeUnique(in: dataDir, prefix: ".secrets.key.", fresh, mode: 0o600) } catch {
+                throw SecretBoxError("cannot create \(path): \(error.description)")
+            }
+            defer { unlink(temp) }
+            if link(temp, path) != 0 && errno != EEXIST {
+                throw SecretBoxError("cannot create \(path): \(String(cString: strerror(errno)))")
             }
         }
         let bytes = try readKeyFile(path)

@@ -33,6 +33,9 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
     var plainHTTP = false
 
+    @Flag(help: "Accept plain http to a loopback host for DNS provider and webhook URLs (emulators and tests only).")
+    var allowLoopbackHTTP = false
+
     @Option(help: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable).")
     var trustedProxy: [String] = []
 
@@ -98,6 +101,7 @@ struct ServerOptions: ParsableArguments {
         c.queue.leaseSec = leaseSec
         c.queue.pendingExpirySec = Double(pendingExpiryHours) * 3600
         c.recipesDir = try resolvedRecipesDir()
+        c.allowLoopbackHTTP = allowLoopbackHTTP
         c.smtp = try smtp.settings()
         return c
     }

@@ -185,7 +185,8 @@ struct FailoverEndToEndTests {
             return .init(status: 200, body: Data())
         }
         defer { hook.stop() }
-        let rig = try await Rig(bind: bind, serverArgs: ["--smtp-url", "smtp://127.0.0.1:\(deadSMTP.port)", "--smtp-from", "balctl@example.com"])
+        let rig = try await Rig(bind: bind, serverArgs: ["--smtp-url", "smtp://127.0.0.1:\(deadSMTP.port)", "--smtp-from", "balctl@example.com",
+                                                         "--allow-loopback-http"])
         let (web, name) = try await rig.pool("alerts", template: .generic)
         let secret = "webhook-secret-0123456789"
         let _: FailoverSettingsView = try await rig.api.call("PATCH", "/pools/\(web.id)/failover", UpdateFailoverSettingsRequest(

@@ -15,7 +15,8 @@ extension Store {
 
     /// Checks a provider's settings by building it (the same code a failover runs), so a typo is
     /// refused when it is saved, not during an outage.
-    static func validateProvider(kind: DNSProviderKind, settings: [String: String], secret: String) throws {
+    static func validateProvider(kind: DNSProviderKind, settings: [String: String], secret: String,
+                                 allowLoopbackHTTP: Bool) throws {
         guard let keys = providerSettingKeys[kind] else { throw ControlPlaneError.badRequest("unknown provider kind") }
         let given = Set(settings.keys)
         if let missing = keys.required.subtracting(given).sorted().first {
@@ -30,18 +31,26 @@ extension Store {
         for (k, v) in settings where v.utf8.count > 512 || v.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             throw ControlPlaneError.badRequest("setting '\(k)' is too long or holds control characters")
         }
+        if let base = settings["baseURL"] { try checkProviderURL(base, allowLoopbackHTTP: allowLoopbackHTTP) }
         _ = try makeProvider(kind: kind, settings: settings, secret: secret)
     }
 
-    /// https, or plain http to a loopback host only (test emulators): the same `URLPolicy` the
-    /// provider transport, the CLI and the agent apply, checked when the URL is saved.
-    static func checkProviderURL(_ text: String, what: String = "baseURL") throws {
+    /// https (plain http to a loopback host only when the server runs with
+    /// `--allow-loopback-http`, for emulators and tests): the same `URLPolicy` the provider
+    /// transport, the CLI and the agent apply, checked when the URL is saved. Without that flag a
+    /// provider or webhook could be pointed at services on the control plane's own loopback and
+    /// their replies read back in events (red team RT-12-2). The error never repeats the URL: it
+    /// may carry a password (RT-12-1).
+    static func checkProviderURL(_ text: String, what: String = "baseURL", allowLoopbackHTTP: Bool) throws {
+        let url: ParsedURL
+        do { url = try ParsedURL(text) } catch {
+            throw ControlPlaneError.badRequest("\(what) is not a valid URL")
+        }
         do {
-            let url = try ParsedURL(text)
-            try URLPolicy.check(url, allowLoopbackHTTP: true)
-            guard !url.hasQuery, !url.hasFragment else { throw RequestRefused("no query or fragment, please") }
+            try URLPolicy.check(url, allowLoopbackHTTP: allowLoopbackHTTP)
+            guard !url.hasQuery, !url.hasFragment else { throw RequestRefused("it has a query or fragment") }
         } catch {
-            throw ControlPlaneError.badRequest("\(what) '\(text)' refused: \(error) (https, or plain http only to a loopback host)")
+            throw ControlPlaneError.badRequest("\(what) refused: \(error) (https only\(allowLoopbackHTTP ? ", or plain http to a loopback host" : ""))")
         }
     }
 
@@ -66,12 +75,10 @@ extension Store {
                                                  timeout: try timeout()))
             case .cloudflare:
                 let base = settings["baseURL"] ?? "https://api.cloudflare.com/client/v4"
-                try checkProviderURL(base)
                 return try CloudflareProvider(.init(apiToken: secret, zone: settings["zone"] ?? "", baseURL: base,
                                                     timeout: try timeout()))
             case .whm:
                 let base = settings["baseURL"] ?? ""
-                try checkProviderURL(base)
                 return try WHMProvider(.init(baseURL: base, user: settings["user"] ?? "", token: secret,
                                              zone: settings["zone"] ?? "", timeout: try timeout()))
             }
@@ -82,9 +89,10 @@ extension Store {
 
     static func providerContext(_ id: Int64) -> String { "dns_provider:\(id)" }
 
-    public func addDNSProvider(_ req: CreateDNSProviderRequest, box: SecretBox, by op: Operator) async throws -> DNSProviderView {
+    public func addDNSProvider(_ req: CreateDNSProviderRequest, box: SecretBox, allowLoopbackHTTP: Bool = false,
+                               by op: Operator) async throws -> DNSProviderView {
         try Validation.name(req.name, what: "provider name")
-        try Self.validateProvider(kind: req.kind, settings: req.settings, secret: req.secret)
+        try Self.validateProvider(kind: req.kind, settings: req.settings, secret: req.secret, allowLoopbackHTTP: allowLoopbackHTTP)
         let settingsJSON = try JSONValue.from(req.settings).jsonString()
         return try await db.write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dns_providers WHERE account_id = ? AND name = ?",

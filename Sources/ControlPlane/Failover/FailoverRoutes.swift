@@ -15,7 +15,8 @@ struct FailoverRoutes {
         api.get("dns/providers") { _, c in try jsonResponse(try await store.listDNSProviders(by: c.requireOperator())) }
         api.post("dns/providers") { r, c in
             let (req, _) = try await decodeBody(CreateDNSProviderRequest.self, r, limit: limit)
-            return try jsonResponse(try await store.addDNSProvider(req, box: server.secrets, by: c.requireOperator()), status: .created)
+            return try jsonResponse(try await store.addDNSProvider(req, box: server.secrets,
+                                                                allowLoopbackHTTP: server.config.allowLoopbackHTTP, by: c.requireOperator()), status: .created)
         }
         api.delete("dns/providers/:provider") { _, c in
             try await store.removeDNSProvider(pathID(c, "provider"), by: c.requireOperator())
@@ -28,6 +29,7 @@ struct FailoverRoutes {
         api.patch("pools/:pool/failover") { r, c in
             let (req, _) = try await decodeBody(UpdateFailoverSettingsRequest.self, r, limit: limit)
             return try jsonResponse(try await store.updateFailoverSettings(pool: pathID(c, "pool"), req, box: server.secrets,
+                                                                           allowLoopbackHTTP: server.config.allowLoopbackHTTP,
                                                                            by: c.requireOperator()))
         }
         api.get("pools/:pool/failover/events") { r, c in

@@ -1,4 +1,5 @@
 import BalctlProtocol
+import CurlClient
 import Foundation
 import GRDB
 
@@ -38,8 +39,11 @@ extension Store {
         }
     }
 
+    /// At most this many alert addresses per pool: each alert is one mail per address.
+    static let maxAlertEmails = 20
+
     public func updateFailoverSettings(pool: Int64, _ req: UpdateFailoverSettingsRequest, box: SecretBox,
-                                       by op: Operator) async throws -> FailoverSettingsView {
+                                       allowLoopbackHTTP: Bool = false, by op: Operator) async throws -> FailoverSettingsView {
         if let h = req.hostname, !h.isEmpty {
             do { _ = try DNSName(h) } catch { throw ControlPlaneError.badRequest("failover hostname: \(error.message)") }
             guard h.contains(".") else { throw ControlPlaneError.badRequest("failover hostname must be a fully qualified name (lb.example.com)") }
@@ -50,18 +54,24 @@ extension Store {
         if let s = req.minSpacingSec, !(0...86_400).contains(s) {
             throw ControlPlaneError.badRequest("minimum spacing between failovers must be 0–86400 s")
         }
-        let emails = try req.alertEmails.map { list in
-            try list.map { e -> String in
-                let e = e.trimmingCharacters(in: .whitespaces)
-                let parts = e.split(separator: "@", omittingEmptySubsequences: false)
-                guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), e.utf8.count <= 254,
-                      e.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && !"<>,;\"()[]\\".unicodeScalars.contains($0) }) else {
-                    throw ControlPlaneError.badRequest("'\(e)' is not an email address")
-                }
-                return e
+        // What the mailer will accept, checked by the mailer's own rule (red team RT-12-7), at most
+        // `maxAlertEmails`, no duplicates (RT-12-5: the relay must not become a bulk mailer).
+        let emails = try req.alertEmails.map { list -> [String] in
+            let trimmed = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard trimmed.count <= Self.maxAlertEmails else {
+                throw ControlPlaneError.badRequest("at most \(Self.maxAlertEmails) alert emails per pool (use a list address)")
             }
+            guard Set(trimmed.map { $0.lowercased() }).count == trimmed.count else {
+                throw ControlPlaneError.badRequest("an alert email is listed twice")
+            }
+            for e in trimmed {
+                do { try SMTPMailer.checkAddress(e, "alert email") } catch {
+                    throw ControlPlaneError.badRequest("'\(e.unicodeScalars.map { $0.value < 0x20 ? "?" : String($0) }.joined())' is not an email address: \(error)")
+                }
+            }
+            return trimmed
         }
-        if let url = req.webhookURL, !url.isEmpty { try Self.checkProviderURL(url, what: "webhook URL") }
+        if let url = req.webhookURL, !url.isEmpty { try Self.checkProviderURL(url, what: "webhook URL", allowLoopbackHTTP: allowLoopbackHTTP) }
         return try await db.write { db in
             let pool = try Self.pool(db, pool, op)
             try db.execute(sql: "INSERT OR IGNORE INTO pool_failover(pool_id) VALUES (?)", arguments: [pool.id])
@@ -84,15 +94,26 @@ extension Store {
             if let v = req.dynamicDNS { try set("dynamic_dns", v, "dynamic DNS \(v ? "on" : "off")") }
             if let v = req.allowPrivateIPs { try set("allow_private_ips", v, "private IPs \(v ? "allowed" : "refused")") }
             if let v = emails { try set("alert_emails", v.joined(separator: ","), "alert emails \(v.count)") }
-            if let v = req.webhookURL { try set("webhook_url", v.isEmpty ? nil : v, "webhook \(v.isEmpty ? "removed" : v)") }
+            // The audit names the webhook's host only: its path may carry a token.
+            if let v = req.webhookURL {
+                try set("webhook_url", v.isEmpty ? nil : v, "webhook \(v.isEmpty ? "removed" : URLComponents(string: v)?.host ?? "set")")
+            }
             if let v = req.webhookSecret {
                 guard v.utf8.count >= 16, v.utf8.count <= 1024 else { throw ControlPlaneError.badRequest("the webhook secret must be 16–1024 bytes") }
                 try set("webhook_secret", try box.seal(v, context: "webhook:\(pool.id)"), "webhook secret set")
             }
-            // The TTL is checked against the provider it will be written through.
-            let row = try Row.fetchOne(db, sql: "SELECT p.kind FROM pool_failover f LEFT JOIN dns_providers p ON p.id = f.provider_id WHERE f.pool_id = ?",
-                                       arguments: [pool.id])
+            // The TTL and the hostname are checked against the provider they will be written through.
+            let row = try Row.fetchOne(db, sql: """
+                SELECT p.kind, p.settings, f.hostname FROM pool_failover f LEFT JOIN dns_providers p ON p.id = f.provider_id WHERE f.pool_id = ?
+                """, arguments: [pool.id])
             let kind = (row?["kind"] as String?).flatMap(DNSProviderKind.init)
+            // A hostname outside the provider's zone would only fail during an outage (RT-12-6).
+            if let hostname: String = row?["hostname"], let settingsText: String = row?["settings"],
+               let zone = (try? JSONTree.decode([String: String].self, from: settingsText))?["zone"] {
+                do { _ = try DNSName.inZone(hostname, try DNSName(zone)) } catch {
+                    throw ControlPlaneError.badRequest("failover hostname \(hostname) is not in the provider's zone \(zone)")
+                }
+            }
             let ttl = try req.ttl ?? Int.fetchOne(db, sql: "SELECT ttl FROM pool_failover WHERE pool_id = ?", arguments: [pool.id]) ?? 60
             try Self.checkTTL(ttl, kind: kind)
             if let v = req.ttl { try set("ttl", v, "ttl \(v)") }
@@ -104,7 +125,8 @@ extension Store {
     /// Cloudflare: 1 (automatic) or 30–86400; others 30–86400 (a failover record must expire fast
     /// enough to matter, and no resolver honours less than 30 s reliably).
     static func checkTTL(_ ttl: Int, kind: DNSProviderKind?) throws {
-        if kind == .cloudflare && ttl == 1 { return }
+        // 1 is Cloudflare's automatic; without a provider linked it waits for one.
+        if (kind == .cloudflare || kind == nil) && ttl == 1 { return }
         guard (30...86_400).contains(ttl) else {
             throw ControlPlaneError.badRequest("TTL must be 30–86400 s\(kind == .cloudflare ? " (or 1 for Cloudflare's automatic)" : "")")
         }

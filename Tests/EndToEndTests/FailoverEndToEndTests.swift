@@ -203,7 +203,13 @@ struct FailoverEndToEndTests {
         let deadline = Date().addingTimeInterval(15)
         var failover: TinyHTTPServer.Request?
         while Date() < deadline, failover == nil {
-            failover = received.withLock { $0.first { $0.headers["x-balctl-event"] == "failover" } }
+            // The automatic failover's webhook (make-active sent one too, with facts.kind "make_active").
+            failover = received.withLock {
+                $0.first { r in
+                    r.headers["x-balctl-event"] == "failover"
+                        && (try? JSONDecoder().decode(JSONValue.self, from: r.body))?["facts"]?["kind"]?.stringValue == "failover"
+                }
+            }
             if failover == nil { try await Task.sleep(for: .milliseconds(200)) }
         }
         let r = try #require(failover)

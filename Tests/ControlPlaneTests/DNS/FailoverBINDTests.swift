@@ -203,8 +203,14 @@ struct FailoverBINDTests {
         #expect(try await s.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'dns_failed'") == 1)  // retries do not re-alert
 
         let out = try await setup("out")
-        _ = try await out.f.store.updateFailoverSettings(pool: out.pool.id, UpdateFailoverSettingsRequest(hostname: "lb.elsewhere.example"),
-                                                         box: out.box, by: out.f.admin)
+        // Saving such a name is refused (RT-12-6)...
+        let refused = await cpError {
+            _ = try await out.f.store.updateFailoverSettings(pool: out.pool.id, UpdateFailoverSettingsRequest(hostname: "lb.elsewhere.example"),
+                                                             box: out.box, by: out.f.admin)
+        }
+        #expect(refused?.message.contains("not in the provider's zone") == true, "\(String(describing: refused))")
+        // ...but a provider's zone can change after the name was saved: the provider still refuses before sending.
+        try await out.f.store.db.write { try $0.execute(sql: "UPDATE pool_failover SET hostname = 'lb.elsewhere.example' WHERE pool_id = ?", arguments: [out.pool.id]) }
         let updatesBefore = try await bind.opcodeCount("UPDATE")
         let outside = try await out.failover.makeActive(member: out.a.member.id, force: false, by: out.f.admin)
         #expect(outside.error?.contains("invalid request") == true, "\(String(describing: outside.error))")

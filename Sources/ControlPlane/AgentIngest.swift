@@ -150,10 +150,11 @@ extension Store {
     }
 
     /// The upsert's update of what failover reads: how many heartbeats in a row carried this
-    /// public IP (dynamic DNS acts on 2), and since when haproxy has been reported inactive.
+    /// public IP (dynamic DNS acts on 2, so it counts no further: a settled value fires no
+    /// failover_generation trigger), and since when haproxy has been reported inactive.
     static let failoverFactsUpdate = """
         public_ip_streak = CASE WHEN heartbeat_latest.public_ip IS excluded.public_ip
-                                THEN heartbeat_latest.public_ip_streak + 1 ELSE 1 END,
+                                THEN MIN(heartbeat_latest.public_ip_streak + 1, 2) ELSE 1 END,
         public_ip = excluded.public_ip,
         haproxy_inactive_since = CASE WHEN excluded.haproxy_active = 0
                                       THEN COALESCE(heartbeat_latest.haproxy_inactive_since, excluded.received_at) END,

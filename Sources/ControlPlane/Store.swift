@@ -321,6 +321,37 @@ public final class Store: Sendable {
                 INSERT INTO failover_global(id) VALUES (1);
                 """)
         }
+        m.registerMigration("v7: failover snapshot generation") { db in
+            // The evaluator keeps its snapshot of pools, members and heartbeat facts between
+            // ticks and re-reads it only when `generation` moved; these triggers move it on every
+            // change a tick reads, whoever makes it (this process, another control plane, SQL by
+            // hand). Heartbeat times are not in it: a tick reads the members heard too long ago
+            // through the received_at index instead, so a heartbeat costs no trigger work beyond
+            // a comparison. The streak is counted up to 2 (all dynamic DNS needs), so it settles.
+            try db.execute(sql: """
+                ALTER TABLE failover_global ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX heartbeat_latest_received ON heartbeat_latest(received_at);
+                UPDATE heartbeat_latest SET public_ip_streak = MIN(public_ip_streak, 2);
+                """)
+            let bump = "BEGIN UPDATE failover_global SET generation = generation + 1 WHERE id = 1; END"
+            let triggers: [(name: String, event: String)] = [
+                ("pools_ins", "INSERT ON pools"), ("pools_del", "DELETE ON pools"),
+                ("pools_upd", "UPDATE OF name, template ON pools"),
+                ("pool_failover_ins", "INSERT ON pool_failover"), ("pool_failover_del", "DELETE ON pool_failover"),
+                ("pool_failover_upd", "UPDATE ON pool_failover"),
+                ("members_ins", "INSERT ON members"), ("members_del", "DELETE ON members"),
+                ("members_upd", "UPDATE OF pool_id, hostname, standby_priority, maintenance, lost_alerted_at ON members"),
+                ("heartbeat_ins", "INSERT ON heartbeat_latest"), ("heartbeat_del", "DELETE ON heartbeat_latest"),
+                ("heartbeat_upd", """
+                    UPDATE OF public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since ON heartbeat_latest
+                    WHEN OLD.public_ip IS NOT NEW.public_ip OR OLD.public_ip_streak IS NOT NEW.public_ip_streak
+                      OR OLD.haproxy_active IS NOT NEW.haproxy_active OR OLD.haproxy_inactive_since IS NOT NEW.haproxy_inactive_since
+                    """),
+            ]
+            for t in triggers {
+                try db.execute(sql: "CREATE TRIGGER failover_generation_\(t.name) AFTER \(t.event) \(bump)")
+            }
+        }
         return m
     }
 }

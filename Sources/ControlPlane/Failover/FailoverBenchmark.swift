@@ -15,8 +15,8 @@ extension ControlPlane {
         /// Seconds of the unmeasured first ticks (they do the one-off bookkeeping, such as
         /// recording heartbeat loss for members that fell silent).
         public var warmUpSeconds: [Double]
-        /// Seconds per read of the tick's snapshot alone (`Store.failoverSnapshot`), as many reads
-        /// as measured ticks: tells the database's share of a tick from the planner's.
+        /// Seconds per full read of the snapshot (`Store.failoverSnapshot`, what a tick does after
+        /// a change), as many reads as measured ticks.
         public var snapshotSeconds: [Double]
         public var pools: Int
         public var members: Int
@@ -75,11 +75,14 @@ extension ControlPlane {
         }
     }
 
-    /// Runs `count` evaluator ticks back to back (after `warmUp` unmeasured ones) and returns each
-    /// tick's duration. The evaluator is this control plane's own code path (`Failover.tick`),
-    /// started an hour ago so the startup guard does not hide the heartbeat-loss bookkeeping.
+    /// Runs `count` evaluator ticks (after `warmUp` unmeasured ones), `spacingSec` apart (0: back
+    /// to back), and returns each tick's duration. The evaluator is this control plane's own code
+    /// path (`Failover.tick`), started an hour ago so the startup guard does not hide the
+    /// heartbeat-loss bookkeeping. With `invalidate`, every measured tick follows a change that
+    /// moves `failover_global.generation` (outside the timing): the cost of a full re-read.
     /// Throws if a tick decides a DNS write: the fleet was meant to need none.
-    public func measureFailoverTicks(count: Int, warmUp: Int = 1) async throws -> FailoverTickMeasurement {
+    public func measureFailoverTicks(count: Int, warmUp: Int = 1, spacingSec: Double = 0,
+                                     invalidate: Bool = false) async throws -> FailoverTickMeasurement {
         var quiet = logger
         quiet.logLevel = .warning
         let evaluator = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec,
@@ -87,6 +90,10 @@ extension ControlPlane {
         var seconds: [Double] = [], warmUpSeconds: [Double] = []
         var actions: [String: Int] = [:]
         for i in 0..<(warmUp + count) {
+            if i > 0, spacingSec > 0 { try await Task.sleep(for: .seconds(spacingSec)) }
+            if invalidate, i >= warmUp {
+                try await store.db.write { try $0.execute(sql: "UPDATE failover_global SET generation = generation + 1 WHERE id = 1") }
+            }
             let start = monotonicNow()
             let decided = try await evaluator.tick()
             let took = monotonicNow() - start

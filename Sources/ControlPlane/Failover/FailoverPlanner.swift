@@ -79,13 +79,14 @@ struct FailoverPlanner: Sendable {
     }
 
     /// True when members have been heard from but none within `freshSec`: the control plane
-    /// cannot reach its fleet, and moving DNS would only make things worse.
-    static func everyoneSilent(_ pools: [PoolSnapshot], now: Double, freshSec: Double) -> Bool {
+    /// cannot reach its fleet, and moving DNS would only make things worse. Heartbeats older than
+    /// `baseline` count from it (right after a start, nobody is silent yet).
+    static func everyoneSilent(_ pools: [PoolSnapshot], now: Double, freshSec: Double, baseline: Double = -.infinity) -> Bool {
         var heardAny = false
         for pool in pools {
             for m in pool.members {
                 guard let last = m.lastHeartbeat else { continue }
-                if now - last <= freshSec { return false }
+                if now - max(last, baseline) <= freshSec { return false }
                 heardAny = true
             }
         }

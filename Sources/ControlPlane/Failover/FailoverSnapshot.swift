@@ -63,7 +63,27 @@ struct PoolSnapshot: Sendable {
     var watchesHAProxy: Bool { template == .haproxy }
 }
 
+/// The evaluator's last full read and the `failover_global.generation` it was read at.
+struct CachedFailoverSnapshot: Sendable {
+    var generation: Int64
+    var pools: [PoolSnapshot]
+}
+
 extension Store {
+    /// Moves whenever anything `failoverSnapshot` reads changes, except heartbeat times (v7 triggers).
+    static func failoverGeneration(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM failover_global WHERE id = 1")) ?? 0
+    }
+
+    /// Member id → latest heartbeat time, for the members last heard before `t` (an index range).
+    static func heartbeatsBefore(_ db: Database, _ t: Double) throws -> [Int64: Double] {
+        var found: [Int64: Double] = [:]
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT member_id, received_at FROM heartbeat_latest WHERE received_at < ?"),
+                                       arguments: [t])
+        while let row = try rows.next() { found[row[0]] = row[1] }
+        return found
+    }
+
     static let memberSnapshotColumns = """
         m.id, m.pool_id, m.hostname, m.standby_priority, m.maintenance, m.lost_alerted_at,
         h.received_at, h.public_ip, h.public_ip_streak, h.haproxy_active, h.haproxy_inactive_since

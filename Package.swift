@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
-        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol"]),
+        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "BINDLauncher"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport", "BINDLauncher"],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(

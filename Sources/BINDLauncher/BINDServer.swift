@@ -37,8 +37,8 @@ public final class BINDServer: Sendable {
         }
         dir = URL(fileURLWithPath: "/tmp/balctl-bind-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        port = try Self.freePort()
-        statsPort = try Self.freePort()
+        port = try Loopback.freePort()
+        statsPort = try Loopback.freePort()
         keyFile = dir.appendingPathComponent("upd.key").path
         let keyText = try Self.run("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", Self.keyName]).out
         try keyText.write(toFile: keyFile, atomically: true, encoding: .utf8)
@@ -187,31 +187,4 @@ public final class BINDServer: Sendable {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// A loopback port free for both TCP and UDP at the time of asking.
-    public static func freePort() throws -> UInt16 {
-        for _ in 0..<50 {
-            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(tcp) }
-            guard let port = bindLoopback(tcp, port: 0) else { continue }
-            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            defer { close(udp) }
-            if bindLoopback(udp, port: port) != nil { return port }
-        }
-        throw Failure("no free loopback port")
-    }
-
-    /// Bind `fd` to 127.0.0.1:`port` and return the port bound.
-    public static func bindLoopback(_ fd: Int32, port: UInt16) -> UInt16? {
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        return ok ? UInt16(bigEndian: addr.sin_port) : nil
-    }
 }

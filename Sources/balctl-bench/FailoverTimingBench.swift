@@ -59,7 +59,7 @@ struct FailoverTimingBench: AsyncParsableCommand {
         let dataDir = dir.appendingPathComponent("data").path
         let initOut = try processes.runToEnd(serverExe, ["init", "--data-dir", dataDir, "--json"])
         let token = try JSONDecoder().decode(TokenIssued.self, from: initOut).token
-        let port = try BINDServer.freePort()
+        let port = try Loopback.freePort()
         let base = "https://127.0.0.1:\(port)"
         _ = try processes.start(serverExe, ["serve", "--data-dir", dataDir, "--port", "\(port)", "--heartbeat-interval", "\(interval)",
                                             "--tls-cert", tls.serverCert, "--tls-key", tls.serverKey], log: "server.log")

@@ -214,7 +214,8 @@ struct FailoverEndToEndTests {
         }
         let r = try #require(failover)
         let ts = try #require(r.headers["x-balctl-timestamp"])
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(ts).".utf8) + r.body, using: SymmetricKey(data: Data(secret.utf8)))
+        let delivery = try #require(r.headers["x-balctl-delivery"])
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(ts).\(delivery).".utf8) + r.body, using: SymmetricKey(data: Data(secret.utf8)))
         #expect(r.headers["x-balctl-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
         let body = try JSONDecoder().decode(JSONValue.self, from: r.body)
         #expect(body["kind"]?.stringValue == "failover" && body["facts"]?["to"]?.stringValue == "al-2", "\(body)")

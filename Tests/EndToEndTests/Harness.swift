@@ -1,3 +1,4 @@
+import BINDLauncher
 import BalctlProtocol
 import ControlPlane
 import CurlClient
@@ -170,22 +171,7 @@ final class Harness: @unchecked Sendable {
     }
     var dataDir: String { dir.appendingPathComponent("data").path }
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard ok else { throw HarnessError("no free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() throws -> Int { Int(try Loopback.freePort()) }
 
     // MARK: processes
 

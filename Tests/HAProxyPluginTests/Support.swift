@@ -1,3 +1,4 @@
+import BINDLauncher
 import AgentKernel
 import BalctlProtocol
 import Foundation
@@ -29,19 +30,7 @@ final class TempDir: @unchecked Sendable {
     func read(_ name: String) -> Data? { FileManager.default.contents(atPath: file(name)) }
 }
 
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard ok else { throw TestError("no free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
+func freePort() throws -> Int { Int(try Loopback.freePort()) }
 
 /// One HTTP/1.0 GET (the connection closes after the answer, so every request is a new session
 /// that haproxy balances afresh). Returns status, headers (lower-cased names) and body.

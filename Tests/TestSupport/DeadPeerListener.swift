@@ -1,3 +1,4 @@
+import BINDLauncher
 import Foundation
 
 #if canImport(Glibc)
@@ -30,30 +31,16 @@ public final class DeadPeerListener: @unchecked Sendable {
 
     public init(_ kind: Kind) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-                    && listen(fd, kind == .dropsSYNs ? 0 : 64) == 0
-            }
-        }
-        guard ok else {
+        guard let bound = Loopback.bind(fd, port: 0), listen(fd, kind == .dropsSYNs ? 0 : 64) == 0 else {
             close(fd)
             throw LoopbackListener.ListenerError("cannot listen on 127.0.0.1: errno \(errno)")
         }
         listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        port = Int(bound)
         switch kind {
         case .dropsSYNs:
             let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            let connected = withUnsafeMutablePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, len) == 0 }
-            }
-            guard connected else {
+            guard Loopback.connect(filler, port: bound) else {
                 close(filler)
                 close(fd)
                 throw LoopbackListener.ListenerError("cannot fill the accept queue: errno \(errno)")

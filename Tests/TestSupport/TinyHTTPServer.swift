@@ -34,7 +34,7 @@ public final class TinyHTTPServer: Sendable {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard let p = BINDServer.bindLoopback(fd, port: 0), listen(fd, 16) == 0 else {
+        guard let p = Loopback.bind(fd, port: 0), listen(fd, 16) == 0 else {
             close(fd)
             throw BINDServer.Failure("emulator: cannot listen on loopback")
         }

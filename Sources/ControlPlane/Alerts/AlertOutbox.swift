@@ -15,15 +15,19 @@ public enum AlertKind: String, Sendable, Codable, CaseIterable {
 /// One alert, before it is fanned out to a pool's recipients.
 public struct AlertMessage: Sendable {
     public var kind: AlertKind
-    /// nil: about the control plane itself (sent to every pool's recipients, once per address).
+    /// nil: about the control plane itself, sent to the recipients of every pool of `accountID`
+    /// (once per address): one account's alert never names or counts another account's pools.
     public var poolID: Int64?
+    public var accountID: Int64?
     public var subject: String
     public var text: String
     /// Machine-readable facts for the webhook payload (member names, IPs, times).
     public var facts: [String: JSONValue]
 
-    public init(kind: AlertKind, poolID: Int64?, subject: String, text: String, facts: [String: JSONValue] = [:]) {
-        self.kind = kind; self.poolID = poolID; self.subject = subject; self.text = text; self.facts = facts
+    public init(kind: AlertKind, poolID: Int64?, accountID: Int64? = nil, subject: String, text: String,
+                facts: [String: JSONValue] = [:]) {
+        self.kind = kind; self.poolID = poolID; self.accountID = accountID; self.subject = subject; self.text = text
+        self.facts = facts
     }
 }
 
@@ -33,14 +37,17 @@ extension Store {
     ///
     /// Email rows hold the text; webhook rows hold the JSON payload and carry the pool whose
     /// webhook (and signing secret) they go to, so a control-plane-wide alert fans out to each
-    /// pool's webhook with that pool's secret.
+    /// of the account's pools' webhooks with that pool's secret.
     static func enqueueAlert(_ db: Database, _ message: AlertMessage, at t: Double = now()) throws {
         let rows: [Row]
         if let pool = message.poolID {
             rows = try Row.fetchAll(db, sql: "SELECT pool_id, alert_emails, webhook_url FROM pool_failover WHERE pool_id = ?",
                                     arguments: [pool])
         } else {
-            rows = try Row.fetchAll(db, sql: "SELECT pool_id, alert_emails, webhook_url FROM pool_failover ORDER BY pool_id")
+            rows = try Row.fetchAll(db, sql: """
+                SELECT f.pool_id, f.alert_emails, f.webhook_url FROM pool_failover f JOIN pools p ON p.id = f.pool_id
+                WHERE p.account_id = ? ORDER BY f.pool_id
+                """, arguments: [message.accountID])
         }
         var emailed = Set<String>()
         let insert = """

@@ -8,10 +8,12 @@ import Foundation
 ///     X-Balctl-Event: <kind>
 ///     X-Balctl-Delivery: <outbox row id>        (the same on every retry: deduplicate on it)
 ///     X-Balctl-Timestamp: <unix seconds>
-///     X-Balctl-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+///     X-Balctl-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<delivery>.<body>")>
 ///
 /// A receiver recomputes the signature over the raw body, compares in constant time and rejects
-/// timestamps far from its clock (a replayed request). HTTPS only, plain http only to loopback,
+/// timestamps far from its clock (a replayed request). The delivery ID is signed because
+/// receivers deduplicate on it: a replay with a fresh ID would otherwise pass as a new alert. The
+/// event is the body's `kind` (signed); the header repeats it for routing only. HTTPS only, plain http only to loopback,
 /// no redirects (`CurlSession`'s policy). 2xx is success; anything else is an error that quotes
 /// the status and the start of the reply.
 struct AlertWebhook: Sendable {
@@ -21,8 +23,9 @@ struct AlertWebhook: Sendable {
     var body: String
     var secret: String
 
-    static func signature(secret: String, timestamp: Int, body: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+    static func signature(secret: String, timestamp: Int, delivery: Int64, body: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(delivery).\(body)".utf8),
+                                                  using: SymmetricKey(data: Data(secret.utf8)))
         return "sha256=" + Secrets.hex(mac)
     }
 
@@ -32,7 +35,7 @@ struct AlertWebhook: Sendable {
             ("X-Balctl-Event", kind),
             ("X-Balctl-Delivery", String(deliveryID)),
             ("X-Balctl-Timestamp", String(timestamp)),
-            ("X-Balctl-Signature", Self.signature(secret: secret, timestamp: timestamp, body: body)),
+            ("X-Balctl-Signature", Self.signature(secret: secret, timestamp: timestamp, delivery: deliveryID, body: body)),
         ]
     }
 

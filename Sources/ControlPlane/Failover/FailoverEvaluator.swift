@@ -81,20 +81,21 @@ public final class Failover: Sendable {
     /// fleet of 1,000 pools costs ~30 ms; this costs a fraction of a millisecond when unchanged.
     func snapshot(_ db: Database, at t: Double) throws -> [PoolSnapshot] {
         let generation = try Store.failoverGeneration(db)
-        var pools: [PoolSnapshot]
-        if let cached = cache.withLock({ $0 }), cached.generation == generation {
-            pools = cached.pools
-        } else {
-            pools = try Store.failoverSnapshot(db)
-            cache.withLock { $0 = CachedFailoverSnapshot(generation: generation, pools: pools) }
-        }
         let heardLong = try Store.heartbeatsBefore(db, t - freshSec)
-        for i in pools.indices {
-            for j in pools[i].members.indices where pools[i].members[j].lastHeartbeat != nil {
-                pools[i].members[j].lastHeartbeat = heardLong[pools[i].members[j].id] ?? t
+        // Patched in place under the lock: the previous tick's copy is gone by now, so the
+        // arrays are not copied (copying 1,000 pools' member arrays was most of a tick).
+        return try cache.withLock { slot in
+            // Moved out, not copied, so the patch below mutates the only reference.
+            var c = slot.take() ?? CachedFailoverSnapshot(generation: generation - 1, pools: [])
+            if c.generation != generation { c = CachedFailoverSnapshot(generation: generation, pools: try Store.failoverSnapshot(db)) }
+            for i in c.pools.indices {
+                for j in c.pools[i].members.indices where c.pools[i].members[j].lastHeartbeat != nil {
+                    c.pools[i].members[j].lastHeartbeat = heardLong[c.pools[i].members[j].id] ?? t
+                }
             }
+            slot = c
+            return c.pools
         }
-        return pools
     }
 
     /// The snapshot calls every member heard within `freshSec` "heard now", which decides
@@ -165,10 +166,16 @@ public final class Failover: Sendable {
                                                           reason: "the control plane cannot hear any member; automatic failover is held",
                                                           decidedBy: owner)
                     }
-                    try Store.enqueueAlert(db, AlertMessage(
-                        kind: .allSilent, poolID: nil, subject: "[balctl] control plane cannot hear any member",
-                        text: "No member of any pool has sent a heartbeat for \(Int(self.freshSec)) s or more.\nThis is most likely the control plane's own network: automatic failover is held until members are heard again, and for one failover delay after that.\n",
-                        facts: ["pools": .number(Double(pools.count))]))
+                    // One alert per account, counting only its own pools.
+                    let accounts = try Row.fetchAll(db, sql: """
+                        SELECT p.account_id, COUNT(*) FROM pools p JOIN pool_failover f ON f.pool_id = p.id GROUP BY p.account_id
+                        """).map { ($0[0] as Int64, $0[1] as Int) }
+                    for (account, poolCount) in accounts {
+                        try Store.enqueueAlert(db, AlertMessage(
+                            kind: .allSilent, poolID: nil, accountID: account, subject: "[balctl] control plane cannot hear any member",
+                            text: "No member of any pool has sent a heartbeat for \(Int(self.freshSec)) s or more.\nThis is most likely the control plane's own network: automatic failover is held until members are heard again, and for one failover delay after that.\n",
+                            facts: ["pools": .number(Double(poolCount))]))
+                    }
                 }
             }
             if silenceEnded {

@@ -262,13 +262,18 @@ struct AlertTests {
         let ts = try #require(r.request.headers["x-balctl-timestamp"].flatMap { Int($0) })
         #expect(abs(Double(ts) - now()) < 30)
         // Verified the way a receiver would, independently of the sender's code.
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(ts).".utf8) + r.request.body,
+        let delivery = try #require(r.request.headers["x-balctl-delivery"])
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(ts).\(delivery).".utf8) + r.request.body,
                                                   using: SymmetricKey(data: Data(Self.webhookSecret.utf8)))
         let expected = "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
         #expect(r.request.headers["x-balctl-signature"] == expected)
-        let wrongKey = HMAC<SHA256>.authenticationCode(for: Data("\(ts).".utf8) + r.request.body,
+        let wrongKey = HMAC<SHA256>.authenticationCode(for: Data("\(ts).\(delivery).".utf8) + r.request.body,
                                                        using: SymmetricKey(data: Data("other".utf8)))
         #expect(r.request.headers["x-balctl-signature"] != "sha256=" + wrongKey.map { String(format: "%02x", $0) }.joined())
+        // The delivery ID is signed: a replay under a fresh ID does not verify.
+        let otherDelivery = HMAC<SHA256>.authenticationCode(for: Data("\(ts).\((Int(delivery) ?? 0) + 1).".utf8) + r.request.body,
+                                                            using: SymmetricKey(data: Data(Self.webhookSecret.utf8)))
+        #expect(r.request.headers["x-balctl-signature"] != "sha256=" + otherDelivery.map { String(format: "%02x", $0) }.joined())
         let payload = try JSONDecoder().decode(JSONValue.self, from: r.request.body)
         guard case .object(let fields) = payload else { Issue.record("payload is not an object"); return }
         #expect(fields["kind"] == .string("failover"))

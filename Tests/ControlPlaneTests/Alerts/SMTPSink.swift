@@ -137,7 +137,7 @@ enum DeadSMTP {
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        guard let port = BINDServer.bindLoopback(fd, port: 0) else { throw SMTPSink.Failure("no free port") }
+        guard let port = Loopback.bind(fd, port: 0) else { throw SMTPSink.Failure("no free port") }
         return Int(port)
     }
 
@@ -145,7 +145,7 @@ enum DeadSMTP {
     /// then hear nothing, not even the greeting. Close the descriptor when done.
     static func blackHole() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard let port = BINDServer.bindLoopback(fd, port: 0), listen(fd, 16) == 0 else {
+        guard let port = Loopback.bind(fd, port: 0), listen(fd, 16) == 0 else {
             close(fd)
             throw SMTPSink.Failure("cannot listen on loopback")
         }

@@ -101,7 +101,7 @@ struct CloudflareProviderTests {
         let ok = try await provider().verifyCredentials()
         #expect(ok.text.contains("This API Token is valid and active") && ok.text.contains(CloudflareEmulator.zoneID), "\(ok)")
         #expect(cf.log.allSatisfy { $0.hasPrefix("GET ") } && cf.log.count == 2)
-        let closed = try BINDServer.freePort()
+        let closed = try Loopback.freePort()
         let e = try await #require(throws: DNSProviderError.self) {
             try await provider(baseURL: "http://127.0.0.1:\(closed)/client/v4").verifyCredentials()
         }

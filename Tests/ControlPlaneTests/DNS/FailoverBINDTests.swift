@@ -240,7 +240,7 @@ struct FailoverBINDTests {
 
         let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(silent) }
-        let silentPort: UInt16 = try #require(BINDServer.bindLoopback(silent, port: 0))
+        let silentPort: UInt16 = try #require(Loopback.bind(silent, port: 0))
         let unreachable = try await setup("drilldown", port: silentPort)
         let un = try await unreachable.failover.drill(pool: unreachable.pool.id, by: unreachable.f.admin)
         guard case .object(let ud)? = un.detail else { Issue.record("no detail"); return }
@@ -288,13 +288,36 @@ struct FailoverBINDTests {
 
         let t = try await setup("silent")
         _ = try await t.failover.makeActive(member: t.a.member.id, force: false, by: t.f.admin)
+        // A second pool of the admin's, and another account with a pool of its own (alerting by
+        // mail and webhook): each account gets its own alert, counting only its own pools.
+        let second = try await t.f.store.createPool(CreatePoolRequest(name: "edge-2", template: .generic), by: t.f.admin)
+        _ = try await t.f.store.updateFailoverSettings(pool: second.id, UpdateFailoverSettingsRequest(alertEmails: ["ops@example.com"]),
+                                                       box: t.box, by: t.f.admin)
+        let tenant = try await t.f.otherOperator()
+        let tenantPool = try await t.f.store.createPool(CreatePoolRequest(name: "tenant-edge", template: .generic), by: tenant)
+        let tenantMember = try await t.f.member(pool: "tenant-edge", hostname: "t-1", by: tenant).enrollment
+        try await t.f.beat(tenantMember, publicIP: "81.2.70.1")
+        _ = try await t.f.store.updateFailoverSettings(pool: tenantPool.id, UpdateFailoverSettingsRequest(
+            alertEmails: ["tenant@example.org"], webhookURL: "https://hooks.tenant.example/balctl",
+            webhookSecret: String(repeating: "s", count: 32)), box: t.box, by: tenant)
         let before = try await bind.opcodeCount("UPDATE")
         try await age(t, t.a, by: 60)
         try await age(t, t.b, by: 59)
+        try await age(t, tenantMember, by: 58)
         for k in 0..<4 { _ = try await t.failover.tick(at: now() + Double(k) * 5) }
         #expect(try await bind.opcodeCount("UPDATE") == before)
         #expect(try bind.dig(t.name) == ["81.2.69.11"])
-        #expect(try await t.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'all_silent'") == 1)
+        let mails = try await t.f.store.db.read { db in
+            try String.fetchAll(db, sql: "SELECT target FROM alert_outbox WHERE kind = 'all_silent' AND channel = 'email' ORDER BY target")
+        }
+        #expect(mails == ["ops@example.com", "tenant@example.org"])
+        let hook = try await t.f.store.db.read { db in
+            try Row.fetchAll(db, sql: "SELECT pool_id, body FROM alert_outbox WHERE kind = 'all_silent' AND channel = 'webhook'")
+                .map { ($0["pool_id"] as Int64, $0["body"] as String) }
+        }
+        #expect(hook.count == 1 && hook.first?.0 == tenantPool.id)
+        let facts = try JSONDecoder().decode(JSONValue.self, from: Data((hook.first?.1 ?? "{}").utf8))["facts"]
+        #expect(facts?["pools"] == .number(1), "the tenant's alert counts its own pool only: \(String(describing: facts))")
         #expect(try await t.f.count("SELECT COUNT(*) FROM alert_outbox WHERE kind = 'heartbeat_lost'") == 0)
     }
 

@@ -129,7 +129,7 @@ struct RFC2136ProviderTests {
         // A UDP port that never answers: the drill times out (2 tries of 1 s) instead of hanging.
         let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(silent) }
-        let silentPort = try #require(BINDServer.bindLoopback(silent, port: 0))
+        let silentPort = try #require(Loopback.bind(silent, port: 0))
         let unreachable = try RFC2136Provider(.init(server: ip("127.0.0.1"), port: silentPort, zone: BINDServer.zone,
                                                     key: bind.key, timeout: 1, attempts: 2))
         let t = try await #require(throws: DNSProviderError.self) { try await unreachable.verifyCredentials() }

@@ -155,7 +155,7 @@ struct WHMProviderTests {
         let ok = try await provider().verifyCredentials()
         #expect(ok.text.contains("WHM 11.118.0.12") && ok.text.contains("serial \(serial)") && ok.text.contains("nothing was changed"), "\(ok)")
         #expect(whm.log == ["GET /json-api/version", Self.parse] && whm.serial == serial)
-        let closed = try BINDServer.freePort()
+        let closed = try Loopback.freePort()
         let e = try await #require(throws: DNSProviderError.self) {
             try await provider(baseURL: "http://127.0.0.1:\(closed)").verifyCredentials()
         }

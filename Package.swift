@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: shared wire contract
@@ -65,6 +67,7 @@ let package = Package(
             dependencies: [
                 "BalctlProtocol", "BalctlPlugins", "AgentKernel",
                 "CurlClient",  // DNS provider APIs, alert mail (SMTP) and webhooks: the libcurl the agent links anyway
+                "SQLEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -95,13 +98,25 @@ let package = Package(
                 "BalctlProtocol", "OperatorClient", "CurlClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // A real BIND9 (`named`) on loopback, for the DNS and failover test suites and the
-        // failover benchmark: one place for its configuration.
-        .target(name: "BINDLauncher"),
+        // One SQL seam over the two engines the control plane runs on (issue 22): SQLite through
+        // GRDB, the embedded default, and PostgreSQL through postgres-nio for scale-out.
+        .target(
+            name: "SQLEngine",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // Real services on loopback for the test suites and benchmarks, one place each for its
+        // configuration: BIND9 (`named`), PostgreSQL, free loopback ports.
+        .target(name: "ServiceLaunchers"),
         .executableTarget(
             name: "balctl-bench",
             dependencies: [
-                "ControlPlane", "CurlClient", "OperatorClient", "BINDLauncher",
+                "ControlPlane", "SQLEngine", "CurlClient", "OperatorClient", "ServiceLaunchers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -109,19 +124,20 @@ let package = Package(
         .testTarget(name: "BalctlProtocolTests", dependencies: ["BalctlProtocol", "TestSupport"]),
         // Test helpers shared by several test targets: a loopback listener for tests that must prove
         // nothing was sent, a seeded generator for fuzz tests, a tiny HTTP server for contract emulators
-        // and webhook receivers, and the `.bindServer` trait that starts one real named (BINDLauncher)
+        // and webhook receivers, and the `.bindServer` trait that starts one real named (ServiceLaunchers)
         // per suite for the DNS and failover suites.
-        .target(name: "TestSupport", dependencies: ["BINDLauncher"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ServiceLaunchers"], path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
+        .testTarget(name: "SQLEngineTests", dependencies: ["SQLEngine", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
-        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "BINDLauncher"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "TestSupport", "BINDLauncher"],
+        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers"],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport", "BINDLauncher",
+            dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport", "ServiceLaunchers",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")]),
     ],

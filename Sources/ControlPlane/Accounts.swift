@@ -1,5 +1,5 @@
 import BalctlProtocol
-import GRDB
+import SQLEngine
 
 /// The operator behind an API request.
 public struct Operator: Sendable {
@@ -11,23 +11,22 @@ public struct Operator: Sendable {
 /// Accounts, API tokens and the audit log. Every pool, member and job belongs to one account;
 /// queries are always scoped by it, so an account never sees another's data.
 extension Store {
-    static func accountView(_ row: Row) -> AccountView {
+    static func accountView(_ row: SQLRow) -> AccountView {
         AccountView(id: row["id"], name: row["name"], isAdmin: row["is_admin"], createdAt: row["created_at"])
     }
 
     /// On first start: an `admin` account and its token (printed once by the caller).
     public func bootstrapAdminIfNeeded() throws -> TokenIssued? {
-        try db.write { db in
+        try db.transactionBlocking(.write) { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM accounts") == 0 else { return nil }
             return try Self.insertAccount(db, name: "admin", isAdmin: true, by: nil)
         }
     }
 
-    static func insertAccount(_ db: Database, name: String, isAdmin: Bool, by: Operator?) throws -> TokenIssued {
+    static func insertAccount(_ db: any SQLConnection, name: String, isAdmin: Bool, by: Operator?) throws -> TokenIssued {
         let t = now()
-        try db.execute(sql: "INSERT INTO accounts(name, is_admin, created_at) VALUES (?, ?, ?)",
+        let id = try db.insertReturningID(sql: "INSERT INTO accounts(name, is_admin, created_at) VALUES (?, ?, ?)",
                        arguments: [name, isAdmin, t])
-        let id = db.lastInsertedRowID
         let token = Secrets.newAPIToken()
         try db.execute(sql: "INSERT INTO api_tokens(account_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
                        arguments: [id, Secrets.sha256Hex(token), "initial", t])
@@ -49,8 +48,8 @@ extension Store {
     public func listAccounts(by op: Operator) async throws -> [AccountView] {
         try await db.read { db in
             let rows = op.isAdmin
-                ? try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY id")
-                : try Row.fetchAll(db, sql: "SELECT * FROM accounts WHERE id = ?", arguments: [op.accountID])
+                ? try SQLRow.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY id")
+                : try SQLRow.fetchAll(db, sql: "SELECT * FROM accounts WHERE id = ?", arguments: [op.accountID])
             return rows.map(Self.accountView)
         }
     }
@@ -64,7 +63,7 @@ extension Store {
             try db.execute(sql: "INSERT INTO api_tokens(account_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [op.accountID, Secrets.sha256Hex(token), label, now()])
             try Self.audit(db, op.accountID, "token.create", "account:\(op.accountID)", label)
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE id = ?", arguments: [op.accountID])!
+            let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM accounts WHERE id = ?", arguments: [op.accountID])!
             return TokenIssued(account: Self.accountView(row), token: token)
         }
     }
@@ -73,14 +72,14 @@ extension Store {
         guard token.hasPrefix("bct_"), token.utf8.count == 44 else { return nil }
         let hash = Secrets.sha256Hex(token)
         return try await db.read { db in
-            try Row.fetchOne(db, sql: """
+            try SQLRow.fetchOne(db, sql: """
                 SELECT a.id, a.name, a.is_admin FROM api_tokens t JOIN accounts a ON a.id = t.account_id
                 WHERE t.token_hash = ?
                 """, arguments: [hash]).map { Operator(accountID: $0["id"], name: $0["name"], isAdmin: $0["is_admin"]) }
         }
     }
 
-    static func audit(_ db: Database, _ accountID: Int64?, _ action: String, _ target: String, _ detail: String?) throws {
+    static func audit(_ db: any SQLConnection, _ accountID: Int64?, _ action: String, _ target: String, _ detail: String?) throws {
         try db.execute(sql: "INSERT INTO audit_log(account_id, at, action, target, detail) VALUES (?, ?, ?, ?, ?)",
                        arguments: [accountID, now(), action, target, detail])
     }
@@ -94,7 +93,7 @@ extension Store {
 
     public func auditLog(by op: Operator, limit: Int) async throws -> [AuditEntry] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_log WHERE account_id = ? ORDER BY id DESC LIMIT ?",
                              arguments: [op.accountID, limit]).map {
                 AuditEntry(at: $0["at"], action: $0["action"], target: $0["target"], detail: $0["detail"])
             }
@@ -137,7 +136,7 @@ extension Store {
     /// The first admin account, for the server's own tools (demo, init) that act without a token.
     public func adminOperator() async throws -> Operator? {
         try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, name FROM accounts WHERE is_admin = 1 ORDER BY id LIMIT 1")
+            try SQLRow.fetchOne(db, sql: "SELECT id, name FROM accounts WHERE is_admin = 1 ORDER BY id LIMIT 1")
                 .map { Operator(accountID: $0["id"], name: $0["name"], isAdmin: true) }
         }
     }

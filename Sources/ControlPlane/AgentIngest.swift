@@ -1,7 +1,7 @@
 import BalctlProtocol
 import Foundation
-import GRDB
-import GRDBSQLite
+import SQLEngine
+import GRDBSQLite  // sqlite3_libversion_number
 import Synchronization
 
 /// A member whose agent proved who it is.
@@ -103,7 +103,7 @@ extension Store {
         let hash = Secrets.sha256Hex(key)
         // Rows are not Sendable: map inside, or the blocking (non-async) read gets picked.
         let found = try await db.read { db -> (id: Int64, hostname: String, allowed: String)? in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
+            try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT id, hostname, allowed_ips FROM members WHERE secret_hash = ?"),
                              arguments: [hash]).map { ($0["id"], $0["hostname"], $0["allowed_ips"]) }
         }
         return found.map {
@@ -118,10 +118,10 @@ extension Store {
     /// Keeps the latest report of a member; true when this one also goes to the history (the
     /// last sample is `sampleSec` old, or there is none). Where SQLite allows, one statement does
     /// both (a statement less per heartbeat); otherwise history_at is read first.
-    static func storeLatest(_ db: Database, member: Int64, at t: Double, ip: String, version: String, report: String,
+    static func storeLatest(_ db: any SQLConnection, member: Int64, at t: Double, ip: String, version: String, report: String,
                             facts: FailoverFacts = FailoverFacts(), sampleSec: Double,
-                            returning: Bool = upsertCanReturn) throws -> Bool {
-        if returning {
+                            returning: Bool? = nil) throws -> Bool {
+        if returning ?? (db.dialect == .postgres || upsertCanReturn) {
             let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
                                              public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
@@ -163,7 +163,7 @@ extension Store {
 
     /// Adds a sample to a member's history, then drops its oldest samples beyond the count and
     /// the byte budget. Runs once per member per `historySampleSec`, not per heartbeat.
-    static func storeHistorySample(_ db: Database, member: Int64, at t: Double, ip: String, sample: String,
+    static func storeHistorySample(_ db: any SQLConnection, member: Int64, at t: Double, ip: String, sample: String,
                                    policy: HeartbeatPolicy) throws {
         try db.cachedStatement(sql: "INSERT INTO heartbeat_history(member_id, received_at, source_ip, report, bytes) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [member, t, ip, sample, sample.utf8.count])
@@ -183,7 +183,7 @@ extension Store {
 
     /// Store the report (latest row, sampled history), renew the leases of the jobs the agent
     /// says it runs, and claim pending jobs, inside the caller's transaction.
-    static func applyHeartbeat(_ db: Database, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
+    static func applyHeartbeat(_ db: any SQLConnection, _ agent: AgentIdentity, report: HeartbeatEnvelope, rawReport: String, sourceIP: IPv4,
                                heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
         do {
             let t = now()
@@ -214,11 +214,11 @@ extension Store {
                         cancels.append(ref)
                     }
                 }
-                cancels += try Row.fetchAll(db.cachedStatement(sql: """
+                cancels += try SQLRow.fetchAll(db.cachedStatement(sql: """
                     SELECT id, attempt FROM jobs WHERE member_id = ? AND state = 'running' AND cancel_requested = 1
                     """), arguments: [agent.memberID]).map { JobRef(id: $0["id"], attempt: $0["attempt"]) }
             }
-            let pending = try Row.fetchAll(db.cachedStatement(sql: """
+            let pending = try SQLRow.fetchAll(db.cachedStatement(sql: """
                 SELECT id, command, params, attempt, timeout_sec, check_mode, cancel_requested FROM jobs
                 WHERE member_id = ? AND state = 'pending' ORDER BY priority DESC, id LIMIT ?
                 """), arguments: [agent.memberID, queue.claimBatch])
@@ -266,8 +266,8 @@ struct DeadlineChain {
     }
 
     /// Start from the member's running jobs.
-    mutating func seed(_ db: Database, member: Int64) throws {
-        for row in try Row.fetchAll(db.cachedStatement(sql: """
+    mutating func seed(_ db: any SQLConnection, member: Int64) throws {
+        for row in try SQLRow.fetchAll(db.cachedStatement(sql: """
             SELECT command, deadline_at FROM jobs WHERE member_id = ? AND state = 'running' AND deadline_at IS NOT NULL
             """), arguments: [member]) {
             guard let lock = locks[row["command"] as String] else { continue }
@@ -343,7 +343,8 @@ final class HeartbeatWriter: Sendable {
     }
 
     /// Writes what is pending in one transaction; when it is committed, the requests that came
-    /// in meanwhile follow as the next batch, until nothing is pending.
+    /// in meanwhile follow as the next batch, until nothing is pending. One task at a time runs
+    /// the batches (`writing`), so batches commit in order.
     private func writeNextBatch() {
         let batch: [Item] = state.withLock { s in
             let take = Array(s.pending.prefix(maxBatch))
@@ -352,9 +353,9 @@ final class HeartbeatWriter: Sendable {
             return take
         }
         if batch.isEmpty { return }
-        let (heartbeat, queue) = (self.heartbeat, self.queue)
-        store.db.asyncWriteWithoutTransaction { db in
-            let outcomes = Self.write(batch.map(\.heartbeat), db, heartbeat: heartbeat, queue: queue)
+        let (heartbeat, queue, db) = (self.heartbeat, self.queue, store.db)
+        Task {
+            let outcomes = await Self.write(batch.map(\.heartbeat), db, heartbeat: heartbeat, queue: queue)
             for (item, outcome) in zip(batch, outcomes) { item.done.resume(with: outcome) }
             self.writeNextBatch()
         }
@@ -363,30 +364,20 @@ final class HeartbeatWriter: Sendable {
     /// Writes a batch in one transaction. Should that fail (a member was removed a moment ago,
     /// say), each heartbeat is written again in a transaction of its own, so only the one at
     /// fault fails. Savepoints would do the same in one pass but doubled the cost of every batch.
-    static func write(_ batch: [Heartbeat], _ db: Database, heartbeat: HeartbeatPolicy,
-                      queue: QueuePolicy) -> [Result<HeartbeatOutcome, any Error>] {
-        func apply(_ hb: Heartbeat) throws -> HeartbeatOutcome {
-            try Store.applyHeartbeat(db, hb.agent, report: hb.report, rawReport: hb.raw, sourceIP: hb.ip,
+    static func write(_ batch: [Heartbeat], _ db: any SQLDatabase, heartbeat: HeartbeatPolicy,
+                      queue: QueuePolicy) async -> [Result<HeartbeatOutcome, any Error>] {
+        @Sendable func apply(_ c: any SQLConnection, _ hb: Heartbeat) throws -> HeartbeatOutcome {
+            try Store.applyHeartbeat(c, hb.agent, report: hb.report, rawReport: hb.raw, sourceIP: hb.ip,
                                      heartbeat: heartbeat, queue: queue)
         }
-        var outcomes: [HeartbeatOutcome] = []
         do {
-            try db.inTransaction {
-                outcomes = try batch.map(apply)
-                return .commit
-            }
-            return outcomes.map { .success($0) }
+            return try await db.write { c in try batch.map { try apply(c, $0) } }.map { .success($0) }
         } catch {
-            return batch.map { hb in
-                Result {
-                    var outcome: HeartbeatOutcome?
-                    try db.inTransaction {
-                        outcome = try apply(hb)
-                        return .commit
-                    }
-                    return outcome!
-                }
+            var outcomes: [Result<HeartbeatOutcome, any Error>] = []
+            for hb in batch {
+                do { outcomes.append(.success(try await db.write { c in try apply(c, hb) })) } catch { outcomes.append(.failure(error)) }
             }
+            return outcomes
         }
     }
 }

@@ -1,12 +1,12 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// Pools and members.
 extension Store {
     // MARK: pools
 
-    static func poolView(_ row: Row) -> PoolView {
+    static func poolView(_ row: SQLRow) -> PoolView {
         PoolView(id: row["id"], name: row["name"],
                  template: PoolTemplate(rawValue: row["template"]) ?? .generic,
                  createdAt: row["created_at"], memberCount: row["member_count"] ?? 0)
@@ -23,16 +23,15 @@ extension Store {
                                 arguments: [op.accountID, req.name]) ?? 0 > 0 {
                 throw ControlPlaneError.conflict("a pool named '\(req.name)' exists")
             }
-            try db.execute(sql: "INSERT INTO pools(account_id, name, template, created_at) VALUES (?, ?, ?, ?)",
+            let id = try db.insertReturningID(sql: "INSERT INTO pools(account_id, name, template, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [op.accountID, req.name, req.template.rawValue, now()])
-            let id = db.lastInsertedRowID
             try Self.audit(db, op.accountID, "pool.create", "pool:\(id)", "\(req.name) (\(req.template.rawValue))")
             return try Self.pool(db, id, op)
         }
     }
 
-    static func pool(_ db: Database, _ id: Int64, _ op: Operator) throws -> PoolView {
-        guard let row = try Row.fetchOne(db, sql: poolSelect + " WHERE p.id = ? AND p.account_id = ?",
+    static func pool(_ db: any SQLConnection, _ id: Int64, _ op: Operator) throws -> PoolView {
+        guard let row = try SQLRow.fetchOne(db, sql: poolSelect + " WHERE p.id = ? AND p.account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no pool \(id)")
         }
@@ -45,7 +44,7 @@ extension Store {
 
     public func listPools(by op: Operator) async throws -> [PoolView] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: Self.poolSelect + " WHERE p.account_id = ? ORDER BY p.id",
+            try SQLRow.fetchAll(db, sql: Self.poolSelect + " WHERE p.account_id = ? ORDER BY p.id",
                              arguments: [op.accountID]).map(Self.poolView)
         }
     }
@@ -84,7 +83,7 @@ extension Store {
         FROM members m LEFT JOIN heartbeat_latest h ON h.member_id = m.id
         """
 
-    static func memberView(_ row: Row) -> MemberView {
+    static func memberView(_ row: SQLRow) -> MemberView {
         var summary: HeartbeatSummary? = nil
         if let at: Double = row["hb_at"], let text: String = row["hb_report"] {
             summary = heartbeatSummary(at: at, report: text, version: row["hb_version"], sourceIP: row["hb_ip"])
@@ -121,8 +120,8 @@ extension Store {
             stacks: report.stacks.keys.sorted(), commands: report.commands)
     }
 
-    static func member(_ db: Database, _ id: Int64, _ op: Operator) throws -> MemberView {
-        guard let row = try Row.fetchOne(db, sql: memberSelect + " WHERE m.id = ? AND m.account_id = ?",
+    static func member(_ db: any SQLConnection, _ id: Int64, _ op: Operator) throws -> MemberView {
+        guard let row = try SQLRow.fetchOne(db, sql: memberSelect + " WHERE m.id = ? AND m.account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no member \(id)")
         }
@@ -137,10 +136,10 @@ extension Store {
         try await db.read { db in
             if let pool {
                 _ = try Self.pool(db, pool, op)
-                return try Row.fetchAll(db, sql: Self.memberSelect + " WHERE m.pool_id = ? AND m.account_id = ? ORDER BY m.id",
+                return try SQLRow.fetchAll(db, sql: Self.memberSelect + " WHERE m.pool_id = ? AND m.account_id = ? ORDER BY m.id",
                                         arguments: [pool, op.accountID]).map(Self.memberView)
             }
-            return try Row.fetchAll(db, sql: Self.memberSelect + " WHERE m.account_id = ? ORDER BY m.id",
+            return try SQLRow.fetchAll(db, sql: Self.memberSelect + " WHERE m.account_id = ? ORDER BY m.id",
                                     arguments: [op.accountID]).map(Self.memberView)
         }
     }
@@ -162,13 +161,12 @@ extension Store {
             }
             let secret = Secrets.newEnrollmentSecret()
             let t = now()
-            try db.execute(sql: """
+            let id = try db.insertReturningID(sql: """
                 INSERT INTO members(pool_id, account_id, hostname, allowed_ips, family, role, secret_hash,
                                     created_at, secret_rotated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [poolID, op.accountID, req.hostname, ips.joined(separator: ","),
                                  req.family.rawValue, role, Secrets.sha256Hex(secret), t, t])
-            let id = db.lastInsertedRowID
             try Self.audit(db, op.accountID, "member.add", "member:\(id)", "\(req.hostname) in pool \(poolID)")
             let member = try Self.member(db, id, op)
             return MemberEnrollment(
@@ -231,7 +229,7 @@ extension Store {
                                  by op: Operator) async throws -> [HeartbeatRecord] {
         try await db.read { db in
             _ = try Self.member(db, id, op)
-            let rows = try Row.fetchCursor(db, sql: """
+            let rows = try SQLRow.fetchCursor(db, sql: """
                 SELECT received_at, source_ip, bytes, report FROM heartbeat_history WHERE member_id = ?
                 ORDER BY id DESC LIMIT ?
                 """, arguments: [id, limit])
@@ -253,7 +251,7 @@ extension Store {
     public func latestReport(member id: Int64, by op: Operator) async throws -> HeartbeatRecord? {
         try await db.read { db in
             _ = try Self.member(db, id, op)
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM heartbeat_latest WHERE member_id = ?",
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM heartbeat_latest WHERE member_id = ?",
                                              arguments: [id]) else { return nil }
             let text: String = row["report"]
             guard let report = try? JSONTree.decode(HostReport.self, from: text) else { return nil }

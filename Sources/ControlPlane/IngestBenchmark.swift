@@ -1,7 +1,7 @@
 import AgentKernel
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 extension ControlPlane {
     /// For `balctl-bench`: writes `count` heartbeats through the ingest's batch path (one
@@ -9,7 +9,7 @@ extension ControlPlane {
     /// database, `batch` per transaction as the group commit does under load. Returns seconds.
     public func measureStoreIngest(count: Int, batch: Int, body: @Sendable (String) -> String) async throws -> Double {
         let members = try await store.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, hostname FROM members ORDER BY id").map {
+            try SQLRow.fetchAll(db, sql: "SELECT id, hostname FROM members ORDER BY id").map {
                 AgentIdentity(memberID: $0["id"], hostname: $0["hostname"])
             }
         }
@@ -24,9 +24,7 @@ extension ControlPlane {
         var done = 0
         while done < count {
             let slice = (done..<min(done + batch, count)).map { heartbeats[$0 % heartbeats.count] }
-            let outcomes = try await store.db.writeWithoutTransaction { db in
-                HeartbeatWriter.write(slice, db, heartbeat: heartbeat, queue: queue)
-            }
+            let outcomes = await HeartbeatWriter.write(slice, store.db, heartbeat: heartbeat, queue: queue)
             for case .failure(let error) in outcomes { throw error }
             done += slice.count
         }

@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// Queue settings.
 public struct QueuePolicy: Sendable {
@@ -31,7 +31,7 @@ public struct QueuePolicy: Sendable {
 /// The job queue: pending → running → completed | failed | cancelled. The attempt number is the
 /// fencing token: only the current attempt may report progress or completion.
 extension Store {
-    static func jobView(_ row: Row, events: [JobEventView]?) -> JobView {
+    static func jobView(_ row: SQLRow, events: [JobEventView]?) -> JobView {
         func json(_ col: String) -> JSONValue? {
             guard let text: String = row[col] else { return nil }
             return try? JSONTree.parse(text)
@@ -51,7 +51,7 @@ extension Store {
 
     static let jobSelect = "SELECT j.*, m.hostname FROM jobs j JOIN members m ON m.id = j.member_id"
 
-    static func event(_ db: Database, _ job: Int64, _ attempt: Int, _ kind: String, _ message: String?) throws {
+    static func event(_ db: any SQLConnection, _ job: Int64, _ attempt: Int, _ kind: String, _ message: String?) throws {
         try db.cachedStatement(sql: "INSERT INTO job_events(job_id, attempt, at, kind, message) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [job, attempt, now(), kind, message])
     }
@@ -96,26 +96,25 @@ extension Store {
     }
 
     /// Insert a pending job (parameters already validated) and its `enqueued` event.
-    static func insertJob(_ db: Database, member: MemberView, command: String, params: JSONValue, priority: Int = 0,
+    static func insertJob(_ db: any SQLConnection, member: MemberView, command: String, params: JSONValue, priority: Int = 0,
                           maxAttempts: Int, timeoutSec: Int, checkMode: Bool = false, accountID: Int64, by who: String,
                           recipeRun: Int64? = nil, recipeStep: Int? = nil) throws -> Int64 {
-        try db.execute(sql: """
+        let id = try db.insertReturningID(sql: """
             INSERT INTO jobs(account_id, pool_id, member_id, command, params, priority, max_attempts,
                              timeout_sec, check_mode, state, attempt, created_at, recipe_run_id, recipe_step)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)
             """, arguments: [accountID, member.poolId, member.id, command, params.jsonString(),
                              priority, maxAttempts, timeoutSec, checkMode, now(), recipeRun, recipeStep])
-        let id = db.lastInsertedRowID
         try event(db, id, 1, "enqueued", "\(command)\(checkMode ? " (check mode)" : "") by \(who)")
         return id
     }
 
-    static func job(_ db: Database, _ id: Int64, _ op: Operator, withEvents: Bool) throws -> JobView {
-        guard let row = try Row.fetchOne(db, sql: jobSelect + " WHERE j.id = ? AND j.account_id = ?",
+    static func job(_ db: any SQLConnection, _ id: Int64, _ op: Operator, withEvents: Bool) throws -> JobView {
+        guard let row = try SQLRow.fetchOne(db, sql: jobSelect + " WHERE j.id = ? AND j.account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no job \(id)")
         }
-        let events = withEvents ? try Row.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY id",
+        let events = withEvents ? try SQLRow.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY id",
                                                    arguments: [id]).map {
             JobEventView(at: $0["at"], attempt: $0["attempt"], kind: $0["kind"], message: $0["message"])
         } : nil
@@ -130,12 +129,12 @@ extension Store {
     public func listJobs(member: Int64?, pool: Int64?, limit: Int, by op: Operator) async throws -> [JobView] {
         try await db.read { db in
             var sql = Self.jobSelect + " WHERE j.account_id = ?"
-            var args: [any DatabaseValueConvertible] = [op.accountID]
+            var args: [any SQLValueConvertible] = [op.accountID]
             if let member { _ = try Self.member(db, member, op); sql += " AND j.member_id = ?"; args.append(member) }
             if let pool { _ = try Self.pool(db, pool, op); sql += " AND j.pool_id = ?"; args.append(pool) }
             sql += " ORDER BY j.id DESC LIMIT ?"
             args.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map {
+            return try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(args)).map {
                 var v = Self.jobView($0, events: nil)
                 v.output = nil
                 return v
@@ -168,7 +167,7 @@ extension Store {
     /// Progress from the attempt holder: stored, and the lease extended.
     func recordProgress(_ p: JobProgress, member: Int64, policy: QueuePolicy) async throws {
         try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT state, attempt, progress_message FROM jobs WHERE id = ? AND member_id = ?",
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT state, attempt, progress_message FROM jobs WHERE id = ? AND member_id = ?",
                                              arguments: [p.jobId, member]) else {
                 throw ControlPlaneError.notFound("no job \(p.jobId) for this member")
             }
@@ -195,7 +194,7 @@ extension Store {
     @discardableResult
     func recordCompletion(_ c: JobCompletion, member: Int64) async throws -> JobState {
         let verdict: Result<JobState, ControlPlaneError> = try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try SQLRow.fetchOne(db, sql: """
                 SELECT state, attempt, max_attempts, cancel_requested, agent_reported, error FROM jobs
                 WHERE id = ? AND member_id = ?
                 """, arguments: [c.jobId, member]) else {
@@ -259,7 +258,7 @@ extension Store {
 
     /// What an agent reported for an attempt the control plane had already ended, once per
     /// attempt (a resend of the same late completion adds nothing).
-    static func recordLateResult(_ db: Database, _ c: JobCompletion) throws {
+    static func recordLateResult(_ db: any SQLConnection, _ c: JobCompletion) throws {
         let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM job_events WHERE job_id = ? AND attempt = ? AND kind = 'late_result')",
                                       arguments: [c.jobId, c.attempt]) ?? false
         guard !known else { return }
@@ -271,7 +270,7 @@ extension Store {
 
     /// End a job on the control plane's own word (never an agent's report): terminal state, the
     /// reason, a timeline event, and the recipe run moves on.
-    static func endJob(_ db: Database, _ id: Int64, attempt: Int, _ state: JobState, error: String,
+    static func endJob(_ db: any SQLConnection, _ id: Int64, attempt: Int, _ state: JobState, error: String,
                        event kind: String, _ message: String, at t: Double) throws {
         try db.execute(sql: """
             UPDATE jobs SET state = ?, finished_at = ?, lease_expires_at = NULL, deadline_at = NULL, error = ? WHERE id = ?
@@ -292,7 +291,7 @@ extension Store {
     @discardableResult
     public func expireLeases(at t: Double = now()) async throws -> Int {
         try await db.write { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt, max_attempts, cancel_requested FROM jobs
                 WHERE state = 'running' AND lease_expires_at < ?
                 """, arguments: [t])
@@ -322,7 +321,7 @@ extension Store {
     @discardableResult
     public func enforceDeadlines(at t: Double = now(), policy: QueuePolicy) async throws -> Int {
         try await db.write { db in
-            let overdue = try Row.fetchAll(db, sql: """
+            let overdue = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt, timeout_sec, cancel_requested FROM jobs WHERE state = 'running' AND deadline_at < ?
                 """, arguments: [t])
             for row in overdue {
@@ -336,7 +335,7 @@ extension Store {
                                     event: "timed_out", "\(late); the agent is told to cancel it", at: t)
                 }
             }
-            let expired = try Row.fetchAll(db, sql: """
+            let expired = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt FROM jobs WHERE state = 'pending' AND created_at < ?
                 """, arguments: [t - policy.pendingExpirySec])
             for row in expired {

@@ -1,14 +1,18 @@
 import Foundation
 import GRDB
+import SQLEngine
 
-/// The control plane's database: SQLite through GRDB, WAL (a `DatabasePool`), versioned
-/// migrations. Everything the control plane remembers lives here.
+/// The control plane's database: SQLite through GRDB (WAL, a `DatabasePool`), the embedded
+/// default, or PostgreSQL (issue 22), behind one seam (`SQLDatabase`): one body of statements and
+/// one set of migrations for both. Everything the control plane remembers lives here.
 public final class Store: Sendable {
-    public let db: DatabasePool
+    public let db: any SQLDatabase
+    /// The SQLite file (empty on PostgreSQL).
     public let path: String
     /// Recently authenticated agents (see `AgentAuthCache`).
     let authCache = AgentAuthCache()
 
+    /// The embedded default: a SQLite file.
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -18,14 +22,21 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         self.path = path
-        db = try DatabasePool(path: path, configuration: config)
-        try Self.migrator.migrate(db)
+        db = SQLiteEngine(pool: try DatabasePool(path: path, configuration: config))
+        try Self.migrator.migrateBlocking(db)
     }
 
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1: accounts, pools, members, heartbeats, jobs") { db in
-            try db.execute(sql: """
+    /// Any engine (PostgreSQL: `PostgresEngine(url:)`); migrates it before returning.
+    public init(engine: any SQLDatabase) throws {
+        db = engine
+        path = (engine as? SQLiteEngine)?.pool.path ?? ""
+        try Self.migrator.migrateBlocking(db)
+    }
+
+    static var migrator: SQLMigrator {
+        var m = SQLMigrator()
+        m.register("v1: accounts, pools, members, heartbeats, jobs") { db in
+            try db.executeScript(db.dialect.schema("""
                 CREATE TABLE accounts(
                     id INTEGER PRIMARY KEY,
                     name TEXT NOT NULL UNIQUE,
@@ -113,10 +124,10 @@ public final class Store: Sendable {
                     action TEXT NOT NULL,
                     target TEXT NOT NULL,
                     detail TEXT);
-                """)
+                """))
         }
-        m.registerMigration("v2: recipe runs and schedules") { db in
-            try db.execute(sql: """
+        m.register("v2: recipe runs and schedules") { db in
+            try db.executeScript(db.dialect.schema("""
                 CREATE TABLE recipe_runs(
                     id INTEGER PRIMARY KEY,
                     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -162,20 +173,20 @@ public final class Store: Sendable {
                     recipe_run_id INTEGER,
                     error TEXT,
                     PRIMARY KEY(schedule_id, due_at));
-                """)
+                """))
         }
-        m.registerMigration("v3: heartbeat history sizes") { db in
+        m.register("v3: heartbeat history sizes") { db in
             // issue 20 item 7: each sample's size, in an index beside (member_id, id), so the
             // per-member byte budget is summed without reading a report.
-            try db.execute(sql: """
+            try db.executeScript(db.dialect.schema("""
                 ALTER TABLE heartbeat_history ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
                 CREATE INDEX heartbeat_history_bytes ON heartbeat_history(member_id, id, bytes);
                 DROP INDEX heartbeat_history_member;
-                """)
+                """))
             // Samples stored before the cap: trim the oversized ones (drop those that do not even
             // have an envelope), then record every sample's size.
             let maxBytes = HeartbeatPolicy().historySampleMaxBytes
-            let oversized = try Int64.fetchAll(db, sql: "SELECT id FROM heartbeat_history WHERE length(CAST(report AS BLOB)) > ?",
+            let oversized = try Int64.fetchAll(db, sql: "SELECT id FROM heartbeat_history WHERE \(db.dialect.byteLength("report")) > ?",
                                                arguments: [maxBytes])
             for id in oversized {
                 guard let raw = try String.fetchOne(db, sql: "SELECT report FROM heartbeat_history WHERE id = ?", arguments: [id]) else { continue }
@@ -186,31 +197,31 @@ public final class Store: Sendable {
                     try db.execute(sql: "DELETE FROM heartbeat_history WHERE id = ?", arguments: [id])
                 }
             }
-            try db.execute(sql: "UPDATE heartbeat_history SET bytes = length(CAST(report AS BLOB))")
+            try db.execute(sql: "UPDATE heartbeat_history SET bytes = \(db.dialect.byteLength("report"))")
         }
-        m.registerMigration("v4: job deadlines; which terminal states an agent reported") { db in
+        m.register("v4: job deadlines; which terminal states an agent reported") { db in
             // deadline_at: when a running attempt fails on the control plane's side (issue 20 item 5).
             // agent_reported: the terminal state came from the agent's completion, so a resend is a
             // repeat; otherwise the control plane ended the attempt and a completion is late (item 4).
             // Only agent completions ever stored output, which tells the two apart in old rows.
-            try db.execute(sql: """
+            try db.executeScript(db.dialect.schema("""
                 ALTER TABLE jobs ADD COLUMN deadline_at REAL;
                 ALTER TABLE jobs ADD COLUMN agent_reported INTEGER NOT NULL DEFAULT 0;
                 UPDATE jobs SET agent_reported = 1 WHERE output IS NOT NULL;
                 UPDATE jobs SET deadline_at = COALESCE(started_at, created_at) + timeout_sec + 60 WHERE state = 'running';
                 CREATE INDEX jobs_deadline ON jobs(state, deadline_at);
                 CREATE INDEX jobs_pending_age ON jobs(state, created_at);
-                """)
+                """))
         }
-        m.registerMigration("v5: recipe run parameters") { db in
+        m.register("v5: recipe run parameters") { db in
             // The resolved parameters of each run: a disable run defaults to those of the last
             // completed enable run (issue 21 item 7).
             try db.execute(sql: "ALTER TABLE recipe_runs ADD COLUMN params TEXT")
         }
-        m.registerMigration("v6: failover, DNS providers, alerts") { db in
+        m.register("v6: failover, DNS providers, alerts") { db in
             // Issue 12. Secrets (TSIG keys, API tokens, webhook secrets) are stored sealed with the
             // data directory's key file (`SecretBox`), never in clear and never returned by the API.
-            try db.execute(sql: """
+            try db.executeScript(db.dialect.schema("""
                 CREATE TABLE dns_providers(
                     id INTEGER PRIMARY KEY,
                     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -319,37 +330,50 @@ public final class Store: Sendable {
                     id INTEGER PRIMARY KEY CHECK (id = 1),
                     all_silent_since REAL);
                 INSERT INTO failover_global(id) VALUES (1);
-                """)
+                """))
         }
-        m.registerMigration("v7: failover snapshot generation") { db in
+        m.register("v7: failover snapshot generation") { db in
             // The evaluator keeps its snapshot of pools, members and heartbeat facts between
             // ticks and re-reads it only when `generation` moved; these triggers move it on every
             // change a tick reads, whoever makes it (this process, another control plane, SQL by
             // hand). Heartbeat times are not in it: a tick reads the members heard too long ago
             // through the received_at index instead, so a heartbeat costs no trigger work beyond
             // a comparison. The streak is counted up to 2 (all dynamic DNS needs), so it settles.
-            try db.execute(sql: """
+            try db.executeScript(db.dialect.schema("""
                 ALTER TABLE failover_global ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
                 CREATE INDEX heartbeat_latest_received ON heartbeat_latest(received_at);
-                UPDATE heartbeat_latest SET public_ip_streak = MIN(public_ip_streak, 2);
-                """)
-            let bump = "BEGIN UPDATE failover_global SET generation = generation + 1 WHERE id = 1; END"
-            let triggers: [(name: String, event: String)] = [
-                ("pools_ins", "INSERT ON pools"), ("pools_del", "DELETE ON pools"),
-                ("pools_upd", "UPDATE OF name, template ON pools"),
-                ("pool_failover_ins", "INSERT ON pool_failover"), ("pool_failover_del", "DELETE ON pool_failover"),
-                ("pool_failover_upd", "UPDATE ON pool_failover"),
-                ("members_ins", "INSERT ON members"), ("members_del", "DELETE ON members"),
-                ("members_upd", "UPDATE OF pool_id, hostname, standby_priority, maintenance, lost_alerted_at ON members"),
-                ("heartbeat_ins", "INSERT ON heartbeat_latest"), ("heartbeat_del", "DELETE ON heartbeat_latest"),
-                ("heartbeat_upd", """
-                    UPDATE OF public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since ON heartbeat_latest
-                    WHEN OLD.public_ip IS NOT NEW.public_ip OR OLD.public_ip_streak IS NOT NEW.public_ip_streak
-                      OR OLD.haproxy_active IS NOT NEW.haproxy_active OR OLD.haproxy_inactive_since IS NOT NEW.haproxy_inactive_since
-                    """),
+                UPDATE heartbeat_latest SET public_ip_streak = \(db.dialect.least("public_ip_streak", "2"));
+                """))
+            let d = db.dialect
+            let factChanged = [("public_ip"), ("public_ip_streak"), ("haproxy_active"), ("haproxy_inactive_since")]
+                .map { d.distinct("OLD.\($0)", "NEW.\($0)") }.joined(separator: " OR ")
+            let triggers: [(name: String, event: String, table: String, when: String?)] = [
+                ("pools_ins", "INSERT", "pools", nil), ("pools_del", "DELETE", "pools", nil),
+                ("pools_upd", "UPDATE OF name, template", "pools", nil),
+                ("pool_failover_ins", "INSERT", "pool_failover", nil), ("pool_failover_del", "DELETE", "pool_failover", nil),
+                ("pool_failover_upd", "UPDATE", "pool_failover", nil),
+                ("members_ins", "INSERT", "members", nil), ("members_del", "DELETE", "members", nil),
+                ("members_upd", "UPDATE OF pool_id, hostname, standby_priority, maintenance, lost_alerted_at", "members", nil),
+                ("heartbeat_ins", "INSERT", "heartbeat_latest", nil), ("heartbeat_del", "DELETE", "heartbeat_latest", nil),
+                ("heartbeat_upd", "UPDATE OF public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since",
+                 "heartbeat_latest", factChanged),
             ]
-            for t in triggers {
-                try db.execute(sql: "CREATE TRIGGER failover_generation_\(t.name) AFTER \(t.event) \(bump)")
+            let bump = "UPDATE failover_global SET generation = generation + 1 WHERE id = 1"
+            switch d {
+            case .sqlite:
+                for t in triggers {
+                    try db.execute(sql: "CREATE TRIGGER failover_generation_\(t.name) AFTER \(t.event) ON \(t.table)"
+                                   + (t.when.map { " WHEN \($0)" } ?? "") + " BEGIN \(bump); END")
+                }
+            case .postgres:
+                try db.executeScript("""
+                    CREATE FUNCTION failover_generation_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN \(bump); RETURN NULL; END $$;
+                    """)
+                for t in triggers {
+                    try db.execute(sql: "CREATE TRIGGER failover_generation_\(t.name) AFTER \(t.event) ON \(t.table) FOR EACH ROW"
+                                   + (t.when.map { " WHEN (\($0))" } ?? "") + " EXECUTE FUNCTION failover_generation_bump()")
+                }
             }
         }
         return m

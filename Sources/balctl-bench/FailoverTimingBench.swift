@@ -1,5 +1,5 @@
 import ArgumentParser
-import BINDLauncher
+import ServiceLaunchers
 import BalctlProtocol
 import ControlPlane
 import CurlClient
@@ -7,7 +7,7 @@ import Foundation
 import OperatorClient
 
 /// Issue 12: how long automatic failover takes, end to end, with real processes on loopback: a
-/// real `named` (BINDLauncher), a real `balctl-server` updating it over RFC 2136 + TSIG, and two
+/// real `named` (ServiceLaunchers), a real `balctl-server` updating it over RFC 2136 + TSIG, and two
 /// real `balctl-heartbeat` agents per pool declaring public-looking addresses. The active agent
 /// of every pool is SIGKILLed (kills staggered, so failovers overlap as in a real outage of
 /// several hosts) while `dig` watches every name; each failover event gives when the control

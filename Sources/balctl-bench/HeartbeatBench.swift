@@ -3,6 +3,7 @@ import BalctlProtocol
 import ControlPlane
 import CurlClient
 import Foundation
+import SQLEngine
 import ServiceLifecycle
 
 /// Measures the control plane's authenticated heartbeat throughput against its no-op route, with

@@ -1,7 +1,7 @@
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 /// Issue 12 benchmark: `balctl-bench failover-ticks` builds its fleet and times ticks through

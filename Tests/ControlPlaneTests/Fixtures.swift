@@ -2,7 +2,7 @@ import BalctlPlugins
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 /// A store on a fresh SQLite file, its admin operator, and helpers that act as an agent would.
@@ -82,7 +82,7 @@ final class Fixture: @unchecked Sendable {
                       startedAt: 1, finishedAt: 2)
     }
 
-    func count(_ sql: String, _ args: StatementArguments = []) async throws -> Int {
+    func count(_ sql: String, _ args: SQLArguments = []) async throws -> Int {
         try await store.db.read { try Int.fetchOne($0, sql: sql, arguments: args) ?? -1 }
     }
 

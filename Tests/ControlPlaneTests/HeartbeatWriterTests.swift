@@ -1,7 +1,7 @@
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 /// The group-commit writer behind the heartbeat route: many concurrent heartbeats share
@@ -119,7 +119,7 @@ struct HeartbeatWriterTests {
         }
         #expect(kept == [true, false, false, true, false, true])
         let row = try await f.store.db.read { db in
-            try Row.fetchOne(db, sql: "SELECT received_at, history_at FROM heartbeat_latest WHERE member_id = ?", arguments: [member])
+            try SQLRow.fetchOne(db, sql: "SELECT received_at, history_at FROM heartbeat_latest WHERE member_id = ?", arguments: [member])
         }
         #expect(row?["received_at"] == 1125.0 && row?["history_at"] == 1125.0)
     }

@@ -1,7 +1,7 @@
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 // issue 20 item 6: a cache-miss read that began before a rotation or removal must not be
@@ -80,7 +80,7 @@ struct HistoryBoundsTests {
 
     func historyRows(_ f: Fixture, _ member: Int64) async throws -> [(report: String, bytes: Int)] {
         try await f.store.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT report, bytes FROM heartbeat_history WHERE member_id = ? ORDER BY id", arguments: [member])
+            try SQLRow.fetchAll(db, sql: "SELECT report, bytes FROM heartbeat_history WHERE member_id = ? ORDER BY id", arguments: [member])
                 .map { ($0["report"], $0["bytes"]) }
         }
     }
@@ -158,10 +158,10 @@ struct HistoryBoundsTests {
         let big = try oversized(f, uptime: 7)
         let small = try encoded(f.report("web-1", uptime: 8))
         do {
-            let old = try DatabasePool(path: path)
-            try Store.migrator.migrate(old, upTo: "v2: recipe runs and schedules")
+            let old = try SQLiteEngine(path: path)
+            try await Store.migrator.migrate(old, upTo: "v2: recipe runs and schedules")
             try await old.write { db in
-                try db.execute(sql: """
+                try db.executeScript("""
                     INSERT INTO accounts(id, name, is_admin, created_at) VALUES (1, 'admin', 1, 0);
                     INSERT INTO pools(id, account_id, name, template, created_at) VALUES (1, 1, 'p', 'generic', 0);
                     INSERT INTO members(id, pool_id, account_id, hostname, allowed_ips, family, role, secret_hash, created_at, secret_rotated_at)
@@ -175,7 +175,7 @@ struct HistoryBoundsTests {
         }
         let store = try Store(path: path)
         let rows = try await store.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT report, bytes FROM heartbeat_history ORDER BY id").map { ($0["report"] as String, $0["bytes"] as Int) }
+            try SQLRow.fetchAll(db, sql: "SELECT report, bytes FROM heartbeat_history ORDER BY id").map { ($0["report"] as String, $0["bytes"] as Int) }
         }
         #expect(rows.count == 2)
         #expect(rows.allSatisfy { $0.1 == $0.0.utf8.count })

@@ -1,7 +1,7 @@
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 @Suite("Store: job queue")

@@ -1,7 +1,7 @@
 import BalctlPlugins
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 @testable import ControlPlane
 

@@ -2,7 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Crypto
 import Foundation
-import GRDB
+import SQLEngine
 import Testing
 
 func sha256(_ s: String) -> String {
@@ -104,13 +104,12 @@ struct AccountsPoolsMembersTests {
         #expect(e.installCommand.contains("dnf install"))
 
         let row = try #require(try await f.store.db.read {
-            try Row.fetchOne($0, sql: "SELECT * FROM members WHERE id = ?", arguments: [e.member.id])
+            try SQLRow.fetchOne($0, sql: "SELECT * FROM members WHERE id = ?", arguments: [e.member.id])
         })
         #expect(row["secret_hash"] as String == sha256(secret))
         // The secret itself appears in no column.
-        for column in row.columnNames {
-            let value = row[column].map { "\($0)" } ?? ""
-            #expect(!value.contains(secret), "column \(column) holds the secret")
+        for (column, value) in zip(row.columns, row.values) {
+            #expect(!"\(value)".contains(secret), "column \(column) holds the secret")
         }
         // A second member gets a different secret; a duplicate host name (any case) is a conflict.
         let second = try await f.member(pool: "lb", hostname: "lb-2")

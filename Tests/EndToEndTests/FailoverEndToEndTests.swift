@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BINDLauncher
+import ServiceLaunchers
 import BalctlProtocol
 import ControlPlane
 import CurlClient

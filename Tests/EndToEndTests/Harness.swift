@@ -1,4 +1,4 @@
-import BINDLauncher
+import ServiceLaunchers
 import BalctlProtocol
 import ControlPlane
 import CurlClient

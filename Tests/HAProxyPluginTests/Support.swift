@@ -1,4 +1,4 @@
-import BINDLauncher
+import ServiceLaunchers
 import AgentKernel
 import BalctlProtocol
 import Foundation

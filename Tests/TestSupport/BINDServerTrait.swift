@@ -1,4 +1,4 @@
-import BINDLauncher
+import ServiceLaunchers
 import Testing
 
 /// The suite's named: set by the `.bindServer` trait for every test of the suite.

@@ -1,4 +1,4 @@
-import BINDLauncher
+import ServiceLaunchers
 import Foundation
 
 #if canImport(Glibc)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BINDLauncher
+import ServiceLaunchers
 import Foundation
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 for contract emulators: one request per connection

@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// What the failover evaluator alerts about.
 public enum AlertKind: String, Sendable, Codable, CaseIterable {
@@ -38,13 +38,13 @@ extension Store {
     /// Email rows hold the text; webhook rows hold the JSON payload and carry the pool whose
     /// webhook (and signing secret) they go to, so a control-plane-wide alert fans out to each
     /// of the account's pools' webhooks with that pool's secret.
-    static func enqueueAlert(_ db: Database, _ message: AlertMessage, at t: Double = now()) throws {
-        let rows: [Row]
+    static func enqueueAlert(_ db: any SQLConnection, _ message: AlertMessage, at t: Double = now()) throws {
+        let rows: [SQLRow]
         if let pool = message.poolID {
-            rows = try Row.fetchAll(db, sql: "SELECT pool_id, alert_emails, webhook_url FROM pool_failover WHERE pool_id = ?",
+            rows = try SQLRow.fetchAll(db, sql: "SELECT pool_id, alert_emails, webhook_url FROM pool_failover WHERE pool_id = ?",
                                     arguments: [pool])
         } else {
-            rows = try Row.fetchAll(db, sql: """
+            rows = try SQLRow.fetchAll(db, sql: """
                 SELECT f.pool_id, f.alert_emails, f.webhook_url FROM pool_failover f JOIN pools p ON p.id = f.pool_id
                 WHERE p.account_id = ? ORDER BY f.pool_id
                 """, arguments: [message.accountID])

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SQLEngine
 
 /// An outbox row claimed for sending.
 struct OutboxAlert: Sendable, Equatable {
@@ -22,10 +22,10 @@ extension Store {
     /// claim ends (sent, failed, or its holder died and `until` passed).
     func claimDueAlerts(channel: String, limit: Int, at t: Double, until: Double) async throws -> [OutboxAlert] {
         guard limit > 0 else { return [] }
-        return try await db.writeWithoutTransaction { db in
+        return try await db.write { db in
             var claimed: [OutboxAlert] = []
-            try db.inTransaction(.immediate) {
-                let rows = try Row.fetchAll(db, sql: """
+            do {
+                let rows = try SQLRow.fetchAll(db, sql: """
                     SELECT id, pool_id, channel, target, kind, subject, body, attempts, created_at FROM alert_outbox
                     WHERE state = 'pending' AND next_attempt_at <= ? AND channel = ?
                       AND (claimed_until IS NULL OR claimed_until <= ?)
@@ -38,7 +38,6 @@ extension Store {
                     try db.execute(sql: "UPDATE alert_outbox SET claimed_until = ? WHERE id = ?", arguments: [until, alert.id])
                     claimed.append(alert)
                 }
-                return .commit
             }
             return claimed
         }

@@ -1,7 +1,7 @@
 import BalctlProtocol
 import CurlClient
 import Foundation
-import GRDB
+import SQLEngine
 
 /// Saved DNS provider accounts: settings in clear, the secret sealed with `SecretBox` (bound to
 /// the row's id), never returned by the API. `provider(_:)` builds the `DNSProvider` a failover
@@ -100,9 +100,8 @@ extension Store {
                 throw ControlPlaneError.conflict("a DNS provider named '\(req.name)' exists")
             }
             // The id is needed to bind the sealed secret to its row: insert, then seal.
-            try db.execute(sql: "INSERT INTO dns_providers(account_id, name, kind, settings, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            let id = try db.insertReturningID(sql: "INSERT INTO dns_providers(account_id, name, kind, settings, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [op.accountID, req.name, req.kind.rawValue, settingsJSON, Data(), now()])
-            let id = db.lastInsertedRowID
             try db.execute(sql: "UPDATE dns_providers SET secret = ? WHERE id = ?",
                            arguments: [try box.seal(req.secret, context: Self.providerContext(id)), id])
             try Self.audit(db, op.accountID, "dns_provider.add", "dns_provider:\(id)", "\(req.name) (\(req.kind.rawValue))")
@@ -110,7 +109,7 @@ extension Store {
         }
     }
 
-    static func dnsProviderView(_ db: Database, _ row: Row) throws -> DNSProviderView {
+    static func dnsProviderView(_ db: any SQLConnection, _ row: SQLRow) throws -> DNSProviderView {
         let id: Int64 = row["id"]
         let settings = (try? JSONTree.decode([String: String].self, from: row["settings"] as String)) ?? [:]
         let pools = try Int64.fetchAll(db, sql: "SELECT pool_id FROM pool_failover WHERE provider_id = ? ORDER BY pool_id", arguments: [id])
@@ -118,8 +117,8 @@ extension Store {
                                settings: settings, createdAt: row["created_at"], pools: pools)
     }
 
-    static func dnsProvider(_ db: Database, _ id: Int64, _ op: Operator) throws -> DNSProviderView {
-        guard let row = try Row.fetchOne(db, sql: "SELECT id, name, kind, settings, created_at FROM dns_providers WHERE id = ? AND account_id = ?",
+    static func dnsProvider(_ db: any SQLConnection, _ id: Int64, _ op: Operator) throws -> DNSProviderView {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT id, name, kind, settings, created_at FROM dns_providers WHERE id = ? AND account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no DNS provider \(id)")
         }
@@ -128,7 +127,7 @@ extension Store {
 
     public func listDNSProviders(by op: Operator) async throws -> [DNSProviderView] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, kind, settings, created_at FROM dns_providers WHERE account_id = ? ORDER BY id",
+            try SQLRow.fetchAll(db, sql: "SELECT id, name, kind, settings, created_at FROM dns_providers WHERE account_id = ? ORDER BY id",
                              arguments: [op.accountID]).map { try Self.dnsProviderView(db, $0) }
         }
     }
@@ -146,8 +145,8 @@ extension Store {
     }
 
     /// The provider behind a row, its secret opened.
-    static func provider(_ db: Database, id: Int64, box: SecretBox) throws -> any DNSProvider {
-        guard let row = try Row.fetchOne(db, sql: "SELECT kind, settings, secret FROM dns_providers WHERE id = ?", arguments: [id]) else {
+    static func provider(_ db: any SQLConnection, id: Int64, box: SecretBox) throws -> any DNSProvider {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT kind, settings, secret FROM dns_providers WHERE id = ?", arguments: [id]) else {
             throw ControlPlaneError.notFound("no DNS provider \(id)")
         }
         guard let kind = DNSProviderKind(rawValue: row["kind"]) else { throw ControlPlaneError.badRequest("unknown provider kind") }

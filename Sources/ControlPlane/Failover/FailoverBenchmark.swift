@@ -1,7 +1,7 @@
 import AgentKernel
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 import Logging
 
 /// For `balctl-bench`: the evaluator's cost per tick on a large fleet, in process. The fleet is
@@ -37,7 +37,7 @@ extension ControlPlane {
             settings: ["server": "127.0.0.1", "port": "9", "zone": "bench.example", "keyName": "bench-key"], secret: key),
             box: secrets, by: admin)
         let pools = try await store.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name FROM pools WHERE id NOT IN (SELECT pool_id FROM pool_failover) ORDER BY id")
+            try SQLRow.fetchAll(db, sql: "SELECT id, name FROM pools WHERE id NOT IN (SELECT pool_id FROM pool_failover) ORDER BY id")
                 .map { ($0["id"] as Int64, $0["name"] as String) }
         }
         for (id, name) in pools {

@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -79,7 +79,7 @@ public final class Failover: Sendable {
     /// Silence only grows with time, so the members read exactly are the only ones whose age can
     /// decide anything but the order of equally ranked standbys (see `tick`). A full read of a
     /// fleet of 1,000 pools costs ~30 ms; this costs a fraction of a millisecond when unchanged.
-    func snapshot(_ db: Database, at t: Double) throws -> [PoolSnapshot] {
+    func snapshot(_ db: any SQLConnection, at t: Double) throws -> [PoolSnapshot] {
         let generation = try Store.failoverGeneration(db)
         let heardLong = try Store.heartbeatsBefore(db, t - freshSec)
         // Patched in place under the lock: the previous tick's copy is gone by now, so the
@@ -167,7 +167,7 @@ public final class Failover: Sendable {
                                                           decidedBy: owner)
                     }
                     // One alert per account, counting only its own pools.
-                    let accounts = try Row.fetchAll(db, sql: """
+                    let accounts = try SQLRow.fetchAll(db, sql: """
                         SELECT p.account_id, COUNT(*) FROM pools p JOIN pool_failover f ON f.pool_id = p.id GROUP BY p.account_id
                         """).map { ($0[0] as Int64, $0[1] as Int) }
                     for (account, poolCount) in accounts {
@@ -187,7 +187,7 @@ public final class Failover: Sendable {
         }
     }
 
-    private func apply(_ action: FailoverAction, _ db: Database, pools: [PoolSnapshot], owner: String) throws {
+    private func apply(_ action: FailoverAction, _ db: any SQLConnection, pools: [PoolSnapshot], owner: String) throws {
         func hostname(_ pool: Int64, _ member: Int64) -> String {
             pools.first { $0.id == pool }?.members.first { $0.id == member }?.hostname ?? "member \(member)"
         }

@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 import Logging
 
 /// Carries out a decision to point a pool's record somewhere: takes the pool's lease in the same
@@ -75,7 +75,7 @@ struct FailoverExecutor: Sendable {
     private func decide(_ d: Decision) async throws -> Decided? {
         let owner = self.owner
         return try await store.db.write { db -> Decided? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [d.pool]) else { return nil }
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [d.pool]) else { return nil }
             let t = now()
             guard (row["active_member_id"] as Int64?) == d.expectedActive else { return nil }
             if let holder: String = row["lease_owner"], holder != owner, (row["lease_expires_at"] as Double? ?? 0) > t { return nil }
@@ -95,13 +95,12 @@ struct FailoverExecutor: Sendable {
                 try db.execute(sql: "UPDATE pool_failover SET last_auto_failover_at = ? WHERE pool_id = ?", arguments: [t, d.pool])
             }
             let fromIP: String? = row["active_ip"]
-            try db.execute(sql: """
+            let eventID = try db.insertReturningID(sql: """
                 INSERT INTO failover_events(pool_id, at, kind, reason, from_member_id, to_member_id, from_ip, to_ip,
                     unhealthy_since, detected_at, fencing_token, decided_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [d.pool, t, d.kind.rawValue, d.reason, d.expectedActive, d.to, fromIP, d.ip.description,
                                  d.unhealthySince, d.detectedAt, token, d.operatorName.map { "operator \($0) via \(owner)" } ?? owner])
-            let eventID = db.lastInsertedRowID
             if let op = d.operatorName {
                 let accountID = try Int64.fetchOne(db, sql: "SELECT account_id FROM pools WHERE id = ?", arguments: [d.pool])
                 try Store.audit(db, accountID, "failover.\(d.kind.rawValue)", "pool:\(d.pool)", "\(op): member \(d.to) (\(d.ip)): \(d.reason)")
@@ -113,7 +112,7 @@ struct FailoverExecutor: Sendable {
     private func holdsLease(_ pool: Int64, _ token: Int64) async throws -> Bool {
         let owner = self.owner
         return try await store.db.read { db in
-            try Row.fetchOne(db, sql: "SELECT lease_owner, lease_token FROM pool_failover WHERE pool_id = ?", arguments: [pool])
+            try SQLRow.fetchOne(db, sql: "SELECT lease_owner, lease_token FROM pool_failover WHERE pool_id = ?", arguments: [pool])
                 .map { ($0["lease_owner"] as String?) == owner && ($0["lease_token"] as Int64) == token } ?? false
         }
     }
@@ -163,9 +162,9 @@ struct FailoverExecutor: Sendable {
         }
     }
 
-    static func alert(_ db: Database, _ d: Decision, _ o: Outcome) throws -> AlertMessage {
+    static func alert(_ db: any SQLConnection, _ d: Decision, _ o: Outcome) throws -> AlertMessage {
         let pool = try String.fetchOne(db, sql: "SELECT name FROM pools WHERE id = ?", arguments: [d.pool]) ?? "pool \(d.pool)"
-        let names = Dictionary(uniqueKeysWithValues: try Row.fetchAll(
+        let names = Dictionary(uniqueKeysWithValues: try SQLRow.fetchAll(
             db, sql: "SELECT id, hostname FROM members WHERE id IN (?, ?)", arguments: [d.expectedActive ?? -1, d.to])
             .map { ($0["id"] as Int64, $0["hostname"] as String) })
         let to = names[d.to] ?? "member \(d.to)"

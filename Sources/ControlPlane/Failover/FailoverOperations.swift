@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// What operators do by hand: status, make-active, cut, and the drill.
 extension Failover {
@@ -19,7 +19,7 @@ extension Failover {
             FailoverStatusView(
                 pool: view, settings: try Store.failoverSettingsView(db, pool: id), members: r.view(snap),
                 nextStandbyId: r.bestStandby(snap)?.id,
-                lastEvent: try Row.fetchOne(db, sql: "SELECT * FROM failover_events WHERE pool_id = ? ORDER BY id DESC LIMIT 1",
+                lastEvent: try SQLRow.fetchOne(db, sql: "SELECT * FROM failover_events WHERE pool_id = ? ORDER BY id DESC LIMIT 1",
                                             arguments: [id]).map(Store.failoverEventView))
         }
     }

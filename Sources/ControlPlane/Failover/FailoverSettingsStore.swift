@@ -1,7 +1,7 @@
 import BalctlProtocol
 import CurlClient
 import Foundation
-import GRDB
+import SQLEngine
 
 /// Pool failover settings, member priorities and maintenance, status and events.
 extension Store {
@@ -10,8 +10,8 @@ extension Store {
     static let delayRange = 3...120
     static let recommendedDelay = 10...120
 
-    static func failoverSettingsView(_ db: Database, pool: Int64) throws -> FailoverSettingsView {
-        let row = try Row.fetchOne(db, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [pool])
+    static func failoverSettingsView(_ db: any SQLConnection, pool: Int64) throws -> FailoverSettingsView {
+        let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [pool])
         let s = row.map(PoolFailoverSettings.init(row:)) ?? PoolFailoverSettings()
         var warnings: [String] = []
         if !recommendedDelay.contains(s.delaySec) {
@@ -74,9 +74,9 @@ extension Store {
         if let url = req.webhookURL, !url.isEmpty { try Self.checkProviderURL(url, what: "webhook URL", allowLoopbackHTTP: allowLoopbackHTTP) }
         return try await db.write { db in
             let pool = try Self.pool(db, pool, op)
-            try db.execute(sql: "INSERT OR IGNORE INTO pool_failover(pool_id) VALUES (?)", arguments: [pool.id])
+            try db.execute(sql: "INSERT INTO pool_failover(pool_id) VALUES (?) ON CONFLICT DO NOTHING", arguments: [pool.id])
             var changes: [String] = []
-            func set(_ column: String, _ value: (any DatabaseValueConvertible)?, _ label: String) throws {
+            func set(_ column: String, _ value: (any SQLValueConvertible)?, _ label: String) throws {
                 try db.execute(sql: "UPDATE pool_failover SET \(column) = ? WHERE pool_id = ?", arguments: [value, pool.id])
                 changes.append(label)
             }
@@ -103,7 +103,7 @@ extension Store {
                 try set("webhook_secret", try box.seal(v, context: "webhook:\(pool.id)"), "webhook secret set")
             }
             // The TTL and the hostname are checked against the provider they will be written through.
-            let row = try Row.fetchOne(db, sql: """
+            let row = try SQLRow.fetchOne(db, sql: """
                 SELECT p.kind, p.settings, f.hostname FROM pool_failover f LEFT JOIN dns_providers p ON p.id = f.provider_id WHERE f.pool_id = ?
                 """, arguments: [pool.id])
             let kind = (row?["kind"] as String?).flatMap(DNSProviderKind.init)
@@ -144,7 +144,7 @@ extension Store {
         }
     }
 
-    static func failoverEventView(_ row: Row) -> FailoverEventView {
+    static func failoverEventView(_ row: SQLRow) -> FailoverEventView {
         FailoverEventView(
             id: row["id"], poolId: row["pool_id"], at: row["at"], kind: row["kind"], reason: row["reason"],
             fromMemberId: row["from_member_id"], toMemberId: row["to_member_id"], fromIP: row["from_ip"], toIP: row["to_ip"],
@@ -154,26 +154,25 @@ extension Store {
             detail: (row["detail"] as String?).flatMap { try? JSONTree.parse($0) })
     }
 
-    static func failoverEvent(_ db: Database, _ id: Int64) throws -> FailoverEventView? {
-        try Row.fetchOne(db, sql: "SELECT * FROM failover_events WHERE id = ?", arguments: [id]).map(failoverEventView)
+    static func failoverEvent(_ db: any SQLConnection, _ id: Int64) throws -> FailoverEventView? {
+        try SQLRow.fetchOne(db, sql: "SELECT * FROM failover_events WHERE id = ?", arguments: [id]).map(failoverEventView)
     }
 
     public func failoverEvents(pool: Int64, limit: Int, by op: Operator) async throws -> [FailoverEventView] {
         try await db.read { db in
             _ = try Self.pool(db, pool, op)
-            return try Row.fetchAll(db, sql: "SELECT * FROM failover_events WHERE pool_id = ? ORDER BY id DESC LIMIT ?",
+            return try SQLRow.fetchAll(db, sql: "SELECT * FROM failover_events WHERE pool_id = ? ORDER BY id DESC LIMIT ?",
                                     arguments: [pool, limit]).map(Self.failoverEventView)
         }
     }
 
-    static func recordFailoverEvent(_ db: Database, pool: Int64, kind: String, reason: String?, from: Int64? = nil,
+    static func recordFailoverEvent(_ db: any SQLConnection, pool: Int64, kind: String, reason: String?, from: Int64? = nil,
                                     unhealthySince: Double? = nil, detail: JSONValue? = nil, error: String? = nil,
                                     decidedBy: String) throws -> Int64 {
         let t = now()
-        try db.execute(sql: """
+        return try db.insertReturningID(sql: """
             INSERT INTO failover_events(pool_id, at, kind, reason, from_member_id, unhealthy_since, detected_at, error, decided_by, detail)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [pool, t, kind, reason, from, unhealthySince, t, error, decidedBy, detail?.jsonString()])
-        return db.lastInsertedRowID
     }
 }

@@ -1,5 +1,5 @@
 import BalctlProtocol
-import GRDB
+import SQLEngine
 
 /// A pool's failover settings as stored (`pool_failover`; defaults when the pool has no row yet).
 struct PoolFailoverSettings: Sendable, Equatable {
@@ -14,7 +14,7 @@ struct PoolFailoverSettings: Sendable, Equatable {
     var allowPrivateIPs = false
 
     init() {}
-    init(row: Row) {
+    init(row: SQLRow) {
         hostname = row["hostname"]; providerID = row["provider_id"]; ttl = row["ttl"]
         proxied = row["proxied"]; autoFailover = row["auto_failover"]; delaySec = row["delay_sec"]
         minSpacingSec = row["min_spacing_sec"]; dynamicDNS = row["dynamic_dns"]; allowPrivateIPs = row["allow_private_ips"]
@@ -71,14 +71,14 @@ struct CachedFailoverSnapshot: Sendable {
 
 extension Store {
     /// Moves whenever anything `failoverSnapshot` reads changes, except heartbeat times (v7 triggers).
-    static func failoverGeneration(_ db: Database) throws -> Int64 {
+    static func failoverGeneration(_ db: any SQLConnection) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT generation FROM failover_global WHERE id = 1")) ?? 0
     }
 
     /// Member id → latest heartbeat time, for the members last heard before `t` (an index range).
-    static func heartbeatsBefore(_ db: Database, _ t: Double) throws -> [Int64: Double] {
+    static func heartbeatsBefore(_ db: any SQLConnection, _ t: Double) throws -> [Int64: Double] {
         var found: [Int64: Double] = [:]
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT member_id, received_at FROM heartbeat_latest WHERE received_at < ?"),
+        let rows = try SQLRow.fetchCursor(db.cachedStatement(sql: "SELECT member_id, received_at FROM heartbeat_latest WHERE received_at < ?"),
                                        arguments: [t])
         while let row = try rows.next() { found[row[0]] = row[1] }
         return found
@@ -91,14 +91,14 @@ extension Store {
 
     /// By column index, in `memberSnapshotColumns` order: a tick reads thousands of rows, and
     /// looking columns up by name was most of its cost.
-    static func memberSnapshot(_ row: Row) -> MemberSnapshot {
+    static func memberSnapshot(_ row: SQLRow) -> MemberSnapshot {
         MemberSnapshot(id: row[0], poolID: row[1], hostname: row[2], priority: row[3], maintenance: row[4],
                        lastHeartbeat: row[6], publicIP: (row[7] as String?).flatMap(IPv4.init),
                        publicIPStreak: row[8] ?? 0, haproxyActive: row[9], haproxyInactiveSince: row[10], lostAlertedAt: row[5])
     }
 
     /// By column index, in `poolSnapshotSelect` order (see `memberSnapshot`).
-    static func poolSnapshot(_ row: Row, members: [MemberSnapshot]) -> PoolSnapshot {
+    static func poolSnapshot(_ row: SQLRow, members: [MemberSnapshot]) -> PoolSnapshot {
         var settings = PoolFailoverSettings()
         if (row[3] as Int64?) != nil {
             settings.hostname = row[4]; settings.providerID = row[5]; settings.ttl = row[6]; settings.proxied = row[7]
@@ -119,9 +119,9 @@ extension Store {
 
     /// Every pool that has failover settings, with its members: what one evaluator tick reads.
     /// Two statements, each one pass over its table (no per-pool query).
-    static func failoverSnapshot(_ db: Database) throws -> [PoolSnapshot] {
+    static func failoverSnapshot(_ db: any SQLConnection) throws -> [PoolSnapshot] {
         var members: [Int64: [MemberSnapshot]] = [:]
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+        let rows = try SQLRow.fetchCursor(db.cachedStatement(sql: """
             SELECT \(memberSnapshotColumns) FROM pool_failover f JOIN members m ON m.pool_id = f.pool_id
             LEFT JOIN heartbeat_latest h ON h.member_id = m.id ORDER BY m.id
             """))
@@ -129,14 +129,14 @@ extension Store {
             let m = memberSnapshot(row)
             members[m.poolID, default: []].append(m)
         }
-        return try Row.fetchAll(db.cachedStatement(sql: poolSnapshotSelect + " WHERE f.pool_id IS NOT NULL ORDER BY p.id"))
+        return try SQLRow.fetchAll(db.cachedStatement(sql: poolSnapshotSelect + " WHERE f.pool_id IS NOT NULL ORDER BY p.id"))
             .map { poolSnapshot($0, members: members[$0["id"] as Int64] ?? []) }
     }
 
     /// One pool (with or without settings), for status, manual actions and the drill.
-    static func failoverSnapshot(_ db: Database, pool id: Int64) throws -> PoolSnapshot? {
-        guard let row = try Row.fetchOne(db, sql: poolSnapshotSelect + " WHERE p.id = ?", arguments: [id]) else { return nil }
-        let members = try Row.fetchAll(db, sql: """
+    static func failoverSnapshot(_ db: any SQLConnection, pool id: Int64) throws -> PoolSnapshot? {
+        guard let row = try SQLRow.fetchOne(db, sql: poolSnapshotSelect + " WHERE p.id = ?", arguments: [id]) else { return nil }
+        let members = try SQLRow.fetchAll(db, sql: """
             SELECT \(memberSnapshotColumns) FROM members m LEFT JOIN heartbeat_latest h ON h.member_id = m.id
             WHERE m.pool_id = ? ORDER BY m.id
             """, arguments: [id]).map(memberSnapshot)

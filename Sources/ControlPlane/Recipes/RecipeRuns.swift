@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// A recipe step with its parameters resolved, as stored with the run (so editing a recipe file
 /// never changes a run in progress).
@@ -35,7 +35,7 @@ extension Store {
     }
 
     /// The parameters of the last completed enable run of `recipe` on the member, if any.
-    static func lastEnableParameters(_ db: Database, recipe: String, member: Int64) throws -> [String: JSONValue] {
+    static func lastEnableParameters(_ db: any SQLConnection, recipe: String, member: Int64) throws -> [String: JSONValue] {
         guard let text = try String.fetchOne(db, sql: """
             SELECT params FROM recipe_runs WHERE member_id = ? AND recipe_id = ? AND mode = 'enable' AND state = 'completed'
                 AND params IS NOT NULL ORDER BY id DESC LIMIT 1
@@ -108,7 +108,7 @@ extension Store {
     /// One run of a recipe per member at a time, enable and disable alike: checked here, inside
     /// the caller's write transaction, so two requests (or a request and a schedule) cannot
     /// both pass the check (issue 21 item 6).
-    static func insertRun(_ db: Database, recipe: Recipe, disable: Bool, params: [String: JSONValue], steps: [ResolvedStep],
+    static func insertRun(_ db: any SQLConnection, recipe: Recipe, disable: Bool, params: [String: JSONValue], steps: [ResolvedStep],
                           member: MemberView, accountID: Int64, by who: String) throws -> Int64 {
         if let running = try Int64.fetchOne(db, sql: """
             SELECT id FROM recipe_runs WHERE member_id = ? AND recipe_id = ? AND state = 'running' ORDER BY id LIMIT 1
@@ -118,17 +118,16 @@ extension Store {
         }
         for step in steps { try requireAgentReports(member, step.command) }
         let stepsJSON = String(decoding: try JSONEncoder().encode(steps), as: UTF8.self)
-        try db.execute(sql: """
+        let runID = try db.insertReturningID(sql: """
             INSERT INTO recipe_runs(account_id, member_id, recipe_id, mode, steps, params, state, current_step, created_at)
             VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?)
             """, arguments: [accountID, member.id, recipe.id, disable ? "disable" : "enable", stepsJSON,
                              JSONValue.object(params).jsonString(), now()])
-        let runID = db.lastInsertedRowID
         try enqueueStep(db, runID: runID, index: 0, steps: steps, member: member, accountID: accountID, by: who)
         return runID
     }
 
-    static func enqueueStep(_ db: Database, runID: Int64, index: Int, steps: [ResolvedStep], member: MemberView,
+    static func enqueueStep(_ db: any SQLConnection, runID: Int64, index: Int, steps: [ResolvedStep], member: MemberView,
                             accountID: Int64, by who: String) throws {
         let step = steps[index]
         // A step is not retried on a new attempt unless its lease ran out: steps change hosts.
@@ -140,8 +139,8 @@ extension Store {
 
     /// After a job ends: if it is the current step of a running recipe run, enqueue the next step,
     /// or finish the run (completed, or failed naming the step and why).
-    static func advanceRecipeRun(_ db: Database, afterJob jobID: Int64) throws {
-        guard let job = try Row.fetchOne(db, sql: """
+    static func advanceRecipeRun(_ db: any SQLConnection, afterJob jobID: Int64) throws {
+        guard let job = try SQLRow.fetchOne(db, sql: """
             SELECT j.recipe_run_id, j.recipe_step, j.state, j.error, j.output, j.account_id, r.state AS run_state,
                    r.current_step, r.steps, r.member_id
             FROM jobs j JOIN recipe_runs r ON r.id = j.recipe_run_id WHERE j.id = ?
@@ -156,7 +155,7 @@ extension Store {
         if state == .completed || (state == .failed && step.onFailure == .continue) {
             if index + 1 < steps.count {
                 let accountID: Int64 = job["account_id"]
-                let member = try Row.fetchOne(db, sql: memberSelect + " WHERE m.id = ?", arguments: [job["member_id"] as Int64])
+                let member = try SQLRow.fetchOne(db, sql: memberSelect + " WHERE m.id = ?", arguments: [job["member_id"] as Int64])
                     .map(memberView)!
                 do {
                     try enqueueStep(db, runID: runID, index: index + 1, steps: steps, member: member,
@@ -176,14 +175,14 @@ extension Store {
         }
     }
 
-    static func recipeRun(_ db: Database, _ id: Int64, _ op: Operator) throws -> RecipeRunView {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM recipe_runs WHERE id = ? AND account_id = ?",
+    static func recipeRun(_ db: any SQLConnection, _ id: Int64, _ op: Operator) throws -> RecipeRunView {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM recipe_runs WHERE id = ? AND account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no recipe run \(id)")
         }
         let steps = try JSONTree.decode([ResolvedStep].self, from: row["steps"] as String)
-        var jobs: [Int: Row] = [:]
-        for j in try Row.fetchAll(db, sql: "SELECT id, recipe_step, state, error FROM jobs WHERE recipe_run_id = ? ORDER BY id",
+        var jobs: [Int: SQLRow] = [:]
+        for j in try SQLRow.fetchAll(db, sql: "SELECT id, recipe_step, state, error FROM jobs WHERE recipe_run_id = ? ORDER BY id",
                                   arguments: [id]) {
             jobs[j["recipe_step"]] = j  // the latest job of each step wins
         }

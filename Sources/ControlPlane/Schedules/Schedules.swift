@@ -1,6 +1,6 @@
 import BalctlProtocol
 import Foundation
-import GRDB
+import SQLEngine
 
 /// Cron schedules per member (UTC): each due time enqueues one job or recipe run for the member's
 /// next heartbeat — exactly once, even across restarts and with two schedulers on one database.
@@ -9,7 +9,7 @@ extension Store {
     /// down or stalled): run once or skip, per schedule.
     static let missedAfterSec: Double = 120
 
-    static func scheduleView(_ row: Row) -> ScheduleView {
+    static func scheduleView(_ row: SQLRow) -> ScheduleView {
         let params = (row["params"] as String?).flatMap { try? JSONTree.parse($0) }
         return ScheduleView(
             id: row["id"], memberId: row["member_id"], name: row["name"], cron: row["cron"], command: row["command"],
@@ -19,8 +19,8 @@ extension Store {
             lastError: row["last_error"])
     }
 
-    static func schedule(_ db: Database, _ id: Int64, _ op: Operator) throws -> ScheduleView {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ? AND account_id = ?",
+    static func schedule(_ db: any SQLConnection, _ id: Int64, _ op: Operator) throws -> ScheduleView {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ? AND account_id = ?",
                                          arguments: [id, op.accountID]) else {
             throw ControlPlaneError.notFound("no schedule \(id)")
         }
@@ -61,14 +61,13 @@ extension Store {
         let enabled = req.enabled ?? true
         return try await db.write { db in
             _ = try Self.member(db, memberID, op)
-            try db.execute(sql: """
+            let id = try db.insertReturningID(sql: """
                 INSERT INTO schedules(account_id, member_id, name, cron, command, recipe_id, params, enabled, missed,
                                       next_run_at, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [op.accountID, memberID, req.name, cron.source, req.command, req.recipe, params.jsonString(),
                                  enabled, (req.missed ?? .runOnce).rawValue,
                                  enabled ? cron.next(after: now)?.timeIntervalSince1970 : nil, now.timeIntervalSince1970])
-            let id = db.lastInsertedRowID
             try Self.audit(db, op.accountID, "schedule.create", "schedule:\(id)", "\(req.name): \(cron.source) on member \(memberID)")
             return try Self.schedule(db, id, op)
         }
@@ -78,10 +77,10 @@ extension Store {
         try await db.read { db in
             if let member {
                 _ = try Self.member(db, member, op)
-                return try Row.fetchAll(db, sql: "SELECT * FROM schedules WHERE member_id = ? ORDER BY id", arguments: [member])
+                return try SQLRow.fetchAll(db, sql: "SELECT * FROM schedules WHERE member_id = ? ORDER BY id", arguments: [member])
                     .map(Self.scheduleView)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM schedules WHERE account_id = ? ORDER BY id", arguments: [op.accountID])
+            return try SQLRow.fetchAll(db, sql: "SELECT * FROM schedules WHERE account_id = ? ORDER BY id", arguments: [op.accountID])
                 .map(Self.scheduleView)
         }
     }
@@ -133,11 +132,11 @@ extension Store {
     @discardableResult
     public func schedulerTick(now: Date, recipes: [String: Recipe], catalogue: CommandCatalogue,
                               policy: QueuePolicy) async throws -> Int {
-        try await db.writeWithoutTransaction { db in
+        try await db.write { db in
             var fired = 0
-            try db.inTransaction(.immediate) {
+            do {
                 let t = now.timeIntervalSince1970
-                let due = try Row.fetchAll(db, sql: """
+                let due = try SQLRow.fetchAll(db, sql: """
                     SELECT * FROM schedules WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at
                     """, arguments: [t])
                 for row in due {
@@ -156,13 +155,12 @@ extension Store {
                     let next = cron.next(after: Date(timeIntervalSince1970: max(dueAt, fire ? dueAt : t)))?.timeIntervalSince1970
                     try db.execute(sql: "UPDATE schedules SET next_run_at = ? WHERE id = ?", arguments: [next, s.id])
                     guard fire else { continue }
-                    try db.execute(sql: "INSERT OR IGNORE INTO schedule_fires(schedule_id, due_at, fired_at) VALUES (?, ?, ?)",
+                    try db.execute(sql: "INSERT INTO schedule_fires(schedule_id, due_at, fired_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                                    arguments: [s.id, dueAt, t])
                     guard db.changesCount == 1 else { continue }  // another scheduler fired it
                     fired += 1
                     try Self.fire(db, s, accountID: accountID, dueAt: dueAt, recipes: recipes, catalogue: catalogue, policy: policy)
                 }
-                return .commit
             }
             return fired
         }
@@ -170,12 +168,12 @@ extension Store {
 
     /// Enqueue what a schedule runs. Failures (agent offline, command not reported) are recorded on
     /// the schedule, not thrown: one bad schedule must not stop the others.
-    static func fire(_ db: Database, _ s: ScheduleView, accountID: Int64, dueAt: Double, recipes: [String: Recipe],
+    static func fire(_ db: any SQLConnection, _ s: ScheduleView, accountID: Int64, dueAt: Double, recipes: [String: Recipe],
                      catalogue: CommandCatalogue, policy: QueuePolicy) throws {
         let who = "schedule \(s.id) '\(s.name)' (due \(Render.dateTime(dueAt)))"
         var jobID: Int64? = nil, runID: Int64? = nil, error: String? = nil
         do {
-            guard let memberRow = try Row.fetchOne(db, sql: memberSelect + " WHERE m.id = ?", arguments: [s.memberId]) else { return }
+            guard let memberRow = try SQLRow.fetchOne(db, sql: memberSelect + " WHERE m.id = ?", arguments: [s.memberId]) else { return }
             let member = memberView(memberRow)
             if let command = s.command {
                 try catalogue.validate(command: command, params: s.params, checkMode: false)

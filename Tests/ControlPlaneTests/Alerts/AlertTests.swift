@@ -7,7 +7,7 @@ import Crypto
 import CurlClient
 import Foundation
 import TestSupport
-import GRDB
+import SQLEngine
 import Logging
 import Synchronization
 import Testing
@@ -72,7 +72,7 @@ struct AlertTests {
 
     func rows(_ store: Store? = nil) async throws -> [OutboxRow] {
         try await (store ?? fx.store).db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM alert_outbox ORDER BY id").map {
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM alert_outbox ORDER BY id").map {
                 OutboxRow(id: $0["id"], channel: $0["channel"], state: $0["state"], attempts: $0["attempts"],
                           lastError: $0["last_error"], nextAttemptAt: $0["next_attempt_at"],
                           claimedUntil: $0["claimed_until"], sentAt: $0["sent_at"])

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 @testable import ControlPlane
-import BINDLauncher
+import ServiceLaunchers
 import Foundation
 import TestSupport
 import Testing

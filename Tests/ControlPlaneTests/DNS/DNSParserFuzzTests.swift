@@ -1,4 +1,4 @@
-import BINDLauncher
+import ServiceLaunchers
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation

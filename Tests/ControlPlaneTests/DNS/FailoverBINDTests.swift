@@ -1,11 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BINDLauncher
+import ServiceLaunchers
 import BalctlProtocol
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Logging
 import Testing
 import TestSupport
@@ -312,7 +312,7 @@ struct FailoverBINDTests {
         }
         #expect(mails == ["ops@example.com", "tenant@example.org"])
         let hook = try await t.f.store.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT pool_id, body FROM alert_outbox WHERE kind = 'all_silent' AND channel = 'webhook'")
+            try SQLRow.fetchAll(db, sql: "SELECT pool_id, body FROM alert_outbox WHERE kind = 'all_silent' AND channel = 'webhook'")
                 .map { ($0["pool_id"] as Int64, $0["body"] as String) }
         }
         #expect(hook.count == 1 && hook.first?.0 == tenantPool.id)

@@ -1,6 +1,6 @@
 import BalctlProtocol
 @testable import ControlPlane
-import BINDLauncher
+import ServiceLaunchers
 import Foundation
 import Testing
 import TestSupport

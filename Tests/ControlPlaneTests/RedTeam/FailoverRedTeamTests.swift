@@ -5,7 +5,7 @@ import BalctlProtocol
 import CurlClient
 @testable import ControlPlane
 import Foundation
-import GRDB
+import SQLEngine
 import Logging
 import Synchronization
 import Testing

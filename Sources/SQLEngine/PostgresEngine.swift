@@ -1,0 +1,333 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// PostgreSQL through postgres-nio. The store's transactions are synchronous closures (the
+/// SQLite path runs them on GRDB's queues), so each PostgreSQL connection has a thread of its own
+/// that runs one closure at a time and waits on each statement: the closure code is the same for
+/// both engines. Writes run SERIALIZABLE and are retried (with jitter) when PostgreSQL reports a
+/// serialization failure or deadlock; reads run REPEATABLE READ, READ ONLY (one snapshot, like a
+/// SQLite read transaction). A broken connection is replaced; a transaction that failed before its
+/// COMMIT was sent is retried on the new one, and one whose COMMIT got no answer is reported as
+/// `commitUnknown`, never retried blindly.
+public final class PostgresEngine: SQLDatabase {
+    public var dialect: SQLDialect { .postgres }
+    let configuration: PostgresConnection.Configuration
+    let pool: ConnectionPool
+    let logger: Logger
+    /// Attempts per transaction (serialization failures, a broken connection before COMMIT).
+    let maxAttempts = 20
+
+    /// `url`: `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
+    public init(url: String, maxConnections: Int = 8, logger: Logger = Logger(label: "balctl.sql")) throws {
+        configuration = try Self.configuration(url)
+        self.logger = logger
+        pool = ConnectionPool(limit: maxConnections)
+    }
+
+    /// The key of the advisory lock migrations hold ("balctl" in ASCII).
+    static let migrationLock: Int64 = 0x62616C63746C
+
+    static func begin(_ kind: SQLTransactionKind) -> String {
+        switch kind {
+        case .read: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        case .write: "BEGIN ISOLATION LEVEL SERIALIZABLE"
+        case .exclusive: "BEGIN ISOLATION LEVEL READ COMMITTED"
+        }
+    }
+
+    public func transaction<T: Sendable>(_ kind: SQLTransactionKind,
+                                         _ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await run(Self.begin(kind)) { c in
+            if kind == .exclusive { try c.execute("SELECT pg_advisory_xact_lock(?)", Self.migrationLock) }
+            return try body(c)
+        }
+    }
+
+    public func transactionBlocking<T: Sendable>(_ kind: SQLTransactionKind,
+                                                 _ body: @escaping @Sendable (any SQLConnection) throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultBox<T>()
+        Task.detached {
+            do { result.value = .success(try await self.transaction(kind, body)) } catch { result.value = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        return try result.value!.get()
+    }
+
+    public func close() async throws {
+        for c in await pool.drain() { try? await c.connection.close() }
+    }
+
+    func run<T: Sendable>(_ begin: String, _ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let conn = try await checkout()
+            let outcome: Result<T, any Error> = await withCheckedContinuation { cont in
+                conn.queue.async {
+                    cont.resume(returning: Result { try conn.run(begin: begin, body) })
+                }
+            }
+            switch outcome {
+            case .success(let value):
+                await pool.checkin(conn)
+                return value
+            case .failure(let error as SQLError) where error.kind == .connection:
+                try? await conn.connection.close()
+                await pool.discard()
+                guard attempt < maxAttempts else { throw error }
+                logger.warning("postgres: connection lost, retrying the transaction on a new one: \(error)")
+            case .failure(let error as SQLError) where error.sqlState == "40001" || error.sqlState == "40P01":
+                await pool.checkin(conn)
+                guard attempt < maxAttempts else { throw error }
+                // Full jitter, so the transactions that collided do not collide again in step.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(1000 << min(attempt, 6)))))
+            case .failure(let error):
+                if conn.connection.isClosed {
+                    await pool.discard()
+                } else {
+                    await pool.checkin(conn)
+                }
+                throw error
+            }
+        }
+    }
+
+    func checkout() async throws -> PGConnection {
+        if let idle = try await pool.take() {
+            if !idle.connection.isClosed { return idle }
+            await pool.discard()
+            return try await checkout()
+        }
+        do {
+            let c = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                         configuration: configuration, id: Int.random(in: 0...Int.max),
+                                                         logger: logger).get()
+            return PGConnection(connection: c, logger: logger)
+        } catch {
+            await pool.discard()
+            throw SQLError(.connection, "cannot connect to PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432): \(PGConnection.describe(error))")
+        }
+    }
+
+    static func configuration(_ url: String) throws -> PostgresConnection.Configuration {
+        guard let c = URLComponents(string: url), ["postgres", "postgresql"].contains(c.scheme ?? ""),
+              let host = c.host, !host.isEmpty else {
+            throw SQLError(.other, "database URL must look like postgres://user@host:5432/database")
+        }
+        let database = String(c.path.drop { $0 == "/" })
+        guard !database.isEmpty else { throw SQLError(.other, "database URL names no database (postgres://user@host/DATABASE)") }
+        // libpq's default is "prefer" (TLS when offered, plain otherwise); "require" here also
+        // verifies the certificate and host name against the system's CAs (libpq's verify-full),
+        // with `sslrootcert=` for a private CA.
+        let sslmode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        var tlsConfig = TLSConfiguration.makeClientConfiguration()
+        if let ca = c.queryItems?.first(where: { $0.name == "sslrootcert" })?.value {
+            tlsConfig.trustRoots = .file(ca)
+        }
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch sslmode {
+            case "disable": tls = .disable
+            case "prefer", "allow": tls = .prefer(try NIOSSLContext(configuration: tlsConfig))
+            case "require", "verify-ca", "verify-full": tls = .require(try NIOSSLContext(configuration: tlsConfig))
+            default: throw SQLError(.other, "sslmode must be disable, prefer, require, verify-ca or verify-full")
+            }
+        } catch let e as SQLError {
+            throw e
+        } catch {
+            throw SQLError(.other, "TLS setup for the database failed: \(error)")
+        }
+        return PostgresConnection.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
+                                                password: c.password, database: database, tls: tls)
+    }
+}
+
+/// Carries a blocking call's result from the task that produced it (written before the
+/// semaphore is signalled, read after the wait: never concurrently).
+final class ResultBox<T>: @unchecked Sendable {
+    var value: Result<T, any Error>?
+}
+
+/// Idle connections and how many exist; `take` waits while `limit` are in use.
+actor ConnectionPool {
+    let limit: Int
+    private var idle: [PGConnection] = []
+    private var open = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    /// An idle connection, or nil when the caller may open a new one (counted as open).
+    func take() async throws -> PGConnection? {
+        while true {
+            if let c = idle.popLast() { return c }
+            if open < limit { open += 1; return nil }
+            await withCheckedContinuation { waiters.append($0) }
+            try Task.checkCancellation()
+        }
+    }
+
+    func checkin(_ c: PGConnection) {
+        idle.append(c)
+        wake()
+    }
+
+    /// A connection that was taken (or being opened) is gone.
+    func discard() {
+        open -= 1
+        wake()
+    }
+
+    func drain() -> [PGConnection] {
+        defer { idle.removeAll(); open = 0 }
+        return idle
+    }
+
+    private func wake() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+}
+
+/// One PostgreSQL connection and the thread its transactions run on.
+final class PGConnection: @unchecked Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+    /// Serial: one transaction at a time on this connection, and the only thread that touches it
+    /// between checkout and checkin.
+    let queue = DispatchQueue(label: "balctl.postgres")
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// BEGIN, the body, COMMIT (ROLLBACK when the body throws). Runs on `queue`.
+    func run<T>(begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
+        let tx = PGTransaction(owner: self)
+        _ = try tx.query(begin, [])
+        let value: T
+        do {
+            value = try body(tx)
+        } catch {
+            _ = try? tx.query("ROLLBACK", [])
+            throw error
+        }
+        do {
+            _ = try tx.query("COMMIT", [])
+        } catch let e as SQLError where e.kind == .connection {
+            throw SQLError(.commitUnknown, "the connection failed during COMMIT; the transaction may or may not have committed: \(e.message)")
+        }
+        return value
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let p = error as? PSQLError {
+            if let message = p.serverInfo?[.message] { return message }
+            return "\(p.code)"
+        }
+        return "\(error)"
+    }
+}
+
+/// `SQLConnection` inside one PostgreSQL transaction.
+final class PGTransaction: SQLConnection {
+    let owner: PGConnection
+    var dialect: SQLDialect { .postgres }
+    private(set) var changesCount = 0
+
+    init(owner: PGConnection) { self.owner = owner }
+
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        changesCount = try query(sql, arguments).metadata.rows ?? 0
+        return changesCount
+    }
+
+    func executeScript(_ sql: String) throws {
+        for statement in SQLDialect.statements(sql) { _ = try query(statement, []) }
+    }
+
+    func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        let result = try query(sql, arguments)
+        var rows: [SQLRow] = []
+        rows.reserveCapacity(result.rows.count)
+        for row in result.rows {
+            var columns: [String] = [], values: [SQLValue] = []
+            for cell in row {
+                columns.append(cell.columnName)
+                values.append(try Self.value(cell))
+            }
+            rows.append(SQLRow(columns: columns, values: values))
+        }
+        return rows
+    }
+
+    func query(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        var binds = PostgresBindings(capacity: arguments.count)
+        for a in arguments {
+            switch a {
+            case .null: binds.appendNull()
+            case .int(let v): binds.append(v)
+            case .double(let v): binds.append(v)
+            case .text(let v): binds.append(v)
+            case .blob(let v): binds.append(ByteBuffer(bytes: v))
+            }
+        }
+        let q = PostgresQuery(unsafeSQL: SQLDialect.postgres.statement(sql), binds: binds)
+        do {
+            return try owner.connection.query(q, logger: owner.logger).wait()
+        } catch let e as PSQLError {
+            if let state = e.serverInfo?[.sqlState] {
+                let message = e.serverInfo?[.message] ?? "\(e.code)"
+                let kind: SQLError.Kind = switch state {
+                case "23505": .uniqueViolation
+                case "23502", "23503", "23514": .constraint
+                // The server ended the session (pg_terminate_backend, shutdown, restart) or the
+                // connection failed: nothing of this transaction committed.
+                case "57P01", "57P02", "57P03": .connection
+                case let s where s.hasPrefix("08"): .connection
+                default: .other
+                }
+                throw SQLError(kind, message, sqlState: state)
+            }
+            switch e.code {
+            case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+                throw SQLError(.connection, "\(e.code)")
+            default:
+                throw SQLError(.other, "\(e.code)")
+            }
+        } catch let e as SQLError {
+            throw e
+        } catch {
+            throw SQLError(.connection, "\(error)")
+        }
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid:
+            return .int(try cell.decode(Int64.self))
+        case .float4, .float8:
+            return .double(try cell.decode(Double.self))
+        case .numeric:
+            // SUM over BIGINT is NUMERIC: whole numbers come back as integers, as SQLite returns them.
+            let text = "\(try cell.decode(Decimal.self))"
+            if let i = Int64(text) { return .int(i) }
+            guard let d = Double(text) else { throw SQLDecodingError("numeric \(text) out of range") }
+            return .double(d)
+        case .bool:
+            return .int(try cell.decode(Bool.self) ? 1 : 0)
+        case .bytea:
+            var buffer = try cell.decode(ByteBuffer.self)
+            return .blob(Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
+        default:
+            return .text(try cell.decode(String.self))
+        }
+    }
+}

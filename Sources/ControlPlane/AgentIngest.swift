@@ -125,13 +125,15 @@ extension Store {
             let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
                                              public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?7, 1, ?8, CASE WHEN ?8 = 0 THEN ?2 END)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?7, 1, CAST(?8 AS BIGINT), CASE WHEN CAST(?8 AS BIGINT) = 0 THEN ?2 END)
                 ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
                     source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
-                    history_at = CASE WHEN excluded.received_at - history_at >= ?6 THEN excluded.received_at ELSE history_at END,
-                    \(failoverFactsUpdate)
+                    history_at = CASE WHEN excluded.received_at - heartbeat_latest.history_at >= ?6 THEN excluded.received_at
+                                      ELSE heartbeat_latest.history_at END,
+                    \(failoverFactsUpdate(db.dialect))
                 RETURNING history_at
                 """), arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
+            // (?8 is cast: PostgreSQL must give a NULL parameter used twice one type.)
             return historyAt == t
         }
         let last = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
@@ -140,11 +142,11 @@ extension Store {
         try db.cachedStatement(sql: """
             INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
                                          public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?8 = 0 THEN ?2 END)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, CAST(?8 AS BIGINT), CASE WHEN CAST(?8 AS BIGINT) = 0 THEN ?2 END)
             ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
                 source_ip = excluded.source_ip, agent_version = excluded.agent_version,
                 report = excluded.report, history_at = excluded.history_at,
-                \(failoverFactsUpdate)
+                \(failoverFactsUpdate(db.dialect))
             """).execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t, facts.publicIP, facts.haproxyActive])
         return keep
     }
@@ -152,14 +154,15 @@ extension Store {
     /// The upsert's update of what failover reads: how many heartbeats in a row carried this
     /// public IP (dynamic DNS acts on 2, so it counts no further: a settled value fires no
     /// failover_generation trigger), and since when haproxy has been reported inactive.
-    static let failoverFactsUpdate = """
-        public_ip_streak = CASE WHEN heartbeat_latest.public_ip IS excluded.public_ip
-                                THEN MIN(heartbeat_latest.public_ip_streak + 1, 2) ELSE 1 END,
+    static func failoverFactsUpdate(_ d: SQLDialect) -> String { """
+        public_ip_streak = CASE WHEN \(d.same("heartbeat_latest.public_ip", "excluded.public_ip"))
+                                THEN \(d.least("heartbeat_latest.public_ip_streak + 1", "2")) ELSE 1 END,
         public_ip = excluded.public_ip,
         haproxy_inactive_since = CASE WHEN excluded.haproxy_active = 0
                                       THEN COALESCE(heartbeat_latest.haproxy_inactive_since, excluded.received_at) END,
         haproxy_active = excluded.haproxy_active
         """
+    }
 
     /// Adds a sample to a member's history, then drops its oldest samples beyond the count and
     /// the byte budget. Runs once per member per `historySampleSec`, not per heartbeat.
@@ -176,7 +179,7 @@ extension Store {
         try db.cachedStatement(sql: """
             DELETE FROM heartbeat_history WHERE member_id = ?1 AND id <= (
                 SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer
-                                FROM heartbeat_history WHERE member_id = ?1)
+                                FROM heartbeat_history WHERE member_id = ?1) AS running
                 WHERE newer > ?2 ORDER BY id DESC LIMIT 1)
             """).execute(arguments: [member, policy.historyMaxBytesPerMember])
     }

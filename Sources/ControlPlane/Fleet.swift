@@ -155,7 +155,7 @@ extension Store {
             guard ["haproxy-balancer", "generic-linux"].contains(role) else {
                 throw ControlPlaneError.badRequest("role must be haproxy-balancer or generic-linux")
             }
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM members WHERE pool_id = ? AND hostname = ? COLLATE NOCASE",
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM members WHERE pool_id = ? AND lower(hostname) = lower(?)",
                                 arguments: [poolID, req.hostname]) ?? 0 > 0 {
                 throw ControlPlaneError.conflict("pool \(poolID) already has a member named '\(req.hostname)'")
             }

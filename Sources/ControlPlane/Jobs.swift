@@ -356,7 +356,8 @@ extension Store {
     public func graceRunningLeases(policy: QueuePolicy, at t: Double = now()) async throws {
         try await db.write { db in
             try db.execute(sql: """
-                UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?1), deadline_at = MAX(deadline_at, ?1)
+                UPDATE jobs SET lease_expires_at = \(db.dialect.greatest("lease_expires_at", "?1")),
+                                deadline_at = \(db.dialect.greatest("deadline_at", "?1"))
                 WHERE state = 'running'
                 """, arguments: [t + Double(policy.leaseSec)])
         }

@@ -47,16 +47,39 @@ public final class PostgresEngine: SQLDatabase {
         }
     }
 
+    /// On a connection of its own, opened and closed here, with no task involved: start-up code
+    /// calls this from wherever it runs, and waiting on a task from a thread of the task pool
+    /// could starve the pool (one core: one thread) and never return.
     public func transactionBlocking<T: Sendable>(_ kind: SQLTransactionKind,
                                                  _ body: @escaping @Sendable (any SQLConnection) throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        let result = ResultBox<T>()
-        Task.detached {
-            do { result.value = .success(try await self.transaction(kind, body)) } catch { result.value = .failure(error) }
-            done.signal()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let connection: PostgresConnection
+            do {
+                connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                                            id: Int.random(in: 0...Int.max), logger: logger).wait()
+            } catch {
+                if attempt < maxAttempts { usleep(UInt32(Int.random(in: 0...(100_000 << min(attempt, 4))))); continue }
+                throw SQLError(.connection, "cannot connect to PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432): \(PGConnection.describe(error))")
+            }
+            let conn = PGConnection(connection: connection, logger: logger)
+            defer { try? connection.close().wait() }
+            do {
+                return try conn.run(begin: Self.begin(kind)) { c in
+                    if kind == .exclusive { try c.execute("SELECT pg_advisory_xact_lock(?)", Self.migrationLock) }
+                    return try body(c)
+                }
+            } catch let e as SQLError where Self.retryable(e) && attempt < maxAttempts {
+                usleep(UInt32(Int.random(in: 0...(1000 << min(attempt, 6)))))
+            }
         }
-        done.wait()
-        return try result.value!.get()
+    }
+
+    /// A serialization failure or deadlock (run the transaction again), or a connection lost
+    /// before COMMIT was sent (run it again on a new one).
+    static func retryable(_ e: SQLError) -> Bool {
+        e.kind == .connection || e.sqlState == "40001" || e.sqlState == "40P01"
     }
 
     public func close() async throws {
@@ -148,12 +171,6 @@ public final class PostgresEngine: SQLDatabase {
     }
 }
 
-/// Carries a blocking call's result from the task that produced it (written before the
-/// semaphore is signalled, read after the wait: never concurrently).
-final class ResultBox<T>: @unchecked Sendable {
-    var value: Result<T, any Error>?
-}
-
 /// Idle connections and how many exist; `take` waits while `limit` are in use.
 actor ConnectionPool {
     let limit: Int
@@ -205,6 +222,14 @@ final class PGConnection: @unchecked Sendable {
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
         self.logger = logger
+    }
+
+    /// An engine dropped without `close()` still closes its connections: the close holds the
+    /// connection until it is done (postgres-nio requires a connection closed before release).
+    deinit {
+        guard !connection.isClosed else { return }
+        let c = connection
+        c.close().whenComplete { _ in withExtendedLifetime(c) {} }
     }
 
     /// BEGIN, the body, COMMIT (ROLLBACK when the body throws). Runs on `queue`.

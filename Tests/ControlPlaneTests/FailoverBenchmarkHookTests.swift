@@ -3,11 +3,12 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
 /// Issue 12 benchmark: `balctl-bench failover-ticks` builds its fleet and times ticks through
 /// these hooks. They must give every pool an active member and evaluate it, and the silent
 /// variant must decide heartbeat loss but never a DNS write, so the figures time evaluation alone.
-@Suite("Failover benchmark hooks")
+@Suite("Failover benchmark hooks", .storeEngines)
 struct FailoverBenchmarkHookTests {
     @Test("issue 12 benchmark: a prepared fleet is evaluated with no action; silencing the active members decides heartbeat loss, never a DNS write")
     func preparedFleet() async throws {

@@ -11,7 +11,7 @@ import TestSupport
 /// members heard too long ago. These tests hold the two halves of that bargain: every change a
 /// tick reads moves the generation (whoever makes it), and the cached path decides exactly what a
 /// full read decides.
-@Suite("Failover snapshot cache")
+@Suite("Failover snapshot cache", .storeEngines)
 struct FailoverSnapshotCacheTests {
     static let up: [String: JSONValue] = ["haproxy": .object(["active": .bool(true)])]
     static let down: [String: JSONValue] = ["haproxy": .object(["active": .bool(false)])]

@@ -4,11 +4,28 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
-/// A store on a fresh SQLite file, its admin operator, and helpers that act as an agent would.
+/// Opens stores on one fresh database of the engine the test runs on (`StoreEngine.current`):
+/// a SQLite file in `dir`, or a new database on the test process's PostgreSQL. Each call is
+/// another store on the same database (a second control plane, a restart).
+func storeOpener(dir: URL) throws -> @Sendable () throws -> Store {
+    switch StoreEngine.current {
+    case .sqlite:
+        let path = dir.appendingPathComponent("test.sqlite").path
+        return { try Store(path: path) }
+    case .postgres:
+        let url = try StoreEngine.postgres().createDatabase() + "?sslmode=disable"
+        return { try Store(engine: PostgresEngine(url: url, maxConnections: 4)) }
+    }
+}
+
+/// A store on a fresh database, its admin operator, and helpers that act as an agent would.
 final class Fixture: @unchecked Sendable {
     let dir: URL
     let store: Store
+    /// Another store on the same database.
+    let openStore: @Sendable () throws -> Store
     let admin: Operator
     let catalogue = AllPlugins.registry.catalogue
     var queue = QueuePolicy()
@@ -18,7 +35,8 @@ final class Fixture: @unchecked Sendable {
     init() async throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-cpt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        store = try Store(path: dir.appendingPathComponent("test.sqlite").path)
+        openStore = try storeOpener(dir: dir)
+        store = try openStore()
         let issued = try #require(try store.bootstrapAdminIfNeeded())
         admin = try #require(try await store.authenticateOperator(token: issued.token))
     }

@@ -3,10 +3,11 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
 /// The group-commit writer behind the heartbeat route: many concurrent heartbeats share
 /// transactions, yet each gets its own outcome, and a failed batch does not stall the writer.
-@Suite("Heartbeat group commit", .timeLimit(.minutes(1)))
+@Suite("Heartbeat group commit", .timeLimit(.minutes(1)), .storeEngines)
 struct HeartbeatWriterTests {
     func envelope(_ f: Fixture, _ hostname: String) throws -> (HeartbeatEnvelope, String) {
         let raw = String(decoding: try JSONEncoder().encode(f.report(hostname)), as: UTF8.self)

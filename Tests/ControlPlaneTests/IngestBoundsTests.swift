@@ -3,10 +3,11 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
 // issue 20 item 6: a cache-miss read that began before a rotation or removal must not be
 // cached after it.
-@Suite("Agent auth cache")
+@Suite("Agent auth cache", .storeEngines)
 struct AgentAuthCacheTests {
     @Test("a lookup that read the old secret before a rotation does not cache it: the old secret is refused at once")
     func rotationDuringMiss() async throws {
@@ -59,7 +60,7 @@ struct AgentAuthCacheTests {
 
 // issue 20 item 7: the history is bounded per member in bytes, big samples are trimmed, and a
 // `heartbeats` response is bounded.
-@Suite("Heartbeat history bounds")
+@Suite("Heartbeat history bounds", .storeEngines)
 struct HistoryBoundsTests {
     /// Records `raw` through the route's own path (envelope reader, group-commit writer).
     func beat(_ f: Fixture, _ e: MemberEnrollment, raw: String) async throws {

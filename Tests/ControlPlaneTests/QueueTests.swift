@@ -3,8 +3,9 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
-@Suite("Store: job queue")
+@Suite("Store: job queue", .storeEngines)
 struct QueueTests {
     func events(_ f: Fixture, _ id: Int64) async throws -> [String] {
         try await f.store.job(id, by: f.admin).events?.map(\.kind) ?? []

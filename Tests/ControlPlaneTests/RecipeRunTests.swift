@@ -2,9 +2,11 @@ import BalctlProtocol
 @testable import ControlPlane
 import Foundation
 import Testing
+import TestSupport
 
 /// Recipe runs in the store: one run of a recipe per member at a time (requests and schedules
 /// alike), and a disable run that undoes what the last enable run did.
+@Suite("Recipe runs", .storeEngines)
 struct RecipeRunTests {
     static let yaml = """
         id: greet

@@ -3,27 +3,31 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 @testable import ControlPlane
 
 /// Cron schedules fire exactly once per (schedule, due time): across a restart at the boundary,
 /// with two schedulers on one database, and for runs missed while down (run once or skip).
+@Suite("Scheduler: exactly once per due time", .storeEngines)
 struct SchedulerTests {
     let dir: URL
+    /// Stores on this test's database (`storeOpener`).
+    let open: @Sendable () throws -> Store
     let catalogue = AllPlugins.registry.catalogue
     let policy = QueuePolicy()
 
     init() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("sched-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        open = try storeOpener(dir: dir)
     }
 
-    var dbPath: String { dir.appendingPathComponent("db.sqlite").path }
 
     static func utc(_ text: String) -> Date { CronExpressionTests.utc(text) }
 
     /// A store with one member whose agent reported host.echo, and a schedule on it.
     func setUp(cron: String, missed: MissedRunPolicy = .runOnce, created: String) async throws -> (Store, Operator, ScheduleView) {
-        let store = try Store(path: dbPath)
+        let store = try open()
         _ = try store.bootstrapAdminIfNeeded()
         let op = try await store.adminOperator()!
         let pool = try await store.createPool(CreatePoolRequest(name: "p", template: .generic), by: op)
@@ -71,7 +75,7 @@ struct SchedulerTests {
         let (store, _, _) = try await setUp(cron: "*/5 * * * *", created: "2026-11-26T10:02:00Z")
         #expect(try await store.schedulerTick(now: Self.utc("2026-11-26T10:05:00Z"), recipes: [:], catalogue: catalogue, policy: policy) == 1)
         // The control plane restarts: a new store on the same database, ticking in the same minute.
-        let restarted = try Store(path: dbPath)
+        let restarted = try open()
         #expect(try await restarted.schedulerTick(now: Self.utc("2026-11-26T10:05:01Z"), recipes: [:], catalogue: catalogue, policy: policy) == 0)
         #expect(try await jobCount(restarted) == 1)
         // Even if the stored next run were rolled back (a crash between steps), the fire record holds.
@@ -85,7 +89,7 @@ struct SchedulerTests {
     @Test("two schedulers on one database fire a due time once")
     func twoSchedulers() async throws {
         let (store, _, _) = try await setUp(cron: "* * * * *", created: "2026-11-26T10:00:30Z")
-        let other = try Store(path: dbPath)
+        let other = try open()
         let catalogue = self.catalogue, policy = self.policy
         for minute in 1...5 {
             let now = Self.utc("2026-11-26T10:0\(minute):00Z")

@@ -4,20 +4,31 @@ import Crypto
 import Foundation
 import SQLEngine
 import Testing
+import TestSupport
 
 func sha256(_ s: String) -> String {
     SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
 }
 
-@Suite("Store: accounts, pools and members")
+@Suite("Store: accounts, pools and members", .storeEngines)
 struct AccountsPoolsMembersTests {
+    @Test("issue 22: the store under test is on the engine the run is for (each store test runs on SQLite, then PostgreSQL)")
+    func engineUnderTest() async throws {
+        let f = try await Fixture()
+        #expect(f.store.db.dialect.rawValue == StoreEngine.current.rawValue)
+        let version = try await f.store.db.read { db in
+            try String.fetchOne(db, sql: db.dialect == .postgres ? "SELECT version()" : "SELECT 'SQLite ' || sqlite_version()")
+        }
+        #expect(version?.hasPrefix(StoreEngine.current == .postgres ? "PostgreSQL 1" : "SQLite 3") == true, "\(version ?? "nil")")
+    }
+
     @Test("bootstrapAdminIfNeeded creates the admin once, then returns nil")
     func bootstrap() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-cpt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("s.sqlite").path
-        let store = try Store(path: path)
+        let open = try storeOpener(dir: dir)
+        let store = try open()
         let issued = try #require(try store.bootstrapAdminIfNeeded())
         #expect(issued.account.name == "admin")
         #expect(issued.account.isAdmin)
@@ -26,7 +37,7 @@ struct AccountsPoolsMembersTests {
         #expect(op.isAdmin && op.accountID == issued.account.id)
         #expect(try store.bootstrapAdminIfNeeded() == nil)
         // Also after reopening the database.
-        let reopened = try Store(path: path)
+        let reopened = try open()
         #expect(try reopened.bootstrapAdminIfNeeded() == nil)
         #expect(try await reopened.listAccounts(by: op).count == 1)
         // The token is stored hashed only.
@@ -248,7 +259,7 @@ struct AccountsPoolsMembersTests {
 }
 
 /// Issue 21 item 17: schedules and recipe runs are as private as pools, members and jobs.
-@Suite("Store: tenant isolation of schedules and recipe runs")
+@Suite("Store: tenant isolation of schedules and recipe runs", .storeEngines)
 struct ScheduleAndRecipeIsolationTests {
     @Test("issue 21 item 17: another account cannot create, read, list, edit, delete or cancel schedules and recipe runs")
     func isolation() async throws {
@@ -300,7 +311,7 @@ struct ScheduleAndRecipeIsolationTests {
     }
 }
 
-@Suite("Store: heartbeats")
+@Suite("Store: heartbeats", .storeEngines)
 struct HeartbeatTests {
     @Test("history is sampled and bounded: historyKeep newest rows are kept")
     func historyBounded() async throws {

@@ -64,7 +64,7 @@ extension ControlPlane {
         try await store.db.write { db in
             try db.execute(sql: """
                 UPDATE heartbeat_latest SET received_at = received_at - 600
-                WHERE member_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM members) WHERE n % ? = 0)
+                WHERE member_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM members) AS numbered WHERE n % ? = 0)
                 """, arguments: [every])
             let silenced = db.changesCount
             try db.execute(sql: """

@@ -14,7 +14,7 @@ import Testing
 
 /// Issue 12, alerts: the outbox dispatcher, SMTP (STARTTLS + AUTH PLAIN/LOGIN against a real
 /// aiosmtpd) and signed webhooks, retries, exclusive claims.
-@Suite("Alerts: outbox dispatcher, SMTP and webhooks", .serialized, .smtpSink)
+@Suite("Alerts: outbox dispatcher, SMTP and webhooks", .serialized, .smtpSink, .storeEngines)
 struct AlertTests {
     let sink: SMTPSink
     let fx: Fixture
@@ -358,7 +358,7 @@ struct AlertTests {
         try await configure(webhook: receiver.url)
         for i in 0..<24 { try await enqueue("alert \(i)") }
         // A second control plane: its own connection pool on the same file.
-        let other = try Store(path: fx.store.path)
+        let other = try fx.openStore()
         let a = try dispatcher(nil), b = try dispatcher(nil, store: other)
         let deadline = Date().addingTimeInterval(30)
         while try await rows().contains(where: { $0.state == "pending" }), Date() < deadline {

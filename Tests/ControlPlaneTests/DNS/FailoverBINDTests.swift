@@ -14,7 +14,7 @@ import TestSupport
 /// leased executor, provider registry — writing through a real BIND9 (one `named` for the suite).
 /// Agents are played by `Fixture.beat` (the route's own ingest path); "death" is a heartbeat aged
 /// in the database, so a test never waits for the delay.
-@Suite("Failover against a real named", .serialized, .bindServer)
+@Suite("Failover against a real named", .serialized, .bindServer, .storeEngines)
 struct FailoverBINDTests {
     let bind: BINDServer
     init() throws { bind = try BINDServer.shared() }

@@ -13,7 +13,7 @@ import TestSupport
 
 /// Red team, issue 12 (failover). Each test reproduces one finding: it FAILS on the code it was
 /// written against and should pass once the finding is fixed.
-@Suite("Red team: failover (issue 12)", .serialized)
+@Suite("Red team: failover (issue 12)", .serialized, .storeEngines)
 struct FailoverRedTeamTests {
     /// RT-12-1: `Store.checkProviderURL` (DNSProviderStore.swift) repeats the whole URL in its
     /// error, user info included, although `URLPolicy` deliberately does not ("its user info may

@@ -122,33 +122,41 @@ extension Store {
                             facts: FailoverFacts = FailoverFacts(), sampleSec: Double,
                             returning: Bool? = nil) throws -> Bool {
         if returning ?? (db.dialect == .postgres || upsertCanReturn) {
-            let historyAt = try Double.fetchOne(db.cachedStatement(sql: """
-                INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
-                                             public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?7, 1, CAST(?8 AS BIGINT), CASE WHEN CAST(?8 AS BIGINT) = 0 THEN ?2 END)
-                ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
-                    source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
-                    history_at = CASE WHEN excluded.received_at - heartbeat_latest.history_at >= ?6 THEN excluded.received_at
-                                      ELSE heartbeat_latest.history_at END,
-                    \(failoverFactsUpdate(db.dialect))
-                RETURNING history_at
-                """), arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
-            // (?8 is cast: PostgreSQL must give a NULL parameter used twice one type.)
+            let historyAt = try Double.fetchOne(db.cachedStatement(sql: upsertReturning[db.dialect]!),
+                                                arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
             return historyAt == t
         }
         let last = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
                                        arguments: [member])
         let keep = last.map { t - $0 >= sampleSec } ?? true
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(sql: upsertPlain[db.dialect]!)
+            .execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t, facts.publicIP, facts.haproxyActive])
+        return keep
+    }
+
+    /// The latest-report upsert per dialect, built once: it runs for every heartbeat, and
+    /// building (and hashing) its text each time was a measurable part of one. ?8 is cast:
+    /// PostgreSQL must give a NULL parameter used twice one type.
+    static let upsertReturning = Dictionary(uniqueKeysWithValues: SQLDialect.allCases.map { ($0, upsertSQL($0, returning: true)) })
+    static let upsertPlain = Dictionary(uniqueKeysWithValues: SQLDialect.allCases.map { ($0, upsertSQL($0, returning: false)) })
+
+    static func upsertSQL(_ d: SQLDialect, returning: Bool) -> String {
+        let historyAt = returning
+            ? """
+              CASE WHEN excluded.received_at - heartbeat_latest.history_at >= ?6 THEN excluded.received_at
+                                ELSE heartbeat_latest.history_at END
+              """
+            : "excluded.history_at"
+        return """
             INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at,
                                          public_ip, public_ip_streak, haproxy_active, haproxy_inactive_since)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, CAST(?8 AS BIGINT), CASE WHEN CAST(?8 AS BIGINT) = 0 THEN ?2 END)
+            VALUES (?1, ?2, ?3, ?4, ?5, \(returning ? "?2" : "?6"), ?7, 1, CAST(?8 AS BIGINT), CASE WHEN CAST(?8 AS BIGINT) = 0 THEN ?2 END)
             ON CONFLICT(member_id) DO UPDATE SET received_at = excluded.received_at,
-                source_ip = excluded.source_ip, agent_version = excluded.agent_version,
-                report = excluded.report, history_at = excluded.history_at,
-                \(failoverFactsUpdate(db.dialect))
-            """).execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t, facts.publicIP, facts.haproxyActive])
-        return keep
+                source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
+                history_at = \(historyAt),
+                \(failoverFactsUpdate(d))
+            \(returning ? "RETURNING history_at" : "")
+            """
     }
 
     /// The upsert's update of what failover reads: how many heartbeats in a row carried this

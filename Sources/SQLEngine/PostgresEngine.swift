@@ -277,6 +277,12 @@ final class PGTransaction: SQLConnection {
         for statement in SQLDialect.statements(sql) { _ = try query(statement, []) }
     }
 
+    func firstValue(_ sql: String, _ arguments: [SQLValue]) throws -> SQLValue? {
+        guard let row = try query(sql, arguments).rows.first else { return nil }
+        guard let cell = row.first(where: { _ in true }) else { throw SQLDecodingError("\(sql): no column") }
+        return try Self.value(cell)
+    }
+
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let result = try query(sql, arguments)
         var rows: [SQLRow] = []

@@ -7,6 +7,9 @@ public protocol SQLConnection {
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// The first column of the first row: nil when there is no row, `.null` for NULL. (Most
+    /// lookups want one value; this skips building rows.)
+    func firstValue(_ sql: String, _ arguments: [SQLValue]) throws -> SQLValue?
     /// Rows the last `execute` inserted, updated or deleted (GRDB's `changesCount`).
     var changesCount: Int { get }
     /// Several statements without parameters (migrations): SQLite runs the script as one text,

@@ -3,7 +3,7 @@ import Foundation
 /// The two SQL dialects the store speaks. Queries are written once, in the subset both engines
 /// agree on (`RETURNING`, `ON CONFLICT … DO UPDATE`, CTEs, window functions), with SQLite's `?` and
 /// `?NNN` placeholders; this is the one place that knows how the texts differ.
-public enum SQLDialect: String, Sendable {
+public enum SQLDialect: String, Sendable, CaseIterable {
     case sqlite
     case postgres
 

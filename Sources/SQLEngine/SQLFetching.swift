@@ -18,8 +18,7 @@ extension SQLConnection {
 extension SQLValueConvertible {
     /// The first column of the first row; nil when there is no row (or it is NULL).
     public static func fetchOne(_ c: any SQLConnection, sql: String, arguments: SQLArguments = []) throws -> Self? {
-        guard let row = try c.fetchAll(sql, arguments.values).first else { return nil }
-        let v = try row.value(0)
+        guard let v = try c.firstValue(sql, arguments.values) else { return nil }
         if case .null = v { return Self(sqlValue: v) }
         guard let t = Self(sqlValue: v) else { throw SQLDecodingError("\(sql): column 0 is \(v), not \(Self.self)") }
         return t

@@ -74,6 +74,22 @@ struct GRDBConnection: SQLConnection {
 
     func executeScript(_ sql: String) throws { try db.execute(sql: sql) }
 
+    func firstValue(_ sql: String, _ arguments: [SQLValue]) throws -> SQLValue? {
+        let value = try DatabaseValue.fetchOne(db.cachedStatement(sql: sql),
+                                               arguments: StatementArguments(arguments.map(Self.databaseValue)))
+        return value.map(Self.sqlValue)
+    }
+
+    static func sqlValue(_ v: DatabaseValue) -> SQLValue {
+        switch v.storage {
+        case .null: .null
+        case .int64(let i): .int(i)
+        case .double(let d): .double(d)
+        case .string(let s): .text(s)
+        case .blob(let b): .blob(b)
+        }
+    }
+
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
         let columns = statement.columnNames
@@ -82,15 +98,7 @@ struct GRDBConnection: SQLConnection {
         while let row = try cursor.next() {
             var values: [SQLValue] = []
             values.reserveCapacity(columns.count)
-            for i in 0..<columns.count {
-                switch (row[i] as DatabaseValue).storage {
-                case .null: values.append(.null)
-                case .int64(let v): values.append(.int(v))
-                case .double(let v): values.append(.double(v))
-                case .string(let v): values.append(.text(v))
-                case .blob(let v): values.append(.blob(v))
-                }
-            }
+            for i in 0..<columns.count { values.append(Self.sqlValue(row[i])) }
             rows.append(SQLRow(columns: columns, values: values))
         }
         return rows

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Issue 22, the store seam: the same statement texts and the same transaction code on SQLite
 /// (GRDB) and on a real PostgreSQL 15, with the differences confined to `SQLDialect`.
-@Suite("SQL engines: one statement text, two engines", .serialized, .postgresServer)
+@Suite("SQL engines: one statement text, two engines", .serialized)
 struct SQLEngineTests {
     enum Engine: String, CaseIterable, Sendable { case sqlite, postgres }
 
@@ -18,7 +18,7 @@ struct SQLEngineTests {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             return try SQLiteEngine(path: dir.appendingPathComponent("t.sqlite").path)
         case .postgres:
-            return try PostgresEngine(url: try PostgresServer.shared().createDatabase() + "?sslmode=disable")
+            return try PostgresEngine(url: try StoreEngine.postgres().createDatabase() + "?sslmode=disable")
         }
     }
 
@@ -165,7 +165,7 @@ struct SQLEngineTests {
             let pid = try #require(try await db.read { c in try c.fetchValue(Int.self, "SELECT pg_backend_pid()") })
             let database = try #require(try await db.read { c in try c.fetchValue(String.self, "SELECT current_database()") })
             // Terminate every session of this database from outside (as a restart or a failover would).
-            try PostgresServer.shared().psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+            try StoreEngine.postgres().psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
             try await db.write { c in try c.execute("INSERT INTO jobs(member) VALUES (?)", "after") }
             let members = try await db.read { c in try c.fetchAll("SELECT member FROM jobs ORDER BY id").map { try $0.get(0, as: String.self) } }
             #expect(members == ["before", "after"])
@@ -203,7 +203,7 @@ struct SQLEngineTests {
 
     @Test("PostgreSQL: three processes migrating one database at once apply each migration exactly once")
     func concurrentMigrations() async throws {
-        let url = try PostgresServer.shared().createDatabase() + "?sslmode=disable"
+        let url = try StoreEngine.postgres().createDatabase() + "?sslmode=disable"
         let engines = try (0..<3).map { _ in try PostgresEngine(url: url) }
         let applied = try await withThrowingTaskGroup(of: [String].self) { group in
             for e in engines { group.addTask { try await Self.migrator().migrate(e) } }

@@ -112,7 +112,7 @@ let package = Package(
             ]),
         // Real services on loopback for the test suites and benchmarks, one place each for its
         // configuration: BIND9 (`named`), PostgreSQL, free loopback ports.
-        .target(name: "ServiceLaunchers"),
+        .target(name: "ServiceLaunchers", dependencies: ["AgentKernel"]),
         .executableTarget(
             name: "balctl-bench",
             dependencies: [

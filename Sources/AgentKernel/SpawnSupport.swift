@@ -7,7 +7,7 @@ import Musl
 /// The descriptor hygiene every spawn needs (issue 20 item 15). Swift's Glibc module does not
 /// import the GNU declarations (`pipe2`, `posix_spawn_file_actions_addclosefrom_np`), so they are
 /// looked up in the C library at run time; where one is missing the portable fallback is used.
-enum SpawnSupport {
+public enum SpawnSupport {
     private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
     private typealias AddCloseFrom =
         @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
@@ -40,7 +40,7 @@ enum SpawnSupport {
 
     /// Close every descriptor above 2 in the child (after the dup2s onto 0–2): the agent's TLS
     /// sockets, libcurl's socketpairs and any descriptor a library opened without O_CLOEXEC.
-    static func closeAllAbove2(_ actions: inout posix_spawn_file_actions_t) {
+    public static func closeAllAbove2(_ actions: inout posix_spawn_file_actions_t) {
         if let addCloseFrom = addCloseFromFunction, addCloseFrom(&actions, 3) == 0 { return }
         // Fallback: the descriptors open now. glibc ignores a close action on a descriptor that
         // is closed by the time the child runs.

@@ -383,6 +383,10 @@ final class HeartbeatWriter: Sendable {
         }
         do {
             return try await db.write { c in try batch.map { try apply(c, $0) } }.map { .success($0) }
+        } catch let e as SQLError where e.kind == .commitUnknown {
+            // The batch may have committed: writing each again could claim jobs twice over.
+            // Every agent retries on its next beat; jobs claimed unseen come back after the lease.
+            return batch.map { _ in .failure(e) }
         } catch {
             var outcomes: [Result<HeartbeatOutcome, any Error>] = []
             for hb in batch {

@@ -145,11 +145,17 @@ public final class PostgresEngine: SQLDatabase {
         }
         let database = String(c.path.drop { $0 == "/" })
         guard !database.isEmpty else { throw SQLError(.other, "database URL names no database (postgres://user@host/DATABASE)") }
-        // libpq's default is "prefer" (TLS when offered, plain otherwise); "require" here also
-        // verifies the certificate and host name against the system's CAs (libpq's verify-full),
-        // with `sslrootcert=` for a private CA.
+        // libpq's default is "prefer" (TLS when offered, plain otherwise); `sslrootcert=` names
+        // a private CA for verify-ca / verify-full.
         let sslmode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
         var tlsConfig = TLSConfiguration.makeClientConfiguration()
+        // As libpq: prefer and require encrypt without checking the certificate; verify-ca
+        // checks the chain; verify-full also the host name.
+        switch sslmode {
+        case "prefer", "allow", "require": tlsConfig.certificateVerification = .none
+        case "verify-ca": tlsConfig.certificateVerification = .noHostnameVerification
+        default: break
+        }
         if let ca = c.queryItems?.first(where: { $0.name == "sslrootcert" })?.value {
             tlsConfig.trustRoots = .file(ca)
         }
@@ -186,7 +192,10 @@ actor ConnectionPool {
             if let c = idle.popLast() { return c }
             if open < limit { open += 1; return nil }
             await withCheckedContinuation { waiters.append($0) }
-            try Task.checkCancellation()
+            if Task.isCancelled {
+                wake()  // the wake this waiter got belongs to the next one
+                throw CancellationError()
+            }
         }
     }
 
@@ -244,7 +253,13 @@ final class PGConnection: @unchecked Sendable {
             throw error
         }
         do {
-            _ = try tx.query("COMMIT", [])
+            // A transaction in which a statement failed (and the body caught the error) is
+            // aborted: PostgreSQL answers COMMIT with ROLLBACK, not an error. Never report that
+            // as success (SQLite would have committed the rest).
+            let tag = try tx.query("COMMIT", []).metadata.command
+            guard tag == "COMMIT" else {
+                throw SQLError(.other, "the transaction was rolled back (PostgreSQL answered COMMIT with \(tag)): a statement in it failed")
+            }
         } catch let e as SQLError where e.kind == .connection {
             throw SQLError(.commitUnknown, "the connection failed during COMMIT; the transaction may or may not have committed: \(e.message)")
         }
@@ -278,13 +293,16 @@ final class PGTransaction: SQLConnection {
     }
 
     func firstValue(_ sql: String, _ arguments: [SQLValue]) throws -> SQLValue? {
-        guard let row = try query(sql, arguments).rows.first else { return nil }
+        let result = try query(sql, arguments)
+        changesCount = result.metadata.rows ?? 0
+        guard let row = result.rows.first else { return nil }
         guard let cell = row.first(where: { _ in true }) else { throw SQLDecodingError("\(sql): no column") }
         return try Self.value(cell)
     }
 
     func fetchAll(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let result = try query(sql, arguments)
+        changesCount = result.metadata.rows ?? 0
         var rows: [SQLRow] = []
         rows.reserveCapacity(result.rows.count)
         for row in result.rows {
@@ -342,7 +360,7 @@ final class PGTransaction: SQLConnection {
     static func value(_ cell: PostgresCell) throws -> SQLValue {
         guard cell.bytes != nil else { return .null }
         switch cell.dataType {
-        case .int2, .int4, .int8, .oid:
+        case .int2, .int4, .int8:
             return .int(try cell.decode(Int64.self))
         case .float4, .float8:
             return .double(try cell.decode(Double.self))

@@ -1,6 +1,8 @@
 /// The statements of one transaction, on either engine. A value of this type lives only inside
 /// the closure given to `SQLDatabase.read` / `write`; the closure runs on a thread of the engine's
-/// own and may be run again after a serialization failure, so it must do nothing but SQL.
+/// own and may be run again after a serialization failure, so it must do nothing but SQL. A
+/// failed statement must fail the transaction: on PostgreSQL it aborts it (COMMIT then reports
+/// the rollback as an error), where SQLite would undo that statement alone.
 public protocol SQLConnection {
     var dialect: SQLDialect { get }
     /// Runs one statement; returns how many rows it inserted, updated or deleted.

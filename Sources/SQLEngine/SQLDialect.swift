@@ -97,7 +97,8 @@ public enum SQLDialect: String, Sendable, CaseIterable {
                 }
                 skipTo = j
             } else if c == "-", next < sql.endIndex, sql[next] == "-" {
-                skipTo = sql[next...].firstIndex(of: "\n") ?? sql.endIndex
+                // ("\r\n" is one Character in Swift: look for either line end.)
+                skipTo = sql[next...].firstIndex { $0 == "\n" || $0 == "\r\n" } ?? sql.endIndex
             } else if c == "/", next < sql.endIndex, sql[next] == "*" {
                 let body = sql.index(after: next)
                 skipTo = sql[body...].range(of: "*/")?.upperBound ?? sql.endIndex

@@ -28,7 +28,13 @@ public struct SQLMigrator: Sendable {
     @discardableResult
     public func migrate(_ db: any SQLDatabase, upTo last: String? = nil) async throws -> [String] {
         var appliedNow: [String] = []
-        let end = last.flatMap { id in migrations.firstIndex { $0.identifier == id } }.map { $0 + 1 } ?? migrations.count
+        var end = migrations.count
+        if let last {
+            guard let i = migrations.firstIndex(where: { $0.identifier == last }) else {
+                throw SQLError(.other, "no migration named \(last)")
+            }
+            end = i + 1
+        }
         for migration in migrations.prefix(end) {
             if try await db.exclusive({ c in try Self.apply(migration, c) }) { appliedNow.append(migration.identifier) }
         }

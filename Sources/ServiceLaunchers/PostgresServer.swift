@@ -1,3 +1,4 @@
+import AgentKernel
 import Foundation
 import Glibc
 
@@ -97,6 +98,9 @@ public final class PostgresServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // pg_ctl leaves a daemon that lives as long as the tests: it must not keep another
+        // test's pipe or a port just handed out by Loopback.freePort.
+        SpawnSupport.closeAllAbove2(&actions)
         let cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0

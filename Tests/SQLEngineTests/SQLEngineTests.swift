@@ -157,6 +157,25 @@ struct SQLEngineTests {
         }
     }
 
+    @Test("PostgreSQL: a body that swallows a failed statement does not pass for committed (the server rolled it back)")
+    func swallowedFailure() async throws {
+        try await with(.postgres) { db in
+            try await create(db)
+            do {
+                _ = try await db.write { c in
+                    try c.execute("INSERT INTO jobs(member) VALUES (?)", "kept?")
+                    _ = try? c.execute("INSERT INTO jobs(member) VALUES (?)", "kept?")  // unique violation, swallowed
+                    return 1
+                }
+                Issue.record("COMMIT of an aborted transaction was reported as success")
+            } catch let e as SQLError {
+                #expect(e.message.contains("rolled back"), "\(e)")
+            }
+            let n = try await db.read { c in try c.fetchValue(Int.self, "SELECT COUNT(*) FROM jobs") }
+            #expect(n == 0)
+        }
+    }
+
     @Test("PostgreSQL: a connection killed by the server is replaced and the transaction retried; nothing committed is lost")
     func reconnect() async throws {
         try await with(.postgres) { db in
@@ -244,6 +263,7 @@ struct SQLDialectTests {
         #expect(p.statement("SELECT ?2, ?, ?1") == "SELECT $2, $3, $1")
         #expect(p.statement("SELECT '?', \"a?\", ? -- ?\n/* ? */ ?") == "SELECT '?', \"a?\", $1 -- ?\n/* ? */ $2")
         #expect(p.statement("SELECT 'it''s ?', ?") == "SELECT 'it''s ?', $1")
+        #expect(p.statement("SELECT ? -- c\r\n, ?") == "SELECT $1 -- c\r\n, $2")
         #expect(SQLDialect.sqlite.statement("SELECT ?") == "SELECT ?")
     }
 

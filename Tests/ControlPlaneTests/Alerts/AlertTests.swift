@@ -237,12 +237,15 @@ struct AlertTests {
         let group = try await server.serviceGroup()
         let running = Task { try await group.run() }
         let deadline = Date().addingTimeInterval(10)
-        while try sink.messages(to: rcpt).isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        // The row is marked sent after the SMTP server accepted the mail: wait for both.
+        func state() async throws -> String? {
+            try await server.store.db.read { db in try String.fetchOne(db, sql: "SELECT state FROM alert_outbox") }
+        }
+        while try await state() != "sent", Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(try sink.messages(to: rcpt).first?.subject == "web-1 silent")
-        let state = try await server.store.db.read { db in try String.fetchOne(db, sql: "SELECT state FROM alert_outbox") }
-        #expect(state == "sent")
+        #expect(try await state() == "sent")
     }
 
     // MARK: webhooks

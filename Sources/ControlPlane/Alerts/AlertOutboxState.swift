@@ -24,20 +24,18 @@ extension Store {
         guard limit > 0 else { return [] }
         return try await db.write { db in
             var claimed: [OutboxAlert] = []
-            do {
-                let rows = try SQLRow.fetchAll(db, sql: """
-                    SELECT id, pool_id, channel, target, kind, subject, body, attempts, created_at FROM alert_outbox
-                    WHERE state = 'pending' AND next_attempt_at <= ? AND channel = ?
-                      AND (claimed_until IS NULL OR claimed_until <= ?)
-                    ORDER BY next_attempt_at, id LIMIT ?
-                    """, arguments: [t, channel, t, limit])
-                for row in rows {
-                    let alert = OutboxAlert(id: row["id"], poolID: row["pool_id"], channel: row["channel"], target: row["target"],
-                                            kind: row["kind"], subject: row["subject"], body: row["body"],
-                                            attempts: row["attempts"], createdAt: row["created_at"])
-                    try db.execute(sql: "UPDATE alert_outbox SET claimed_until = ? WHERE id = ?", arguments: [until, alert.id])
-                    claimed.append(alert)
-                }
+            let rows = try SQLRow.fetchAll(db, sql: """
+                SELECT id, pool_id, channel, target, kind, subject, body, attempts, created_at FROM alert_outbox
+                WHERE state = 'pending' AND next_attempt_at <= ? AND channel = ?
+                  AND (claimed_until IS NULL OR claimed_until <= ?)
+                ORDER BY next_attempt_at, id LIMIT ?
+                """, arguments: [t, channel, t, limit])
+            for row in rows {
+                let alert = OutboxAlert(id: row["id"], poolID: row["pool_id"], channel: row["channel"], target: row["target"],
+                                        kind: row["kind"], subject: row["subject"], body: row["body"],
+                                        attempts: row["attempts"], createdAt: row["created_at"])
+                try db.execute(sql: "UPDATE alert_outbox SET claimed_until = ? WHERE id = ?", arguments: [until, alert.id])
+                claimed.append(alert)
             }
             return claimed
         }

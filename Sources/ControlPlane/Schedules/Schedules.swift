@@ -134,33 +134,31 @@ extension Store {
                               policy: QueuePolicy) async throws -> Int {
         try await db.write { db in
             var fired = 0
-            do {
-                let t = now.timeIntervalSince1970
-                let due = try SQLRow.fetchAll(db, sql: """
-                    SELECT * FROM schedules WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at
-                    """, arguments: [t])
-                for row in due {
-                    let s = Self.scheduleView(row)
-                    let accountID: Int64 = row["account_id"]
-                    guard let cron = try? CronExpression(s.cron), let first = s.nextRunAt else { continue }
-                    var dueAt = first
-                    var fire = true
-                    if t - first > Self.missedAfterSec {
-                        // Missed while down: fire once for the latest missed time, or skip.
-                        var latest = Date(timeIntervalSince1970: first)
-                        while let n = cron.next(after: latest), n <= now { latest = n }
-                        dueAt = latest.timeIntervalSince1970
-                        fire = s.missed == .runOnce
-                    }
-                    let next = cron.next(after: Date(timeIntervalSince1970: max(dueAt, fire ? dueAt : t)))?.timeIntervalSince1970
-                    try db.execute(sql: "UPDATE schedules SET next_run_at = ? WHERE id = ?", arguments: [next, s.id])
-                    guard fire else { continue }
-                    try db.execute(sql: "INSERT INTO schedule_fires(schedule_id, due_at, fired_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                                   arguments: [s.id, dueAt, t])
-                    guard db.changesCount == 1 else { continue }  // another scheduler fired it
-                    fired += 1
-                    try Self.fire(db, s, accountID: accountID, dueAt: dueAt, recipes: recipes, catalogue: catalogue, policy: policy)
+            let t = now.timeIntervalSince1970
+            let due = try SQLRow.fetchAll(db, sql: """
+                SELECT * FROM schedules WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at
+                """, arguments: [t])
+            for row in due {
+                let s = Self.scheduleView(row)
+                let accountID: Int64 = row["account_id"]
+                guard let cron = try? CronExpression(s.cron), let first = s.nextRunAt else { continue }
+                var dueAt = first
+                var fire = true
+                if t - first > Self.missedAfterSec {
+                    // Missed while down: fire once for the latest missed time, or skip.
+                    var latest = Date(timeIntervalSince1970: first)
+                    while let n = cron.next(after: latest), n <= now { latest = n }
+                    dueAt = latest.timeIntervalSince1970
+                    fire = s.missed == .runOnce
                 }
+                let next = cron.next(after: Date(timeIntervalSince1970: max(dueAt, fire ? dueAt : t)))?.timeIntervalSince1970
+                try db.execute(sql: "UPDATE schedules SET next_run_at = ? WHERE id = ?", arguments: [next, s.id])
+                guard fire else { continue }
+                try db.execute(sql: "INSERT INTO schedule_fires(schedule_id, due_at, fired_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                               arguments: [s.id, dueAt, t])
+                guard db.changesCount == 1 else { continue }  // another scheduler fired it
+                fired += 1
+                try Self.fire(db, s, accountID: accountID, dueAt: dueAt, recipes: recipes, catalogue: catalogue, policy: policy)
             }
             return fired
         }

@@ -12,8 +12,9 @@ struct AgentIdentity: Sendable {
 
 /// Secret → member, allowed IPs and hostname, kept a few seconds so a fleet heartbeating
 /// every second does not cost a database read each. Rotating a secret, editing or removing a
-/// member or deleting a pool clears it at once; another control plane on the same database sees
-/// such a change within `ttl`.
+/// member or deleting a pool clears it at once; replicas on the same PostgreSQL clear theirs when
+/// the change's notification arrives (`AuthChangeListener`), and read through while they cannot
+/// hear them.
 ///
 /// A miss reads the database outside the lock, so a rotation can commit (and clear the cache)
 /// while the read is under way: what that read found must not be stored after the clearing, or
@@ -25,27 +26,39 @@ final class AgentAuthCache: Sendable {
         var allowed: [IPv4]
         var expires: Double
     }
-    private let state = Mutex<(entries: [String: Entry], generation: UInt64)>(([:], 0))
+    private let state = Mutex<(entries: [String: Entry], generation: UInt64, bypass: Bool)>(([:], 0, false))
     let ttl: Double = 5
 
     /// The live entry for `key`, or what `read` finds (nil: no such secret). `read`'s result is
     /// cached unless `invalidateAll()` ran since the lookup began.
     func entry(_ key: String, at t: Double, read: () async throws -> Entry?) async throws -> Entry? {
-        let (hit, generation) = state.withLock { s -> (Entry?, UInt64) in
+        let (hit, generation, bypass) = state.withLock { s -> (Entry?, UInt64, Bool) in
+            if s.bypass { return (nil, s.generation, true) }
             if let hit = s.entries[key] {
-                if hit.expires >= t { return (hit, s.generation) }
+                if hit.expires >= t { return (hit, s.generation, false) }
                 s.entries[key] = nil
             }
-            return (nil, s.generation)
+            return (nil, s.generation, false)
         }
         if let hit { return hit }
         guard let found = try await read() else { return nil }
+        if bypass { return found }
         state.withLock { s in
-            guard s.generation == generation else { return }  // read before an invalidation
+            guard s.generation == generation, !s.bypass else { return }  // read before an invalidation
             if s.entries.count > 100_000 { s.entries.removeAll() }  // bound memory under a flood of members
             s.entries[key] = found
         }
         return found
+    }
+
+    /// Replicas on PostgreSQL: while this replica cannot hear other replicas' changes (its
+    /// LISTEN connection is down), every lookup reads the database and nothing is kept.
+    func setBypass(_ on: Bool) {
+        state.withLock { s in
+            s.bypass = on
+            s.entries.removeAll()
+            s.generation &+= 1
+        }
     }
 
     /// Forget every entry, and every lookup still reading.

@@ -9,6 +9,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SQLEngine
 
 /// How `balctl-server serve` runs.
 public struct ServerConfig: Sendable {
@@ -46,6 +47,11 @@ public struct ServerConfig: Sendable {
     /// The relay alert mail goes through (nil: email alerts fail with "no SMTP server configured").
     public var smtp: SMTPSettings? = nil
     public var alerts = AlertPolicy()
+    /// `postgres://…`: run on PostgreSQL, one of any number of replicas (issue 22); nil: the
+    /// SQLite file in the data directory.
+    public var databaseURL: String? = nil
+    /// Which replica runs the evaluator, the scheduler and the sweeper (see `LeaderLease`).
+    public var leader = LeaderLease.Policy()
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -67,17 +73,26 @@ public final class ControlPlane: Sendable {
     let secrets: SecretBox
     public let failover: Failover
     let heartbeatReply: HeartbeatReplyBody
+    /// Who runs the singletons; with SQLite, always this process.
+    public let leader: LeaderLease
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
-        try DataDirectory.prepare(config.dataDir, databasePath: config.databasePath)
         let catalogue = AllPlugins.registry.catalogue
         var config = config
         config.queue.commandLocks = QueuePolicy.locks(of: catalogue)
         self.config = config
-        self.store = try Store(path: config.databasePath)
-        // -wal and -shm exist now (WAL mode): make sure they are 0600 as well.
-        try DataDirectory.tightenDatabaseFiles(config.databasePath)
+        if let url = config.databaseURL {
+            try DataDirectory.prepare(config.dataDir, databasePath: nil)
+            self.store = try Store(engine: try PostgresEngine(url: url, logger: logger))
+            // Until this replica hears other replicas' changes (AuthChangeListener), it caches nothing.
+            store.authCache.setBypass(true)
+        } else {
+            try DataDirectory.prepare(config.dataDir, databasePath: config.databasePath)
+            self.store = try Store(path: config.databasePath)
+            // -wal and -shm exist now (WAL mode): make sure they are 0600 as well.
+            try DataDirectory.tightenDatabaseFiles(config.databasePath)
+        }
         self.catalogue = catalogue
         if let dir = config.recipesDir {
             self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })
@@ -88,16 +103,22 @@ public final class ControlPlane: Sendable {
         self.heartbeatReply = try HeartbeatReplyBody(intervalSec: config.heartbeat.intervalSec,
                                                      latestAgentVersion: BalctlVersion.current)
         self.secrets = try SecretBox.open(dataDir: config.dataDir)
-        self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger)
+        let holder = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
+        self.leader = LeaderLease(db: store.db, holder: holder, policy: config.leader, logger: logger)
+        self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger,
+                                 owner: holder, leader: leader)
         self.logger = logger
     }
+
+    /// "sqlite" or "postgresql".
+    public var databaseKind: String { store.db.dialect == .postgres ? "postgresql" : "sqlite" }
 
     func router() -> Router<BalctlRequestContext> {
         let router = Router(context: BalctlRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        // No-op route: liveness for load balancers, and the baseline in the benchmark.
-        router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"],
-                                                  body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        // For load balancers (and the benchmark's baseline): no database call, it reads what the
+        // lease loop last saw (it talks to the database every second).
+        router.get("healthz") { _, _ in self.health() }
         AgentRoutes(server: self).register(router)
         OperatorRoutes(server: self).register(router)
         RecipeRoutes(server: self).register(router)
@@ -136,14 +157,42 @@ public final class ControlPlane: Sendable {
     /// The server and the lease sweeper as one service group that shuts down gracefully on
     /// SIGTERM/SIGINT or `triggerGracefulShutdown()`.
     public func serviceGroup(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> ServiceGroup {
-        try await store.graceRunningLeases(policy: config.queue)
+        try await store.verifySecretsKey(secrets)
+        if store.db.dialect == .sqlite {
+            // The single server was down: agents could not renew, so their leases get the time back.
+            // (Replicas on PostgreSQL: one replica's restart is no outage.)
+            try await store.graceRunningLeases(policy: config.queue)
+        }
+        // Lead before serving when possible (SQLite: always), so the first ticks are not skipped.
+        _ = try? await leader.round()
         let app = try application(onRunning: onRunning)
-        return ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: LeaseSweeper(server: self)),
-                                            .init(service: Scheduler(server: self)),
-                                            .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec)),
-                                            .init(service: try alertDispatcher())],
-                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: DatabaseCloser(db: store.db)),
+            .init(service: app), .init(service: LeaderLeaseService(lease: leader)),
+            .init(service: LeaseSweeper(server: self)), .init(service: Scheduler(server: self)),
+            .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec)),
+            .init(service: try alertDispatcher()),
+        ]
+        if let engine = store.db as? PostgresEngine {
+            services.append(.init(service: AuthChangeListener(engine: engine, store: store)))
+        }
+        return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    }
+
+    /// `/healthz`: 200 "ok" with the database and this replica's role; 503 when the database has
+    /// not answered for `3 × ttl` (a load balancer should send agents elsewhere).
+    func health() -> Response {
+        let since = leader.secondsSinceContact
+        let reachable = since.map { $0 <= 3 * config.leader.ttlSec } ?? false
+        let text = """
+            \(reachable ? "ok" : "unavailable")
+            database: \(databaseKind) \(reachable ? "reachable" : since.map { "unreachable for \(Int($0)) s" } ?? "not yet reached")
+            role: \(leader.role.rawValue)
+            leader_changes: \(leader.changes)
+
+            """
+        return Response(status: reachable ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+                        body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Sends the alert outbox; refuses an SMTP configuration that breaks the mail policy.
@@ -165,8 +214,19 @@ struct LeaseSweeper: Service {
 
     func run() async throws {
         try await runEvery(server.config.sweepIntervalSec, logger: server.logger, what: "lease sweep") {
-            let moved = try await server.store.sweep(policy: server.config.queue)
+            guard let fence = server.leader.fence() else { return }
+            let moved = try await server.store.sweep(policy: server.config.queue, fence: fence)
             if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
         }
+    }
+}
+
+/// Closes the database's connections once the other services have stopped (the group shuts
+/// services down in reverse order, and this one is listed first).
+struct DatabaseCloser: Service {
+    let db: any SQLDatabase
+    func run() async throws {
+        try? await gracefulShutdown()
+        try? await db.close()
     }
 }

@@ -14,12 +14,15 @@ enum DataDirectory {
     /// Before the database opens: the directory exists with mode 0700, and the database file
     /// exists with mode 0600 (SQLite creates -wal and -shm with the database file's mode, so they
     /// are born 0600 too); existing database files are set to 0600.
-    static func prepare(_ dir: String, databasePath: String) throws {
+    /// `databasePath` nil: the database is elsewhere (PostgreSQL); the directory still holds
+    /// `secrets.key` and the local CA.
+    static func prepare(_ dir: String, databasePath: String?) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: Int(directoryMode)])
         guard chmod(dir, directoryMode) == 0 else {
             throw DataDirectoryError(path: dir, message: "cannot set mode 0700: \(String(cString: strerror(errno)))")
         }
+        guard let databasePath else { return }
         if access(databasePath, F_OK) != 0 {
             do { try SafeFile.createNew(databasePath, [], mode: databaseMode) } catch {
                 throw DataDirectoryError(path: databasePath, message: error.description)

@@ -280,21 +280,22 @@ extension Store {
     }
 
     /// Everything the sweeper does at `t`: leases, deadlines, pending expiry. Returns how many
-    /// jobs moved.
+    /// jobs moved. `fence`: the leader's (replicas), checked in each transaction that moves a job.
     @discardableResult
-    public func sweep(at t: Double = now(), policy: QueuePolicy) async throws -> Int {
-        try await expireLeases(at: t) + enforceDeadlines(at: t, policy: policy)
+    public func sweep(at t: Double = now(), policy: QueuePolicy, fence: LeaderFence? = nil) async throws -> Int {
+        try await expireLeases(at: t, fence: fence) + enforceDeadlines(at: t, policy: policy, fence: fence)
     }
 
     /// Leases that ran out: back to pending with attempt + 1, or failed after the last attempt
     /// (cancelled if an operator had asked). Returns how many jobs moved.
     @discardableResult
-    public func expireLeases(at t: Double = now()) async throws -> Int {
+    public func expireLeases(at t: Double = now(), fence: LeaderFence? = nil) async throws -> Int {
         try await db.write { db in
             let rows = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt, max_attempts, cancel_requested FROM jobs
                 WHERE state = 'running' AND lease_expires_at < ?
                 """, arguments: [t])
+            if !rows.isEmpty { try fence?.check(db) }
             for row in rows {
                 let id: Int64 = row["id"], attempt: Int = row["attempt"], maxAttempts: Int = row["max_attempts"]
                 if row["cancel_requested"] as Bool {
@@ -319,11 +320,12 @@ extension Store {
     /// an operator asked), however many heartbeats still list it; a job pending longer than
     /// `pendingExpirySec` after it was enqueued fails as expired. Returns how many jobs moved.
     @discardableResult
-    public func enforceDeadlines(at t: Double = now(), policy: QueuePolicy) async throws -> Int {
+    public func enforceDeadlines(at t: Double = now(), policy: QueuePolicy, fence: LeaderFence? = nil) async throws -> Int {
         try await db.write { db in
             let overdue = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt, timeout_sec, cancel_requested FROM jobs WHERE state = 'running' AND deadline_at < ?
                 """, arguments: [t])
+            if !overdue.isEmpty { try fence?.check(db) }
             for row in overdue {
                 let id: Int64 = row["id"], attempt: Int = row["attempt"], timeout: Int = row["timeout_sec"]
                 let late = "no completion \(policy.deadlineGraceSec) s after its \(timeout) s timeout"
@@ -338,6 +340,7 @@ extension Store {
             let expired = try SQLRow.fetchAll(db, sql: """
                 SELECT id, attempt FROM jobs WHERE state = 'pending' AND created_at < ?
                 """, arguments: [t - policy.pendingExpirySec])
+            if overdue.isEmpty && !expired.isEmpty { try fence?.check(db) }
             for row in expired {
                 let why = "expired: still pending \(Self.hours(policy.pendingExpirySec)) after it was enqueued (its agent never claimed it)"
                 try Self.endJob(db, row["id"], attempt: row["attempt"], .failed, error: why, event: "expired", why, at: t)

@@ -11,6 +11,8 @@ public final class Store: Sendable {
     public let path: String
     /// Recently authenticated agents (see `AgentAuthCache`).
     let authCache = AgentAuthCache()
+    /// The PostgreSQL channel member changes that affect authentication are announced on.
+    static let authChannel = "balctl_auth"
 
     /// The embedded default: a SQLite file.
     public init(path: String) throws {
@@ -23,15 +25,22 @@ public final class Store: Sendable {
         }
         self.path = path
         db = SQLiteEngine(pool: try DatabasePool(path: path, configuration: config))
-        try Self.migrator.migrateBlocking(db)
+        migratedAtOpen = try Self.migrator.migrateBlocking(db)
     }
 
-    /// Any engine (PostgreSQL: `PostgresEngine(url:)`); migrates it before returning.
+    /// Any engine (PostgreSQL: `PostgresEngine(url:)`); migrates it before returning. Several
+    /// replicas starting at once are safe: on PostgreSQL migrations run under an advisory lock,
+    /// and each is applied once.
     public init(engine: any SQLDatabase) throws {
         db = engine
         path = (engine as? SQLiteEngine)?.pool.path ?? ""
-        try Self.migrator.migrateBlocking(db)
+        migratedAtOpen = try Self.migrator.migrateBlocking(db)
     }
+
+    /// The migrations this process applied when it opened the store (usually none).
+    public let migratedAtOpen: [String]
+    /// Every migration this version knows, in order.
+    public static var migrationIDs: [String] { migrator.migrations.map(\.identifier) }
 
     static var migrator: SQLMigrator {
         var m = SQLMigrator()
@@ -374,6 +383,37 @@ public final class Store: Sendable {
                     try db.execute(sql: "CREATE TRIGGER failover_generation_\(t.name) AFTER \(t.event) ON \(t.table) FOR EACH ROW"
                                    + (t.when.map { " WHEN (\($0))" } ?? "") + " EXECUTE FUNCTION failover_generation_bump()")
                 }
+            }
+        }
+        m.register("v8: leader lease; auth change notifications") { db in
+            // One row: who runs the singletons and its fencing token (see `LeaderLease`). A
+            // pool's failover lease remembers the leader token it was taken under, so a new
+            // leader may take over a deposed leader's pool lease (see `FailoverExecutor.decide`).
+            try db.executeScript(db.dialect.schema("""
+                CREATE TABLE leader_lease(
+                    name TEXT PRIMARY KEY,
+                    holder TEXT,
+                    token INTEGER NOT NULL,
+                    expires_at REAL NOT NULL,
+                    acquired_at REAL);
+                INSERT INTO leader_lease(name, token, expires_at) VALUES ('singletons', 0, 0);
+                ALTER TABLE pool_failover ADD COLUMN lease_leader_token INTEGER;
+                CREATE TABLE server_settings(
+                    name TEXT PRIMARY KEY,
+                    value TEXT NOT NULL);
+                """))
+            if db.dialect == .postgres {
+                // Every replica keeps an authentication cache; this tells all of them, at commit,
+                // that a secret, the allowed addresses or a hostname changed or a member went
+                // (pool deletions cascade here too), whoever made the change.
+                try db.executeScript("""
+                    CREATE FUNCTION balctl_auth_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM pg_notify('\(Store.authChannel)', ''); RETURN NULL; END $$;
+                    CREATE TRIGGER members_auth_upd AFTER UPDATE OF secret_hash, allowed_ips, hostname ON members
+                        FOR EACH STATEMENT EXECUTE FUNCTION balctl_auth_changed();
+                    CREATE TRIGGER members_auth_del AFTER DELETE ON members
+                        FOR EACH STATEMENT EXECUTE FUNCTION balctl_auth_changed();
+                    """)
             }
         }
         return m

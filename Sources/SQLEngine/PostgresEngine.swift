@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// PostgreSQL through postgres-nio. The store's transactions are synchronous closures (the
 /// SQLite path runs them on GRDB's queues), so each PostgreSQL connection has a thread of its own
@@ -80,6 +81,62 @@ public final class PostgresEngine: SQLDatabase {
     /// before COMMIT was sent (run it again on a new one).
     static func retryable(_ e: SQLError) -> Bool {
         e.kind == .connection || e.sqlState == "40001" || e.sqlState == "40P01"
+    }
+
+    /// Until cancelled: LISTEN on `channel` on a connection of its own. `onListening(true)` once
+    /// the LISTEN is in place, `onListening(false)` when the connection is lost (notifications
+    /// sent meanwhile are gone: the caller must assume it missed some), `onNotification` for each
+    /// one. A `SELECT 1` every `probeSec` finds a connection that died without closing; a lost
+    /// one is replaced after a back-off of 0.1 s doubling to 5 s.
+    public func listen(channel: String, probeSec: Double = 2,
+                       onListening: @escaping @Sendable (Bool) -> Void,
+                       onNotification: @escaping @Sendable (String) -> Void) async {
+        var failures = 0
+        while !Task.isCancelled {
+            var connection: PostgresConnection?
+            do {
+                let c = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                             configuration: configuration, id: Int.random(in: 0...Int.max),
+                                                             logger: logger).get()
+                connection = c
+                try await c.listen(on: channel) { notifications in
+                    onListening(true)
+                    failures = 0
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await n in notifications { onNotification(n.payload) }
+                            throw SQLError(.connection, "the LISTEN connection ended")
+                        }
+                        group.addTask {
+                            // Never awaits a query (one sent to a connection that just closed
+                            // may never complete): sends one and checks the last answer's age.
+                            let answered = ProbeClock()
+                            while true {
+                                try await Task.sleep(for: .seconds(probeSec))
+                                if c.isClosed { throw SQLError(.connection, "the LISTEN connection closed") }
+                                if answered.age > 3 * probeSec {
+                                    throw SQLError(.connection, "the LISTEN connection did not answer for \(Int(3 * probeSec)) s")
+                                }
+                                let probe: EventLoopFuture<PostgresQueryResult> = c.query("SELECT 1", logger: self.logger)
+                                probe.whenSuccess { _ in answered.touch() }
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+            } catch {
+                if !Task.isCancelled {
+                    failures += 1
+                    if failures == 1 || failures % 30 == 0 {
+                        logger.warning("postgres: LISTEN \(channel) lost, reconnecting: \(PGConnection.describe(error))")
+                    }
+                }
+            }
+            onListening(false)
+            if let connection { try? await connection.close() }
+            try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
+        }
     }
 
     public func close() async throws {
@@ -275,6 +332,21 @@ final class PGConnection: @unchecked Sendable {
     }
 }
 
+/// When the LISTEN connection last answered a probe.
+private final class ProbeClock: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+    func touch() { last.withLock { $0 = .now } }
+    var age: Double {
+        let d = ContinuousClock.now - last.withLock { $0 }
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// A future's result, written once before a semaphore is signalled and read after the wait.
+private final class FutureOutcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
 /// `SQLConnection` inside one PostgreSQL transaction.
 final class PGTransaction: SQLConnection {
     let owner: PGConnection
@@ -316,6 +388,25 @@ final class PGTransaction: SQLConnection {
         return rows
     }
 
+    /// `future.wait()`, except that a connection found closed ends the wait: postgres-nio sends
+    /// a query to a connection that closed meanwhile without completing its future (seen under
+    /// `pg_terminate_backend`: the thread waited for ever and the pool ran dry). A statement that
+    /// runs long on a live connection is waited for as long as it takes.
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = FutureOutcome<T>()
+        future.whenComplete { result in
+            box.result = result
+            done.signal()
+        }
+        while done.wait(timeout: .now() + 0.25) == .timedOut {
+            if connection.isClosed {
+                throw SQLError(.connection, "the connection closed while a statement was under way")
+            }
+        }
+        return try box.result!.get()
+    }
+
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments {
@@ -329,7 +420,7 @@ final class PGTransaction: SQLConnection {
         }
         let q = PostgresQuery(unsafeSQL: SQLDialect.postgres.statement(sql), binds: binds)
         do {
-            return try owner.connection.query(q, logger: owner.logger).wait()
+            return try Self.wait(for: owner.connection.query(q, logger: owner.logger), on: owner.connection)
         } catch let e as PSQLError {
             if let state = e.serverInfo?[.sqlState] {
                 let message = e.serverInfo?[.message] ?? "\(e.code)"

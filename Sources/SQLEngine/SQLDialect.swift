@@ -63,6 +63,13 @@ public enum SQLDialect: String, Sendable, CaseIterable {
         self == .postgres ? "\(a) IS NOT DISTINCT FROM \(b)" : "\(a) IS \(b)"
     }
 
+    /// The database's clock in Unix seconds (fractional): leases judged by it do not depend on
+    /// any replica's clock. SQLite's `unixepoch('subsec')` needs 3.42; Debian 12 has 3.40.
+    public var epochNow: String {
+        self == .postgres ? "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+                          : "((julianday('now') - 2440587.5) * 86400.0)"
+    }
+
     /// The scalar two-argument minimum / maximum (SQLite's MIN(a, b) / MAX(a, b)).
     public func least(_ a: String, _ b: String) -> String { self == .postgres ? "LEAST(\(a), \(b))" : "MIN(\(a), \(b))" }
     public func greatest(_ a: String, _ b: String) -> String { self == .postgres ? "GREATEST(\(a), \(b))" : "MAX(\(a), \(b))" }

@@ -9,7 +9,7 @@ struct BalctlServer: AsyncParsableCommand {
         commandName: "balctl-server",
         abstract: "The balctl control plane: pools, members, the job queue and the agent API.",
         version: BalctlVersion.current,
-        subcommands: [Serve.self, Init.self, Demo.self],
+        subcommands: [Serve.self, Init.self, Migrate.self, Demo.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -17,6 +17,8 @@ struct BalctlServer: AsyncParsableCommand {
 struct ServerOptions: ParsableArguments {
     @Option(help: "Data directory (SQLite database). Env: BALCTL_DATA_DIR.")
     var dataDir: String = ProcessInfo.processInfo.environment["BALCTL_DATA_DIR"] ?? "/var/lib/balctl-server"
+
+    @OptionGroup var database: DatabaseOption
 
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
@@ -63,9 +65,13 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Recipe directory (env BALCTL_RECIPES_DIR; default ./recipes, then /etc/balctl/recipes, when present).")
     var recipesDir: String?
 
+    @Option(help: "Seconds a leader's lease lasts without renewal; a dead leader is replaced within about this long (replicas), 2–60.")
+    var leaderLeaseSec: Double = 4
+
     @OptionGroup var smtp: SMTPOptions
 
     func validate() throws {
+        guard (2...60).contains(leaderLeaseSec) else { throw ValidationError("--leader-lease-sec must be 2–60") }
         guard AgentWire.intervalRange.contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval must be 1–60")
         }
@@ -103,6 +109,9 @@ struct ServerOptions: ParsableArguments {
         c.recipesDir = try resolvedRecipesDir()
         c.allowLoopbackHTTP = allowLoopbackHTTP
         c.smtp = try smtp.settings()
+        c.databaseURL = database.url
+        c.leader.ttlSec = leaderLeaseSec
+        c.leader.renewSec = min(1, leaderLeaseSec / 4)
         return c
     }
 }
@@ -146,15 +155,30 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// `--database` / BALCTL_DATABASE_URL: PostgreSQL for replicas; absent, SQLite in the data directory.
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .customLong("database"),
+            help: "postgres://user[:password]@host[:port]/db[?sslmode=…] to run on PostgreSQL (replicas). Env: BALCTL_DATABASE_URL (keeps the password off the command line). Default: SQLite in the data directory.")
+    var option: String?
+
+    var url: String? {
+        let value = option ?? ProcessInfo.processInfo.environment["BALCTL_DATABASE_URL"]
+        return value?.isEmpty == true ? nil : value
+    }
+}
+
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create the database and the admin account, print its token once.")
     @Option(help: "Data directory.")
     var dataDir: String = ProcessInfo.processInfo.environment["BALCTL_DATA_DIR"] ?? "/var/lib/balctl-server"
+    @OptionGroup var database: DatabaseOption
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() async throws {
-        let server = try ControlPlane(config: ServerConfig(dataDir: dataDir))
+        var config = ServerConfig(dataDir: dataDir)
+        config.databaseURL = database.url
+        let server = try ControlPlane(config: config)
         guard let issued = try server.store.bootstrapAdminIfNeeded() else {
             throw ValidationError("\(dataDir) is already initialised (the admin token was shown on first start)")
         }
@@ -163,6 +187,25 @@ struct Init: AsyncParsableCommand {
         } else {
             printAdminToken(issued)
         }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring the database's schema up to this version and exit (idempotent; safe while other replicas start).")
+    @Option(help: "Data directory (SQLite database). Env: BALCTL_DATA_DIR.")
+    var dataDir: String = ProcessInfo.processInfo.environment["BALCTL_DATA_DIR"] ?? "/var/lib/balctl-server"
+    @OptionGroup var database: DatabaseOption
+
+    func run() async throws {
+        var config = ServerConfig(dataDir: dataDir)
+        config.databaseURL = database.url
+        let server = try ControlPlane(config: config)
+        let all = Store.migrationIDs
+        say(server.store.migratedAtOpen.isEmpty
+            ? "\(server.databaseKind): schema up to date (\(all.count) migrations, last: \(all.last ?? "-"))"
+            : "\(server.databaseKind): applied \(server.store.migratedAtOpen.count) migration(s): \(server.store.migratedAtOpen.joined(separator: "; "))")
+        try await server.store.db.close()
     }
 }
 

@@ -56,13 +56,16 @@ public struct CloudflareProvider: DNSProvider {
         }
     }
 
-    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
+    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool, replacing: IPv4?) async throws -> ProviderReply {
         let owner = try DNSName.inZone(name, zone)
         guard ttl == 1 || (30...86400).contains(ttl) else {
             throw DNSProviderError(.invalidRequest, "Cloudflare TTL must be 1 (automatic) or 30–86400 s, not \(ttl)")
         }
         let zoneID = try await zoneID()
         let existing = try await aRecords(zoneID, owner)
+        if let old = replacing, existing.map(\.content) != [old.description] {
+            throw DNSProviderError(.preconditionFailed, "\(owner) A holds [\(existing.map(\.content).joined(separator: ", "))], not \(old); nothing was written")
+        }
         let body = RecordBody(name: owner.withoutTrailingDot, content: ip.description, ttl: ttl, proxied: proxied)
         let written: Record
         let verb: String

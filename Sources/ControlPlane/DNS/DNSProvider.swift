@@ -7,11 +7,22 @@ public protocol DNSProvider: Sendable {
     /// The A records the provider serves for `name` now (empty when there are none).
     func currentAddresses(name: String) async throws -> [DNSAddress]
     /// Make `ip` the one A record of `name` (any other address is replaced). `proxied` is
-    /// Cloudflare's orange cloud; providers without a proxy ignore it.
-    func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply
+    /// Cloudflare's orange cloud; providers without a proxy ignore it. `replacing`: write only if
+    /// the name's A records are exactly that one address now, else throw `.preconditionFailed`
+    /// (a deposed control plane's late write must not undo a newer decision): RFC 2136 sends it as
+    /// an UPDATE prerequisite and WHM as the zone serial (both atomic); Cloudflare has no
+    /// conditional write, so it compares just before writing (a window of one request).
+    func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool, replacing: IPv4?) async throws -> ProviderReply
     /// Prove the provider is reachable and the credentials are accepted without changing any
     /// record (the failover drill).
     func verifyCredentials() async throws -> ProviderReply
+}
+
+extension DNSProvider {
+    /// Unconditionally.
+    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
+        try await setA(name: name, ip: ip, ttl: ttl, proxied: proxied, replacing: nil)
+    }
 }
 
 /// One A record as served: its address and TTL in seconds.
@@ -47,6 +58,8 @@ public struct DNSProviderError: Error, Sendable, Equatable, CustomStringConverti
         case badReply = "bad reply"
         /// Any other failure the provider reported.
         case providerError = "provider error"
+        /// A conditional write found the record no longer holding what the writer expected.
+        case preconditionFailed = "precondition failed"
     }
     public var kind: Kind
     public var message: String

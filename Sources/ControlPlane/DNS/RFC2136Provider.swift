@@ -64,7 +64,7 @@ public struct RFC2136Provider: DNSProvider {
         }
     }
 
-    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
+    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool, replacing: IPv4?) async throws -> ProviderReply {
         let owner = try DNSName.inZone(name, zone)
         guard ttl <= DNSAddress.maxTTL else { throw DNSProviderError(.invalidRequest, "TTL \(ttl) is above 2^31-1") }
         let v = ip.value
@@ -74,7 +74,15 @@ public struct RFC2136Provider: DNSProvider {
             DNSRecord(name: owner, type: DNSType.a, rrClass: DNSClass.inet, ttl: ttl,
                       rdata: [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]),
         ]
-        let summary = try await sendUpdate(prerequisites: [], updates: update)
+        // "RRset exists (value dependent)", RFC 2136 §2.4.2: the A RRset is exactly {replacing}.
+        let prerequisites = replacing.map { old in
+            [DNSRecord(name: owner, type: DNSType.a, rrClass: DNSClass.inet, ttl: 0,
+                       rdata: [UInt8(old.value >> 24), UInt8(old.value >> 16 & 0xff), UInt8(old.value >> 8 & 0xff), UInt8(old.value & 0xff)])]
+        } ?? []
+        let summary = try await sendUpdate(prerequisites: prerequisites, updates: update)
+        if let old = replacing, DNSFlags.rcode(summary.flags) == DNSRcode.nxRRset {
+            throw DNSProviderError(.preconditionFailed, "\(owner) A no longer holds exactly \(old); nothing was written", reply: summary.text)
+        }
         if DNSFlags.rcode(summary.flags) != DNSRcode.noError {
             throw Self.rcodeError(DNSFlags.rcode(summary.flags), doing: "updating \(owner) A", zone: zone,
                                   reply: summary.text)

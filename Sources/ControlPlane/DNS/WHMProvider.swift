@@ -66,12 +66,17 @@ public struct WHMProvider: DNSProvider {
         }
     }
 
-    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool) async throws -> ProviderReply {
+    public func setA(name: String, ip: IPv4, ttl: UInt32, proxied: Bool, replacing: IPv4?) async throws -> ProviderReply {
         let owner = try DNSName.inZone(name, zone)
         guard (1...DNSAddress.maxTTL).contains(ttl) else {
             throw DNSProviderError(.invalidRequest, "WHM TTL must be 1–\(DNSAddress.maxTTL) s, not \(ttl)")
         }
         let before = try await snapshot(of: owner)
+        // The edit carries the serial read here: WHM refuses it if the zone changed since, so
+        // this comparison and the write are one atomic step.
+        if let old = replacing, before.records.map(\.data) != [old.description] {
+            throw DNSProviderError(.preconditionFailed, "\(owner) A holds [\(before.records.map(\.data).joined(separator: ", "))], not \(old); nothing was written")
+        }
         var params = [("zone", zone.withoutTrailingDot), ("serial", String(before.serial))]
         let record = RecordEdit(line_index: before.records.first?.line, dname: owner.description, ttl: ttl, data: [ip.description])
         let json = String(decoding: try Self.encoder.encode(record), as: UTF8.self)

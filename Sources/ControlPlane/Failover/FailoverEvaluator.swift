@@ -28,10 +28,15 @@ public final class Failover: Sendable {
     /// The last snapshot read, reused while `failover_global.generation` stands (see `snapshot`).
     let cache = Mutex<CachedFailoverSnapshot?>(nil)
 
-    init(store: Store, box: SecretBox, heartbeatIntervalSec: Int, logger: Logger, startedAt: Double = now()) {
+    /// Replicas: ticks run only while this replica leads (nil: always, as in tests).
+    let leader: LeaderLease?
+
+    init(store: Store, box: SecretBox, heartbeatIntervalSec: Int, logger: Logger, startedAt: Double = now(),
+         owner: String = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))",
+         leader: LeaderLease? = nil, beforeWrite: @escaping @Sendable (FailoverExecutor.Decision) async -> Void = { _ in }) {
         self.store = store
-        let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
-        executor = FailoverExecutor(store: store, box: box, owner: owner, logger: logger)
+        self.leader = leader
+        executor = FailoverExecutor(store: store, box: box, owner: owner, logger: logger, beforeWrite: beforeWrite)
         self.logger = logger
         freshSec = Double(3 * heartbeatIntervalSec)
         self.startedAt = startedAt
@@ -47,14 +52,18 @@ public final class Failover: Sendable {
     /// Returns the actions it took (tests and the benchmark read them).
     @discardableResult
     func tick(at t: Double = now(), group: TaskGroupHandle? = nil) async throws -> [FailoverAction] {
+        let fence = leader?.fence()
+        guard leader == nil || fence != nil else { return [] }  // a standby replica watches nothing
         var pools = try await store.db.read { try self.snapshot($0, at: t) }
         let (allSilent, silenceAlert, silenceEnded) = updateSilence(pools, at: t)
         if silenceEnded { logger.notice("failover: members heard again after an all-silent outage; no failover for one delay") }
         let planner = FailoverPlanner(readiness: readiness(at: t), allSilent: allSilent)
         let actions = try await exactly(planner.plan(pools), pools: &pools, planner: planner)
-        try await recordWithoutIO(actions, pools: pools, silenceAlert: silenceAlert, silenceEnded: silenceEnded, at: t)
+        try await recordWithoutIO(actions, pools: pools, silenceAlert: silenceAlert, silenceEnded: silenceEnded, at: t, fence: fence)
         for action in actions {
-            guard let decision = decision(for: action, pools: pools, at: t) else { continue }
+            guard var planned = decision(for: action, pools: pools, at: t) else { continue }
+            planned.fence = fence
+            let decision = planned
             let claimed = clock.withLock { $0.busy.insert(decision.pool).inserted }
             guard claimed else { continue }
             let work: @Sendable () async -> Void = { [self] in
@@ -154,10 +163,12 @@ public final class Failover: Sendable {
 
     /// Alerts, flags and events that need no DNS call, in one transaction.
     private func recordWithoutIO(_ actions: [FailoverAction], pools: [PoolSnapshot], silenceAlert: Bool,
-                                 silenceEnded: Bool, at t: Double) async throws {
+                                 silenceEnded: Bool, at t: Double, fence: LeaderFence?) async throws {
+        let actions = actions.filter { if case .promote = $0 { false } else if case .syncAddress = $0 { false } else { true } }
         guard !actions.isEmpty || silenceAlert || silenceEnded else { return }
         let owner = executor.owner
         try await store.db.write { db in
+            try fence?.check(db)
             if silenceAlert {
                 try db.execute(sql: "UPDATE failover_global SET all_silent_since = ? WHERE id = 1 AND all_silent_since IS NULL", arguments: [t])
                 if db.changesCount == 1 {

@@ -17,6 +17,9 @@ struct FailoverExecutor: Sendable {
     /// This process, in events and leases ("host:pid:random").
     let owner: String
     let logger: Logger
+    /// Called between the lease check and the provider write. Tests pause a writer here to play
+    /// a control plane that stalls at the worst moment.
+    var beforeWrite: @Sendable (Decision) async -> Void = { _ in }
     /// A decision holds the pool this long at most (longer than any provider call with retries).
     static let leaseSec: Double = 120
     /// A failed write is retried after this long while the member stays active, doubling up to `maxRetrySec`.
@@ -40,19 +43,36 @@ struct FailoverExecutor: Sendable {
         var detectedAt: Double
         /// Who asked (operator name), or nil for the evaluator.
         var operatorName: String? = nil
+        /// The evaluator's leadership (replicas): checked when deciding, and remembered on the
+        /// pool's lease so a later leader may take over a deposed one's lease.
+        var fence: LeaderFence? = nil
     }
 
     /// Nil when another decision got there first (the pool changed or its lease is held).
     @discardableResult
     func execute(_ d: Decision) async throws -> FailoverEventView? {
-        guard let (eventID, token, hostname, providerID, ttl, proxied) = try await decide(d) else { return nil }
-        var reply: String?, failure: String?, verified: Bool?, writtenAt: Double?
+        guard let (eventID, token, hostname, providerID, ttl, proxied, fromIP) = try await decide(d) else { return nil }
+        var reply: String?, failure: String?, verified: Bool?, writtenAt: Double?, superseded = false
         do {
             let provider = try await store.db.read { try Store.provider($0, id: providerID, box: box) }
             guard try await holdsLease(d.pool, token) else {
+                superseded = true
                 throw DNSProviderError(.refused, "superseded: another control plane took the pool's lease after token \(token)")
             }
-            reply = try await provider.setA(name: hostname, ip: d.ip, ttl: UInt32(ttl), proxied: proxied).text
+            await beforeWrite(d)
+            do {
+                // Only over the address this decision saw: a write that arrives late (this process
+                // stalled, another leader decided since) finds the record changed and does nothing.
+                reply = try await provider.setA(name: hostname, ip: d.ip, ttl: UInt32(ttl), proxied: proxied, replacing: fromIP).text
+            } catch let e as DNSProviderError where e.kind == .preconditionFailed {
+                guard try await holdsLease(d.pool, token) else {
+                    superseded = true
+                    throw DNSProviderError(.refused, "superseded: another control plane took the pool's lease after token \(token); \(e.message)")
+                }
+                // Still ours: the record was changed outside balctl. Failover must still happen.
+                reply = try await provider.setA(name: hostname, ip: d.ip, ttl: UInt32(ttl), proxied: proxied, replacing: nil).text
+                    + " (the record had been changed outside balctl: \(e.message))"
+            }
             writtenAt = now()
             let served = try await provider.currentAddresses(name: hostname)
             verified = served.map(\.ip) == [d.ip]
@@ -65,30 +85,42 @@ struct FailoverExecutor: Sendable {
             failure = "\(error)"
         }
         let ok = writtenAt != nil && verified == true
-        let outcome = Outcome(eventID: eventID, token: token, ok: ok, writtenAt: writtenAt, reply: reply, verified: verified, error: failure)
+        let outcome = Outcome(eventID: eventID, token: token, ok: ok, writtenAt: writtenAt, reply: reply, verified: verified,
+                              error: failure, superseded: superseded)
         return try await record(d, outcome)
     }
 
-    private typealias Decided = (eventID: Int64, token: Int64, hostname: String, providerID: Int64, ttl: Int, proxied: Bool)
+    private typealias Decided = (eventID: Int64, token: Int64, hostname: String, providerID: Int64, ttl: Int, proxied: Bool,
+                                 fromIP: IPv4?)
 
     /// The transaction that takes the lease and records the decision.
     private func decide(_ d: Decision) async throws -> Decided? {
         let owner = self.owner
         return try await store.db.write { db -> Decided? in
+            try d.fence?.check(db)
             guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [d.pool]) else { return nil }
             let t = now()
             guard (row["active_member_id"] as Int64?) == d.expectedActive else { return nil }
-            if let holder: String = row["lease_owner"], holder != owner, (row["lease_expires_at"] as Double? ?? 0) > t { return nil }
+            if let holder: String = row["lease_owner"], holder != owner, (row["lease_expires_at"] as Double? ?? 0) > t {
+                // Held by another writer: wait for it, unless it is an evaluator whose leadership
+                // ended (its token is older than ours): its write, if it ever comes, is conditional
+                // on the address it saw, and the pool must not wait two minutes for a dead replica.
+                guard let mine = d.fence?.token, let theirs: Int64 = row["lease_leader_token"], theirs < mine else { return nil }
+            }
             guard let hostname: String = row["hostname"], let providerID: Int64 = row["provider_id"] else {
                 throw ControlPlaneError.conflict("pool \(d.pool) has no failover hostname or DNS provider")
             }
             let token = (row["lease_token"] as Int64) + 1
-            try db.execute(sql: "UPDATE pool_failover SET lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE pool_id = ?",
-                           arguments: [owner, token, t + Self.leaseSec, d.pool])
+            // The address is owed to DNS from now on: if this process dies before recording the
+            // write, the next evaluator (once the lease is free or its holder deposed) retries it.
+            try db.execute(sql: """
+                UPDATE pool_failover SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, lease_leader_token = ?,
+                    pending_ip = ?, pending_ip_at = ? WHERE pool_id = ?
+                """, arguments: [owner, token, t + Self.leaseSec, d.fence?.token, d.ip.description, t, d.pool])
             if d.kind.movesActive {
                 try db.execute(sql: """
                     UPDATE pool_failover SET active_member_id = ?, last_failover_at = ?, no_standby_alerted = 0,
-                        pending_ip = NULL, pending_ip_at = NULL, pending_attempts = 0 WHERE pool_id = ?
+                        pending_attempts = 0 WHERE pool_id = ?
                     """, arguments: [d.to, t, d.pool])
             }
             if d.kind == .failover {
@@ -105,7 +137,7 @@ struct FailoverExecutor: Sendable {
                 let accountID = try Int64.fetchOne(db, sql: "SELECT account_id FROM pools WHERE id = ?", arguments: [d.pool])
                 try Store.audit(db, accountID, "failover.\(d.kind.rawValue)", "pool:\(d.pool)", "\(op): member \(d.to) (\(d.ip)): \(d.reason)")
             }
-            return (eventID, token, hostname, providerID, row["ttl"], row["proxied"])
+            return (eventID, token, hostname, providerID, row["ttl"], row["proxied"], fromIP.flatMap(IPv4.init))
         }
     }
 
@@ -125,6 +157,8 @@ struct FailoverExecutor: Sendable {
         var reply: String?
         var verified: Bool?
         var error: String?
+        /// Another writer took the pool's lease before this one wrote: nothing to record on the pool.
+        var superseded = false
     }
 
     /// Records the write's outcome on the event and the pool (only under the same token), and
@@ -135,6 +169,11 @@ struct FailoverExecutor: Sendable {
             try db.execute(sql: "UPDATE failover_events SET dns_written_at = ?, provider_reply = ?, verified = ?, error = ? WHERE id = ?",
                            arguments: [o.writtenAt, o.reply.map { AgentText.capped($0, maxBytes: 4096) }, o.verified,
                                        o.error.map { AgentText.capped($0, maxBytes: 4096) }, o.eventID])
+            guard !o.superseded else {
+                // The newer writer owns the pool and its alert; this event only says what happened.
+                guard let event = try Store.failoverEvent(db, o.eventID) else { throw ControlPlaneError.notFound("event vanished") }
+                return event
+            }
             let t = now()
             if o.ok {
                 try db.execute(sql: """

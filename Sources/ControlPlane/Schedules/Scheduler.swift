@@ -2,14 +2,15 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Runs `schedulerTick` every second beside the server.
+/// Runs `schedulerTick` every second beside the server, on the leader only.
 struct Scheduler: Service {
     let server: ControlPlane
 
     func run() async throws {
         try await runEvery(server.config.schedulerIntervalSec, logger: server.logger, what: "scheduler tick") {
+            guard let fence = server.leader.fence() else { return }
             let fired = try await server.store.schedulerTick(
-                now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue)
+                now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue, fence: fence)
             if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
         }
     }

@@ -131,13 +131,15 @@ extension Store {
     /// Returns the number of firings.
     @discardableResult
     public func schedulerTick(now: Date, recipes: [String: Recipe], catalogue: CommandCatalogue,
-                              policy: QueuePolicy) async throws -> Int {
+                              policy: QueuePolicy, fence: LeaderFence? = nil) async throws -> Int {
         try await db.write { db in
             var fired = 0
             let t = now.timeIntervalSince1970
             let due = try SQLRow.fetchAll(db, sql: """
                 SELECT * FROM schedules WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at
                 """, arguments: [t])
+            // A deposed leader that wakes up late fires nothing (replicas; see LeaderLease).
+            if !due.isEmpty { try fence?.check(db) }
             for row in due {
                 let s = Self.scheduleView(row)
                 let accountID: Int64 = row["account_id"]

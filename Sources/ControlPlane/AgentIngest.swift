@@ -3,6 +3,7 @@ import Foundation
 import SQLEngine
 import GRDBSQLite  // sqlite3_libversion_number
 import Synchronization
+import Dispatch
 
 /// A member whose agent proved who it is.
 struct AgentIdentity: Sendable {
@@ -26,14 +27,17 @@ final class AgentAuthCache: Sendable {
         var allowed: [IPv4]
         var expires: Double
     }
-    private let state = Mutex<(entries: [String: Entry], generation: UInt64, bypass: Bool)>(([:], 0, false))
+    /// `trustedUntil`: replicas, the monotonic time (DispatchTime ns) until which this replica is
+    /// sure it has heard every other replica's change (see `AuthChangeListener`); past it, lookups
+    /// read through. Nil: a single process, every change is made here.
+    private let state = Mutex<(entries: [String: Entry], generation: UInt64, trustedUntil: UInt64?)>(([:], 0, nil))
     let ttl: Double = 5
 
     /// The live entry for `key`, or what `read` finds (nil: no such secret). `read`'s result is
     /// cached unless `invalidateAll()` ran since the lookup began.
     func entry(_ key: String, at t: Double, read: () async throws -> Entry?) async throws -> Entry? {
         let (hit, generation, bypass) = state.withLock { s -> (Entry?, UInt64, Bool) in
-            if s.bypass { return (nil, s.generation, true) }
+            if let until = s.trustedUntil, DispatchTime.now().uptimeNanoseconds > until { return (nil, s.generation, true) }
             if let hit = s.entries[key] {
                 if hit.expires >= t { return (hit, s.generation, false) }
                 s.entries[key] = nil
@@ -44,22 +48,32 @@ final class AgentAuthCache: Sendable {
         guard let found = try await read() else { return nil }
         if bypass { return found }
         state.withLock { s in
-            guard s.generation == generation, !s.bypass else { return }  // read before an invalidation
+            guard s.generation == generation else { return }  // read before an invalidation
             if s.entries.count > 100_000 { s.entries.removeAll() }  // bound memory under a flood of members
             s.entries[key] = found
         }
         return found
     }
 
-    /// Replicas on PostgreSQL: while this replica cannot hear other replicas' changes (its
-    /// LISTEN connection is down), every lookup reads the database and nothing is kept.
-    func setBypass(_ on: Bool) {
+    /// Replicas on PostgreSQL: from now on entries serve only while this replica has proof it
+    /// hears the others (`heard(asOf:)`); until the first proof, every lookup reads the database.
+    func requireProof() {
         state.withLock { s in
-            s.bypass = on
+            s.trustedUntil = 0
             s.entries.removeAll()
             s.generation &+= 1
         }
     }
+
+    /// Every change committed before `sentAt` (DispatchTime ns) has been heard: entries may serve
+    /// for `proofSec` after it.
+    func heard(asOf sentAt: UInt64) {
+        state.withLock { s in
+            guard let until = s.trustedUntil else { return }
+            s.trustedUntil = max(until, sentAt + UInt64(Self.proofSec * 1e9))
+        }
+    }
+    static let proofSec: Double = 1
 
     /// Forget every entry, and every lookup still reading.
     func invalidateAll() {

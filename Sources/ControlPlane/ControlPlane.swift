@@ -85,8 +85,8 @@ public final class ControlPlane: Sendable {
         if let url = config.databaseURL {
             try DataDirectory.prepare(config.dataDir, databasePath: nil)
             self.store = try Store(engine: try PostgresEngine(url: url, logger: logger))
-            // Until this replica hears other replicas' changes (AuthChangeListener), it caches nothing.
-            store.authCache.setBypass(true)
+            // Until this replica proves it hears other replicas' changes (AuthChangeListener), it caches nothing.
+            store.authCache.requireProof()
         } else {
             try DataDirectory.prepare(config.dataDir, databasePath: config.databasePath)
             self.store = try Store(path: config.databasePath)

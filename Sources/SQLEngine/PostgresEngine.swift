@@ -86,12 +86,19 @@ public final class PostgresEngine: SQLDatabase {
     /// Until cancelled: LISTEN on `channel` on a connection of its own. `onListening(true)` once
     /// the LISTEN is in place, `onListening(false)` when the connection is lost (notifications
     /// sent meanwhile are gone: the caller must assume it missed some), `onNotification` for each
-    /// one. A `SELECT 1` every `probeSec` finds a connection that died without closing; a lost
-    /// one is replaced after a back-off of 0.1 s doubling to 5 s.
-    public func listen(channel: String, probeSec: Double = 2,
+    /// one. Every `pingSec` the listener also notifies itself on the channel with the time it
+    /// sent the ping; `onAlive(sentAt)` (monotonic nanoseconds, `DispatchTime`) reports each one
+    /// that came back. PostgreSQL delivers notifications in commit order, so once a ping sent at
+    /// `t` is heard, every notification committed before `t` has been heard too: the caller may
+    /// trust what it knows as of `t`. No ping back for 3 s (a connection that died without
+    /// closing, a backend that stopped delivering) ends the connection; a lost one is replaced
+    /// after a back-off of 0.1 s doubling to 5 s.
+    public func listen(channel: String, pingSec: Double = 0.25,
                        onListening: @escaping @Sendable (Bool) -> Void,
-                       onNotification: @escaping @Sendable (String) -> Void) async {
+                       onNotification: @escaping @Sendable (String) -> Void,
+                       onAlive: @escaping @Sendable (UInt64) -> Void = { _ in }) async {
         var failures = 0
+        let me = "balctl-alive:\(UInt64.random(in: 0...UInt64.max)):"
         while !Task.isCancelled {
             var connection: PostgresConnection?
             do {
@@ -99,26 +106,37 @@ public final class PostgresEngine: SQLDatabase {
                                                              configuration: configuration, id: Int.random(in: 0...Int.max),
                                                              logger: logger).get()
                 connection = c
+                let heard = ProbeClock()
                 try await c.listen(on: channel) { notifications in
                     onListening(true)
                     failures = 0
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
-                            for try await n in notifications { onNotification(n.payload) }
+                            for try await n in notifications {
+                                if n.payload.hasPrefix("balctl-alive:") {
+                                    // Another replica's pings are not ours to count.
+                                    guard n.payload.hasPrefix(me), let sent = UInt64(n.payload.dropFirst(me.count)) else { continue }
+                                    heard.touch()
+                                    onAlive(sent)
+                                } else {
+                                    onNotification(n.payload)
+                                }
+                            }
                             throw SQLError(.connection, "the LISTEN connection ended")
                         }
                         group.addTask {
-                            // Never awaits a query (one sent to a connection that just closed
-                            // may never complete): sends one and checks the last answer's age.
-                            let answered = ProbeClock()
+                            // Never awaits the ping's query (one sent to a connection that just
+                            // closed may never complete): sends it and checks the last echo's age.
                             while true {
-                                try await Task.sleep(for: .seconds(probeSec))
                                 if c.isClosed { throw SQLError(.connection, "the LISTEN connection closed") }
-                                if answered.age > 3 * probeSec {
-                                    throw SQLError(.connection, "the LISTEN connection did not answer for \(Int(3 * probeSec)) s")
+                                if heard.age > 3 {
+                                    throw SQLError(.connection, "the LISTEN connection delivered nothing for 3 s")
                                 }
-                                let probe: EventLoopFuture<PostgresQueryResult> = c.query("SELECT 1", logger: self.logger)
-                                probe.whenSuccess { _ in answered.touch() }
+                                let payload = me + String(DispatchTime.now().uptimeNanoseconds)
+                                let ping: EventLoopFuture<PostgresQueryResult> = c.query("SELECT pg_notify(\(channel), \(payload))",
+                                                                                          logger: self.logger)
+                                ping.whenFailure { _ in }
+                                try await Task.sleep(for: .seconds(pingSec))
                             }
                         }
                         try await group.next()
@@ -229,8 +247,12 @@ public final class PostgresEngine: SQLDatabase {
         } catch {
             throw SQLError(.other, "TLS setup for the database failed: \(error)")
         }
-        return PostgresConnection.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
-                                                password: c.password, database: database, tls: tls)
+        var config = PostgresConnection.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
+                                                      password: c.password, database: database, tls: tls)
+        // A client that stops in the middle of a transaction (a frozen or cut-off replica) must
+        // not hold its locks until TCP gives up (hours): the leader lease row among them.
+        config.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "3000")]
+        return config
     }
 }
 

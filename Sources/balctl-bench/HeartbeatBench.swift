@@ -130,6 +130,10 @@ struct HeartbeatBench: AsyncParsableCommand {
     }
 
     func runWrk(_ url: String, script: String?, seconds: Int) async throws -> WrkResult {
+        try await Self.runWrk(url, script: script, seconds: seconds, threads: threads, connections: connections)
+    }
+
+    static func runWrk(_ url: String, script: String?, seconds: Int, threads: Int, connections: Int) async throws -> WrkResult {
         let arguments = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
             + (script.map { ["-s", $0] } ?? []) + [url]
         let cpuBefore = Self.processCPUSeconds()
@@ -151,6 +155,10 @@ struct HeartbeatBench: AsyncParsableCommand {
     /// its own: blocking one of Swift's cooperative threads (two on this machine) would halve the
     /// threads left for the server's handlers while wrk runs, and skew the figures.
     func runToEnd(_ exe: String, _ arguments: [String], environment: [String: String]?) async throws -> Data {
+        try await Self.runToEnd(exe, arguments, environment: environment)
+    }
+
+    static func runToEnd(_ exe: String, _ arguments: [String], environment: [String: String]?) async throws -> Data {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Data, any Error>) in
             Thread.detachNewThread {
                 let p = Process()

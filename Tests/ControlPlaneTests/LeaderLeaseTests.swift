@@ -10,7 +10,9 @@ import TestSupport
 /// refuses a deposed leader's writes inside their own transactions.
 @Suite("Leader lease and fence", .storeEngines)
 struct LeaderLeaseTests {
-    static func lease(_ store: Store, _ holder: String, ttl: Double = 2) -> LeaderLease {
+    /// Long leases by default: the tests end them by hand (`expire`), so a slow machine cannot
+    /// end one between two steps.
+    static func lease(_ store: Store, _ holder: String, ttl: Double = 60) -> LeaderLease {
         var p = LeaderLease.Policy()
         p.ttlSec = ttl
         p.marginSec = 0.2
@@ -107,6 +109,7 @@ struct LeaderLeaseTests {
         }
         let took = try #require(tookAfter)
         #expect(took >= .milliseconds(1500), "took the lease \(took) after the last renewal: before it ran out")
-        #expect(took <= .seconds(4), "took the lease \(took) after the last renewal")
+        // Liveness, with room for a loaded machine: the lease (2 s) plus polls.
+        #expect(took <= .seconds(6), "took the lease \(took) after the last renewal")
     }
 }

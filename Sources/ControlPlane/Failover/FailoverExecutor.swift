@@ -181,6 +181,22 @@ struct FailoverExecutor: Sendable {
                         lease_owner = NULL, lease_expires_at = NULL
                     WHERE pool_id = ? AND lease_owner = ? AND lease_token = ?
                     """, arguments: [d.ip.description, d.pool, owner, o.token])
+                if db.changesCount == 0 {
+                    // Another writer took the pool over while this write was in flight, and the
+                    // write still went through: its condition held because the record had come
+                    // back to the address this decision saw (A→B→A). It may have replaced a newer
+                    // address, so the pool's current one is owed to DNS again: the leader
+                    // rewrites it at its next tick.
+                    try db.execute(sql: """
+                        UPDATE pool_failover SET pending_ip = active_ip, pending_ip_at = ?, pending_attempts = 0
+                        WHERE pool_id = ? AND active_ip IS NOT NULL AND pending_ip IS NULL
+                        """, arguments: [t, d.pool])
+                    try db.execute(sql: "UPDATE failover_events SET error = ? WHERE id = ?", arguments: [
+                        "superseded: written after another control plane took the pool over; the pool's current address is owed to DNS again",
+                        o.eventID])
+                    guard let event = try Store.failoverEvent(db, o.eventID) else { throw ControlPlaneError.notFound("event vanished") }
+                    return event
+                }
             } else {
                 // Keep the address owed to DNS: the evaluator retries it while the member stays active.
                 // 10 s, doubling to 10 min: a provider that keeps refusing does not fill the events.

@@ -85,6 +85,9 @@ public final class LeaderLease: Sendable {
         do {
             token = try await db.write { db -> Int64? in
                 let now = db.dialect.epochNow
+                // A leader frozen inside a fenced transaction holds the row's lock (until the
+                // server ends its session): give up this round rather than wait for it.
+                if db.dialect == .postgres { try db.execute("SET LOCAL lock_timeout = '1s'") }
                 // A new holder gets a new token; the same holder renewing keeps its own.
                 try db.execute("""
                     UPDATE leader_lease SET token = CASE WHEN holder = ?1 THEN token ELSE token + 1 END,

@@ -27,8 +27,10 @@ extension Store {
 
 /// PostgreSQL replicas: clears this replica's authentication cache when any replica (or SQL by
 /// hand) changes a member's secret, addresses or hostname, or removes it: migration v8's trigger
-/// notifies `Store.authChannel` at commit. While the LISTEN connection is down the cache is
-/// bypassed, so a change made meanwhile is never missed.
+/// notifies `Store.authChannel` at commit. The cache serves an entry only within 1 s of the last
+/// ping this listener sent itself and heard back (notifications arrive in commit order, so a ping
+/// heard proves every earlier change was heard): a listener that is cut off, stalled or slow
+/// makes the cache read through instead of serving a rotated secret.
 struct AuthChangeListener: Service {
     let engine: PostgresEngine
     let store: Store
@@ -37,8 +39,9 @@ struct AuthChangeListener: Service {
         let cache = store.authCache
         await cancelWhenGracefulShutdown {
             await engine.listen(channel: Store.authChannel,
-                                onListening: { listening in cache.setBypass(!listening) },
-                                onNotification: { _ in cache.invalidateAll() })
+                                onListening: { listening in if !listening { cache.requireProof() } },
+                                onNotification: { _ in cache.invalidateAll() },
+                                onAlive: { sentAt in cache.heard(asOf: sentAt) })
         }
     }
 }

@@ -242,10 +242,13 @@ struct AlertTests {
             try await server.store.db.read { db in try String.fetchOne(db, sql: "SELECT state FROM alert_outbox") }
         }
         while try await state() != "sent", Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let final = try await state()
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(try sink.messages(to: rcpt).first?.subject == "web-1 silent")
-        #expect(try await state() == "sent")
+        #expect(final == "sent")
+        // Shutdown closed the database last, after the services that use it.
+        await #expect(throws: (any Error).self) { _ = try await state() }
     }
 
     // MARK: webhooks

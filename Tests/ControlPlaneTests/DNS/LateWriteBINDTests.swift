@@ -93,6 +93,47 @@ struct LateWriteBINDTests {
         #expect(pool?["pending_ip"] as String? == nil)
     }
 
+    @Test("red team (issue 22): the record came back to the address the stalled leader saw (A→B→A); its late write lands, and the leader's next tick puts the record back")
+    func lateWriteABAIsRepaired() async throws {
+        let s = try await FailoverBINDTests().setup("aba")
+        _ = try await s.failover.makeActive(member: s.a.member.id, force: false, by: s.f.admin)
+        let storeB = try s.f.openStore()
+        let leaseA = Self.lease(s.f.store, "replica-a"), leaseB = Self.lease(storeB, "replica-b")
+        #expect(try await leaseA.round() == .leader)
+        let gate = Gate()
+        let replicaA = Failover(store: s.f.store, box: s.box, heartbeatIntervalSec: 1, logger: Logger(label: "a"),
+                                startedAt: now() - 3600, owner: "replica-a", leader: leaseA, beforeWrite: { _ in await gate.hold() })
+        let replicaB = Failover(store: storeB, box: s.box, heartbeatIntervalSec: 1, logger: Logger(label: "b"),
+                                startedAt: now() - 3600, owner: "replica-b", leader: leaseB)
+        // lb-1 dies; A decides lb-1 → lb-2 and freezes right before its write.
+        try await FailoverBINDTests().age(s, s.a, by: 11)
+        let stalled = Task { try await replicaA.tick() }
+        var arrivals = gate.arrived.makeAsyncIterator()
+        _ = await arrivals.next()
+        // B leads and finishes the owed write; lb-1 comes back and an operator moves the pool back to it.
+        try await LeaderLeaseTests.expire(s.f.store)
+        #expect(try await leaseB.round() == .leader)
+        try await s.f.beat(s.b, publicIP: "81.2.69.12", stacks: FailoverBINDTests.haproxyUp)
+        _ = try await replicaB.tick()
+        #expect(try bind.dig(s.name) == ["81.2.69.12"])
+        try await s.f.beat(s.a, publicIP: "81.2.69.11", stacks: FailoverBINDTests.haproxyUp)
+        let back = try await replicaB.makeActive(member: s.a.member.id, force: false, by: s.f.admin)
+        #expect(back.verified == true, "\(back)")
+        // A wakes: "81.2.69.12 replacing 81.2.69.11" holds again, so it lands…
+        gate.release()
+        _ = try await stalled.value
+        let late = try #require(try await s.f.store.failoverEvents(pool: s.pool.id, limit: 20, by: s.f.admin)
+            .first { $0.decidedBy == "replica-a" && $0.kind == "failover" })
+        #expect(late.error?.contains("owed to DNS again") == true, "\(late)")
+        // …and the leader's next tick writes the pool's address back.
+        try await s.f.beat(s.a, publicIP: "81.2.69.11", stacks: FailoverBINDTests.haproxyUp)
+        _ = try await replicaB.tick()
+        #expect(try bind.dig(s.name) == ["81.2.69.11"])
+        let pool = try await s.f.store.db.read { try SQLRow.fetchOne($0, sql: "SELECT * FROM pool_failover WHERE pool_id = ?", arguments: [s.pool.id]) }
+        #expect(pool?["active_member_id"] as Int64? == s.a.member.id)
+        #expect(pool?["pending_ip"] as String? == nil)
+    }
+
     @Test("a write over an address changed outside balctl still happens while the writer holds the pool (failover must not stall)")
     func outOfBandChangeIsOverwritten() async throws {
         let s = try await FailoverBINDTests().setup("oob")

@@ -70,7 +70,9 @@ final class AgentAuthCache: Sendable {
     func heard(asOf sentAt: UInt64) {
         state.withLock { s in
             guard let until = s.trustedUntil else { return }
-            s.trustedUntil = max(until, sentAt + UInt64(Self.proofSec * 1e9))
+            // Never trust beyond now + proofSec, whatever the stamp says.
+            let now = DispatchTime.now().uptimeNanoseconds
+            s.trustedUntil = max(until, min(sentAt, now) &+ UInt64(Self.proofSec * 1e9))
         }
     }
     static let proofSec: Double = 1
@@ -341,10 +343,10 @@ struct HeartbeatOutcome: Sendable {
 
 /// Group commit for heartbeats: requests that arrive while a write is in progress are written
 /// together in the next transaction. Under load one transaction carries many heartbeats; an idle
-/// server writes each at once. Batches run on the database's writer queue one after the other, and
-/// each batch's requests are resumed from there: no task or thread hop of its own per batch. A
-/// heartbeat that fails fails alone (see `write`); agents whose heartbeat failed retry on their
-/// next beat.
+/// server writes each at once. Batches are written one after the other (on PostgreSQL too:
+/// concurrent batches measured no faster on 2 cores, and two batches claiming one member's jobs
+/// conflict and run again whole). A heartbeat that fails fails alone (see `write`); agents whose
+/// heartbeat failed retry on their next beat.
 final class HeartbeatWriter: Sendable {
     /// One authenticated heartbeat, ready to be written.
     struct Heartbeat: Sendable {
@@ -357,14 +359,16 @@ final class HeartbeatWriter: Sendable {
         var heartbeat: Heartbeat
         var done: CheckedContinuation<HeartbeatOutcome, any Error>
     }
-    private let state = Mutex<(pending: [Item], writing: Bool)>(([], false))
+    private let state = Mutex<(pending: [Item], writers: Int)>(([], 0))
     let store: Store
     let heartbeat: HeartbeatPolicy
     let queue: QueuePolicy
     let maxBatch = 256
+    let maxWriters: Int
 
     init(store: Store, heartbeat: HeartbeatPolicy, queue: QueuePolicy) {
         self.store = store; self.heartbeat = heartbeat; self.queue = queue
+        maxWriters = 1
     }
 
     func record(_ agent: AgentIdentity, report: HeartbeatEnvelope, raw: String, ip: IPv4) async throws -> HeartbeatOutcome {
@@ -372,8 +376,8 @@ final class HeartbeatWriter: Sendable {
             let item = Item(heartbeat: Heartbeat(agent: agent, report: report, raw: raw, ip: ip), done: cont)
             let startWriting = state.withLock { s in
                 s.pending.append(item)
-                if s.writing { return false }
-                s.writing = true
+                if s.writers >= maxWriters { return false }
+                s.writers += 1
                 return true
             }
             if startWriting { writeNextBatch() }
@@ -381,13 +385,13 @@ final class HeartbeatWriter: Sendable {
     }
 
     /// Writes what is pending in one transaction; when it is committed, the requests that came
-    /// in meanwhile follow as the next batch, until nothing is pending. One task at a time runs
-    /// the batches (`writing`), so batches commit in order.
+    /// in meanwhile follow as the next batch, until nothing is pending. At most `maxWriters`
+    /// tasks run batches (on SQLite one, so batches commit in order).
     private func writeNextBatch() {
         let batch: [Item] = state.withLock { s in
             let take = Array(s.pending.prefix(maxBatch))
             s.pending.removeFirst(take.count)
-            if take.isEmpty { s.writing = false }
+            if take.isEmpty { s.writers -= 1 }
             return take
         }
         if batch.isEmpty { return }

@@ -189,6 +189,7 @@ public final class ControlPlane: Sendable {
             database: \(databaseKind) \(reachable ? "reachable" : since.map { "unreachable for \(Int($0)) s" } ?? "not yet reached")
             role: \(leader.role.rawValue)
             leader_changes: \(leader.changes)
+            clock_offset_ms: \(leader.clockOffset.map { String(Int(($0 * 1000).rounded())) } ?? "unknown")
 
             """
         return Response(status: reachable ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],

@@ -21,6 +21,8 @@ public final class PostgresEngine: SQLDatabase {
     let logger: Logger
     /// Attempts per transaction (serialization failures, a broken connection before COMMIT).
     let maxAttempts = 20
+    /// Statements as PostgreSQL wants them (`$n` placeholders), rewritten once each.
+    let statements = StatementCache()
 
     /// `url`: `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
     public init(url: String, maxConnections: Int = 8, logger: Logger = Logger(label: "balctl.sql")) throws {
@@ -28,6 +30,13 @@ public final class PostgresEngine: SQLDatabase {
         self.logger = logger
         pool = ConnectionPool(limit: maxConnections)
     }
+
+    /// Run once on each connection. A client that stops in the middle of a transaction (a frozen
+    /// or cut-off replica) must not hold its locks (the leader lease row among them) until TCP
+    /// gives up, hours later: the server ends such a session after 3 s; the store's transactions
+    /// never wait between statements. A `SET` rather than a startup parameter: PgBouncer refuses
+    /// unknown startup parameters (session pooling is required anyway, for LISTEN).
+    static let sessionSetup: PostgresQuery = "SET idle_in_transaction_session_timeout = '3s'"
 
     /// The key of the advisory lock migrations hold ("balctl" in ASCII).
     static let migrationLock: Int64 = 0x62616C63746C
@@ -64,8 +73,14 @@ public final class PostgresEngine: SQLDatabase {
                 if attempt < maxAttempts { usleep(UInt32(Int.random(in: 0...(100_000 << min(attempt, 4))))); continue }
                 throw SQLError(.connection, "cannot connect to PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432): \(PGConnection.describe(error))")
             }
-            let conn = PGConnection(connection: connection, logger: logger)
+            let conn = PGConnection(connection: connection, logger: logger, statements: statements)
             defer { try? connection.close().wait() }
+            do {
+                _ = try PGTransaction.wait(for: connection.query(Self.sessionSetup, logger: logger), on: connection)
+            } catch {
+                if attempt < maxAttempts { continue }
+                throw SQLError(.connection, "cannot set up the PostgreSQL session: \(PGConnection.describe(error))")
+            }
             do {
                 return try conn.run(begin: Self.begin(kind)) { c in
                     if kind == .exclusive { try c.execute("SELECT pg_advisory_xact_lock(?)", Self.migrationLock) }
@@ -93,7 +108,7 @@ public final class PostgresEngine: SQLDatabase {
     /// trust what it knows as of `t`. No ping back for 3 s (a connection that died without
     /// closing, a backend that stopped delivering) ends the connection; a lost one is replaced
     /// after a back-off of 0.1 s doubling to 5 s.
-    public func listen(channel: String, pingSec: Double = 0.25,
+    public func listen(channel: String, pingSec: Double = 0.4,
                        onListening: @escaping @Sendable (Bool) -> Void,
                        onNotification: @escaping @Sendable (String) -> Void,
                        onAlive: @escaping @Sendable (UInt64) -> Void = { _ in }) async {
@@ -107,6 +122,7 @@ public final class PostgresEngine: SQLDatabase {
                                                              logger: logger).get()
                 connection = c
                 let heard = ProbeClock()
+                let sentPings = PingBook()
                 try await c.listen(on: channel) { notifications in
                     onListening(true)
                     failures = 0
@@ -114,8 +130,10 @@ public final class PostgresEngine: SQLDatabase {
                         group.addTask {
                             for try await n in notifications {
                                 if n.payload.hasPrefix("balctl-alive:") {
-                                    // Another replica's pings are not ours to count.
-                                    guard n.payload.hasPrefix(me), let sent = UInt64(n.payload.dropFirst(me.count)) else { continue }
+                                    // Only a ping this connection sent counts: any role that can
+                                    // connect can LISTEN, read our payloads and NOTIFY forged ones.
+                                    guard n.payload.hasPrefix(me), let sent = UInt64(n.payload.dropFirst(me.count)),
+                                          sentPings.take(sent) else { continue }
                                     heard.touch()
                                     onAlive(sent)
                                 } else {
@@ -132,7 +150,9 @@ public final class PostgresEngine: SQLDatabase {
                                 if heard.age > 3 {
                                     throw SQLError(.connection, "the LISTEN connection delivered nothing for 3 s")
                                 }
-                                let payload = me + String(DispatchTime.now().uptimeNanoseconds)
+                                let stamp = DispatchTime.now().uptimeNanoseconds
+                                sentPings.add(stamp)
+                                let payload = me + String(stamp)
                                 let ping: EventLoopFuture<PostgresQueryResult> = c.query("SELECT pg_notify(\(channel), \(payload))",
                                                                                           logger: self.logger)
                                 ping.whenFailure { _ in }
@@ -206,7 +226,13 @@ public final class PostgresEngine: SQLDatabase {
             let c = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
                                                          configuration: configuration, id: Int.random(in: 0...Int.max),
                                                          logger: logger).get()
-            return PGConnection(connection: c, logger: logger)
+            do {
+                _ = try await c.query(Self.sessionSetup, logger: logger).collect()
+            } catch {
+                try? await c.close()
+                throw error
+            }
+            return PGConnection(connection: c, logger: logger, statements: statements)
         } catch {
             await pool.discard()
             throw SQLError(.connection, "cannot connect to PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432): \(PGConnection.describe(error))")
@@ -247,11 +273,8 @@ public final class PostgresEngine: SQLDatabase {
         } catch {
             throw SQLError(.other, "TLS setup for the database failed: \(error)")
         }
-        var config = PostgresConnection.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
+        let config = PostgresConnection.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
                                                       password: c.password, database: database, tls: tls)
-        // A client that stops in the middle of a transaction (a frozen or cut-off replica) must
-        // not hold its locks until TCP gives up (hours): the leader lease row among them.
-        config.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "3000")]
         return config
     }
 }
@@ -307,9 +330,12 @@ final class PGConnection: @unchecked Sendable {
     /// between checkout and checkin.
     let queue = DispatchQueue(label: "balctl.postgres")
 
-    init(connection: PostgresConnection, logger: Logger) {
+    let statements: StatementCache
+
+    init(connection: PostgresConnection, logger: Logger, statements: StatementCache) {
         self.connection = connection
         self.logger = logger
+        self.statements = statements
     }
 
     /// An engine dropped without `close()` still closes its connections: the close holds the
@@ -351,6 +377,36 @@ final class PGConnection: @unchecked Sendable {
             return "\(p.code)"
         }
         return "\(error)"
+    }
+}
+
+/// SQLite-style statement text → PostgreSQL's, for the statements the store runs over and over
+/// (the rewrite walks the text character by character; the heartbeat upsert is ~1 KB). Bounded:
+/// a store generating unbounded distinct texts would only lose the cache, not memory.
+final class StatementCache: Sendable {
+    private let texts = Mutex<[String: String]>([:])
+    func postgres(_ sql: String) -> String {
+        if let hit = texts.withLock({ $0[sql] }) { return hit }
+        let rewritten = SQLDialect.postgres.statement(sql)
+        texts.withLock { t in
+            if t.count >= 2048 { t.removeAll() }
+            t[sql] = rewritten
+        }
+        return rewritten
+    }
+}
+
+/// The pings a LISTEN connection sent and has not heard back yet (the last 64).
+private final class PingBook: Sendable {
+    private let sent = Mutex<[UInt64]>([])
+    func add(_ stamp: UInt64) { sent.withLock { s in s.append(stamp); if s.count > 64 { s.removeFirst(s.count - 64) } } }
+    /// True once for a stamp this connection sent.
+    func take(_ stamp: UInt64) -> Bool {
+        sent.withLock { s in
+            guard let i = s.firstIndex(of: stamp) else { return false }
+            s.remove(at: i)
+            return true
+        }
     }
 }
 
@@ -440,7 +496,7 @@ final class PGTransaction: SQLConnection {
             case .blob(let v): binds.append(ByteBuffer(bytes: v))
             }
         }
-        let q = PostgresQuery(unsafeSQL: SQLDialect.postgres.statement(sql), binds: binds)
+        let q = PostgresQuery(unsafeSQL: owner.statements.postgres(sql), binds: binds)
         do {
             return try Self.wait(for: owner.connection.query(q, logger: owner.logger), on: owner.connection)
         } catch let e as PSQLError {

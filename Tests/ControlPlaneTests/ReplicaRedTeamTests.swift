@@ -3,6 +3,7 @@ import Glibc
 #endif
 import BalctlProtocol
 @testable import ControlPlane
+import Dispatch
 import Foundation
 import Logging
 import SQLEngine
@@ -86,5 +87,24 @@ struct ReplicaRedTeamTests {
         }
         let lateAccepts = samples.filter { $0.0 > .milliseconds(1300) && !$0.1 }
         #expect(lateAccepts.isEmpty, "the rotated secret still authenticated: \(samples)")
+    }
+
+    /// Found: a ping stamp is readable by any role that can LISTEN; a forged one (UInt64.max)
+    /// crashed the replica on an overflow, and a far-future one extended the trust. The listener
+    /// now counts only stamps it sent on its connection; the cache also never trusts past now + 1 s.
+    @Test("a forged proof stamp neither crashes nor extends the cache's trust beyond 1 s")
+    func forgedStamp() async throws {
+        let cache = AgentAuthCache()
+        cache.requireProof()
+        cache.heard(asOf: UInt64.max)
+        cache.heard(asOf: DispatchTime.now().uptimeNanoseconds + 3_600_000_000_000)
+        var reads = 0
+        let entry = AgentAuthCache.Entry(identity: AgentIdentity(memberID: 1, hostname: "h"), allowed: [], expires: now() + 60)
+        _ = try await cache.entry("k", at: now()) { reads += 1; return entry }
+        _ = try await cache.entry("k", at: now()) { reads += 1; return entry }
+        #expect(reads == 1, "trusted right after the proof")
+        try await Task.sleep(for: .milliseconds(1300))
+        _ = try await cache.entry("k", at: now()) { reads += 1; return entry }
+        #expect(reads == 2, "still trusted 1.3 s after a forged far-future proof")
     }
 }

@@ -52,7 +52,7 @@ struct FailoverExecutor: Sendable {
     @discardableResult
     func execute(_ d: Decision) async throws -> FailoverEventView? {
         guard let (eventID, token, hostname, providerID, ttl, proxied, fromIP) = try await decide(d) else { return nil }
-        var reply: String?, failure: String?, verified: Bool?, writtenAt: Double?, superseded = false
+        var reply: String?, failure: String?, verified: Bool?, writtenAt: Double?, superseded = false, sent = false
         do {
             let provider = try await store.db.read { try Store.provider($0, id: providerID, box: box) }
             guard try await holdsLease(d.pool, token) else {
@@ -60,6 +60,7 @@ struct FailoverExecutor: Sendable {
                 throw DNSProviderError(.refused, "superseded: another control plane took the pool's lease after token \(token)")
             }
             await beforeWrite(d)
+            sent = true  // from here the record may have changed, whatever comes back
             do {
                 // Only over the address this decision saw: a write that arrives late (this process
                 // stalled, another leader decided since) finds the record changed and does nothing.
@@ -86,7 +87,7 @@ struct FailoverExecutor: Sendable {
         }
         let ok = writtenAt != nil && verified == true
         let outcome = Outcome(eventID: eventID, token: token, ok: ok, writtenAt: writtenAt, reply: reply, verified: verified,
-                              error: failure, superseded: superseded)
+                              error: failure, superseded: superseded, sent: sent)
         return try await record(d, outcome)
     }
 
@@ -159,6 +160,8 @@ struct FailoverExecutor: Sendable {
         var error: String?
         /// Another writer took the pool's lease before this one wrote: nothing to record on the pool.
         var superseded = false
+        /// The provider was asked to write (it may have, even if no answer or a refusal came back).
+        var sent = false
     }
 
     /// Records the write's outcome on the event and the pool (only under the same token), and
@@ -169,8 +172,26 @@ struct FailoverExecutor: Sendable {
             try db.execute(sql: "UPDATE failover_events SET dns_written_at = ?, provider_reply = ?, verified = ?, error = ? WHERE id = ?",
                            arguments: [o.writtenAt, o.reply.map { AgentText.capped($0, maxBytes: 4096) }, o.verified,
                                        o.error.map { AgentText.capped($0, maxBytes: 4096) }, o.eventID])
-            guard !o.superseded else {
-                // The newer writer owns the pool and its alert; this event only says what happened.
+            let stillOurs = try Bool.fetchOne(db, sql: """
+                SELECT lease_owner = ? AND lease_token = ? FROM pool_failover WHERE pool_id = ?
+                """, arguments: [owner, o.token, d.pool]) ?? false
+            guard !o.superseded && stillOurs else {
+                // Another writer took the pool over. If this one's write went out, it may have
+                // landed (its condition holds when the record came back to the address this
+                // decision saw, A→B→A; a retried UDP update can land while its answer is lost)
+                // and replaced a newer address: owe the pool's current address to DNS again, the
+                // leader rewrites it at its next tick (one idempotent write when nothing landed).
+                // The newer writer owns the pool and its alert.
+                if o.sent {
+                    try db.execute(sql: """
+                        UPDATE pool_failover SET pending_ip = active_ip, pending_ip_at = ?, pending_attempts = 0
+                        WHERE pool_id = ? AND active_ip IS NOT NULL AND pending_ip IS NULL
+                        """, arguments: [now(), d.pool])
+                    try db.execute(sql: "UPDATE failover_events SET error = ? WHERE id = ?", arguments: [
+                        AgentText.capped("superseded: another control plane took the pool over while this write was out; the pool's current address is owed to DNS again"
+                                         + (o.error.map { " (\($0))" } ?? ""), maxBytes: 4096),
+                        o.eventID])
+                }
                 guard let event = try Store.failoverEvent(db, o.eventID) else { throw ControlPlaneError.notFound("event vanished") }
                 return event
             }
@@ -181,22 +202,6 @@ struct FailoverExecutor: Sendable {
                         lease_owner = NULL, lease_expires_at = NULL
                     WHERE pool_id = ? AND lease_owner = ? AND lease_token = ?
                     """, arguments: [d.ip.description, d.pool, owner, o.token])
-                if db.changesCount == 0 {
-                    // Another writer took the pool over while this write was in flight, and the
-                    // write still went through: its condition held because the record had come
-                    // back to the address this decision saw (A→B→A). It may have replaced a newer
-                    // address, so the pool's current one is owed to DNS again: the leader
-                    // rewrites it at its next tick.
-                    try db.execute(sql: """
-                        UPDATE pool_failover SET pending_ip = active_ip, pending_ip_at = ?, pending_attempts = 0
-                        WHERE pool_id = ? AND active_ip IS NOT NULL AND pending_ip IS NULL
-                        """, arguments: [t, d.pool])
-                    try db.execute(sql: "UPDATE failover_events SET error = ? WHERE id = ?", arguments: [
-                        "superseded: written after another control plane took the pool over; the pool's current address is owed to DNS again",
-                        o.eventID])
-                    guard let event = try Store.failoverEvent(db, o.eventID) else { throw ControlPlaneError.notFound("event vanished") }
-                    return event
-                }
             } else {
                 // Keep the address owed to DNS: the evaluator retries it while the member stays active.
                 // 10 s, doubling to 10 min: a provider that keeps refusing does not fill the events.

@@ -49,6 +49,10 @@ public final class LeaderLease: Sendable {
         var lastContact: ContinuousClock.Instant?
         /// Leadership changes seen by this replica (gained or lost).
         var changes = 0
+        /// The database's clock minus this replica's, seconds (replicas judge heartbeat ages and
+        /// job leases by their own clocks: they must agree, see README "Scaling out").
+        var clockOffset: Double?
+        var offsetWarned = false
     }
     private let state = Mutex(State())
     static let name = "singletons"
@@ -71,6 +75,11 @@ public final class LeaderLease: Sendable {
 
     public var role: Role { fence() == nil ? .standby : .leader }
     public var changes: Int { state.withLock { $0.changes } }
+    /// The database's clock minus this replica's, in seconds, as of the last round.
+    public var clockOffset: Double? { state.withLock { $0.clockOffset } }
+    /// Beyond this, replicas disagree enough to matter (a heartbeat looks this much older or
+    /// younger on the leader); logged once.
+    static let clockOffsetWarnSec = 0.5
     /// Seconds since the database last answered this replica's lease call (nil: never).
     public var secondsSinceContact: Double? {
         state.withLock { s in s.lastContact.map { (ContinuousClock.now - $0).seconds } }
@@ -81,9 +90,9 @@ public final class LeaderLease: Sendable {
     public func round() async throws -> Role {
         let sentAt = ContinuousClock.now
         let (holder, ttl, exclusive) = (self.holder, policy.ttlSec, self.exclusive)
-        let token: Int64?
+        let token: Int64?, clockOffset: Double?
         do {
-            token = try await db.write { db -> Int64? in
+            (token, clockOffset) = try await db.write { db -> (Int64?, Double?) in
                 let now = db.dialect.epochNow
                 // A leader frozen inside a fenced transaction holds the row's lock (until the
                 // server ends its session): give up this round rather than wait for it.
@@ -95,7 +104,12 @@ public final class LeaderLease: Sendable {
                         holder = ?1, expires_at = \(now) + ?2
                     WHERE name = ?3\(exclusive ? "" : " AND (holder = ?1 OR expires_at < \(now))")
                     """, holder, ttl, Self.name)
-                return try db.fetchValue(Int64.self, "SELECT token FROM leader_lease WHERE name = ? AND holder = ?", Self.name, holder)
+                // The database's clock read between two readings of ours, in one round trip.
+                let before = Date().timeIntervalSince1970
+                let dbNow = try db.fetchValue(Double.self, "SELECT \(now)")
+                let after = Date().timeIntervalSince1970
+                return (try db.fetchValue(Int64.self, "SELECT token FROM leader_lease WHERE name = ? AND holder = ?", Self.name, holder),
+                        dbNow.map { $0 - (before + after) / 2 })
             }
         } catch {
             state.withLock { s in
@@ -104,9 +118,14 @@ public final class LeaderLease: Sendable {
             }
             throw error
         }
-        let (before, after) = state.withLock { s -> (Role, Role) in
+        let (before, after, warnOffset) = state.withLock { s -> (Role, Role, Double?) in
             let before: Role = s.token != nil && ContinuousClock.now < s.until ? .leader : .standby
             s.lastContact = .now
+            var warn: Double?
+            if let clockOffset {
+                s.clockOffset = clockOffset
+                if abs(clockOffset) > Self.clockOffsetWarnSec, !s.offsetWarned { s.offsetWarned = true; warn = clockOffset }
+            }
             if let token {
                 if s.token != token { s.changes += 1 }
                 s.token = token
@@ -115,7 +134,10 @@ public final class LeaderLease: Sendable {
                 if s.token != nil { s.changes += 1 }
                 s.token = nil
             }
-            return (before, s.token == nil ? .standby : .leader)
+            return (before, s.token == nil ? .standby : .leader, warn)
+        }
+        if let warnOffset {
+            logger.warning("clock: this replica's clock is \(String(format: "%+.2f", -warnOffset)) s off the database's; replicas judge heartbeat ages and job leases by their own clocks: run NTP on every replica")
         }
         if before != after {
             logger.notice("leader lease: this replica (\(holder)) is now \(after.rawValue)\(token.map { ", fencing token \($0)" } ?? "")")

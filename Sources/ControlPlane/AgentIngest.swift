@@ -147,20 +147,31 @@ extension Store {
     /// Keeps the latest report of a member; true when this one also goes to the history (the
     /// last sample is `sampleSec` old, or there is none). Where SQLite allows, one statement does
     /// both (a statement less per heartbeat); otherwise history_at is read first.
+    @discardableResult
     static func storeLatest(_ db: any SQLConnection, member: Int64, at t: Double, ip: String, version: String, report: String,
                             facts: FailoverFacts = FailoverFacts(), sampleSec: Double,
                             returning: Bool? = nil) throws -> Bool {
+        try storeLatestReturning(db, member: member, at: t, ip: ip, version: version, report: report, facts: facts,
+                                 sampleSec: sampleSec, returning: returning).keepHistory
+    }
+
+    /// As `storeLatest`, and whether the member has a pending job (nil: not known, ask). The
+    /// returning upsert answers both in one statement, so the common heartbeat (no job waiting)
+    /// costs one round trip on PostgreSQL instead of two.
+    static func storeLatestReturning(_ db: any SQLConnection, member: Int64, at t: Double, ip: String, version: String, report: String,
+                                     facts: FailoverFacts = FailoverFacts(), sampleSec: Double,
+                                     returning: Bool? = nil) throws -> (keepHistory: Bool, hasPending: Bool?) {
         if returning ?? (db.dialect == .postgres || upsertCanReturn) {
-            let historyAt = try Double.fetchOne(db.cachedStatement(sql: upsertReturning[db.dialect]!),
-                                                arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
-            return historyAt == t
+            let row = try SQLRow.fetchOne(db.cachedStatement(sql: upsertReturning[db.dialect]!),
+                                          arguments: [member, t, ip, version, report, sampleSec, facts.publicIP, facts.haproxyActive])
+            return ((row?[0] as Double?) == t, row?[1] as Bool?)
         }
         let last = try Double.fetchOne(db.cachedStatement(sql: "SELECT history_at FROM heartbeat_latest WHERE member_id = ?"),
                                        arguments: [member])
         let keep = last.map { t - $0 >= sampleSec } ?? true
         try db.cachedStatement(sql: upsertPlain[db.dialect]!)
             .execute(arguments: [member, t, ip, version, report, keep ? t : last ?? t, facts.publicIP, facts.haproxyActive])
-        return keep
+        return (keep, nil)
     }
 
     /// The latest-report upsert per dialect, built once: it runs for every heartbeat, and
@@ -184,7 +195,7 @@ extension Store {
                 source_ip = excluded.source_ip, agent_version = excluded.agent_version, report = excluded.report,
                 history_at = \(historyAt),
                 \(failoverFactsUpdate(d))
-            \(returning ? "RETURNING history_at" : "")
+            \(returning ? "RETURNING history_at, EXISTS(SELECT 1 FROM jobs WHERE member_id = ?1 AND state = 'pending')" : "")
             """
     }
 
@@ -227,9 +238,9 @@ extension Store {
                                heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
         do {
             let t = now()
-            let keepHistory = try storeLatest(db, member: agent.memberID, at: t, ip: sourceIP.description,
-                                              version: report.agentVersion, report: rawReport,
-                                              facts: FailoverFacts(report), sampleSec: heartbeat.historySampleSec)
+            let (keepHistory, hasPending) = try storeLatestReturning(db, member: agent.memberID, at: t, ip: sourceIP.description,
+                                                                     version: report.agentVersion, report: rawReport,
+                                                                     facts: FailoverFacts(report), sampleSec: heartbeat.historySampleSec)
             if keepHistory {
                 try storeHistorySample(db, member: agent.memberID, at: t, ip: sourceIP.description,
                                        sample: HistorySample.make(rawReport, envelope: report, maxBytes: heartbeat.historySampleMaxBytes),
@@ -258,7 +269,7 @@ extension Store {
                     SELECT id, attempt FROM jobs WHERE member_id = ? AND state = 'running' AND cancel_requested = 1
                     """), arguments: [agent.memberID]).map { JobRef(id: $0["id"], attempt: $0["attempt"]) }
             }
-            let pending = try SQLRow.fetchAll(db.cachedStatement(sql: """
+            let pending = hasPending == false ? [] : try SQLRow.fetchAll(db.cachedStatement(sql: """
                 SELECT id, command, params, attempt, timeout_sec, check_mode, cancel_requested FROM jobs
                 WHERE member_id = ? AND state = 'pending' ORDER BY priority DESC, id LIMIT ?
                 """), arguments: [agent.memberID, queue.claimBatch])

@@ -356,8 +356,8 @@ struct HeartbeatOutcome: Sendable {
 /// together in the next transaction. Under load one transaction carries many heartbeats; an idle
 /// server writes each at once. Batches are written one after the other (on PostgreSQL too:
 /// concurrent batches measured no faster on 2 cores, and two batches claiming one member's jobs
-/// conflict and run again whole). A heartbeat that fails fails alone (see `write`); agents whose
-/// heartbeat failed retry on their next beat.
+/// conflict and run again whole). A heartbeat that fails fails alone (see `writeEach`); agents
+/// whose heartbeat failed retry on their next beat.
 final class HeartbeatWriter: Sendable {
     /// One authenticated heartbeat, ready to be written.
     struct Heartbeat: Sendable {
@@ -396,8 +396,10 @@ final class HeartbeatWriter: Sendable {
     }
 
     /// Writes what is pending in one transaction; when it is committed, the requests that came
-    /// in meanwhile follow as the next batch, until nothing is pending. At most `maxWriters`
-    /// tasks run batches (on SQLite one, so batches commit in order).
+    /// in meanwhile follow as the next batch, until nothing is pending. One batch at a time
+    /// (`writers`), so batches commit in order. The batch goes to the engine's own writer (SQLite:
+    /// GRDB's writer queue) and is resumed from there; only a failed batch takes a task, to write
+    /// its heartbeats one by one.
     private func writeNextBatch() {
         let batch: [Item] = state.withLock { s in
             let take = Array(s.pending.prefix(maxBatch))
@@ -407,11 +409,42 @@ final class HeartbeatWriter: Sendable {
         }
         if batch.isEmpty { return }
         let (heartbeat, queue, db) = (self.heartbeat, self.queue, store.db)
-        Task {
-            let outcomes = await Self.write(batch.map(\.heartbeat), db, heartbeat: heartbeat, queue: queue)
-            for (item, outcome) in zip(batch, outcomes) { item.done.resume(with: outcome) }
-            self.writeNextBatch()
+        let heartbeats = batch.map(\.heartbeat)
+        db.write({ c in try heartbeats.map { try Self.apply(c, $0, heartbeat: heartbeat, queue: queue) } }) { result in
+            switch result {
+            case .success(let outcomes):
+                for (item, outcome) in zip(batch, outcomes) { item.done.resume(returning: outcome) }
+                self.writeNextBatch()
+            case .failure(let e as SQLError) where e.kind == .commitUnknown:
+                // The batch may have committed: writing each again could claim jobs twice over.
+                // Every agent retries on its next beat; jobs claimed unseen come back after the lease.
+                for item in batch { item.done.resume(throwing: e) }
+                self.writeNextBatch()
+            case .failure:
+                Task {
+                    let outcomes = await Self.writeEach(heartbeats, db, heartbeat: heartbeat, queue: queue)
+                    for (item, outcome) in zip(batch, outcomes) { item.done.resume(with: outcome) }
+                    self.writeNextBatch()
+                }
+            }
         }
+    }
+
+    static func apply(_ c: any SQLConnection, _ hb: Heartbeat, heartbeat: HeartbeatPolicy, queue: QueuePolicy) throws -> HeartbeatOutcome {
+        try Store.applyHeartbeat(c, hb.agent, report: hb.report, rawReport: hb.raw, sourceIP: hb.ip,
+                                 heartbeat: heartbeat, queue: queue)
+    }
+
+    /// One heartbeat per transaction, so only the one at fault fails.
+    static func writeEach(_ batch: [Heartbeat], _ db: any SQLDatabase, heartbeat: HeartbeatPolicy,
+                          queue: QueuePolicy) async -> [Result<HeartbeatOutcome, any Error>] {
+        var outcomes: [Result<HeartbeatOutcome, any Error>] = []
+        for hb in batch {
+            do { outcomes.append(.success(try await db.write { c in try apply(c, hb, heartbeat: heartbeat, queue: queue) })) } catch {
+                outcomes.append(.failure(error))
+            }
+        }
+        return outcomes
     }
 
     /// Writes a batch in one transaction. Should that fail (a member was removed a moment ago,
@@ -419,22 +452,13 @@ final class HeartbeatWriter: Sendable {
     /// fault fails. Savepoints would do the same in one pass but doubled the cost of every batch.
     static func write(_ batch: [Heartbeat], _ db: any SQLDatabase, heartbeat: HeartbeatPolicy,
                       queue: QueuePolicy) async -> [Result<HeartbeatOutcome, any Error>] {
-        @Sendable func apply(_ c: any SQLConnection, _ hb: Heartbeat) throws -> HeartbeatOutcome {
-            try Store.applyHeartbeat(c, hb.agent, report: hb.report, rawReport: hb.raw, sourceIP: hb.ip,
-                                     heartbeat: heartbeat, queue: queue)
-        }
         do {
-            return try await db.write { c in try batch.map { try apply(c, $0) } }.map { .success($0) }
+            return try await db.write { c in try batch.map { try apply(c, $0, heartbeat: heartbeat, queue: queue) } }.map { .success($0) }
         } catch let e as SQLError where e.kind == .commitUnknown {
             // The batch may have committed: writing each again could claim jobs twice over.
-            // Every agent retries on its next beat; jobs claimed unseen come back after the lease.
             return batch.map { _ in .failure(e) }
         } catch {
-            var outcomes: [Result<HeartbeatOutcome, any Error>] = []
-            for hb in batch {
-                do { outcomes.append(.success(try await db.write { c in try apply(c, hb) })) } catch { outcomes.append(.failure(error)) }
-            }
-            return outcomes
+            return await writeEach(batch, db, heartbeat: heartbeat, queue: queue)
         }
     }
 }

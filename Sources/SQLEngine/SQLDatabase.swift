@@ -68,6 +68,11 @@ public protocol SQLDatabase: Sendable {
                                           _ body: @escaping @Sendable (any SQLConnection) throws -> T) throws -> T
     /// Closes every connection; calls after it fail.
     func close() async throws
+    /// A write transaction whose outcome goes to `completion`, called from wherever the engine
+    /// finishes it: SQLite calls it from its writer queue with no task of its own (the heartbeat
+    /// group commit runs one of these per batch, and a task hop per batch was measurable).
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T,
+                            completion: @escaping @Sendable (Result<T, any Error>) -> Void)
 }
 
 extension SQLDatabase {
@@ -81,6 +86,13 @@ extension SQLDatabase {
 
     public func exclusive<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
         try await transaction(.exclusive, body)
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T,
+                                   completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        Task {
+            do { completion(.success(try await transaction(.write, body))) } catch { completion(.failure(error)) }
+        }
     }
 }
 

@@ -47,6 +47,13 @@ public final class SQLiteEngine: SQLDatabase {
 
     public func close() async throws { try pool.close() }
 
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T,
+                                   completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        pool.asyncWriteWithoutTransaction { db in
+            completion(Result { try Self.immediate(db, body) })
+        }
+    }
+
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()

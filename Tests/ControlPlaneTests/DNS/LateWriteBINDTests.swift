@@ -37,15 +37,11 @@ struct LateWriteBINDTests {
         LeaderLease(db: store.db, holder: holder, logger: Logger(label: "test"))
     }
 
-    @Test("the stalled leader's write finds the record changed and writes nothing; the record ends where the new leader and the operator put it")
-    func lateWriteIsHarmless() async throws {
-        let s = try await FailoverBINDTests().setup("late")
-        let c = try await s.f.member(pool: "edge", hostname: "lb-3").enrollment
-        try await s.f.beat(c, publicIP: "81.2.69.13", stacks: FailoverBINDTests.haproxyUp)
-        _ = try await s.failover.makeActive(member: s.a.member.id, force: false, by: s.f.admin)
-        #expect(try bind.dig(s.name) == ["81.2.69.11"])
-
-        // Replica A leads; its writer will stall right before the DNS write.
+    /// Replica A leads and ticks after lb-1 died: it decides a failover and freezes right before
+    /// its DNS write (held at `beforeWrite` until `gate.release()`). Replica B, on its own store,
+    /// is a standby until the caller ends A's lease.
+    func stallLeader(_ s: FailoverBINDTests.Setup) async throws
+        -> (gate: Gate, stalled: Task<[FailoverAction], any Error>, leaseB: LeaderLease, replicaB: Failover) {
         let storeB = try s.f.openStore()
         let leaseA = Self.lease(s.f.store, "replica-a"), leaseB = Self.lease(storeB, "replica-b")
         #expect(try await leaseA.round() == .leader)
@@ -54,11 +50,22 @@ struct LateWriteBINDTests {
                                 startedAt: now() - 3600, owner: "replica-a", leader: leaseA, beforeWrite: { _ in await gate.hold() })
         let replicaB = Failover(store: storeB, box: s.box, heartbeatIntervalSec: 1, logger: Logger(label: "b"),
                                 startedAt: now() - 3600, owner: "replica-b", leader: leaseB)
-
         try await FailoverBINDTests().age(s, s.a, by: 11)
         let stalled = Task { try await replicaA.tick() }
         var arrivals = gate.arrived.makeAsyncIterator()
-        _ = await arrivals.next()  // A decided (a standby is active in the database) and is frozen before writing
+        _ = await arrivals.next()  // A decided (a standby is active in the database) and is frozen
+        return (gate, stalled, leaseB, replicaB)
+    }
+
+    @Test("the stalled leader's write finds the record changed and writes nothing; the record ends where the new leader and the operator put it")
+    func lateWriteIsHarmless() async throws {
+        let s = try await FailoverBINDTests().setup("late")
+        let c = try await s.f.member(pool: "edge", hostname: "lb-3").enrollment
+        try await s.f.beat(c, publicIP: "81.2.69.13", stacks: FailoverBINDTests.haproxyUp)
+        _ = try await s.failover.makeActive(member: s.a.member.id, force: false, by: s.f.admin)
+        #expect(try bind.dig(s.name) == ["81.2.69.11"])
+
+        let (gate, stalled, leaseB, replicaB) = try await stallLeader(s)
         let promoted = try #require(try await s.f.store.db.read {
             try Int64.fetchOne($0, sql: "SELECT active_member_id FROM pool_failover WHERE pool_id = ?", arguments: [s.pool.id])
         })
@@ -104,19 +111,7 @@ struct LateWriteBINDTests {
     func lateWriteABAIsRepaired() async throws {
         let s = try await FailoverBINDTests().setup("aba")
         _ = try await s.failover.makeActive(member: s.a.member.id, force: false, by: s.f.admin)
-        let storeB = try s.f.openStore()
-        let leaseA = Self.lease(s.f.store, "replica-a"), leaseB = Self.lease(storeB, "replica-b")
-        #expect(try await leaseA.round() == .leader)
-        let gate = Gate()
-        let replicaA = Failover(store: s.f.store, box: s.box, heartbeatIntervalSec: 1, logger: Logger(label: "a"),
-                                startedAt: now() - 3600, owner: "replica-a", leader: leaseA, beforeWrite: { _ in await gate.hold() })
-        let replicaB = Failover(store: storeB, box: s.box, heartbeatIntervalSec: 1, logger: Logger(label: "b"),
-                                startedAt: now() - 3600, owner: "replica-b", leader: leaseB)
-        // lb-1 dies; A decides lb-1 → lb-2 and freezes right before its write.
-        try await FailoverBINDTests().age(s, s.a, by: 11)
-        let stalled = Task { try await replicaA.tick() }
-        var arrivals = gate.arrived.makeAsyncIterator()
-        _ = await arrivals.next()
+        let (gate, stalled, leaseB, replicaB) = try await stallLeader(s)
         // B leads and finishes the owed write; lb-1 comes back and an operator moves the pool back to it.
         try await LeaderLeaseTests.expire(s.f.store)
         #expect(try await leaseB.round() == .leader)

@@ -33,7 +33,9 @@ let package = Package(
     ],
     targets: [
         // MARK: shared wire contract
-        .target(name: "BalctlProtocol"),
+        .target(name: "BalctlProtocol", dependencies: ["CBuildStamp"]),
+        // The version stamp `balctl-server bundle` rewrites in a built agent (see stamp.c).
+        .target(name: "CBuildStamp"),
 
         // MARK: C libraries the agent links (system-library targets)
         .systemLibrary(
@@ -42,6 +44,10 @@ let package = Package(
         .systemLibrary(
             name: "CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"]), .yum(["libarchive-devel"])]),
+        // libcrypto: already loaded by libcurl (OpenSSL build); Ed25519 and SHA-256 for self-update.
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .yum(["openssl-devel"])]),
         .systemLibrary(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"]), .yum(["systemd-devel"])]),
@@ -50,7 +56,7 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl"]),
         .target(
             name: "AgentKernel",
-            dependencies: ["BalctlProtocol", "CurlClient", "CSystemd"]),
+            dependencies: ["BalctlProtocol", "CurlClient", "CSystemd", "CArchive", "CCrypto"]),
         .target(name: "HostPlugin", dependencies: ["AgentKernel"], path: "Plugins/Host",
                 exclude: ["README.md"]),
         .target(name: "HAProxyPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/HAProxy",
@@ -139,7 +145,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport", "ServiceLaunchers",
                            .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "Crypto", package: "swift-crypto")]),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Installer"]),
     ],
     swiftLanguageModes: [.v6]
 )

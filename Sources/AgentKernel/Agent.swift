@@ -1,5 +1,18 @@
 import BalctlProtocol
 
+struct AutoUpdateTry: Sendable { var version: String; var at: Double }
+
+/// Why `Agent.run` returned.
+public enum AgentRunEnd: Sendable, Equatable {
+    /// SIGTERM / SIGINT.
+    case stopped
+    /// A new binary was installed: prove it (`UpdateSupervisor.trial`), then exec the binary.
+    case restartIntoUpdate(PendingUpdate)
+    /// This version was on trial and never had a heartbeat accepted: it rolled itself back;
+    /// exec the binary (the previous version again).
+    case rolledBack(binaryPath: String)
+}
+
 /// The agent: heartbeats on the control plane's interval, hands claimed jobs to the runner (which
 /// runs them beside the loop, never inside it) and shuts down gracefully.
 public final class Agent: Sendable {
@@ -10,8 +23,17 @@ public final class Agent: Sendable {
     let host: HostProbe
     let publicIP: PublicIPResolver
     let notifier = SystemdNotifier()
-    let log: AgentLog
+    public let log: AgentLog
     let os: OSInfo
+    /// Self-update bookkeeping (pending update, version mark, events to report).
+    public let updates: UpdateState
+    /// nil when the update settings are unusable (logged once); `agent.update` jobs say why.
+    let updateSettings: UpdateSettings?
+    /// Set when a job installed a new binary: the loop ends and `run` returns `.restartIntoUpdate`.
+    private let restartWanted = Locked(false)
+    /// The version the automatic updater last tried, and when (one try per version per 10 min).
+    private let autoUpdateTried = Locked<AutoUpdateTry?>(nil)
+    private let autoUpdating = Locked(false)
 
     public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
         self.config = config
@@ -21,14 +43,21 @@ public final class Agent: Sendable {
         self.host = host
         let store = InFlightStore(stateDir: config.stateDir)
         try store.prepare()
-        self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log)
+        self.updates = UpdateState(stateDir: config.stateDir)
+        do { self.updateSettings = try UpdateSettings.load(currentEnvironment()) } catch {
+            self.updateSettings = nil
+            AgentLog(minimum: config.logLevel).warning("self-update is off: \(error)")
+        }
+        let wanted = restartWanted
+        self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log,
+                                onRestartRequested: { wanted.withLock { $0 = true } })
         self.publicIP = PublicIPResolver(config: config)
         // The OS does not change under a running agent (an upgrade reboots it).
         self.os = host.osInfo()
     }
 
     /// The heartbeat body: host facts, plugin probes, commands and jobs in flight.
-    public func buildReport() async -> HostReport {
+    public func buildReport(trial: Bool = false) async -> HostReport {
         var stacks: [String: JSONValue] = [:]
         for plugin in registry.plugins {
             if let found = await plugin.probe() { stacks[plugin.name] = found }
@@ -39,16 +68,70 @@ public final class Agent: Sendable {
             uptimeSec: host.uptimeSec(), load: host.loadAverages(), cpuPercent: host.cpuPercent(),
             cpuCount: host.cpuCount(), memory: host.memory(), disks: host.disks(),
             publicIPv4: ip?.ip, publicIPSource: ip?.source, stacks: stacks,
-            commands: registry.commandIDs, jobsInFlight: await runner.inFlight)
+            commands: registry.commandIDs, jobsInFlight: trial ? [] : await runner.inFlight,
+            updateEvents: trial ? nil : nonEmpty(updates.events()), updateTrial: trial ? true : nil)
     }
+
+    private func nonEmpty(_ events: [AgentUpdateEvent]) -> [AgentUpdateEvent]? { events.isEmpty ? nil : events }
 
     /// One heartbeat; claimed jobs start in the background, cancellations are passed on.
     @discardableResult
     public func beat() async throws -> HeartbeatReply {
-        let reply = try await api.heartbeat(await buildReport())
+        let report = await buildReport()
+        let reply = try await api.heartbeat(report)
+        if let sent = report.updateEvents { updates.acknowledge(sent) }
         for ref in reply.cancelJobs { await runner.cancel(ref) }
         for job in reply.jobs { await runner.submit(job) }
+        considerAutoUpdate(latest: reply.latestAgentVersion)
         return reply
+    }
+
+    /// `--update-trial`: heartbeats marked as a trial (no jobs handed out) until one is accepted.
+    /// The supervising old binary kills this at the rollback deadline.
+    public func trialBeat() async -> Bool {
+        var schedule = HeartbeatSchedule(intervalSec: config.intervalSec)
+        var random = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            do {
+                _ = try await api.heartbeat(await buildReport(trial: true))
+                log.info("trial heartbeat accepted: \(BalctlVersion.current) works")
+                return true
+            } catch {
+                schedule.failed()
+                log.warning("trial heartbeat failed (\(schedule.failures)x): \(error)")
+            }
+            try? await Task.sleep(for: .seconds(schedule.nextDelaySec(using: &random)))
+        }
+        return false
+    }
+
+    /// BALCTL_AUTO_UPDATE=1 and the control plane advertises a newer version: update beside the
+    /// loop (as a job would), at most one try per version every 10 minutes.
+    func considerAutoUpdate(latest: String?) {
+        guard let settings = updateSettings, settings.autoUpdate, let latest,
+              let target = AgentVersion(latest), let current = AgentVersion(BalctlVersion.current), target > current,
+              !restartWanted.withLock({ $0 }) else { return }
+        let now = unixNow()
+        let due = autoUpdateTried.withLock { tried -> Bool in
+            if let t = tried, t.version == latest, now - t.at < 600 { return false }
+            tried = AutoUpdateTry(version: latest, at: now)
+            return true
+        }
+        guard due, autoUpdating.withLock({ busy in defer { busy = true }; return !busy }) else { return }
+        let updates = self.updates, log = self.log, wanted = restartWanted, busy = autoUpdating
+        Task {
+            defer { busy.withLock { $0 = false } }
+            log.info("auto-update: the control plane offers \(latest); updating from \(current)")
+            do {
+                let outcome = try await AgentUpdater(settings: settings, current: current, state: updates).run { log.info("auto-update: \($0)") }
+                if case .installed = outcome { wanted.withLock { $0 = true } }
+            } catch let e as UpdateRefusal {
+                log.error("auto-update refused: \(e)")
+                updates.record(.refused, from: current.description, to: latest, message: "automatic update refused (\(e.check.rawValue)): \(e.message)", jobId: nil)
+            } catch {
+                log.error("auto-update failed: \(error)")
+            }
+        }
     }
 
     /// `--once`: report lost jobs, one heartbeat, run what it claimed to the end.
@@ -70,7 +153,23 @@ public final class Agent: Sendable {
     /// period. Intervals come from the control plane, with ±10 % jitter so a fleet restarted
     /// together does not beat in lock-step; failures back off exponentially with full jitter up
     /// to 3 s (`HeartbeatSchedule`), so a member is heard again within seconds of an outage.
-    public func run() async {
+    public func run() async -> AgentRunEnd {
+        // An update left pending by a process that died: if this is the new version it is on
+        // trial now (confirmed by the first accepted heartbeat, rolled back at the deadline); if
+        // this is the old version the swap never happened.
+        var trial: PendingUpdate? = nil
+        if let p = updates.pending() {
+            if p.to == BalctlVersion.current && p.from != p.to {
+                trial = p
+                log.warning("update to \(p.to) not yet confirmed: rolled back unless a heartbeat is accepted within \(Int(max(0, p.deadline - unixNow())))s")
+            } else {
+                updates.clearPending()
+                updates.record(.interrupted, from: p.from, to: p.to,
+                               message: "the update from \(p.from) to \(p.to) was interrupted before the new binary was in place; still \(BalctlVersion.current)",
+                               jobId: p.jobId)
+                log.warning("update to \(p.to) was interrupted; still \(BalctlVersion.current)")
+            }
+        }
         await runner.recoverLostJobs()
         for plugin in registry.plugins {
             if let work = plugin.startupWork(log: log) { await runner.start(work) }
@@ -79,12 +178,19 @@ public final class Agent: Sendable {
         log.info("balctl-heartbeat \(BalctlVersion.current) for \(config.hostname) → \(config.apiBase); \(registry.commandIDs.count) commands")
         var schedule = HeartbeatSchedule(intervalSec: config.intervalSec)
         var random = SystemRandomNumberGenerator()
+        var end = AgentRunEnd.stopped
         while !Task.isCancelled {
             let started = monotonicNow()
+            if let p = trial, unixNow() > p.deadline {
+                _ = UpdateSupervisor.rollBack(p, state: updates, reason: "no heartbeat accepted within the rollback deadline", log: log)
+                end = .rolledBack(binaryPath: p.binaryPath)
+                break
+            }
             do {
                 let reply = try await beat()
                 if schedule.failures > 0 { log.info("heartbeat accepted again after \(schedule.failures) failure(s)") }
                 schedule.succeeded(serverIntervalSec: reply.heartbeatIntervalSec)
+                if let p = trial { _ = UpdateSupervisor.confirm(p, state: updates, log: log); trial = nil }
             } catch {
                 schedule.failed()
                 let failures = schedule.failures
@@ -92,8 +198,16 @@ public final class Agent: Sendable {
             }
             notifier.watchdog()
             // The wait counts from the attempt's start: time spent in a slow attempt is not added.
-            let wait = schedule.nextDelaySec(using: &random) - (monotonicNow() - started)
-            if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+            // Slept in slices so an installed update restarts within 50 ms of its report.
+            let until = started + schedule.nextDelaySec(using: &random)
+            while !Task.isCancelled && !restartWanted.withLock({ $0 }) && monotonicNow() < until {
+                try? await Task.sleep(for: .seconds(min(0.05, max(0, until - monotonicNow()))))
+            }
+            if restartWanted.withLock({ $0 }), let p = updates.pending() {
+                log.info("restarting into \(p.to)")
+                end = .restartIntoUpdate(p)
+                break
+            }
         }
         notifier.stopping()
         log.info("stopping: waiting up to \(config.shutdownGraceSec)s for running jobs")
@@ -102,6 +216,7 @@ public final class Agent: Sendable {
         let runner = self.runner, grace = config.shutdownGraceSec
         await Task { await runner.shutdown(graceSec: grace) }.value
         log.info("stopped")
+        return end
     }
 
     /// For benchmarks: `count` heartbeats `spacingMs` apart, whatever interval the server asks.

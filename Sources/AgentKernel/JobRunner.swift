@@ -46,11 +46,17 @@ public actor JobRunner {
     private var lockTails: [String: Task<Void, Never>] = [:]
     private var cancelRequested: Set<JobRef> = []
     private var shuttingDown = false
+    /// Jobs whose handler asked for an agent restart once their completion is delivered.
+    private var restartAfterDelivery: Set<JobRef> = []
+    /// Called (once per such job) when a completion that asked for a restart has been answered.
+    let onRestartRequested: @Sendable () -> Void
 
     public init(registry: HandlerRegistry, reporter: any JobReporter, store: InFlightStore,
-                host: HostProbe, log: AgentLog, retryDelaySec: Double = 0.5) {
+                host: HostProbe, log: AgentLog, retryDelaySec: Double = 0.5,
+                onRestartRequested: @escaping @Sendable () -> Void = {}) {
         self.registry = registry; self.reporter = reporter; self.store = store
         self.host = host; self.log = log; self.retryDelaySec = retryDelaySec
+        self.onRestartRequested = onRestartRequested
         self.progress = ProgressCoalescer(reporter: reporter, log: log)
     }
 
@@ -82,6 +88,7 @@ public actor JobRunner {
             let completion = await execution.value
             await self.deliver(InFlightRecord(job: job, startedAt: startedAt, completion: completion))
             self.finished(ref)
+            if self.restartAfterDelivery.remove(ref) != nil { self.onRestartRequested() }
             return completion.status
         }
         active[ref] = Entry(execution: execution, whole: whole)
@@ -219,6 +226,7 @@ public actor JobRunner {
                 return done(cancelStatus(job.ref), exit: nil, error: "stopped", result: outcome.result)
             }
             output.append((outcome.changed ? "changed: " : "unchanged: ") + outcome.summary + "\n")
+            if outcome.restartAgent { restartAfterDelivery.insert(job.ref) }
             log.info("job \(job.id) attempt \(job.attempt): completed (\(outcome.changed ? "changed" : "unchanged"))")
             return done(.completed, exit: outcome.exitCode, error: nil, result: outcome.result,
                         changed: outcome.changed)

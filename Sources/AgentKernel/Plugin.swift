@@ -37,6 +37,9 @@ public struct JobOutcome: Sendable {
     public var summary: String
     public var result: JSONValue?
     public var exitCode: Int?
+    /// Restart the agent once this completion has reached the control plane (a self-update
+    /// installed a new binary). Kernel-level: the agent finishes its other jobs first.
+    public var restartAgent = false
 
     public init(changed: Bool, summary: String, result: JSONValue? = nil, exitCode: Int? = 0) {
         self.changed = changed; self.summary = summary; self.result = result; self.exitCode = exitCode

@@ -98,7 +98,7 @@ public struct ProcessRunner: Sendable {
 
     public func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        timeoutSec: Double, output: OutputTail? = nil
+        timeoutSec: Double, output: OutputTail? = nil, keepAgentSettings: Bool = false
     ) async throws -> ProcessResult {
         let (readFD, writeFD) = try SpawnSupport.closeOnExecPipe()
         let wake: (read: Int32, write: Int32)
@@ -128,7 +128,9 @@ public struct ProcessRunner: Sendable {
                                                | POSIX_SPAWN_SETSIGDEF))
 
         let mark = ProcessTree.newMark()
-        var env = Self.childEnvironment(environment ?? currentEnvironment())
+        // Only the agent's own binary (an update's trial run) may see the BALCTL_* settings.
+        let given = environment ?? currentEnvironment()
+        var env = keepAgentSettings ? given : Self.childEnvironment(given)
         env[ProcessTree.markVariable] = mark
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

@@ -108,3 +108,11 @@ public func currentEnvironment() -> [String: String] {
     }
     return out
 }
+
+/// A value behind a lock, shareable by reference (a `Mutex` itself cannot be copied into a closure).
+public final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    public init(_ value: Value) { mutex = Mutex(value) }
+    public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    public var value: Value { mutex.withLock { $0 } }
+}

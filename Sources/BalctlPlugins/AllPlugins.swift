@@ -6,7 +6,7 @@ import HostPlugin
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [HostPlugin(), HAProxyPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

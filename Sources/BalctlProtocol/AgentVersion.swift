@@ -1,3 +1,5 @@
+import CBuildStamp
+
 /// Dotted numeric versions ("1.4.10"), compared numerically part by part: the self-update
 /// version guard and the "outdated agent" flag both rely on this order.
 public struct AgentVersion: Comparable, Sendable, CustomStringConvertible, Hashable {
@@ -35,7 +37,8 @@ public struct AgentVersion: Comparable, Sendable, CustomStringConvertible, Hasha
     public var description: String { parts.map(String.init).joined(separator: ".") }
 }
 
-/// The version this build of the agent and control plane carries.
+/// The version this build of the agent and control plane carries: the stamp in `CBuildStamp`,
+/// which `balctl-server bundle --version` rewrites in a built agent binary.
 public enum BalctlVersion {
-    public static let current = "0.1.0"
+    public static let current: String = String(cString: balctl_version_stamp())
 }

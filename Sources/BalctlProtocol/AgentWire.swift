@@ -82,19 +82,25 @@ public struct HostReport: Codable, Sendable {
     public var commands: [String]
     /// Jobs the agent is running now; the control plane extends their leases.
     public var jobsInFlight: [JobRef]
+    /// Self-update outcomes not yet acknowledged (an accepted heartbeat acknowledges them).
+    public var updateEvents: [AgentUpdateEvent]?
+    /// A new agent version proving itself before it takes over (see `UpdateSupervisor`): the
+    /// control plane records the heartbeat but hands out no jobs.
+    public var updateTrial: Bool?
 
     public init(
         hostname: String, agentVersion: String, protocolVersion: Int = AgentWire.protocolVersion,
         os: OSInfo, uptimeSec: Double, load: [Double], cpuPercent: Double?, cpuCount: Int,
         memory: MemoryInfo, disks: [DiskInfo], publicIPv4: String?, publicIPSource: String?,
-        stacks: [String: JSONValue], commands: [String], jobsInFlight: [JobRef]
+        stacks: [String: JSONValue], commands: [String], jobsInFlight: [JobRef],
+        updateEvents: [AgentUpdateEvent]? = nil, updateTrial: Bool? = nil
     ) {
         self.hostname = hostname; self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion; self.os = os; self.uptimeSec = uptimeSec
         self.load = load; self.cpuPercent = cpuPercent; self.cpuCount = cpuCount
         self.memory = memory; self.disks = disks; self.publicIPv4 = publicIPv4
         self.publicIPSource = publicIPSource; self.stacks = stacks; self.commands = commands
-        self.jobsInFlight = jobsInFlight
+        self.jobsInFlight = jobsInFlight; self.updateEvents = updateEvents; self.updateTrial = updateTrial
     }
 }
 

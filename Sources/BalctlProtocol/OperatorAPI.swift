@@ -71,6 +71,13 @@ public struct HeartbeatSummary: Codable, Sendable {
     public var publicIPv4: String?
     public var stacks: [String]
     public var commands: [String]
+    /// The version the control plane offers (its agent bundle's); set on operator reads.
+    public var latestAgentVersion: String?
+    /// The agent runs an older version than the control plane offers.
+    public var agentOutdated: Bool {
+        guard let latest = latestAgentVersion.flatMap(AgentVersion.init), let mine = AgentVersion(agentVersion) else { return false }
+        return mine < latest
+    }
     public init(receivedAt: Double, ageSec: Double, agentVersion: String, sourceIP: String,
                 osFamily: String, osPretty: String, uptimeSec: Double, load1: Double,
                 cpuPercent: Double?, memoryUsedPercent: Double, publicIPv4: String?,

@@ -246,6 +246,9 @@ extension Store {
                                        sample: HistorySample.make(rawReport, envelope: report, maxBytes: heartbeat.historySampleMaxBytes),
                                        policy: heartbeat)
             }
+            if report.hasUpdateEvents { try AgentUpdateEvents.record(db, member: agent.memberID, rawReport: rawReport) }
+            // A new version on trial proves it can heartbeat; the agent it replaces still holds the jobs.
+            if report.updateTrial { return HeartbeatOutcome(jobs: [], cancels: []) }
             let lease = t + Double(queue.leaseSec)
             var cancels: [JobRef] = []
             if !report.jobsInFlight.isEmpty {

@@ -52,6 +52,12 @@ public struct ServerConfig: Sendable {
     public var databaseURL: String? = nil
     /// Which replica runs the evaluator, the scheduler and the sweeper (see `LeaderLease`).
     public var leader = LeaderLease.Policy()
+    /// Output of `balctl-server bundle`: agent.zip served to agents and install commands, and its
+    /// version advertised in every heartbeat reply.
+    public var agentBundleDir: String? = nil
+    /// PEM of the private CA agents must trust to reach this server (written into install
+    /// commands); nil when the certificate chains to a public CA.
+    public var agentCAFile: String? = nil
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -75,6 +81,12 @@ public final class ControlPlane: Sendable {
     let heartbeatReply: HeartbeatReplyBody
     /// Who runs the singletons; with SQLite, always this process.
     public let leader: LeaderLease
+    /// The agent bundle served at /agent/… (nil without `--agent-bundle`).
+    public let agentBundle: ServedAgentBundle?
+    /// What install commands embed besides the member.
+    public let installContext: InstallContext
+    /// The agent version members should run: the bundle's, else this build's.
+    public var latestAgentVersion: String { agentBundle?.manifest.version ?? BalctlVersion.current }
     let logger: Logger
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "balctl-server")) throws {
@@ -100,8 +112,19 @@ public final class ControlPlane: Sendable {
             self.recipes = [:]
         }
         self.heartbeats = HeartbeatWriter(store: store, heartbeat: config.heartbeat, queue: config.queue)
+        let bundle = try config.agentBundleDir.map(ServedAgentBundle.load)
+        self.agentBundle = bundle
+        var caPEM: String? = nil
+        if let ca = config.agentCAFile {
+            guard let text = try? String(contentsOfFile: ca, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----"),
+                  !text.contains("'") else {
+                throw ControlPlaneError.badRequest("--agent-ca-file \(ca) is not a PEM certificate")
+            }
+            caPEM = text
+        }
+        self.installContext = InstallContext(publicURL: config.publicURL, updatePublicKey: bundle?.publicKey, caPEM: caPEM)
         self.heartbeatReply = try HeartbeatReplyBody(intervalSec: config.heartbeat.intervalSec,
-                                                     latestAgentVersion: BalctlVersion.current)
+                                                     latestAgentVersion: bundle?.manifest.version ?? BalctlVersion.current)
         self.secrets = try SecretBox.open(dataDir: config.dataDir)
         let holder = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
         self.leader = LeaderLease(db: store.db, holder: holder, policy: config.leader, logger: logger)
@@ -119,6 +142,7 @@ public final class ControlPlane: Sendable {
         // For load balancers (and the benchmark's baseline): no database call, it reads what the
         // lease loop last saw (it talks to the database every second).
         router.get("healthz") { _, _ in self.health() }
+        ServedAgentBundle.register(router, bundle: agentBundle)
         AgentRoutes(server: self).register(router)
         OperatorRoutes(server: self).register(router)
         RecipeRoutes(server: self).register(router)

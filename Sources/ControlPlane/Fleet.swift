@@ -145,7 +145,7 @@ extension Store {
     }
 
     /// Add a member. The enrollment secret is returned here once and stored only as SHA-256.
-    public func addMember(pool poolID: Int64, _ req: CreateMemberRequest, publicURL: String,
+    public func addMember(pool poolID: Int64, _ req: CreateMemberRequest, install: InstallContext,
                           by op: Operator) async throws -> MemberEnrollment {
         try Validation.hostname(req.hostname)
         let ips = try Validation.allowedIPs(req.allowedIPs)
@@ -172,7 +172,7 @@ extension Store {
             return MemberEnrollment(
                 member: member, enrollmentSecret: secret,
                 installCommand: InstallCommand.make(family: req.family, secret: secret,
-                                                    hostname: req.hostname, publicURL: publicURL))
+                                                    hostname: req.hostname, context: install))
         }
     }
 
@@ -197,7 +197,7 @@ extension Store {
     }
 
     /// A new secret; the old one stops working at once.
-    public func rotateSecret(_ id: Int64, publicURL: String, by op: Operator) async throws -> MemberEnrollment {
+    public func rotateSecret(_ id: Int64, install: InstallContext, by op: Operator) async throws -> MemberEnrollment {
         // After the commit: agents must not keep authenticating with what changed.
         defer { authCache.invalidateAll() }
         return try await db.write { db in
@@ -209,7 +209,7 @@ extension Store {
             return MemberEnrollment(
                 member: try Self.member(db, id, op), enrollmentSecret: secret,
                 installCommand: InstallCommand.make(family: member.family, secret: secret,
-                                                    hostname: member.hostname, publicURL: publicURL))
+                                                    hostname: member.hostname, context: install))
         }
     }
 
@@ -260,20 +260,51 @@ extension Store {
     }
 }
 
-/// The one-shot install command shown when a member is added. It installs curl and unzip with the
-/// family's package manager, fetches agent.zip from the control plane and enrols the agent.
+/// The one-shot install command shown when a member is added, run as root on the VM: ensures
+/// curl and unzip with the family's package manager, downloads agent.zip from the control plane
+/// over HTTPS only (trusting just the private CA, written out by the command itself, when the
+/// server uses one), and runs the bundle's installer, which enrols the agent, pins the update key
+/// and starts the service. Everything runs in a subshell that stops at the first failure and
+/// leaves the operator's shell where it was.
 public enum InstallCommand {
-    public static func make(family: LinuxFamily, secret: String, hostname: String, publicURL: String) -> String {
-        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
-        let prereq: String
+    public static func make(family: LinuxFamily, secret: String, hostname: String, context: InstallContext) -> String {
+        let base = context.publicURL.hasSuffix("/") ? String(context.publicURL.dropLast()) : context.publicURL
+        let install: String
         switch family {
-        case .debian: prereq = "apt-get update -qq && apt-get install -y -qq curl unzip"
-        case .rhel: prereq = "(dnf install -y -q curl unzip || yum install -y -q curl unzip)"
+        case .debian: install = "apt-get update -qq && apt-get install -y -qq curl unzip"
+        case .rhel: install = "(dnf install -y -q curl unzip || yum install -y -q curl unzip)"
         }
-        // Host names and secrets are validated (no quotes or spaces), so single quotes are safe.
-        return "sudo sh -c '\(prereq) && curl -fsSLo /tmp/balctl-agent.zip \(base)/agent.zip"
-            + " && rm -rf /tmp/balctl-agent && unzip -q /tmp/balctl-agent.zip -d /tmp/balctl-agent"
-            + " && sh /tmp/balctl-agent/balctl-agent.sh --enrol --key \(secret) --hostname \(hostname)"
-            + " --api-base \(base)'"
+        var parts = [
+            "set -e",
+            "if ! command -v curl >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then \(install); fi",
+            "d=$(mktemp -d)", "cd \"$d\"",
+        ]
+        var caArgs = "", enrolCA = ""
+        if let pem = context.caPEM {
+            // One printf argument per PEM line: no newline and no quote inside the command.
+            let lines = pem.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { "'\($0)'" }.joined(separator: " ")
+            parts.append("printf '%s\\n' \(lines) > ca.pem")
+            caArgs = " --cacert ca.pem"
+            enrolCA = " --ca-file \"$d/ca.pem\""
+        }
+        parts.append("curl -fsS --proto =https\(caArgs) -o agent.zip '\(base)\(AgentBundle.zipPath)'")
+        parts.append("unzip -q agent.zip")
+        // Host names, secrets and the origin are validated (no quotes or spaces); the key is base64.
+        parts.append("sh balctl-agent.sh --enrol --key \(secret) --hostname \(hostname) --api-base '\(base)'\(enrolCA)"
+                     + (context.updatePublicKey.map { " --update-pubkey '\($0)'" } ?? ""))
+        parts.append("cd / && rm -rf \"$d\"")
+        return "( " + parts.joined(separator: "; ") + " )"
+    }
+}
+
+extension Store {
+    /// For callers with no agent bundle or private CA (benchmarks, tests): the origin only.
+    public func addMember(pool poolID: Int64, _ req: CreateMemberRequest, publicURL: String,
+                          by op: Operator) async throws -> MemberEnrollment {
+        try await addMember(pool: poolID, req, install: InstallContext(publicURL: publicURL), by: op)
+    }
+
+    public func rotateSecret(_ id: Int64, publicURL: String, by op: Operator) async throws -> MemberEnrollment {
+        try await rotateSecret(id, install: InstallContext(publicURL: publicURL), by: op)
     }
 }

@@ -11,6 +11,10 @@ struct HeartbeatEnvelope: Sendable, Equatable {
     var publicIPv4: String? = nil
     /// `stacks.haproxy.active`; nil when the report has no haproxy stack (or no such field).
     var haproxyActive: Bool? = nil
+    /// A new agent version on trial (`updateTrial: true`): recorded, but handed no jobs.
+    var updateTrial = false
+    /// The report carries `updateEvents` (decoded from the stored report when present: rare).
+    var hasUpdateEvents = false
 
     /// Reads the envelope out of a heartbeat body in one pass that also checks the whole body is
     /// well-formed JSON (RFC 8259). Errors are 400s with the reason ("malformed JSON at byte 17:
@@ -89,7 +93,7 @@ private struct EnvelopeScanner {
 
     mutating func envelope() throws -> HeartbeatEnvelope {
         var hostname: String?, agentVersion: String?, protocolVersion: Int?, jobs: [JobRef]?
-        var publicIPv4: String?, haproxyActive: Bool?
+        var publicIPv4: String?, haproxyActive: Bool?, updateTrial = false, hasUpdateEvents = false
         // red team finding F6: with a key given twice the scanner kept the last value and
         // JSONDecoder (which reads the stored report) the first, so the two disagreed on who sent
         // it. A duplicate top-level key is refused. Names of up to 15 bytes (all real ones) are
@@ -104,6 +108,14 @@ private struct EnvelopeScanner {
             else if s.key(key, is: "jobsInFlight") { jobs = try s.jobRefs() }
             else if s.key(key, is: "publicIPv4") { publicIPv4 = try s.optionalString(at: "publicIPv4") }
             else if s.key(key, is: "stacks") { haproxyActive = try s.haproxyActive() }
+            else if s.key(key, is: "updateTrial") {
+                if try s.peek() == UInt8(ascii: "t") { updateTrial = true }
+                try s.skipValue(depth: 2)
+            }
+            else if s.key(key, is: "updateEvents") {
+                hasUpdateEvents = try s.peek() == UInt8(ascii: "[")
+                try s.skipValue(depth: 2)
+            }
             else { try s.skipValue(depth: 2) }
         }
         guard let hostname else { throw ControlPlaneError.badRequest("missing key 'hostname'") }
@@ -112,7 +124,8 @@ private struct EnvelopeScanner {
         guard let jobs else { throw ControlPlaneError.badRequest("missing key 'jobsInFlight'") }
         return HeartbeatEnvelope(hostname: hostname, agentVersion: agentVersion,
                                  protocolVersion: protocolVersion, jobsInFlight: jobs,
-                                 publicIPv4: publicIPv4, haproxyActive: haproxyActive)
+                                 publicIPv4: publicIPv4, haproxyActive: haproxyActive,
+                                 updateTrial: updateTrial, hasUpdateEvents: hasUpdateEvents)
     }
 
     /// `stacks`: an object of stack name → value; only `haproxy.active` is read (failover).

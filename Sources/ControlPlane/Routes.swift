@@ -106,21 +106,21 @@ struct OperatorRoutes {
             return Response(status: .noContent)
         }
         api.get("pools/:pool/members") { _, c in
-            try jsonResponse(try await store.listMembers(pool: pathID(c, "pool"), by: c.requireOperator()))
+            try jsonResponse(try await store.listMembers(pool: pathID(c, "pool"), by: c.requireOperator()).map { $0.withLatest(server) })
         }
         api.post("pools/:pool/members") { r, c in
             let (req, _) = try await decodeBody(CreateMemberRequest.self, r, limit: limit)
             return try jsonResponse(try await store.addMember(
-                pool: pathID(c, "pool"), req, publicURL: server.config.publicURL, by: c.requireOperator()), status: .created)
+                pool: pathID(c, "pool"), req, install: server.installContext, by: c.requireOperator()).withLatest(server), status: .created)
         }
         api.get("pools/:pool/jobs") { r, c in
             try jsonResponse(try await store.listJobs(member: nil, pool: pathID(c, "pool"), limit: limitParam(r), by: c.requireOperator()))
         }
 
         // Members
-        api.get("members") { _, c in try jsonResponse(try await store.listMembers(pool: nil, by: c.requireOperator())) }
+        api.get("members") { _, c in try jsonResponse(try await store.listMembers(pool: nil, by: c.requireOperator()).map { $0.withLatest(server) }) }
         api.get("members/:member") { _, c in
-            try jsonResponse(try await store.member(pathID(c, "member"), by: c.requireOperator()))
+            try jsonResponse(try await store.member(pathID(c, "member"), by: c.requireOperator()).withLatest(server))
         }
         api.patch("members/:member") { r, c in
             let (req, _) = try await decodeBody(UpdateMemberRequest.self, r, limit: limit)
@@ -131,8 +131,8 @@ struct OperatorRoutes {
             return Response(status: .noContent)
         }
         api.post("members/:member/rotate-secret") { _, c in
-            try jsonResponse(try await store.rotateSecret(pathID(c, "member"), publicURL: server.config.publicURL,
-                                                          by: c.requireOperator()))
+            try jsonResponse(try await store.rotateSecret(pathID(c, "member"), install: server.installContext,
+                                                          by: c.requireOperator()).withLatest(server))
         }
         api.get("members/:member/heartbeats") { r, c in
             try jsonResponse(try await store.heartbeatHistory(member: pathID(c, "member"), limit: limitParam(r),
@@ -163,5 +163,23 @@ struct OperatorRoutes {
         api.post("jobs/:job/cancel") { _, c in
             try jsonResponse(try await store.cancelJob(pathID(c, "job"), by: c.requireOperator()))
         }
+    }
+}
+
+extension MemberView {
+    /// The member as shown to operators: with the agent version it should run, so clients can
+    /// flag an outdated agent.
+    func withLatest(_ server: ControlPlane) -> MemberView {
+        var m = self
+        m.heartbeat?.latestAgentVersion = server.latestAgentVersion
+        return m
+    }
+}
+
+extension MemberEnrollment {
+    func withLatest(_ server: ControlPlane) -> MemberEnrollment {
+        var e = self
+        e.member = e.member.withLatest(server)
+        return e
     }
 }

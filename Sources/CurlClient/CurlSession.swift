@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CCurl
 import Dispatch
 
@@ -115,6 +120,24 @@ public final class CurlSession: @unchecked Sendable {
         }
     }
 
+    /// GET `url` into the open file `fd` (the body is never held in memory), refusing more than
+    /// `maxBytes`: the transfer stops at the first byte past the cap (`isOversized`). Returns the
+    /// status and the number of bytes written; a non-2xx body is written too (the caller discards
+    /// the file). `afterFirstBytes` runs once, on the transfer thread, after the first chunk is on
+    /// disk (crash tests stop there).
+    public func download(_ url: String, toFileDescriptor fd: Int32, maxBytes: Int,
+                         afterFirstBytes: (@Sendable () -> Void)? = nil) async throws -> (status: Int, bytes: Int) {
+        try await withCheckedThrowingContinuation { cont in
+            queue.async {
+                cont.resume(with: Result {
+                    let file = FileSink(fd: fd, limit: maxBytes, afterFirstBytes: afterFirstBytes)
+                    let r = try self.perform("GET", url, [], nil, file: file)
+                    return (r.status, file.written)
+                })
+            }
+        }
+    }
+
     /// The same request, blocking the calling thread (for command-line tools).
     public func requestBlocking(
         _ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil
@@ -137,8 +160,42 @@ public final class CurlSession: @unchecked Sendable {
         init(limit: Int) { self.limit = limit }
     }
 
+    /// Where `download` writes: straight to a file descriptor, counting and capping.
+    private final class FileSink {
+        let fd: Int32
+        let limit: Int
+        var written = 0
+        var overflowed = false
+        var failed: Int32 = 0
+        var afterFirstBytes: (@Sendable () -> Void)?
+        init(fd: Int32, limit: Int, afterFirstBytes: (@Sendable () -> Void)?) {
+            self.fd = fd; self.limit = limit; self.afterFirstBytes = afterFirstBytes
+        }
+    }
+
+    private static let writeToFile: balctl_curl_write_cb = { ptr, size, n, user in
+        let sink = Unmanaged<FileSink>.fromOpaque(user!).takeUnretainedValue()
+        let count = size * n
+        if sink.written + count > sink.limit { sink.overflowed = true; return 0 }
+        guard let ptr else { return count }
+        var done = 0
+        while done < count {
+            let w = write(sink.fd, ptr + done, count - done)
+            if w < 0 {
+                if errno == EINTR { continue }
+                sink.failed = errno
+                return 0
+            }
+            done += w
+        }
+        sink.written += count
+        if let first = sink.afterFirstBytes { sink.afterFirstBytes = nil; first() }
+        return count
+    }
+
     private func perform(
-        _ method: String, _ url: String, _ headers: [(String, String)], _ body: [UInt8]?
+        _ method: String, _ url: String, _ headers: [(String, String)], _ body: [UInt8]?,
+        file: FileSink? = nil
     ) throws -> HTTPResponse {
         let parsed = try ParsedURL(url)
         try URLPolicy.check(parsed, allowLoopbackHTTP: !options.requireHTTPS)
@@ -194,8 +251,15 @@ public final class CurlSession: @unchecked Sendable {
         let sink = Sink(limit: options.maxResponseBytes)
         let sinkPtr = Unmanaged.passRetained(sink)
         defer { sinkPtr.release() }
-        _ = balctl_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPtr.toOpaque())
-        _ = balctl_curl_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION, Self.collect)
+        let filePtr = file.map { Unmanaged.passRetained($0) }
+        defer { filePtr?.release() }
+        if let filePtr {
+            _ = balctl_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, filePtr.toOpaque())
+            _ = balctl_curl_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION, Self.writeToFile)
+        } else {
+            _ = balctl_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPtr.toOpaque())
+            _ = balctl_curl_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION, Self.collect)
+        }
         // Header lines go to a sink of their own, capped as well: a peer cannot grow them without bound.
         let headerSink = Sink(limit: Self.maxHeaderBytes)
         let headerPtr = Unmanaged.passRetained(headerSink)
@@ -204,6 +268,12 @@ public final class CurlSession: @unchecked Sendable {
         _ = balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, Self.collect)
 
         let code = withExtendedLifetime(parsed) { curl_easy_perform(handle) }
+        if let file, file.overflowed {
+            throw HTTPClientError("download from \(url) exceeds \(file.limit) bytes", isOversized: true)
+        }
+        if let file, file.failed != 0 {
+            throw HTTPClientError("writing the download from \(url) failed: \(String(cString: strerror(file.failed)))")
+        }
         if sink.overflowed || headerSink.overflowed {
             let limit = sink.overflowed ? options.maxResponseBytes : Self.maxHeaderBytes
             throw HTTPClientError("response \(sink.overflowed ? "" : "headers ")from \(url) exceed\(sink.overflowed ? "s" : "") \(limit) bytes",

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Dispatch
+import FoundationEssentials
 import AgentKernel
 import BalctlPlugins
 import HAProxyPlugin
@@ -16,7 +17,10 @@ let usage = """
       balctl-heartbeat                      heartbeat and run jobs until SIGTERM (the service)
       balctl-heartbeat --once               one heartbeat and its jobs; exit 0 when all completed
       balctl-heartbeat --enrol --key K --hostname H --api-base https://…  [--ca-file F]
+                       [--update-pubkey KEY] [--update-url https://…]
                                             write the config file (mode 600)
+      balctl-heartbeat --update             install the signed agent.zip at BALCTL_UPDATE_URL now
+                                            (checks, trial heartbeat, rollback; restarts the service)
       balctl-heartbeat --provision-haproxy  install HAProxy now (apt-get or dnf) and exit
       balctl-heartbeat --version
     options:
@@ -37,13 +41,14 @@ var args = Array(CommandLine.arguments.dropFirst())
 var flags: Set<String> = []
 var options: [String: String] = [:]
 let valued: Set<String> = ["--key", "--hostname", "--api-base", "--env-file", "--ca-file",
-                           "--bench-heartbeats", "--bench-spacing-ms"]
+                           "--update-pubkey", "--update-url", "--bench-heartbeats", "--bench-spacing-ms"]
 while !args.isEmpty {
     let a = args.removeFirst()
     if valued.contains(a) {
         guard !args.isEmpty else { fail("\(a) needs a value") }
         options[a] = args.removeFirst()
-    } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h", "--provision-haproxy"].contains(a) {
+    } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h", "--provision-haproxy",
+                "--update", "--update-trial"].contains(a) {
         flags.insert(a == "--enroll" ? "--enrol" : a)
     } else {
         fail("unknown argument \(a)\n\n\(usage)")
@@ -75,6 +80,22 @@ if flags.contains("--enrol") {
     values["BALCTL_HOSTNAME"] = hostname
     values["BALCTL_API_BASE"] = apiBase
     if let ca = options["--ca-file"] { values["BALCTL_CA_FILE"] = ca }
+    if let key = options["--update-pubkey"] {
+        guard let raw = Data(base64Encoded: key), raw.count == Ed25519.publicKeyBytes else {
+            fail("--update-pubkey must be the base64 Ed25519 public key `balctl-server signing-key create` printed")
+        }
+        values["BALCTL_UPDATE_PUBKEY"] = key
+    }
+    if let url = options["--update-url"] {
+        guard url.lowercased().hasPrefix("https://") else { fail("refusing plaintext --update-url \(url): updates are fetched over HTTPS only") }
+        values["BALCTL_UPDATE_URL"] = url
+    }
+    // A re-run with the same settings rewrites nothing (the installer relies on it to say
+    // "nothing changed" and to skip the restart).
+    if let existing = EnvFile.load(envFile), existing == values, access(envFile, F_OK) == 0 {
+        print("unchanged: \(envFile)")
+        exit(0)
+    }
     do {
         try EnvFile.write(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: envFile)
     } catch { fail("\(error)", code: 1) }
@@ -88,6 +109,44 @@ var fileValues = EnvFile.load(envFile) ?? [:]
 // systemd's EnvironmentFile=; a manual run gets the file's values too, the environment winning.
 for (k, v) in fileValues where k.hasPrefix("BALCTL_") { setenv(k, v, 0) }
 if flags.contains("--provision-haproxy") { exit(await HAProxyFirstStart.provisionNow()) }
+// What a trial run of a new binary needs besides the environment.
+let passOn: [String] = options["--env-file"].map { ["--env-file", $0] } ?? []
+
+// MARK: update now (operator)
+if flags.contains("--update") {
+    var merged = fileValues
+    for (k, v) in env where k.hasPrefix("BALCTL_") { merged[k] = v }
+    if let ca = options["--ca-file"] { merged["BALCTL_CA_FILE"] = ca }
+    let log = AgentLog(minimum: .info)
+    do {
+        let settings = try UpdateSettings.load(merged)
+        let state = UpdateState(stateDir: settings.stateDir)
+        switch try await AgentUpdater(settings: settings, state: state).run(log: { print($0) }) {
+        case .unchanged(let v):
+            print("unchanged: already at \(v)")
+            exit(0)
+        case .wouldInstall:
+            exit(0)
+        case .installed(let pending):
+            switch await UpdateSupervisor.trial(pending, state: state, arguments: passOn, log: log) {
+            case .confirmed:
+                print("updated: \(pending.from) → \(pending.to)")
+                if access("/run/systemd/system", F_OK) == 0 {
+                    // The service still runs the old binary in memory.
+                    let r = try? await ProcessRunner().run("systemctl", ["try-restart", "balctl-heartbeat.service"], timeoutSec: 60)
+                    print(r?.succeeded == true ? "restarted balctl-heartbeat.service" : "restart balctl-heartbeat.service to run \(pending.to)")
+                }
+                exit(0)
+            case .rolledBack(let why):
+                fail(why, code: 4)
+            }
+        }
+    } catch let e as UpdateRefusal {
+        fail("update refused (\(e.check.rawValue)): \(e.message)", code: 3)
+    } catch {
+        fail("update failed: \(error)", code: 3)
+    }
+}
 if let ca = options["--ca-file"] { fileValues["BALCTL_CA_FILE"] = ca }
 let config: AgentConfig
 do {
@@ -104,6 +163,10 @@ do {
 
 if flags.contains("--once") {
     exit(await agent.runOnce() ? 0 : 1)
+}
+
+if flags.contains("--update-trial") {
+    exit(await agent.trialBeat() ? 0 : 1)
 }
 
 if let n = options["--bench-heartbeats"].flatMap(Int.init) {
@@ -124,10 +187,33 @@ if let n = options["--bench-heartbeats"].flatMap(Int.init) {
 
 // The service: SIGTERM or SIGINT stops the loop; running jobs get the grace period.
 signal(SIGPIPE, SIG_IGN)
+// The handler is in place before the loop starts, so a SIGTERM early in the start is not lost.
+// (It is set up outside top-level code: a closure written here would be main-actor isolated,
+// and dispatch runs it on its own queue.)
+let stopRequested = Locked(false)
+let running = Locked<Task<AgentRunEnd, Never>?>(nil)
+let sources = onTerminationSignals {
+    stopRequested.withLock { $0 = true }
+    running.value?.cancel()
+}
 let loop = Task { await agent.run() }
-// (The handler is set up outside top-level code: a closure written here would be main-actor
-// isolated, and dispatch runs it on its own queue.)
-let sources = onTerminationSignals { loop.cancel() }
-await loop.value
+running.withLock { $0 = loop }
+if stopRequested.value { loop.cancel() }
+let end = await loop.value
+switch end {
+case .stopped:
+    break
+case .restartIntoUpdate(let pending):
+    // Prove the new binary before handing over; a SIGTERM meanwhile ends the trial and leaves the
+    // update pending (the next start finishes the trial in-process).
+    let trial = Task { await UpdateSupervisor.trial(pending, state: agent.updates, arguments: passOn, log: agent.log) }
+    let stopTrial = onTerminationSignals { trial.cancel() }
+    _ = await trial.value
+    withExtendedLifetime(stopTrial) {}
+    if trial.isCancelled { exit(0) }
+    UpdateSupervisor.exec(pending.binaryPath, arguments: Array(CommandLine.arguments.dropFirst()))
+case .rolledBack(let path):
+    UpdateSupervisor.exec(path, arguments: Array(CommandLine.arguments.dropFirst()))
+}
 withExtendedLifetime(sources) {}
 exit(0)

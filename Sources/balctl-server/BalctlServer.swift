@@ -9,7 +9,7 @@ struct BalctlServer: AsyncParsableCommand {
         commandName: "balctl-server",
         abstract: "The balctl control plane: pools, members, the job queue and the agent API.",
         version: BalctlVersion.current,
-        subcommands: [Serve.self, Init.self, Migrate.self, Demo.self],
+        subcommands: [Serve.self, Init.self, Migrate.self, Demo.self, SigningKey.self, Bundle.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -68,6 +68,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Seconds a leader's lease lasts without renewal; a dead leader is replaced within about this long (replicas), 2–60.")
     var leaderLeaseSec: Double = 4
 
+    @Option(help: "Agent bundle directory (output of `balctl-server bundle`) to serve at /agent/agent.zip and advertise to agents. Env: BALCTL_AGENT_BUNDLE.")
+    var agentBundle: String?
+
+    @Option(help: "PEM of the private CA agents must trust to reach this server, written into install commands. Env: BALCTL_AGENT_CA_FILE.")
+    var agentCAFile: String?
+
     @OptionGroup var smtp: SMTPOptions
 
     func validate() throws {
@@ -112,6 +118,9 @@ struct ServerOptions: ParsableArguments {
         c.databaseURL = database.url
         c.leader.ttlSec = leaderLeaseSec
         c.leader.renewSec = min(1, leaderLeaseSec / 4)
+        let env = ProcessInfo.processInfo.environment
+        c.agentBundleDir = agentBundle ?? env["BALCTL_AGENT_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
+        c.agentCAFile = agentCAFile ?? env["BALCTL_AGENT_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         return c
     }
 }

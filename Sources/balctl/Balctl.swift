@@ -162,7 +162,8 @@ struct Members: ParsableCommand {
             let hb = m.heartbeat
             return ["\(m.id)", "\(m.poolId)", m.hostname, m.allowedIPs.joined(separator: ","),
                     hb.map { Render.age($0.ageSec) + " ago" } ?? "never",
-                    hb?.agentVersion ?? "-", hb?.osFamily ?? "-", hb.map { "\($0.load1)" } ?? "-",
+                    hb.map { $0.agentOutdated ? "\($0.agentVersion) (outdated: \($0.latestAgentVersion ?? "?"))" : $0.agentVersion } ?? "-",
+                    hb?.osFamily ?? "-", hb.map { "\($0.load1)" } ?? "-",
                     hb?.cpuPercent.map { "\($0)" } ?? "-", hb.map { "\($0.memoryUsedPercent)" } ?? "-",
                     hb?.publicIPv4 ?? "-"]
         })
@@ -175,7 +176,7 @@ struct Members: ParsableCommand {
         Enrollment secret (shown once, stored only as a hash):
           \(e.enrollmentSecret)
 
-        Install command for the member (\(e.member.family.rawValue)):
+        Install command for the member (\(e.member.family.rawValue)); paste it into a root shell on the VM:
           \(e.installCommand)
         """
     }

@@ -15,7 +15,7 @@ final class Harness: @unchecked Sendable {
     var server: Process?
     var agents: [Process] = []
     var adminToken = ""
-    let extraServerArgs: [String]
+    var extraServerArgs: [String]
     let leaseSec: Int
     /// `serve --plain-http` (for tests that speak raw HTTP on sockets).
     let plainHTTP: Bool

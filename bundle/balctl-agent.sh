@@ -25,7 +25,7 @@ CA_ON_HOST=/etc/balctl/ca.pem
 
 usage() {
     cat <<'EOF'
-usage: sh balctl-agent.sh [--enrol --key KEY --hostname NAME --api-base https://…
+usage: BALCTL_ENROLLMENT_SECRET=KEY sh balctl-agent.sh [--enrol --hostname NAME --api-base https://…
                            [--ca-file PEM] [--update-pubkey BASE64] [--update-url https://…]]
                           [--no-start]
        sh balctl-agent.sh --uninstall [--purge]
@@ -35,7 +35,10 @@ the service. Run as root from the directory agent.zip was extracted to.
 
   --enrol            write /etc/balctl/agent.env (mode 600) from the values below, keeping any
                      other setting already in it
-  --key KEY          the member's 48-hex enrollment secret
+  BALCTL_ENROLLMENT_SECRET (environment)
+                     the member's 48-hex enrollment secret: from the environment, so it never
+                     shows on a command line other users can read in /proc (--key KEY still
+                     works, but exposes it there)
   --hostname NAME    the member's host name
   --api-base URL     the control plane's https:// origin
   --ca-file PEM      trust this CA for the control plane (copied to /etc/balctl/ca.pem)
@@ -63,7 +66,7 @@ trap 'exit 1' HUP INT TERM
 
 # --- arguments --------------------------------------------------------------------------------
 enrol=0 uninstall=0 purge=0 no_start=0
-key="" hostname="" api_base="" ca_file="" update_pubkey="" update_url=""
+key=${BALCTL_ENROLLMENT_SECRET:-} hostname="" api_base="" ca_file="" update_pubkey="" update_url=""
 while [ "$#" -gt 0 ]; do
     opt=$1; shift
     case $opt in
@@ -94,14 +97,14 @@ elif [ "$purge" = 1 ]; then
 fi
 if [ "$enrol" = 1 ]; then
     if [ -z "$key" ] || [ -z "$hostname" ] || [ -z "$api_base" ]; then
-        die "--enrol needs --key, --hostname and --api-base"
+        die "--enrol needs BALCTL_ENROLLMENT_SECRET (or --key), --hostname and --api-base"
     fi
     if [ -n "$ca_file" ]; then
         [ -f "$ca_file" ] || die "--ca-file $ca_file: no such file"
         grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file" ||
             die "--ca-file $ca_file holds no PEM certificate"
     fi
-elif [ -n "$key$hostname$api_base$ca_file$update_pubkey$update_url" ]; then
+elif [ -n "$hostname$api_base$ca_file$update_pubkey$update_url" ]; then
     die "--key, --hostname, --api-base, --ca-file, --update-pubkey and --update-url need --enrol"
 fi
 [ "$(id -u)" = 0 ] || die "run as root (sudo sh $0 …)"
@@ -209,12 +212,13 @@ env_configured() {
 stage_env() {
     staged=$(mktemp "$CONF_DIR/.agent.env.XXXXXX")   # mode 600
     if [ -f "$ENV_FILE" ]; then cat "$ENV_FILE" >"$staged"; fi
-    set -- --enrol --env-file "$staged" --key "$key" --hostname "$hostname" --api-base "$api_base"
+    # The secret goes by environment, never argv (readable by every user in /proc/*/cmdline).
+    set -- --enrol --env-file "$staged" --hostname "$hostname" --api-base "$api_base"
     if [ -n "$ca_file" ]; then set -- "$@" --ca-file "$CA_ON_HOST"; fi
     if [ -n "$update_pubkey" ]; then set -- "$@" --update-pubkey "$update_pubkey"; fi
     if [ -n "$update_url" ]; then set -- "$@" --update-url "$update_url"; fi
     # Its stdout names the temp file; errors (on stderr) are what the operator needs.
-    "$HERE/balctl-heartbeat" "$@" >/dev/null || die "enrolment refused (see the message above); nothing installed"
+    BALCTL_ENROLLMENT_SECRET=$key "$HERE/balctl-heartbeat" "$@" >/dev/null || die "enrolment refused (see the message above); nothing installed"
 }
 # commit_env: rename the staged file over agent.env, unless they are identical (then agent.env
 # and its mtime stay). Sets wrote=1 when agent.env changed.

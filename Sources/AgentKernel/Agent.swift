@@ -209,7 +209,8 @@ public final class Agent: Sendable {
                 break
             }
         }
-        notifier.stopping()
+        // An update continues in this process (trial, then exec): systemd must not see it stop.
+        if end == .stopped { notifier.stopping() } else { notifier.status("updating") }
         log.info("stopping: waiting up to \(config.shutdownGraceSec)s for running jobs")
         // This task is cancelled (that is how SIGTERM reached us); the grace period runs in a
         // task of its own so its waits really wait.

@@ -122,7 +122,8 @@ public final class ControlPlane: Sendable {
             }
             caPEM = text
         }
-        self.installContext = InstallContext(publicURL: config.publicURL, updatePublicKey: bundle?.publicKey, caPEM: caPEM)
+        self.installContext = InstallContext(publicURL: config.publicURL, updatePublicKey: bundle?.publicKey,
+                                             zipSHA256: bundle?.zipSHA256, caPEM: caPEM)
         self.heartbeatReply = try HeartbeatReplyBody(intervalSec: config.heartbeat.intervalSec,
                                                      latestAgentVersion: bundle?.manifest.version ?? BalctlVersion.current)
         self.secrets = try SecretBox.open(dataDir: config.dataDir)

@@ -288,9 +288,13 @@ public enum InstallCommand {
             enrolCA = " --ca-file \"$d/ca.pem\""
         }
         parts.append("curl -fsS --proto =https\(caArgs) -o agent.zip '\(base)\(AgentBundle.zipPath)'")
+        // The zip's installer runs as root before any signature can be checked on the host: it
+        // must be the very file the control plane checked against its signed manifest.
+        if let sum = context.zipSHA256 { parts.append("echo '\(sum)  agent.zip' | sha256sum -c --quiet -") }
         parts.append("unzip -q agent.zip")
-        // Host names, secrets and the origin are validated (no quotes or spaces); the key is base64.
-        parts.append("sh balctl-agent.sh --enrol --key \(secret) --hostname \(hostname) --api-base '\(base)'\(enrolCA)"
+        // Host names, secrets and the origin are validated (no quotes or spaces); the key is
+        // base64. The secret goes by environment: a command line is readable by every user.
+        parts.append("BALCTL_ENROLLMENT_SECRET=\(secret) sh balctl-agent.sh --enrol --hostname \(hostname) --api-base '\(base)'\(enrolCA)"
                      + (context.updatePublicKey.map { " --update-pubkey '\($0)'" } ?? ""))
         parts.append("cd / && rm -rf \"$d\"")
         return "( " + parts.joined(separator: "; ") + " )"

@@ -416,6 +416,17 @@ public final class Store: Sendable {
                     """)
             }
         }
+        m.register("v9: agent update events") { db in
+            // Self-update events an agent reported, by its own id: a lost reply makes the agent
+            // send one again, and it is recorded once (an indexed key, not a text comparison).
+            try db.executeScript(db.dialect.schema("""
+                CREATE TABLE agent_update_events(
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    event_id TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    PRIMARY KEY(member_id, event_id));
+                """))
+        }
         return m
     }
 }

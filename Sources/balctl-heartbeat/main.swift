@@ -16,7 +16,7 @@ let usage = """
     usage:
       balctl-heartbeat                      heartbeat and run jobs until SIGTERM (the service)
       balctl-heartbeat --once               one heartbeat and its jobs; exit 0 when all completed
-      balctl-heartbeat --enrol --key K --hostname H --api-base https://…  [--ca-file F]
+      BALCTL_ENROLLMENT_SECRET=K balctl-heartbeat --enrol --hostname H --api-base https://…  [--ca-file F]
                        [--update-pubkey KEY] [--update-url https://…]
                                             write the config file (mode 600)
       balctl-heartbeat --update             install the signed agent.zip at BALCTL_UPDATE_URL now
@@ -63,9 +63,11 @@ let envFile = options["--env-file"] ?? env["BALCTL_ENV_FILE"] ?? AgentConfig.def
 
 // MARK: enrol
 if flags.contains("--enrol") {
-    guard let key = options["--key"], let hostname = options["--hostname"],
-          let apiBase = options["--api-base"] else {
-        fail("--enrol needs --key, --hostname and --api-base")
+    // The secret preferably comes from the environment: a command line is readable by every
+    // user on the host (/proc/*/cmdline). --key is kept for hand use.
+    guard let key = options["--key"] ?? env["BALCTL_ENROLLMENT_SECRET"].flatMap({ $0.isEmpty ? nil : $0 }),
+          let hostname = options["--hostname"], let apiBase = options["--api-base"] else {
+        fail("--enrol needs BALCTL_ENROLLMENT_SECRET (or --key), --hostname and --api-base")
     }
     guard Enrollment.isWellFormedSecret(key) else { fail("--key must be the 48-hex enrollment secret") }
     guard apiBase.lowercased().hasPrefix("https://") else {

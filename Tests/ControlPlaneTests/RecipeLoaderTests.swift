@@ -127,7 +127,7 @@ struct RecipeLoaderTests {
     func unknownWithKeys() {
         // Valid parameters for each command; a command added without an entry here fails the test.
         let valid: [String: String] = [
-            "host.echo": "{message: hi}", "host.collect_facts": "{}",
+            "host.echo": "{message: hi}", "host.collect_facts": "{}", "agent.update": "{}",
             "haproxy.admin_socket_enable": "{}", "haproxy.admin_socket_disable": "{}", "haproxy.config_test": "{}",
             "haproxy.provision": "{}", "haproxy.reload": "{}", "haproxy.show_stat": "{}",
             "haproxy.server_drain": "{backend: b, server: s}", "haproxy.server_maint": "{backend: b, server: s}",

@@ -111,7 +111,7 @@ struct AccountsPoolsMembersTests {
         #expect(e.member.allowedIPs == ["203.0.113.7", "198.51.100.2"])
         #expect(e.member.role == "haproxy-balancer")
         #expect(e.member.family == .rhel)
-        #expect(e.installCommand.contains("--key \(secret) --hostname lb-1.example.com --api-base 'https://cp.example'"))
+        #expect(e.installCommand.contains("BALCTL_ENROLLMENT_SECRET=\(secret) sh balctl-agent.sh --enrol --hostname lb-1.example.com --api-base 'https://cp.example'"))
         #expect(e.installCommand.contains("dnf install"))
 
         let row = try #require(try await f.store.db.read {

@@ -16,7 +16,7 @@ struct EndToEndTests {
         let pool = try await api.pool("edge")
         let e = try await api.member(pool: pool.id, hostname: "Agent-One")
         #expect(e.enrollmentSecret.count == 48)
-        #expect(e.installCommand.contains("--enrol --key \(e.enrollmentSecret) --hostname Agent-One --api-base '\(h.base)'"))
+        #expect(e.installCommand.contains("BALCTL_ENROLLMENT_SECRET=\(e.enrollmentSecret) sh balctl-agent.sh --enrol --hostname Agent-One --api-base '\(h.base)'"))
         // The OS host name is upper/lower-case insensitive: the agent reports it lower-case.
         var e2 = e; e2.member.hostname = "agent-one"
         try h.startAgent(e2)

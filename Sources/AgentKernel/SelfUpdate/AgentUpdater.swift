@@ -169,6 +169,17 @@ public struct AgentUpdater: Sendable {
         if target < highest && !settings.allowDowngrade {
             throw UpdateRefusal(.olderVersion, "bundle \(target) is older than \(highest), the highest version installed here (BALCTL_ALLOW_AGENT_DOWNGRADE=1 overrides)")
         }
+        try Self.matchContents(scan, manifest)
+        return manifest
+    }
+
+    /// The zip at `path` holds exactly the manifest's files with their sizes and hashes (the
+    /// control plane checks a bundle with this before serving it).
+    public static func checkContents(zip path: String, manifest: AgentBundleManifest) throws(UpdateRefusal) {
+        try matchContents(try BundleArchive.scan(path), manifest)
+    }
+
+    static func matchContents(_ scan: BundleArchive.Scan, _ manifest: AgentBundleManifest) throws(UpdateRefusal) {
         let listed = Set(manifest.files.map(\.name))
         let present = Set(scan.files.keys)
         if let extra = present.subtracting(listed).sorted().first {
@@ -182,6 +193,5 @@ public struct AgentUpdater: Sendable {
             guard got.size == file.size else { throw UpdateRefusal(.size, "\(file.name) is \(got.size) bytes, the manifest says \(file.size)") }
             guard got.sha256 == file.sha256 else { throw UpdateRefusal(.hash, "\(file.name) does not match the manifest's SHA-256") }
         }
-        return manifest
     }
 }

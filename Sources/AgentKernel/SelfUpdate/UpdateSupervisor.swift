@@ -24,6 +24,16 @@ public enum UpdateSupervisor {
         let left = max(1, pending.deadline - unixNow())
         log.info("update: trying \(pending.to) for up to \(Int(left.rounded(.up)))s before it takes over")
         let output = OutputTail(limit: 4096)
+        // This process stays the service's main process through the trial: keep systemd's
+        // watchdog (30 s) fed while the new binary proves itself (up to the rollback deadline).
+        let notifier = SystemdNotifier()
+        let feeding = Task {
+            while !Task.isCancelled {
+                notifier.watchdog()
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+        defer { feeding.cancel() }
         var reason: String
         do {
             let r = try await ProcessRunner(graceSec: 2, drainSec: 1).run(

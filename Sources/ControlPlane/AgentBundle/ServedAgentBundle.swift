@@ -1,3 +1,4 @@
+import AgentKernel
 import BalctlProtocol
 import Crypto
 import Foundation
@@ -12,6 +13,8 @@ public struct ServedAgentBundle: Sendable {
     public let manifest: AgentBundleManifest
     /// base64 Ed25519 public key agents pin (`--update-pubkey` in install commands).
     public let publicKey: String
+    /// Hex SHA-256 of agent.zip: install commands check the download against it.
+    public let zipSHA256: String
     let zip: ByteBuffer
     let manifestBytes: ByteBuffer
     let signature: ByteBuffer
@@ -41,7 +44,13 @@ public struct ServedAgentBundle: Sendable {
         do { manifest = try AgentBundleManifest.parse(Array(manifestData)) } catch {
             throw Problem(description: "--agent-bundle \(dir): \(error)")
         }
+        // The zip must hold what the signed manifest says: the install command runs its
+        // installer as root before any signature can be checked on the host.
+        do { try AgentUpdater.checkContents(zip: dir + "/" + AgentBundle.zipName, manifest: manifest) } catch {
+            throw Problem(description: "--agent-bundle \(dir): agent.zip does not match manifest.json: \(error)")
+        }
         return ServedAgentBundle(manifest: manifest, publicKey: key.rawRepresentation.base64EncodedString(),
+                                 zipSHA256: SHA256.hash(data: zipData).map { String(format: "%02x", $0) }.joined(),
                                  zip: ByteBuffer(data: zipData), manifestBytes: ByteBuffer(data: manifestData),
                                  signature: ByteBuffer(data: sigData))
     }
@@ -71,9 +80,11 @@ public struct ServedAgentBundle: Sendable {
 public struct InstallContext: Sendable {
     public var publicURL: String
     public var updatePublicKey: String?
+    /// Hex SHA-256 of the served agent.zip, checked before anything in it runs.
+    public var zipSHA256: String?
     /// PEM of the CA that signs this server's certificate, when it is not publicly trusted.
     public var caPEM: String?
-    public init(publicURL: String, updatePublicKey: String? = nil, caPEM: String? = nil) {
-        self.publicURL = publicURL; self.updatePublicKey = updatePublicKey; self.caPEM = caPEM
+    public init(publicURL: String, updatePublicKey: String? = nil, zipSHA256: String? = nil, caPEM: String? = nil) {
+        self.publicURL = publicURL; self.updatePublicKey = updatePublicKey; self.zipSHA256 = zipSHA256; self.caPEM = caPEM
     }
 }

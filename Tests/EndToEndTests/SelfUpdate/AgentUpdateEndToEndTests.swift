@@ -19,7 +19,8 @@ import Testing
     }
 
     /// A server serving `bundle`, a member, and the installed agent running as the service would.
-    static func start(_ name: String, bundle: (UpdateKit) throws -> URL, rollbackSec: Int = 60) async throws -> Setup {
+    static func start(_ name: String, bundle: (UpdateKit) throws -> URL, rollbackSec: Int = 60,
+                      extraEnv: [String: String] = [:]) async throws -> Setup {
         let kit = try UpdateKit()
         let dir = try bundle(kit)
         let h = try Harness(extraServerArgs: ["--agent-bundle", dir.path])
@@ -31,6 +32,7 @@ import Testing
         var env = h.agentEnv(secret: e.enrollmentSecret, hostname: e.member.hostname, stateDir: host.state)
         env["BALCTL_UPDATE_PUBKEY"] = kit.publicKey
         env["BALCTL_UPDATE_ROLLBACK_SEC"] = "\(rollbackSec)"
+        env.merge(extraEnv) { $1 }
         let agent = try h.run(host.binary, [], env: env, log: "agent.log")
         h.agents.append(agent)
         _ = try await api.waitForHeartbeat(e.member.id)
@@ -119,5 +121,25 @@ import Testing
         #expect(done.events?.filter { $0.kind == "agent_rolled_back" }.count == 1)
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.host.binary)) == before)
         #expect(try await api.waitForHeartbeat(s.enrollment.member.id).agentVersion == BalctlVersion.current)
+    }
+
+    /// BALCTL_AUTO_UPDATE=1: the agent follows the version the heartbeat reply advertises, and
+    /// the outcome shows in the member's timeline as an agent.update job of its own.
+    @Test func autoUpdateFollowsTheAdvertisedVersion() async throws {
+        let s = try await Self.start("auto", bundle: { try $0.bundle("next", version: Self.next) },
+                                     extraEnv: ["BALCTL_AUTO_UPDATE": "1"])
+        try await Self.waitForVersion(s, Self.next)
+        let api = try s.harness.api()
+        let deadline = Date().addingTimeInterval(20)
+        var recorded: [JobView] = []
+        while Date() < deadline {
+            recorded = try await api.call("GET", "/members/\(s.enrollment.member.id)/jobs")
+            if recorded.contains(where: { $0.command == "agent.update" && $0.state == .completed }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let listed = try #require(recorded.first { $0.command == "agent.update" }, "\(recorded.map(\.command))")
+        let job = try await api.job(listed.id)
+        #expect(job.output?.contains("updated from \(BalctlVersion.current) to \(Self.next)") == true, "\(job.output ?? "")")
+        #expect(s.agent.isRunning)
     }
 }

@@ -203,10 +203,15 @@ public final class Agent: Sendable {
             while !Task.isCancelled && !restartWanted.withLock({ $0 }) && monotonicNow() < until {
                 try? await Task.sleep(for: .seconds(min(0.05, max(0, until - monotonicNow()))))
             }
-            if restartWanted.withLock({ $0 }), let p = updates.pending() {
-                log.info("restarting into \(p.to)")
-                end = .restartIntoUpdate(p)
-                break
+            if restartWanted.withLock({ $0 }) {
+                if let p = updates.pending() {
+                    log.info("restarting into \(p.to)")
+                    end = .restartIntoUpdate(p)
+                    break
+                }
+                // Without the record there is nothing to try or roll back; never spin on the flag.
+                log.error("an update asked for a restart but left no pending record; carrying on")
+                restartWanted.withLock { $0 = false }
             }
         }
         // An update continues in this process (trial, then exec): systemd must not see it stop.

@@ -206,8 +206,9 @@ switch end {
 case .stopped:
     break
 case .restartIntoUpdate(let pending):
-    // Prove the new binary before handing over; a SIGTERM meanwhile ends the trial and leaves the
-    // update pending (the next start finishes the trial in-process).
+    // Prove the new binary before handing over. A SIGTERM meanwhile stops the trial: the new
+    // version has not proved itself, so the previous one is put back (and reported), and the
+    // service stops as asked.
     let trial = Task { await UpdateSupervisor.trial(pending, state: agent.updates, arguments: passOn, log: agent.log) }
     let stopTrial = onTerminationSignals { trial.cancel() }
     _ = await trial.value

@@ -155,12 +155,13 @@ public enum UTCStamp {
     public static func format(_ epoch: Int64) -> String {
         let days = epoch >= 0 ? epoch / 86_400 : (epoch - 86_399) / 86_400
         let secs = epoch - days * 86_400
-        let (y, m, d) = civilFromDays(days)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        // The calendar arithmetic Render.dateTime and the cron evaluator already share.
+        let (y, m, d) = Render.civilDate(daysSinceEpoch: Int(days))
+        func two<I: BinaryInteger>(_ v: I) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(y)-\(two(m))-\(two(d))T\(two(secs / 3600)):\(two(secs % 3600 / 60)):\(two(secs % 60))Z"
     }
 
-    // Howard Hinnant's days-from-civil algorithms (proleptic Gregorian calendar).
+    // Howard Hinnant's days-from-civil algorithm (proleptic Gregorian); the inverse is Render.civilDate.
     static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
         let y = m <= 2 ? y0 - 1 : y0
         let era = (y >= 0 ? y : y - 399) / 400
@@ -168,17 +169,5 @@ public enum UTCStamp {
         let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }

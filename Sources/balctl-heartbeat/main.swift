@@ -48,7 +48,7 @@ while !args.isEmpty {
         guard !args.isEmpty else { fail("\(a) needs a value") }
         options[a] = args.removeFirst()
     } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h", "--provision-haproxy",
-                "--update", "--update-trial"].contains(a) {
+                "--update", "--update-trial", "--rollback-check"].contains(a) {
         flags.insert(a == "--enroll" ? "--enrol" : a)
     } else {
         fail("unknown argument \(a)\n\n\(usage)")
@@ -111,6 +111,23 @@ var fileValues = EnvFile.load(envFile) ?? [:]
 // systemd's EnvironmentFile=; a manual run gets the file's values too, the environment winning.
 for (k, v) in fileValues where k.hasPrefix("BALCTL_") { setenv(k, v, 0) }
 if flags.contains("--provision-haproxy") { exit(await HAProxyFirstStart.provisionNow()) }
+// MARK: rollback check (the unit's ExecStartPre, run from the previous binary)
+// The one case the supervising old process cannot cover: it died during the trial and the new
+// binary fails before its own main runs, so systemd restarts a broken binary forever. Run from
+// `balctl-heartbeat.prev` (the known-good one) before every start, this puts it back once the
+// pending update's deadline has passed. No network, no configuration beyond the state dir.
+if flags.contains("--rollback-check") {
+    let stateDir = env["BALCTL_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? fileValues["BALCTL_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/balctl"
+    let state = UpdateState(stateDir: stateDir)
+    if let p = state.pending(), unixNow() > p.deadline, p.to != BalctlVersion.current {
+        _ = UpdateSupervisor.rollBack(p, state: state,
+                                      reason: "\(p.to) had no heartbeat accepted by the deadline (found before a start)",
+                                      log: AgentLog(minimum: .info))
+    }
+    exit(0)
+}
+
 // What a trial run of a new binary needs besides the environment.
 let passOn: [String] = options["--env-file"].map { ["--env-file", $0] } ?? []
 

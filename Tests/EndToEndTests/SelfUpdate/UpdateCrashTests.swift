@@ -71,4 +71,52 @@ import Testing
         #expect(UpdateKit.entries(binDir).allSatisfy { $0 == "balctl-heartbeat" || $0 == "balctl-heartbeat.prev" }
 , "scratch left: \(UpdateKit.entries(binDir))")
     }
+
+    /// The double fault: the supervising old process dies right after the swap, and the new
+    /// binary fails before its own main runs, so nothing in it can roll back. The unit's
+    /// ExecStartPre — `balctl-heartbeat.prev --rollback-check` — puts the old binary back once the
+    /// deadline has passed (and not before).
+    @Test func rollbackCheckBeforeStartCoversADeadSupervisor() async throws {
+        let kit = try UpdateKit()
+        try kit.startFileServer()
+        let broken = kit.dir.appendingPathComponent("broken-agent")
+        var bytes = Data("#!/bin/sh\nexit 3\n#".utf8)
+        bytes += Data(AgentBundleBuilder.stampMarker) + Data("0.0.1".utf8) + Data(repeating: 0, count: 40)
+        try bytes.write(to: broken)
+        let bundle = try kit.bundle("broken", version: Self.next, binary: broken.path)
+        let host = try kit.install("double-fault")
+        let oldBytes = try Data(contentsOf: URL(fileURLWithPath: host.binary))
+        var env = kit.env(state: host.state, url: kit.url(bundle))
+        env["BALCTL_UPDATE_ROLLBACK_SEC"] = "3"
+        env["BALCTL_UPDATE_PAUSE_AT"] = "restart"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: host.binary)
+        p.arguments = ["--update"]
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let marker = host.state + "/update/paused-at-restart"
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: marker) && p.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        env["BALCTL_UPDATE_PAUSE_AT"] = nil
+        #expect(try Data(contentsOf: URL(fileURLWithPath: host.binary)) != oldBytes, "the swap happened")
+        #expect(try kit.run(host.binary, [], env: env, check: false).status == 3, "the new binary fails at start")
+
+        // Before the deadline the check leaves the trial alone…
+        try kit.run(host.binary + ".prev", ["--rollback-check"], env: env)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: host.binary)) != oldBytes)
+        // …after it, the previous binary is back and says so in the events the next heartbeat carries.
+        try await Task.sleep(for: .seconds(3.5))
+        try kit.run(host.binary + ".prev", ["--rollback-check"], env: env)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: host.binary)) == oldBytes)
+        #expect(!FileManager.default.fileExists(atPath: host.state + "/update/pending.json"))
+        let events = try String(contentsOfFile: host.state + "/update/events.json", encoding: .utf8)
+        #expect(events.contains("rolled_back") && events.contains("found before a start"), "\(events)")
+        #expect(try kit.run(host.binary, ["--version"], env: env).output.contains(BalctlVersion.current))
+    }
 }

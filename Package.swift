@@ -61,8 +61,10 @@ let package = Package(
                 exclude: ["README.md"]),
         .target(name: "HAProxyPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/HAProxy",
                 exclude: ["README.md"]),
+        .target(name: "BackupPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive", "CurlClient"],
+                path: "Plugins/Backup", exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
             dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
@@ -138,6 +140,7 @@ let package = Package(
         .testTarget(name: "SQLEngineTests", dependencies: ["SQLEngine", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
+        .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers"],
                     exclude: ["Alerts/smtp_sink.py"]),

@@ -32,6 +32,8 @@ public struct HAProxyPlugin: AgentPlugin {
 
     public func probe() async -> JSONValue? { await prober.report() }
 
+    public var backupScopes: [any BackupScope] { [HAProxyBackupScope(settings: settings)] }
+
     /// BALCTL_PROVISION_HAPROXY=1 and no stamp yet: install HAProxy once, on the "haproxy" lock.
     public func startupWork(log: AgentLog) -> StartupWork? {
         HAProxyFirstStart.startupWork(settings: settings, log: log)

@@ -50,7 +50,7 @@ public final class Agent: Sendable {
         }
         let wanted = restartWanted
         self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log,
-                                onRestartRequested: { wanted.withLock { $0 = true } })
+                                channel: api, onRestartRequested: { wanted.withLock { $0 = true } })
         self.publicIP = PublicIPResolver(config: config)
         // The OS does not change under a running agent (an upgrade reboots it).
         self.os = host.osInfo()

@@ -26,6 +26,8 @@ public final class AgentAPIClient: Sendable {
     let secret: String
     let heartbeatSession: CurlSession
     let jobSession: CurlSession
+    /// Snapshot parts: a third handle, so a 16 MiB upload never queues a job report behind it.
+    let bulkSession: CurlSession
 
     public init(config: AgentConfig) throws {
         var jobOptions = CurlSession.Options(caFile: config.caFile, requireHTTPS: true,
@@ -42,6 +44,10 @@ public final class AgentAPIClient: Sendable {
         secret = config.enrollmentSecret
         heartbeatSession = try CurlSession(options: heartbeatOptions)
         jobSession = try CurlSession(options: jobOptions)
+        var bulkOptions = jobOptions
+        bulkOptions.timeoutMs = 600_000
+        bulkOptions.maxResponseBytes = SnapshotWire.maxPartBytes + (1 << 20)
+        bulkSession = try CurlSession(options: bulkOptions)
     }
 
     private func post<T: Encodable>(_ session: CurlSession, _ path: String, _ body: T) async throws -> HTTPResponse {
@@ -78,5 +84,11 @@ public final class AgentAPIClient: Sendable {
         case 404: return .gone
         default: throw AgentAPIError(status: r.status, message: Self.errorMessage(r))
         }
+    }
+}
+
+extension AgentAPIClient: ControlPlaneChannel {
+    public func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse {
+        try bulkSession.requestBlocking(method, base + path, headers: headers + [("Authorization", "Bearer \(secret)")], body: body)
     }
 }

@@ -10,6 +10,8 @@ public struct RegisteredHandler: Sendable {
 public struct HandlerRegistry: Sendable {
     public let plugins: [any AgentPlugin]
     public let handlers: [String: RegisteredHandler]
+    /// Every plugin's backup scopes, by name.
+    public let backupScopes: [String: any BackupScope]
 
     public init(plugins: [any AgentPlugin]) {
         self.plugins = plugins
@@ -23,6 +25,12 @@ public struct HandlerRegistry: Sendable {
             }
         }
         handlers = map
+        var scopes: [String: any BackupScope] = [:]
+        for scope in plugins.flatMap(\.backupScopes) {
+            precondition(scopes[scope.name] == nil, "backup scope \(scope.name) declared twice")
+            scopes[scope.name] = scope
+        }
+        backupScopes = scopes
     }
 
     private static func register<H: CommandHandler>(_ handler: H, stack: String) -> RegisteredHandler {

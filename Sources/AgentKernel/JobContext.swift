@@ -13,14 +13,21 @@ public struct JobContext: Sendable {
     public let processes: ProcessRunner
     /// Host facts and the agent's configuration, for handlers that report or act on them.
     public let host: HostProbe
+    /// Every plugin's backup scopes by name (the backup plugin's seam).
+    public let backupScopes: [String: any BackupScope]
+    /// The agent's session to the control plane for bulk transfers; nil where there is none
+    /// (first-start work, unit tests of other plugins).
+    public let controlPlane: (any ControlPlaneChannel)?
     let progressSink: @Sendable (String?, Double?) async -> Void
 
     public init(jobID: Int64, attempt: Int, command: String, checkMode: Bool, timeoutSec: Int,
                 output: OutputTail, processes: ProcessRunner, host: HostProbe,
+                backupScopes: [String: any BackupScope] = [:], controlPlane: (any ControlPlaneChannel)? = nil,
                 progress: @escaping @Sendable (String?, Double?) async -> Void) {
         self.jobID = jobID; self.attempt = attempt; self.command = command
         self.checkMode = checkMode; self.timeoutSec = timeoutSec; self.output = output
-        self.processes = processes; self.host = host; self.progressSink = progress
+        self.processes = processes; self.host = host; self.backupScopes = backupScopes
+        self.controlPlane = controlPlane; self.progressSink = progress
     }
 
     /// Append a line to the job's output.

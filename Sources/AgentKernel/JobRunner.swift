@@ -50,10 +50,14 @@ public actor JobRunner {
     private var restartAfterDelivery: Set<JobRef> = []
     /// Called (once per such job) when a completion that asked for a restart has been answered.
     let onRestartRequested: @Sendable () -> Void
+    /// Handed to handlers for bulk transfers (snapshot parts).
+    let channel: (any ControlPlaneChannel)?
 
     public init(registry: HandlerRegistry, reporter: any JobReporter, store: InFlightStore,
                 host: HostProbe, log: AgentLog, retryDelaySec: Double = 0.5,
+                channel: (any ControlPlaneChannel)? = nil,
                 onRestartRequested: @escaping @Sendable () -> Void = {}) {
+        self.channel = channel
         self.registry = registry; self.reporter = reporter; self.store = store
         self.host = host; self.log = log; self.retryDelaySec = retryDelaySec
         self.onRestartRequested = onRestartRequested
@@ -212,6 +216,7 @@ public actor JobRunner {
         let context = JobContext(
             jobID: job.id, attempt: job.attempt, command: job.command, checkMode: job.checkMode,
             timeoutSec: job.timeoutSec, output: output, processes: processes, host: host,
+            backupScopes: registry.backupScopes, controlPlane: channel,
             progress: { message, percent in
                 await progress.post(JobProgress(jobId: job.id, attempt: job.attempt,
                                                 message: message, percent: percent))

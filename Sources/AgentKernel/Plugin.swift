@@ -128,11 +128,14 @@ public protocol AgentPlugin: Sendable {
     /// asked for in agent.env, say); nil when there is none. It waits its turn on its lock like a
     /// job, runs beside the heartbeat loop, and is logged, not reported to the control plane.
     func startupWork(log: AgentLog) -> StartupWork?
+    /// What this stack contributes to backups (see `BackupScope`); most plugins have none.
+    var backupScopes: [any BackupScope] { get }
 }
 
 extension AgentPlugin {
     public func probe() async -> JSONValue? { nil }
     public func startupWork(log: AgentLog) -> StartupWork? { nil }
+    public var backupScopes: [any BackupScope] { [] }
 }
 
 /// See `AgentPlugin.startupWork`.

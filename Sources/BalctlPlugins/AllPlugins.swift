@@ -1,4 +1,5 @@
 import AgentKernel
+import BackupPlugin
 import HAProxyPlugin
 import HostPlugin
 
@@ -6,7 +7,7 @@ import HostPlugin
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

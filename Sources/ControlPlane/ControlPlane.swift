@@ -58,6 +58,13 @@ public struct ServerConfig: Sendable {
     /// PEM of the private CA agents must trust to reach this server (written into install
     /// commands); nil when the certificate chains to a public CA.
     public var agentCAFile: String? = nil
+    /// Backup snapshots: a directory (default `<data-dir>/snapshots`) or `snapshotStore` (S3).
+    public var snapshotDir: String? = nil
+    /// The snapshot directory is on storage every replica sees (NFS …): PostgreSQL replicas may
+    /// use it. Without it, replicas on PostgreSQL need `snapshotStore` (S3) for backups.
+    public var snapshotDirShared = false
+    /// An object store for snapshots (S3-compatible); overrides `snapshotDir`.
+    public var snapshotStore: (any SnapshotStore)? = nil
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -83,6 +90,8 @@ public final class ControlPlane: Sendable {
     public let leader: LeaderLease
     /// The agent bundle served at /agent/… (nil without `--agent-bundle`).
     public let agentBundle: ServedAgentBundle?
+    /// Backup snapshots: catalog and store.
+    public let backups: Backups
     /// What install commands embed besides the member.
     public let installContext: InstallContext
     /// The agent version members should run: the bundle's, else this build's.
@@ -132,6 +141,18 @@ public final class ControlPlane: Sendable {
         self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger,
                                  owner: holder, leader: leader)
         self.logger = logger
+        if let objects = config.snapshotStore {
+            self.backups = Backups(store: store, objects: objects)
+        } else {
+            let dir = config.snapshotDir ?? config.dataDir + "/snapshots"
+            let objects = try FilesystemSnapshotStore(root: dir)
+            // Replicas on PostgreSQL each have their own disk: a part one stored would be missing
+            // on the next. Serve backups only from storage every replica sees.
+            let unshared = config.databaseURL != nil && !config.snapshotDirShared
+            self.backups = Backups(store: store, objects: objects, unavailableReason: unshared
+                ? "backups are off: replicas on PostgreSQL need shared snapshot storage (BALCTL_S3_* for S3, or --snapshot-dir on shared storage with --snapshot-dir-shared)"
+                : nil)
+        }
     }
 
     /// "sqlite" or "postgresql".
@@ -243,6 +264,8 @@ struct LeaseSweeper: Service {
             guard let fence = server.leader.fence() else { return }
             let moved = try await server.store.sweep(policy: server.config.queue, fence: fence)
             if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
+            let reaped = try await server.backups.reapAbandoned()
+            if reaped > 0 { server.logger.info("backup sweep: \(reaped) abandoned upload(s) marked failed and removed") }
         }
     }
 }

@@ -3,6 +3,7 @@ public struct ControlPlaneError: Error, CustomStringConvertible, Sendable, Equat
     public enum Kind: Int, Sendable {
         case badRequest = 400, unauthorized = 401, forbidden = 403, notFound = 404
         case conflict = 409, payloadTooLarge = 413
+        case unavailable = 503, insufficientStorage = 507
     }
     public var kind: Kind
     public var message: String

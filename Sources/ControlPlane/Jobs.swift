@@ -99,6 +99,15 @@ extension Store {
     static func insertJob(_ db: any SQLConnection, member: MemberView, command: String, params: JSONValue, priority: Int = 0,
                           maxAttempts: Int, timeoutSec: Int, checkMode: Bool = false, accountID: Int64, by who: String,
                           recipeRun: Int64? = nil, recipeStep: Int? = nil) throws -> Int64 {
+        // Every way in (operator, recipe, schedule) passes here: a restore never names a snapshot
+        // of another account.
+        if Backups.restoreCommands.contains(command), case .object(let o) = params, case .string(let snapshot)? = o["snapshot"] {
+            guard let owner = try Backups.fetch(db, snapshot) else { throw ControlPlaneError.notFound("no snapshot \(snapshot)") }
+            guard owner.view.accountId == accountID else {
+                throw ControlPlaneError.forbidden("snapshot \(snapshot) belongs to another account: restores never cross accounts")
+            }
+            guard owner.view.state == "complete" else { throw ControlPlaneError.conflict("snapshot \(snapshot) is \(owner.view.state), not complete") }
+        }
         let id = try db.insertReturningID(sql: """
             INSERT INTO jobs(account_id, pool_id, member_id, command, params, priority, max_attempts,
                              timeout_sec, check_mode, state, attempt, created_at, recipe_run_id, recipe_step)

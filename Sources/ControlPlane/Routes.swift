@@ -1,5 +1,6 @@
 import BalctlProtocol
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// Wire protocol v1: the three agent endpoints.
@@ -43,6 +44,42 @@ struct AgentRoutes {
             let completion = try decode(JobCompletion.self, raw)
             let state = try await server.store.recordCompletion(completion, member: agent.memberID)
             return try jsonResponse(["state": state.rawValue])
+        }
+        registerSnapshots(router)
+    }
+
+    /// Snapshot transfers: begin, parts (up to 64 MiB each, hash checked), commit, and reads
+    /// for restores. Same bearer authentication as every agent route.
+    private func registerSnapshots(_ router: Router<BalctlRequestContext>) {
+        let backups = server.backups
+        router.post(RouterPath(SnapshotWire.beginPath)) { request, context in
+            let (agent, _) = try await authenticate(request, context)
+            let req = try decode(SnapshotBeginRequest.self, try await request.body.collect(upTo: AgentWire.maxAgentBodyBytes))
+            return try jsonResponse(try await backups.begin(req, member: agent))
+        }
+        router.put("/api/agents/snapshots/:snapshot/:kind/:index") { request, context in
+            let (agent, _) = try await authenticate(request, context)
+            let index = try partIndex(context)
+            let body = try await request.body.collect(upTo: SnapshotWire.maxPartBytes)
+            let part = try await backups.putPart(try snapshotID(context), kind: context.parameters.get("kind") ?? "", index: index,
+                                                 bytes: Array(body.readableBytesView),
+                                                 sha256: request.headers[HTTPField.Name(SnapshotWire.hashHeader)!], member: agent)
+            return try jsonResponse(part)
+        }
+        router.post("/api/agents/snapshots/:snapshot/commit") { request, context in
+            let (agent, _) = try await authenticate(request, context)
+            let req = try decode(SnapshotCommitRequest.self, try await request.body.collect(upTo: AgentWire.maxAgentBodyBytes))
+            return try jsonResponse(try await backups.commit(try snapshotID(context), req, member: agent))
+        }
+        router.get("/api/agents/snapshots/:snapshot") { request, context in
+            let (agent, _) = try await authenticate(request, context)
+            return try jsonResponse(try await backups.agentInfo(try snapshotID(context), member: agent))
+        }
+        router.get("/api/agents/snapshots/:snapshot/:kind/:index") { request, context in
+            let (agent, _) = try await authenticate(request, context)
+            let bytes = try await backups.agentPart(try snapshotID(context), kind: context.parameters.get("kind") ?? "",
+                                                    index: try partIndex(context), member: agent)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 
@@ -163,7 +200,50 @@ struct OperatorRoutes {
         api.post("jobs/:job/cancel") { _, c in
             try jsonResponse(try await store.cancelJob(pathID(c, "job"), by: c.requireOperator()))
         }
+
+        // Backups
+        let backups = server.backups
+        api.get("members/:member/backups") { _, c in
+            try jsonResponse(try await backups.list(member: pathID(c, "member"), by: c.requireOperator()))
+        }
+        api.get("members/:member/backup-policy") { _, c in
+            try jsonResponse(try await backups.policy(member: pathID(c, "member"), by: c.requireOperator()))
+        }
+        api.put("members/:member/backup-policy") { r, c in
+            let (req, _) = try await decodeBody(BackupPolicyView.self, r, limit: limit)
+            return try jsonResponse(try await backups.setPolicy(member: pathID(c, "member"), req, by: c.requireOperator()))
+        }
+        api.get("backups/:snapshot") { _, c in try jsonResponse(try await backups.show(snapshotID(c), by: c.requireOperator())) }
+        api.delete("backups/:snapshot") { _, c in
+            try await backups.delete(snapshotID(c), by: c.requireOperator())
+            return try jsonResponse(["deleted": true])
+        }
+        api.post("backups/:snapshot/restore") { r, c in
+            let (req, _) = try await decodeBody(SnapshotRestoreRequest.self, r, limit: limit)
+            return try jsonResponse(try await backups.restore(snapshotID(c), req, server: server, by: c.requireOperator()), status: .created)
+        }
+        api.get("backup-quota") { _, c in try jsonResponse(try await backups.quota(account: nil, by: c.requireOperator())) }
+        api.get("accounts/:account/backup-quota") { _, c in
+            try jsonResponse(try await backups.quota(account: pathID(c, "account"), by: c.requireOperator()))
+        }
+        api.put("accounts/:account/backup-quota") { r, c in
+            let (req, _) = try await decodeBody(SetBackupQuotaRequest.self, r, limit: limit)
+            return try jsonResponse(try await backups.setQuota(account: pathID(c, "account"), req, by: c.requireOperator()))
+        }
     }
+}
+
+@Sendable func snapshotID(_ context: BalctlRequestContext) throws -> String {
+    let id = context.parameters.get("snapshot") ?? ""
+    guard SnapshotLocation.isValidSnapshotID(id) else { throw ControlPlaneError.notFound("no snapshot '\(id.prefix(64))'") }
+    return id
+}
+
+@Sendable func partIndex(_ context: BalctlRequestContext) throws -> Int {
+    guard let text = context.parameters.get("index"), text.count <= 6, let i = Int(text), i >= 0 else {
+        throw ControlPlaneError.badRequest("the part index must be a number 0–\(SnapshotWire.maxParts - 1)")
+    }
+    return i
 }
 
 extension MemberView {

@@ -427,6 +427,44 @@ public final class Store: Sendable {
                     PRIMARY KEY(member_id, event_id));
                 """))
         }
+        m.register("v10: backup snapshots") { db in
+            // The catalog of snapshots; the bytes are in the snapshot store. A snapshot outlives
+            // its member (a replacement VM is restored from it): member_id goes NULL, the store
+            // key keeps the original member's ID (store_member_id) and the hostname is kept.
+            try db.executeScript(db.dialect.schema("""
+                CREATE TABLE snapshots(
+                    id TEXT PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    member_id INTEGER REFERENCES members(id) ON DELETE SET NULL,
+                    store_member_id INTEGER NOT NULL,
+                    member_hostname TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    job_id INTEGER UNIQUE,
+                    created_at REAL NOT NULL,
+                    completed_at REAL,
+                    bytes INTEGER NOT NULL DEFAULT 0,
+                    source_bytes INTEGER NOT NULL DEFAULT 0,
+                    entries INTEGER NOT NULL DEFAULT 0,
+                    error TEXT);
+                CREATE INDEX snapshots_member ON snapshots(member_id, state, created_at);
+                CREATE INDEX snapshots_account ON snapshots(account_id, state);
+                CREATE TABLE snapshot_parts(
+                    snapshot_id TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    PRIMARY KEY(snapshot_id, kind, idx));
+                CREATE TABLE backup_policies(
+                    member_id INTEGER NOT NULL UNIQUE REFERENCES members(id) ON DELETE CASCADE,
+                    keep_last INTEGER,
+                    keep_days INTEGER);
+                CREATE TABLE backup_quotas(
+                    account_id INTEGER NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
+                    quota_bytes INTEGER);
+                """))
+        }
         return m
     }
 }

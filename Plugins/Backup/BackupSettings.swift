@@ -1,0 +1,45 @@
+import AgentKernel
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The backup plugin's settings, from the environment (agent.env fills in what it lacks).
+public struct BackupSettings: Sendable {
+    /// Staging directories for restores live in `<stateDir>/backup` (mode 0700).
+    public var stateDir: String
+    public var partBytes: Int
+    /// zstd level for new snapshots (1 fastest … 19).
+    public var zstdLevel: Int
+    /// zstd worker threads (0: compress on the writer's thread).
+    public var zstdThreads: Int
+    public var maxEntries: Int
+
+    public init(stateDir: String = "/var/lib/balctl", partBytes: Int = 16 << 20, zstdLevel: Int = 1,
+                zstdThreads: Int = 0, maxEntries: Int = 500_000) {
+        self.stateDir = stateDir; self.partBytes = partBytes; self.zstdLevel = zstdLevel
+        self.zstdThreads = zstdThreads; self.maxEntries = maxEntries
+    }
+
+    public static func fromEnvironment() -> BackupSettings {
+        func int(_ name: String, _ range: ClosedRange<Int>, _ fallback: Int) -> Int {
+            guard let v = setting(name).flatMap({ Int($0) }), range.contains(v) else { return fallback }
+            return v
+        }
+        return BackupSettings(
+            stateDir: setting("BALCTL_STATE_DIR") ?? "/var/lib/balctl",
+            partBytes: int("BALCTL_BACKUP_PART_MIB", 1...64, 16) << 20,
+            zstdLevel: int("BALCTL_BACKUP_ZSTD_LEVEL", 1...19, 1),
+            zstdThreads: int("BALCTL_BACKUP_ZSTD_THREADS", 0...64, 0),
+            maxEntries: int("BALCTL_BACKUP_MAX_ENTRIES", 1...10_000_000, 500_000))
+    }
+
+    var workDir: String { stateDir + "/backup" }
+}
+
+private func setting(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    let s = String(cString: v)
+    return s.isEmpty ? nil : s
+}

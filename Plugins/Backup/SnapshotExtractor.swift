@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentKernel
+import BalctlProtocol
+import CArchive
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Where the extractor gets bytes from: parts already checked against the catalog's SHA-256
+/// (`SnapshotTransfer.fetch`), or anything else in tests. nil: no more parts.
+protocol PartSource: AnyObject {
+    func nextPart() throws -> [UInt8]?
+}
+
+/// The limits a restore enforces on what a snapshot may unpack to. A snapshot is hostile input:
+/// it may come from another member, and the store may have been written by anyone with its keys.
+struct ExtractionLimits: Sendable {
+    var maxEntries = 500_000
+    var maxEntryBytes: Int64 = 64 << 30
+    var maxTotalBytes: Int64 = 256 << 30
+    /// Unpacked bytes per stored byte, enforced once more than `ratioFloorBytes` are unpacked
+    /// (small, very compressible files are normal; gigabytes out of a few kilobytes are not).
+    var maxCompressionRatio: Int64 = 200
+    var ratioFloorBytes: Int64 = 64 << 20
+    /// Keep setuid/setgid bits (off: they are stripped, and said so).
+    var keepSetuid = false
+}
+
+/// Refusal of a hostile or damaged snapshot: the restore stops, the staging directory is
+/// removed, nothing outside it was written.
+struct HostileSnapshot: Error, CustomStringConvertible {
+    var message: String
+    var description: String { "snapshot refused: \(message)" }
+}
+
+/// Unpacks a snapshot into an empty staging directory with libarchive, checking every entry
+/// before anything is written:
+/// - names are relative, made of plain components (no empty, `.` or `..`), at most 4096 bytes;
+/// - only files, directories and symlinks; hard links, devices, FIFOs and sockets are refused;
+/// - nothing is written through a link (an entry below a symlink the snapshot made is refused;
+///   libarchive's SECURE_SYMLINKS and SECURE_NODOTDOT check again);
+/// - a relative symlink target may not climb above the staging root;
+/// - setuid/setgid bits are stripped unless asked for;
+/// - entry count, per-entry and total sizes and the compression ratio are capped;
+/// - every entry must be the next line of the manifest (same path, type and size; for files
+///   the content's SHA-256), so the archive and its manifest cannot disagree.
+final class SnapshotExtractor {
+    let stagingRoot: String
+    let limits: ExtractionLimits
+    let restoreOwners: Bool
+
+    struct Stats { var entries = 0; var bytes: Int64 = 0; var setuidStripped: [String] = [] }
+
+    private var source: PartSource
+    private var current: UnsafeMutableRawBufferPointer?
+    private var sourceError: (any Error)?
+    private(set) var compressedBytes: Int64 = 0
+
+    init(stagingRoot: String, limits: ExtractionLimits, source: PartSource, restoreOwners: Bool = geteuid() == 0) {
+        self.stagingRoot = stagingRoot; self.limits = limits; self.source = source; self.restoreOwners = restoreOwners
+    }
+
+    deinit { current?.deallocate() }
+
+    private static let readCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int = { _, client, out in
+        let me = Unmanaged<SnapshotExtractor>.fromOpaque(client!).takeUnretainedValue()
+        do {
+            guard let part = try me.source.nextPart(), !part.isEmpty else { return 0 }
+            me.current?.deallocate()
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: part.count, alignment: 16)
+            buffer.copyBytes(from: part)
+            me.current = buffer
+            me.compressedBytes += Int64(part.count)
+            out?.pointee = UnsafeRawPointer(buffer.baseAddress!)
+            return part.count
+        } catch {
+            me.sourceError = error
+            return -1
+        }
+    }
+
+    /// `manifest` yields the manifest's entries in order (after its header).
+    func extract(manifest: () throws -> SnapshotManifestEntry?, onProgress: (Int64) throws -> Void) throws -> Stats {
+        guard let a = archive_read_new() else { throw JobFailure("libarchive could not start") }
+        defer { archive_read_free(a) }
+        archive_read_support_filter_zstd(a)
+        archive_read_support_format_tar(a)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        guard archive_read_open(a, me, nil, Self.readCallback, nil) == ARCHIVE_OK else {
+            throw sourceError ?? HostileSnapshot(message: "not a zstd-compressed tar stream: \(Self.errorText(a))")
+        }
+        guard let disk = archive_write_disk_new() else { throw JobFailure("libarchive could not start") }
+        defer { archive_write_free(disk) }
+        var flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_NO_OVERWRITE
+        if restoreOwners { flags |= ARCHIVE_EXTRACT_OWNER }
+        archive_write_disk_set_options(disk, flags)
+
+        var stats = Stats()
+        var declaredTotal: Int64 = 0
+        var links = Set<String>()
+        var seen = Set<String>()
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            var entryPointer: OpaquePointer? = nil
+            let r = archive_read_next_header(a, &entryPointer)
+            if r == ARCHIVE_EOF { break }
+            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let entry = entryPointer else {
+                throw sourceError ?? HostileSnapshot(message: "damaged archive: \(Self.errorText(a))")
+            }
+            stats.entries += 1
+            guard stats.entries <= limits.maxEntries else {
+                throw HostileSnapshot(message: "more than \(limits.maxEntries) entries")
+            }
+            let type = archive_entry_filetype(entry)
+            guard let rawName = Self.entryName(entry) else { throw HostileSnapshot(message: "an entry's name is not valid UTF-8") }
+            let name = try Self.checkedName(rawName, isDirectory: type == BALCTL_AE_IFDIR)
+            guard seen.insert(name).inserted else { throw HostileSnapshot(message: "'\(name)' appears twice") }
+            // Never below something this snapshot made a link.
+            var prefix = ""
+            for component in name.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                if links.contains(prefix) { throw HostileSnapshot(message: "'\(name)' lies below the symlink '\(prefix)'") }
+            }
+            if archive_entry_hardlink(entry) != nil {
+                throw HostileSnapshot(message: "'\(name)' is a hard link; balctl snapshots never hold hard links")
+            }
+            let kind: String
+            switch type {
+            case BALCTL_AE_IFREG: kind = "file"
+            case BALCTL_AE_IFDIR: kind = "dir"
+            case BALCTL_AE_IFLNK:
+                kind = "symlink"
+                guard let target = archive_entry_symlink_utf8(entry).map({ String(cString: $0) }) else {
+                    throw HostileSnapshot(message: "symlink '\(name)' has no readable target")
+                }
+                try Self.checkLinkTarget(target, of: name)
+                links.insert(name)
+            default:
+                throw HostileSnapshot(message: "'\(name)' is a device node, FIFO or socket")
+            }
+            let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
+            guard size >= 0, size <= limits.maxEntryBytes else {
+                throw HostileSnapshot(message: "'\(name)' is \(size) bytes, over the \(limits.maxEntryBytes)-byte cap per entry")
+            }
+            declaredTotal += size
+            guard declaredTotal <= limits.maxTotalBytes else {
+                throw HostileSnapshot(message: "the snapshot unpacks to more than \(limits.maxTotalBytes) bytes")
+            }
+            guard let expected = try manifest() else {
+                throw HostileSnapshot(message: "the archive holds '\(name)', past the end of its manifest")
+            }
+            guard expected.path == name, expected.type == kind, expected.size == size else {
+                throw HostileSnapshot(message: "the archive's '\(name)' (\(kind), \(size) bytes) does not match the manifest's '\(expected.path)' (\(expected.type), \(expected.size) bytes)")
+            }
+            var perm = UInt32(archive_entry_perm(entry))
+            if perm & 0o6000 != 0 && !limits.keepSetuid {
+                perm &= ~0o6000
+                stats.setuidStripped.append("/" + name)
+            }
+            archive_entry_set_perm(entry, mode_t(perm))
+            archive_entry_set_pathname_utf8(entry, stagingRoot + "/" + name)
+            guard archive_write_header(disk, entry) == ARCHIVE_OK else {
+                throw HostileSnapshot(message: "cannot unpack '\(name)': \(Self.errorText(disk))")
+            }
+            if kind == "file" {
+                let hash = SHA256Stream()
+                var written: Int64 = 0
+                while true {
+                    let n = archive_read_data(a, buffer, 1 << 20)
+                    if n == 0 { break }
+                    guard n > 0 else { throw sourceError ?? HostileSnapshot(message: "'\(name)' is damaged: \(Self.errorText(a))") }
+                    written += Int64(n)
+                    stats.bytes += Int64(n)
+                    guard written <= size else { throw HostileSnapshot(message: "'\(name)' holds more data than its header says") }
+                    if stats.bytes > limits.ratioFloorBytes && stats.bytes > limits.maxCompressionRatio * max(compressedBytes, 1) {
+                        throw HostileSnapshot(message: "it unpacks to more than \(limits.maxCompressionRatio) times its stored size (a decompression bomb?)")
+                    }
+                    hash.update(UnsafeRawBufferPointer(start: buffer, count: n))
+                    var off = 0
+                    while off < n {
+                        let w = archive_write_data(disk, buffer + off, n - off)
+                        guard w > 0 else { throw JobFailure("writing '\(name)' into the staging directory: \(Self.errorText(disk))") }
+                        off += w
+                    }
+                    try onProgress(stats.bytes)
+                }
+                guard written == size else { throw HostileSnapshot(message: "'\(name)' is shorter than its header says") }
+                guard hash.finishHex() == expected.sha256 else {
+                    throw HostileSnapshot(message: "'\(name)' does not match the manifest's SHA-256")
+                }
+            }
+            guard archive_write_finish_entry(disk) == ARCHIVE_OK else {
+                throw JobFailure("finishing '\(name)' in the staging directory: \(Self.errorText(disk))")
+            }
+        }
+        if let sourceError { throw sourceError }
+        if let extra = try manifest() {
+            throw HostileSnapshot(message: "the archive ends before the manifest's '\(extra.path)'")
+        }
+        // Directory modes and times are applied at close (after their children were written).
+        guard archive_write_close(disk) == ARCHIVE_OK else {
+            throw JobFailure("finishing the staging directory: \(Self.errorText(disk))")
+        }
+        return stats
+    }
+
+    static func entryName(_ entry: OpaquePointer) -> String? {
+        if let p = archive_entry_pathname_utf8(entry) { return String(cString: p) }
+        guard let p = archive_entry_pathname(entry) else { return nil }
+        let s = String(cString: p)
+        return s.utf8.elementsEqual(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))) ? s : nil
+    }
+
+    /// A plain relative name: components that are not empty, `.` or `..`; at most 4096 bytes.
+    /// A directory may carry one trailing slash (tar writes them so).
+    static func checkedName(_ raw: String, isDirectory: Bool) throws -> String {
+        var name = raw
+        if isDirectory && name.hasSuffix("/") { name.removeLast() }
+        guard !name.isEmpty, name.utf8.count <= 4096 else { throw HostileSnapshot(message: "an entry has an empty or over-long name") }
+        guard !name.hasPrefix("/") else { throw HostileSnapshot(message: "'\(raw)' is an absolute path") }
+        for component in name.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !component.isEmpty, component != ".", component != ".." else {
+                throw HostileSnapshot(message: "'\(raw)' has an empty, '.' or '..' component")
+            }
+        }
+        return name
+    }
+
+    /// A relative target is resolved from the link's directory and may not climb above the
+    /// staging root. An absolute target is kept as stored: the staging root stands for `/`, and
+    /// the restore never writes through links, so it can only be read through later, as on the
+    /// server the snapshot came from.
+    static func checkLinkTarget(_ target: String, of name: String) throws {
+        guard !target.isEmpty, target.utf8.count <= 4096 else { throw HostileSnapshot(message: "symlink '\(name)' has an empty or over-long target") }
+        guard !target.hasPrefix("/") else { return }
+        var depth = name.split(separator: "/").count - 1
+        for component in target.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == ".." {
+                depth -= 1
+                guard depth >= 0 else { throw HostileSnapshot(message: "symlink '\(name)' -> '\(target)' leaves the restore root") }
+            } else if component != "." {
+                depth += 1
+            }
+        }
+    }
+
+    static func errorText(_ a: OpaquePointer) -> String {
+        archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
+    }
+}

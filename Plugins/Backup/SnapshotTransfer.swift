@@ -1,0 +1,66 @@
+import AgentKernel
+import BalctlProtocol
+import CurlClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The snapshot half of the wire protocol, agent side: begin (or resume), part uploads, commit,
+/// and for restores the catalog entry and part downloads. Blocking calls: they run on the
+/// writer's and reader's own threads, never on the cooperative pool.
+struct SnapshotTransfer: Sendable {
+    let channel: any ControlPlaneChannel
+
+    func begin(_ request: SnapshotBeginRequest) throws -> SnapshotBeginReply {
+        try decode(SnapshotBeginReply.self, post(SnapshotWire.beginPath, request), what: "begin the snapshot")
+    }
+
+    func put(snapshot: String, kind: String, index: Int, bytes: [UInt8], sha256: String) throws {
+        let r = try channel.send("PUT", SnapshotWire.partPath(snapshot, kind, index),
+                                 headers: [(SnapshotWire.hashHeader, sha256), ("Content-Type", "application/octet-stream")],
+                                 body: bytes)
+        guard r.status == 200 else { throw failure(r, "upload \(kind) part \(index)") }
+    }
+
+    func commit(snapshot: String, _ request: SnapshotCommitRequest) throws {
+        let r = try post(SnapshotWire.commitPath(snapshot), request)
+        guard r.status == 200 else { throw failure(r, "commit the snapshot") }
+    }
+
+    func info(snapshot: String) throws -> SnapshotView {
+        let r = try channel.send("GET", SnapshotWire.infoPath(snapshot), headers: [], body: nil)
+        return try decode(SnapshotView.self, r, what: "read snapshot \(snapshot)")
+    }
+
+    /// A part's bytes, checked against the catalog's size and SHA-256 before anyone reads them.
+    func fetch(snapshot: String, kind: String, part: SnapshotPart) throws -> [UInt8] {
+        let r = try channel.send("GET", SnapshotWire.partPath(snapshot, kind, part.index), headers: [], body: nil)
+        guard r.status == 200 else { throw failure(r, "download \(kind) part \(part.index)") }
+        guard Int64(r.body.count) == part.size else {
+            throw JobFailure("snapshot \(snapshot) \(kind) part \(part.index) is \(r.body.count) bytes, the catalog says \(part.size): the stored copy is damaged; nothing was restored")
+        }
+        let hash = SHA256Stream.hex(r.body)
+        guard hash == part.sha256 else {
+            throw JobFailure("snapshot \(snapshot) \(kind) part \(part.index) does not match its SHA-256 (stored \(part.sha256.prefix(12))…, got \(hash.prefix(12))…): the stored copy is damaged or was tampered with; nothing was restored")
+        }
+        return r.body
+    }
+
+    private func post<T: Encodable>(_ path: String, _ body: T) throws -> HTTPResponse {
+        try channel.send("POST", path, headers: [("Content-Type", "application/json")], body: Array(try JSONEncoder().encode(body)))
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ r: HTTPResponse, what: String) throws -> T {
+        guard r.status == 200 else { throw failure(r, what) }
+        do { return try JSONDecoder().decode(T.self, from: Data(r.body)) } catch {
+            throw JobFailure("cannot \(what): the control plane's answer is not understood: \(error)")
+        }
+    }
+
+    private func failure(_ r: HTTPResponse, _ what: String) -> JobFailure {
+        let message = (try? JSONDecoder().decode(APIErrorBody.self, from: Data(r.body)))?.error ?? String(r.text.prefix(300))
+        return JobFailure("cannot \(what): HTTP \(r.status): \(message)")
+    }
+}

@@ -1,0 +1,371 @@
+import BalctlProtocol
+import Crypto
+import Foundation
+import SQLEngine
+
+/// Backup snapshots on the control plane: the catalog in the database, the bytes in a
+/// `SnapshotStore`. Agents upload (begin, parts, commit) and read for restores; operators list,
+/// show, delete and restore; the sweeper reaps uploads whose job ended without a commit.
+///
+/// Who may read a snapshot: the member that made it, or a member of the same account that holds
+/// a running restore job naming it. Never another account (403).
+public struct Backups: Sendable {
+    public let store: Store
+    public let objects: any SnapshotStore
+    /// Set when the store cannot serve every replica (a local directory on PostgreSQL replicas).
+    public let unavailableReason: String?
+
+    public static let restoreCommands = ["backup.restore", "standby.provision_from_backup"]
+
+    public init(store: Store, objects: any SnapshotStore, unavailableReason: String? = nil) {
+        self.store = store; self.objects = objects; self.unavailableReason = unavailableReason
+    }
+
+    func requireAvailable() throws {
+        if let unavailableReason { throw ControlPlaneError(.unavailable, unavailableReason) }
+    }
+
+    // MARK: rows
+
+    struct Row: Sendable {
+        var view: SnapshotView
+        var storeMemberID: Int64
+        var location: SnapshotLocation { SnapshotLocation(accountID: view.accountId, memberID: storeMemberID, snapshotID: view.id) }
+    }
+
+    static func row(_ r: SQLRow) -> Row {
+        Row(view: SnapshotView(id: r["id"], memberId: (r["member_id"] as Int64?) ?? 0, memberHostname: r["member_hostname"],
+                               accountId: r["account_id"], scope: r["scope"], state: r["state"], jobId: r["job_id"],
+                               createdAt: r["created_at"], completedAt: r["completed_at"], bytes: r["bytes"],
+                               sourceBytes: r["source_bytes"], entries: Int(r["entries"] as Int64), error: r["error"]),
+            storeMemberID: r["store_member_id"])
+    }
+
+    static func fetch(_ db: any SQLConnection, _ id: String) throws -> Row? {
+        guard SnapshotLocation.isValidSnapshotID(id) else { return nil }
+        return try SQLRow.fetchOne(db, sql: "SELECT * FROM snapshots WHERE id = ?", arguments: [id]).map(row)
+    }
+
+    static func parts(_ db: any SQLConnection, _ id: String, _ kind: String) throws -> [SnapshotPart] {
+        try SQLRow.fetchAll(db, sql: "SELECT idx, size, sha256 FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? ORDER BY idx",
+                            arguments: [id, kind]).map { SnapshotPart(index: Int($0["idx"] as Int64), size: $0["size"], sha256: $0["sha256"]) }
+    }
+
+    static func withParts(_ db: any SQLConnection, _ row: Row) throws -> SnapshotView {
+        var v = row.view
+        v.data = try parts(db, v.id, "data")
+        v.manifest = try parts(db, v.id, "manifest")
+        return v
+    }
+
+    static func usedBytes(_ db: any SQLConnection, account: Int64) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM snapshots WHERE account_id = ?", arguments: [account]) ?? 0
+    }
+
+    static func quota(_ db: any SQLConnection, account: Int64) throws -> Int64? {
+        try SQLRow.fetchOne(db, sql: "SELECT quota_bytes FROM backup_quotas WHERE account_id = ?", arguments: [account])
+            .flatMap { $0["quota_bytes"] as Int64? }
+    }
+
+    static func quotaRefusal(used: Int64, adding: Int64, quota: Int64) -> ControlPlaneError {
+        ControlPlaneError(.insufficientStorage, "backup quota exceeded: the account stores \(Render.bytes(UInt64(used))) of its \(Render.bytes(UInt64(quota))) quota and this needs \(Render.bytes(UInt64(max(adding, 0)))) more; delete snapshots, tighten retention or raise the quota (balctl backups quota)")
+    }
+
+    // MARK: agent side
+
+    /// The running `backup.create` attempt gets its snapshot (made on the first call).
+    func begin(_ req: SnapshotBeginRequest, member: AgentIdentity) async throws -> SnapshotBeginReply {
+        try requireAvailable()
+        guard !req.scope.isEmpty, req.scope.count <= 64 else { throw ControlPlaneError.badRequest("scope must be 1–64 characters") }
+        return try await store.db.write { db in
+            guard let job = try SQLRow.fetchOne(db, sql: """
+                SELECT j.account_id, j.state, j.attempt, j.command, m.hostname FROM jobs j JOIN members m ON m.id = j.member_id
+                WHERE j.id = ? AND j.member_id = ?
+                """, arguments: [req.jobId, member.memberID]) else {
+                throw ControlPlaneError.notFound("no job \(req.jobId) for this member")
+            }
+            guard (job["command"] as String) == "backup.create" else { throw ControlPlaneError.forbidden("job \(req.jobId) is not a backup.create job") }
+            guard (job["state"] as String) == "running", (job["attempt"] as Int64) == Int64(req.attempt) else {
+                throw ControlPlaneError.conflict("attempt \(req.attempt) of job \(req.jobId) is not the running attempt")
+            }
+            if let existing = try SQLRow.fetchOne(db, sql: "SELECT * FROM snapshots WHERE job_id = ?", arguments: [req.jobId]).map(Self.row) {
+                guard existing.view.state == "uploading" else {
+                    throw ControlPlaneError.conflict("snapshot \(existing.view.id) of job \(req.jobId) is \(existing.view.state)")
+                }
+                return SnapshotBeginReply(snapshotId: existing.view.id, data: try Self.parts(db, existing.view.id, "data"),
+                                          manifest: try Self.parts(db, existing.view.id, "manifest"))
+            }
+            let account: Int64 = job["account_id"]
+            if let quota = try Self.quota(db, account: account) {
+                let used = try Self.usedBytes(db, account: account)
+                guard used < quota else { throw Self.quotaRefusal(used: used, adding: 1, quota: quota) }
+            }
+            let id = Secrets.randomHex(bytes: 16)
+            try db.execute(sql: """
+                INSERT INTO snapshots(id, account_id, member_id, store_member_id, member_hostname, scope, state, job_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, 'uploading', ?, ?)
+                """, arguments: [id, account, member.memberID, member.memberID, job["hostname"] as String, req.scope, req.jobId, now()])
+            return SnapshotBeginReply(snapshotId: id, data: [], manifest: [])
+        }
+    }
+
+    /// One part: its hash checked on arrival, the quota checked, stored, then catalogued.
+    func putPart(_ id: String, kind: String, index: Int, bytes: [UInt8], sha256 claimed: String?, member: AgentIdentity) async throws -> SnapshotPart {
+        try requireAvailable()
+        guard kind == "data" || kind == "manifest" else { throw ControlPlaneError.notFound("no such part kind '\(kind)'") }
+        guard (0..<SnapshotWire.maxParts).contains(index) else { throw ControlPlaneError.badRequest("part index must be 0–\(SnapshotWire.maxParts - 1)") }
+        guard !bytes.isEmpty else { throw ControlPlaneError.badRequest("an empty part") }
+        let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        guard let claimed else { throw ControlPlaneError.badRequest("the \(SnapshotWire.hashHeader) header is missing") }
+        guard claimed.lowercased() == sha else {
+            throw ControlPlaneError.badRequest("part \(index) does not match its \(SnapshotWire.hashHeader) (\(claimed.prefix(16))…): damaged in transit, not stored")
+        }
+        let part = SnapshotPart(index: index, size: Int64(bytes.count), sha256: sha)
+        let row = try await store.db.read { db -> Row in
+            guard let row = try Self.fetch(db, id), row.view.memberId == member.memberID else {
+                throw ControlPlaneError.notFound("no snapshot \(id) of this member")
+            }
+            guard row.view.state == "uploading" else { throw ControlPlaneError.conflict("snapshot \(id) is \(row.view.state), not uploading") }
+            if let quota = try Self.quota(db, account: row.view.accountId) {
+                let used = try Self.usedBytes(db, account: row.view.accountId)
+                let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
+                                                  arguments: [id, kind, index]) ?? 0
+                guard used - previous + part.size <= quota else { throw Self.quotaRefusal(used: used, adding: part.size - previous, quota: quota) }
+            }
+            return row
+        }
+        do { try await objects.put(kind == "data" ? .data(index) : .manifest(index), at: row.location, bytes: bytes) } catch {
+            throw ControlPlaneError(.unavailable, "the snapshot store cannot take the part: \(error)")
+        }
+        try await store.db.write { db in
+            try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?", arguments: [id, kind, index])
+            try db.execute(sql: "INSERT INTO snapshot_parts(snapshot_id, kind, idx, size, sha256) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, kind, index, part.size, part.sha256])
+            try db.execute(sql: "UPDATE snapshots SET bytes = (SELECT COALESCE(SUM(size), 0) FROM snapshot_parts WHERE snapshot_id = ?) WHERE id = ?",
+                           arguments: [id, id])
+        }
+        return part
+    }
+
+    /// The agent's complete list must be exactly what is stored (parts past it, from an earlier
+    /// attempt, are dropped); then the snapshot is complete and the member's retention runs.
+    func commit(_ id: String, _ req: SnapshotCommitRequest, member: AgentIdentity) async throws -> SnapshotView {
+        try requireAvailable()
+        guard !req.data.isEmpty, !req.manifest.isEmpty else { throw ControlPlaneError.badRequest("a snapshot has at least one data and one manifest part") }
+        guard req.entries >= 0, req.sourceBytes >= 0 else { throw ControlPlaneError.badRequest("entries and sourceBytes must not be negative") }
+        // Parts past the list (an earlier attempt made more) leave the catalog here; their bytes
+        // stay under the snapshot's prefix until the snapshot is deleted, which removes them all.
+        let row = try await store.db.write { db -> Row in
+            guard let row = try Self.fetch(db, id), row.view.memberId == member.memberID, row.view.jobId == req.jobId else {
+                throw ControlPlaneError.notFound("no snapshot \(id) of job \(req.jobId) for this member")
+            }
+            guard row.view.state == "uploading" else { throw ControlPlaneError.conflict("snapshot \(id) is \(row.view.state)") }
+            guard let job = try SQLRow.fetchOne(db, sql: "SELECT state, attempt FROM jobs WHERE id = ?", arguments: [req.jobId]),
+                  (job["state"] as String) == "running", (job["attempt"] as Int64) == Int64(req.attempt) else {
+                throw ControlPlaneError.conflict("attempt \(req.attempt) of job \(req.jobId) is not the running attempt")
+            }
+            for (kind, listed) in [("data", req.data), ("manifest", req.manifest)] {
+                let stored = try Self.parts(db, id, kind)
+                guard listed.map(\.index) == Array(0..<listed.count) else {
+                    throw ControlPlaneError.badRequest("\(kind) parts must be numbered 0…\(listed.count - 1) in order")
+                }
+                for part in listed {
+                    guard part.index < stored.count, stored[part.index] == part else {
+                        throw ControlPlaneError.conflict("\(kind) part \(part.index) is not stored as listed (size \(part.size), \(part.sha256.prefix(12))…): upload it first")
+                    }
+                }
+                try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx >= ?", arguments: [id, kind, listed.count])
+            }
+            try db.execute(sql: """
+                UPDATE snapshots SET state = 'complete', completed_at = ?, entries = ?, source_bytes = ?,
+                    bytes = (SELECT COALESCE(SUM(size), 0) FROM snapshot_parts WHERE snapshot_id = ?) WHERE id = ?
+                """, arguments: [now(), req.entries, req.sourceBytes, id, id])
+            return try Self.fetch(db, id)!
+        }
+        await applyRetention(member: row.view.memberId)
+        return try await store.db.read { try Self.withParts($0, row) }
+    }
+
+    /// For a restore: the catalog entry with its parts, when this member may read it.
+    func agentView(_ id: String, member: AgentIdentity) async throws -> Row {
+        try requireAvailable()
+        return try await store.db.read { db in
+            guard let row = try Self.fetch(db, id) else { throw ControlPlaneError.notFound("no snapshot \(id)") }
+            guard let account = try Int64.fetchOne(db, sql: "SELECT account_id FROM members WHERE id = ?", arguments: [member.memberID]),
+                  account == row.view.accountId else {
+                throw ControlPlaneError.forbidden("snapshot \(id) belongs to another account: restores never cross accounts")
+            }
+            if row.view.memberId != member.memberID {
+                let jobs = try SQLRow.fetchAll(db, sql: """
+                    SELECT params FROM jobs WHERE member_id = ? AND state = 'running' AND command IN ('backup.restore', 'standby.provision_from_backup')
+                    """, arguments: [member.memberID])
+                let named = jobs.contains { r in
+                    guard let text: String = r["params"], case .object(let o)? = try? JSONTree.parse(text) else { return false }
+                    return o["snapshot"] == .string(id)
+                }
+                guard named else {
+                    throw ControlPlaneError.forbidden("snapshot \(id) is another member's; this member may read it only while it runs a restore job naming it")
+                }
+            }
+            guard row.view.state == "complete" else { throw ControlPlaneError.conflict("snapshot \(id) is \(row.view.state), not complete") }
+            return row
+        }
+    }
+
+    func agentInfo(_ id: String, member: AgentIdentity) async throws -> SnapshotView {
+        let row = try await agentView(id, member: member)
+        return try await store.db.read { try Self.withParts($0, row) }
+    }
+
+    func agentPart(_ id: String, kind: String, index: Int, member: AgentIdentity) async throws -> [UInt8] {
+        guard kind == "data" || kind == "manifest" else { throw ControlPlaneError.notFound("no such part kind '\(kind)'") }
+        let row = try await agentView(id, member: member)
+        let object: SnapshotObject = kind == "data" ? .data(index) : .manifest(index)
+        do { return try await objects.get(object, at: row.location) } catch {
+            if error.kind == .notFound { throw ControlPlaneError.notFound("\(object) of snapshot \(id) is missing from the store") }
+            throw ControlPlaneError(.unavailable, "the snapshot store cannot serve \(object): \(error)")
+        }
+    }
+
+    // MARK: operators
+
+    public func list(member: Int64, by op: Operator) async throws -> [SnapshotView] {
+        try await store.db.read { db in
+            _ = try Store.member(db, member, op)
+            return try SQLRow.fetchAll(db, sql: "SELECT * FROM snapshots WHERE member_id = ? AND account_id = ? ORDER BY created_at DESC",
+                                       arguments: [member, op.accountID]).map { Self.row($0).view }
+        }
+    }
+
+    public func show(_ id: String, by op: Operator) async throws -> SnapshotView {
+        try await store.db.read { db in try Self.withParts(db, try Self.owned(db, id, op)) }
+    }
+
+    static func owned(_ db: any SQLConnection, _ id: String, _ op: Operator) throws -> Row {
+        guard let row = try fetch(db, id), row.view.accountId == op.accountID else { throw ControlPlaneError.notFound("no snapshot \(id)") }
+        return row
+    }
+
+    public func delete(_ id: String, by op: Operator) async throws {
+        let row = try await store.db.write { db -> Row in
+            let row = try Self.owned(db, id, op)
+            if row.view.state == "uploading", let job = row.view.jobId,
+               let state = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [job]),
+               state == "pending" || state == "running" {
+                throw ControlPlaneError.conflict("snapshot \(id) is still being uploaded by job \(job); cancel the job first")
+            }
+            try db.execute(sql: "DELETE FROM snapshots WHERE id = ?", arguments: [id])
+            try Store.audit(db, op.accountID, "backup.delete", "snapshot:\(id)", "\(row.view.scope) of \(row.view.memberHostname)")
+            return row
+        }
+        try? await objects.deleteAll(at: row.location)
+    }
+
+    /// Queue a restore of the snapshot onto its member or `to` another member of the account.
+    public func restore(_ id: String, _ req: SnapshotRestoreRequest, server: ControlPlane, by op: Operator) async throws -> JobView {
+        try requireAvailable()
+        let row = try await store.db.read { db in try Self.owned(db, id, op) }
+        guard row.view.state == "complete" else { throw ControlPlaneError.conflict("snapshot \(id) is \(row.view.state), not complete") }
+        guard let target = req.to ?? (row.view.memberId == 0 ? nil : row.view.memberId) else {
+            throw ControlPlaneError.badRequest("the member snapshot \(id) came from is gone: name the member to restore onto (to)")
+        }
+        let command = req.provision == true ? "standby.provision_from_backup" : "backup.restore"
+        return try await store.enqueue(member: target, EnqueueJobRequest(command: command, params: .object(["snapshot": .string(id)]),
+                                                                          checkMode: req.checkMode),
+                                       catalogue: server.catalogue, policy: server.config.queue, by: op)
+    }
+
+    public func policy(member: Int64, by op: Operator) async throws -> BackupPolicyView {
+        try await store.db.read { db in
+            _ = try Store.member(db, member, op)
+            guard let r = try SQLRow.fetchOne(db, sql: "SELECT keep_last, keep_days FROM backup_policies WHERE member_id = ?", arguments: [member]) else {
+                return BackupPolicyView()
+            }
+            return BackupPolicyView(keepLast: (r["keep_last"] as Int64?).map(Int.init), keepDays: (r["keep_days"] as Int64?).map(Int.init))
+        }
+    }
+
+    public func setPolicy(member: Int64, _ p: BackupPolicyView, by op: Operator) async throws -> BackupPolicyView {
+        if let n = p.keepLast, !(1...10_000).contains(n) { throw ControlPlaneError.badRequest("keepLast must be 1–10000") }
+        if let d = p.keepDays, !(1...36_500).contains(d) { throw ControlPlaneError.badRequest("keepDays must be 1–36500") }
+        try await store.db.write { db in
+            _ = try Store.member(db, member, op)
+            try db.execute(sql: "DELETE FROM backup_policies WHERE member_id = ?", arguments: [member])
+            try db.execute(sql: "INSERT INTO backup_policies(member_id, keep_last, keep_days) VALUES (?, ?, ?)",
+                           arguments: [member, p.keepLast.map { Int64($0) }, p.keepDays.map { Int64($0) }])
+            try Store.audit(db, op.accountID, "backup.policy", "member:\(member)", "keepLast \(p.keepLast.map { String($0) } ?? "-") keepDays \(p.keepDays.map { String($0) } ?? "-")")
+        }
+        await applyRetention(member: member)
+        return p
+    }
+
+    public func quota(account: Int64?, by op: Operator) async throws -> BackupQuotaView {
+        let account = account ?? op.accountID
+        guard account == op.accountID || op.isAdmin else { throw ControlPlaneError.notFound("no account \(account)") }
+        return try await store.db.read { db in
+            BackupQuotaView(quotaBytes: try Self.quota(db, account: account), usedBytes: try Self.usedBytes(db, account: account))
+        }
+    }
+
+    /// Only an admin sets quotas (an account does not raise its own).
+    public func setQuota(account: Int64, _ req: SetBackupQuotaRequest, by op: Operator) async throws -> BackupQuotaView {
+        guard op.isAdmin else { throw ControlPlaneError.forbidden("only an admin account sets backup quotas") }
+        if let q = req.quotaBytes, q < 0 { throw ControlPlaneError.badRequest("quotaBytes must not be negative") }
+        try await store.db.write { db in
+            guard try Int64.fetchOne(db, sql: "SELECT id FROM accounts WHERE id = ?", arguments: [account]) != nil else {
+                throw ControlPlaneError.notFound("no account \(account)")
+            }
+            try db.execute(sql: "DELETE FROM backup_quotas WHERE account_id = ?", arguments: [account])
+            try db.execute(sql: "INSERT INTO backup_quotas(account_id, quota_bytes) VALUES (?, ?)", arguments: [account, req.quotaBytes])
+            try Store.audit(db, op.accountID, "backup.quota", "account:\(account)", req.quotaBytes.map { "\($0) bytes" } ?? "unlimited")
+        }
+        return try await quota(account: account, by: op)
+    }
+
+    // MARK: housekeeping
+
+    /// Keep a complete snapshot when it is among the member's last `keepLast` or younger than
+    /// `keepDays`; with no rule set, keep everything. The newest snapshot is always kept.
+    func applyRetention(member: Int64, at t: Double = now()) async {
+        guard let doomed = try? await store.db.write({ db -> [Row] in
+            guard let p = try SQLRow.fetchOne(db, sql: "SELECT keep_last, keep_days FROM backup_policies WHERE member_id = ?", arguments: [member]) else { return [] }
+            let keepLast = p["keep_last"] as Int64?, keepDays = p["keep_days"] as Int64?
+            guard keepLast != nil || keepDays != nil else { return [] }
+            let rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM snapshots WHERE member_id = ? AND state = 'complete' ORDER BY created_at DESC, id",
+                                           arguments: [member]).map(Self.row)
+            var doomed: [Row] = []
+            for (i, r) in rows.enumerated() where i > 0 {
+                let byCount = keepLast.map { Int64(i) < $0 } ?? false
+                let byAge = keepDays.map { t - r.view.createdAt < Double($0) * 86_400 } ?? false
+                if !byCount && !byAge { doomed.append(r) }
+            }
+            for r in doomed {
+                try db.execute(sql: "DELETE FROM snapshots WHERE id = ?", arguments: [r.view.id])
+                try Store.audit(db, nil, "backup.retention", "snapshot:\(r.view.id)", "removed by the retention policy of member \(member)")
+            }
+            return doomed
+        }) else { return }
+        for r in doomed { try? await objects.deleteAll(at: r.location) }
+    }
+
+    /// Uploads whose job ended (or vanished) without a commit: marked failed, bytes removed.
+    public func reapAbandoned() async throws -> Int {
+        let rows = try await store.db.write { db -> [Row] in
+            let rows = try SQLRow.fetchAll(db, sql: """
+                SELECT s.*, j.state AS job_state, j.error AS job_error FROM snapshots s LEFT JOIN jobs j ON j.id = s.job_id
+                WHERE s.state = 'uploading' AND (j.id IS NULL OR j.state NOT IN ('pending', 'running'))
+                """)
+            var out: [Row] = []
+            for r in rows {
+                let why = (r["job_error"] as String?).map { "the backup job ended without a commit: \($0)" }
+                    ?? "the backup job ended (\((r["job_state"] as String?) ?? "deleted")) without a commit"
+                try db.execute(sql: "UPDATE snapshots SET state = 'failed', error = ?, bytes = 0 WHERE id = ?", arguments: [why, r["id"] as String])
+                try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ?", arguments: [r["id"] as String])
+                out.append(Self.row(r))
+            }
+            return out
+        }
+        for r in rows { try? await objects.deleteAll(at: r.location) }
+        return rows.count
+    }
+}

@@ -1,0 +1,64 @@
+/// Where a snapshot's objects live: `<account>/<member>/<snapshot>/<object>`. Every component is
+/// made by the control plane (numeric IDs and a random hex snapshot ID), never taken from a
+/// request, so a key can never climb out of its prefix.
+public struct SnapshotLocation: Sendable, Hashable, CustomStringConvertible {
+    public var accountID: Int64
+    public var memberID: Int64
+    /// 32 lowercase hex characters.
+    public var snapshotID: String
+
+    public init(accountID: Int64, memberID: Int64, snapshotID: String) {
+        precondition(SnapshotLocation.isValidSnapshotID(snapshotID), "snapshot ID must be 32 lowercase hex characters")
+        self.accountID = accountID; self.memberID = memberID; self.snapshotID = snapshotID
+    }
+
+    /// The relative prefix, ending in "/": "3/17/0123…ef/".
+    public var prefix: String { "\(accountID)/\(memberID)/\(snapshotID)/" }
+    public var description: String { prefix }
+
+    public static func isValidSnapshotID(_ s: String) -> Bool {
+        s.utf8.count == 32 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}
+
+/// The objects of one snapshot: data parts and manifest parts, numbered from 0.
+public enum SnapshotObject: Sendable, Hashable, CustomStringConvertible {
+    case data(Int)
+    case manifest(Int)
+
+    /// "data-000000", "manifest-000003": fixed width so a listing sorts in order.
+    public var name: String {
+        switch self {
+        case .data(let i): return "data-" + Self.pad(i)
+        case .manifest(let i): return "manifest-" + Self.pad(i)
+        }
+    }
+    public var description: String { name }
+
+    static func pad(_ i: Int) -> String {
+        let s = String(i)
+        return String(repeating: "0", count: max(0, 6 - s.count)) + s
+    }
+}
+
+public struct SnapshotStoreError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case notFound, unavailable, refused }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { message }
+}
+
+/// Where snapshot bytes are kept; the catalog (sizes, hashes, states) is in the database. One
+/// object is at most a part (64 MiB), so objects travel as byte arrays. Implementations: the
+/// filesystem (embedded default) and S3-compatible object storage.
+public protocol SnapshotStore: Sendable {
+    /// For messages and `/healthz`: "filesystem /var/lib/balctl/snapshots", "s3 bucket …".
+    var description: String { get }
+    /// Store (or replace) one object; when this returns the bytes are durable.
+    func put(_ object: SnapshotObject, at location: SnapshotLocation, bytes: [UInt8]) async throws(SnapshotStoreError)
+    /// The object's bytes; `.notFound` when it is not there.
+    func get(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError) -> [UInt8]
+    /// Remove every object of the snapshot (a missing snapshot is not an error).
+    func deleteAll(at location: SnapshotLocation) async throws(SnapshotStoreError)
+}

@@ -54,6 +54,8 @@ final class SnapshotExtractor {
     let stagingRoot: String
     let limits: ExtractionLimits
     let restoreOwners: Bool
+    /// The entry count the catalog recorded at commit; the archive may not hold more.
+    var catalogEntries: Int? = nil
 
     struct Stats { var entries = 0; var bytes: Int64 = 0; var setuidStripped: [String] = [] }
 
@@ -118,6 +120,9 @@ final class SnapshotExtractor {
             stats.entries += 1
             guard stats.entries <= limits.maxEntries else {
                 throw HostileSnapshot(message: "more than \(limits.maxEntries) entries")
+            }
+            if let catalogEntries, stats.entries > catalogEntries {
+                throw HostileSnapshot(message: "the archive holds more entries than the \(catalogEntries) its catalog entry lists")
             }
             let type = archive_entry_filetype(entry)
             guard let rawName = Self.entryName(entry) else { throw HostileSnapshot(message: "an entry's name is not valid UTF-8") }

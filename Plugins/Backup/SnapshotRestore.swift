@@ -34,6 +34,10 @@ struct SnapshotRestore {
             }
             return JobOutcome(changed: !diff.isEmpty, summary: "check mode: \(from): \(diff.summary)", result: diff.json)
         }
+        // A count over the cap is refused before a byte is downloaded.
+        guard info.entries <= limits.maxEntries else {
+            throw JobFailure("snapshot refused: it lists \(info.entries) entries, more than \(limits.maxEntries) (BALCTL_BACKUP_MAX_ENTRIES); nothing was restored")
+        }
         var prepared: String? = nil
         if let beforeRestore { prepared = try await beforeRestore(scope) }
 
@@ -48,6 +52,7 @@ struct SnapshotRestore {
                     let manifest = try ManifestReader(source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "manifest", parts: info.manifest))
                     let extractor = SnapshotExtractor(stagingRoot: staging, limits: limits,
                                                       source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "data", parts: info.data))
+                    extractor.catalogEntries = info.entries
                     return try extractor.extract(manifest: { try manifest.next() }, onProgress: { done in
                         try stop.check()
                         progress.tick(done)

@@ -74,6 +74,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "PEM of the private CA agents must trust to reach this server, written into install commands. Env: BALCTL_AGENT_CA_FILE.")
     var agentCAFile: String?
 
+    @Option(help: "Directory for backup snapshots (default <data-dir>/snapshots). Env: BALCTL_SNAPSHOT_DIR. Ignored when BALCTL_S3_BUCKET selects S3.")
+    var snapshotDir: String?
+
+    @Flag(help: "The snapshot directory is on storage every replica sees (NFS …): lets replicas on PostgreSQL serve backups from it.")
+    var snapshotDirShared = false
+
     @OptionGroup var smtp: SMTPOptions
 
     func validate() throws {
@@ -121,6 +127,16 @@ struct ServerOptions: ParsableArguments {
         let env = ProcessInfo.processInfo.environment
         c.agentBundleDir = agentBundle ?? env["BALCTL_AGENT_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
         c.agentCAFile = agentCAFile ?? env["BALCTL_AGENT_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        c.snapshotDir = snapshotDir ?? env["BALCTL_SNAPSHOT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        c.snapshotDirShared = snapshotDirShared
+        // S3-compatible storage for snapshots when BALCTL_S3_BUCKET is set (see README, Backups).
+        do {
+            if let settings = try S3SnapshotStore.settings(fromEnvironment: env) {
+                c.snapshotStore = try S3SnapshotStore(settings: settings)
+            }
+        } catch {
+            throw ValidationError("snapshot storage (BALCTL_S3_*): \(error)")
+        }
         return c
     }
 }

@@ -1,0 +1,173 @@
+import AgentKernel
+import BalctlProtocol
+import Foundation
+import Testing
+import TestSupport
+@testable import BackupPlugin
+
+/// Hostile snapshots (a compromised member's upload, a store written by someone else): each is
+/// refused or neutralised, and nothing appears outside the staging root. Restores run the real
+/// handler (restoreTo = a staging directory inside a jail directory we inspect afterwards).
+@Suite(.serialized)
+struct HostileSnapshotTests {
+    let settings = BackupSettings(stateDir: NSTemporaryDirectory() + "balctl-backup-state")
+
+    /// Restore `archive` into jail/staging; returns the job error (nil when it succeeded).
+    func restore(_ build: (TarBuilder) -> Void, jail: URL, claimedEntries: Int? = nil) async throws -> String? {
+        let b = TarBuilder()
+        build(b)
+        let data = b.finish()
+        let server = FakeSnapshotServer()
+        let id = server.plant(scope: "paths", data: data, manifest: b.manifest, entries: claimedEntries)
+        let staging = jail.appendingPathComponent("staging")
+        do {
+            _ = try await run(BackupRestoreHandler(settings: settings),
+                              .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
+            return nil
+        } catch let e as JobFailure { return e.message }
+    }
+
+    /// Everything in the jail other than the staging directory itself.
+    func outside(_ jail: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: jail.path).filter { $0 != "staging" }
+    }
+
+    @Test(arguments: ["../../x", "a/../../x", "./x", "a//x"])
+    func dotDotAndOddNamesAreRefused(_ name: String) async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let error = try await restore({ $0.add(name, .file, content: Array("pwned".utf8)) }, jail: jail)
+        #expect(error?.contains("snapshot refused") == true, "\(error ?? "restored")")
+        #expect(try outside(jail) == [])
+        #expect(!FileManager.default.fileExists(atPath: jail.deletingLastPathComponent().appendingPathComponent("x").path))
+    }
+
+    @Test func absolutePathIsRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let target = "/etc/balctl-hostile-\(UUID().uuidString.prefix(8))"
+        let error = try await restore({ $0.add(target, .file, content: Array("pwned".utf8)) }, jail: jail)
+        #expect(error?.contains("is an absolute path") == true, "\(error ?? "restored")")
+        #expect(!FileManager.default.fileExists(atPath: target))
+    }
+
+    @Test func writingThroughASymlinkIsRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let victim = jail.appendingPathComponent("victim")
+        try FileManager.default.createDirectory(at: victim, withIntermediateDirectories: true)
+        let error = try await restore({
+            $0.add("l", .symlink(victim.path))
+            $0.add("l/x", .file, content: Array("pwned".utf8))
+        }, jail: jail)
+        #expect(error?.contains("lies below the symlink 'l'") == true, "\(error ?? "restored")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victim.path) == [])
+        // The root link of the issue's example, "l -> /", then "l/x".
+        let error2 = try await restore({
+            $0.add("m", .symlink("/"))
+            $0.add("m/balctl-hostile-x", .file, content: Array("pwned".utf8))
+        }, jail: try tempDir("jail"))
+        #expect(error2?.contains("lies below the symlink") == true)
+        #expect(!FileManager.default.fileExists(atPath: "/balctl-hostile-x"))
+    }
+
+    @Test func aRelativeLinkClimbingOutIsRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let error = try await restore({ $0.add("a/up", .symlink("../../../etc/shadow")) }, jail: jail)
+        #expect(error?.contains("leaves the restore root") == true, "\(error ?? "restored")")
+    }
+
+    @Test func hardLinkToAnOutsideFileIsRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let outsideFile = jail.appendingPathComponent("outside.txt")
+        try Data("keep".utf8).write(to: outsideFile)
+        let error = try await restore({
+            $0.add("h", .hardlink(outsideFile.path))
+            $0.add("h2", .hardlink("../outside.txt"))
+        }, jail: jail)
+        #expect(error?.contains("hard link") == true, "\(error ?? "restored")")
+        #expect(try outside(jail) == ["outside.txt"])
+        #expect(String(decoding: try Data(contentsOf: outsideFile), as: UTF8.self) == "keep")
+        var st = stat()
+        #expect(stat(outsideFile.path, &st) == 0 && st.st_nlink == 1)
+    }
+
+    @Test func deviceNodesAndFIFOsAreRefused() async throws {
+        for kind in [TarBuilder.Kind.char, .fifo] {
+            let jail = try tempDir("jail")
+            defer { try? FileManager.default.removeItem(at: jail) }
+            let error = try await restore({ $0.add("dev", kind) }, jail: jail)
+            #expect(error?.contains("device node, FIFO or socket") == true, "\(error ?? "restored")")
+            #expect(!FileManager.default.fileExists(atPath: jail.appendingPathComponent("staging/dev").path))
+        }
+    }
+
+    @Test func aZstdBombIsStoppedEarly() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let error = try await restore({ b in b.add("bomb", .file, zeros: 1 << 30) }, jail: jail)
+        #expect(error?.contains("times its stored size") == true, "\(error ?? "restored")")
+        // Nothing is left, and the staging directory never held more than the floor and a chunk.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: jail.appendingPathComponent("staging").path)) == [])
+    }
+
+    /// 1,000,000 empty entries: refused before any download when the catalog says so, at the
+    /// first entry past the catalog's count when the uploader lied about it.
+    @Test func aMillionEmptyEntriesAreRefused() async throws {
+        let b = TarBuilder()
+        for i in 0..<1_000_000 { b.add("e/\(i)", .file) }
+        let data = b.finish()
+        for claimed in [1_000_000, 10] {
+            let jail = try tempDir("jail")
+            defer { try? FileManager.default.removeItem(at: jail) }
+            let server = FakeSnapshotServer()
+            let id = server.plant(scope: "paths", data: data, manifest: b.manifest, entries: claimed)
+            let staging = jail.appendingPathComponent("staging")
+            let error = await #expect(throws: JobFailure.self) {
+                try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
+            }
+            #expect(error?.message.contains(claimed == 10 ? "more entries than the 10" : "lists 1000000 entries, more than 500000") == true, "\(error?.message ?? "")")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: staging.path).count) ?? 0 == 0)
+        }
+    }
+
+    @Test func anArchiveThatDisagreesWithItsManifestIsRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let error = try await restore({ b in
+            b.add("a", .file, content: Array("one".utf8))
+            // The manifest claims a directory where the archive has a file.
+            b.add("b", .file, content: Array("two".utf8), manifestType: "dir")
+        }, jail: jail)
+        #expect(error?.contains("does not match the manifest") == true, "\(error ?? "restored")")
+    }
+
+    /// Prefixes and byte mutations of a real snapshot: every one is refused or restored,
+    /// none hangs or crashes, none writes outside the staging root.
+    @Test func truncatedAndMutatedArchivesNeverEscapeOrHang() async throws {
+        let b = TarBuilder()
+        b.add("d", .dir, mode: 0o755)
+        b.add("d/f", .file, content: Array(repeating: 65, count: 5000))
+        b.add("d/l", .symlink("f"))
+        let data = b.finish()
+        var rng = SplitMix64(seed: 7)
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        for round in 0..<120 {
+            var bytes = data
+            if round < 40 {
+                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+            } else {
+                for _ in 0..<(1 + Int(rng.next() % 4)) { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            }
+            let server = FakeSnapshotServer()
+            let id = server.plant(scope: "paths", data: bytes, manifest: b.manifest)
+            let staging = jail.appendingPathComponent("staging")
+            _ = try? await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
+            #expect(try outside(jail) == [])
+            try? FileManager.default.removeItem(at: staging)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import AgentKernel
+import BalctlProtocol
+import Foundation
+import Testing
+import TestSupport
+@testable import BackupPlugin
+
+/// backup.create and backup.restore through the plugin's own code against an in-memory control
+/// plane: round trip, resume, tamper, check mode. (The real server, store and agent process are
+/// in EndToEndTests/BackupEndToEndTests.)
+@Suite(.serialized)
+struct SnapshotRoundTripTests {
+    let settings = BackupSettings(stateDir: NSTemporaryDirectory() + "balctl-backup-state", partBytes: 1 << 20)
+
+    func makeTree(_ root: URL) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("sub/empty"), withIntermediateDirectories: true)
+        try Data("secret".utf8).write(to: root.appendingPathComponent("private.key"))
+        chmod(root.appendingPathComponent("private.key").path, 0o600)
+        var rng = SplitMix64(seed: 1)
+        try Data((0..<3_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: root.appendingPathComponent("sub/random.bin"))
+        try Data("#!/bin/sh\n".utf8).write(to: root.appendingPathComponent("sub/tool"))
+        // chown first: it clears setuid bits.
+        chown(root.appendingPathComponent("sub/tool").path, 1000, 1000)
+        chmod(root.appendingPathComponent("sub/tool").path, 0o4755)
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("link").path, withDestinationPath: "sub/tool")
+        for i in 0..<200 { try Data("file \(i)\n".utf8).write(to: root.appendingPathComponent("sub/f\(i).txt")) }
+    }
+
+    @Test func treeRoundTripsAndAResumeSkipsStoredParts() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        // Attempt 1 loses its connection on the third part upload.
+        server.failUploadNumber = 3
+        let params: JSONValue = .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)])
+        await #expect(throws: (any Error).self) { try await run(BackupCreateHandler(settings: settings), params, server, attempt: 1) }
+        let sentBefore = server.uploads.count
+        server.failUploadNumber = nil
+        let (outcome, _) = try await run(BackupCreateHandler(settings: settings), params, server, attempt: 2)
+        guard case .object(let r)? = outcome.result, case .string(let id)? = r["snapshot"],
+              case .number(let skipped)? = r["partsSkipped"], case .number(let uploaded)? = r["partsUploaded"] else {
+            Issue.record("no result: \(String(describing: outcome.result))"); return
+        }
+        // The two parts stored before the cut were not sent again.
+        #expect(skipped == 2)
+        #expect(server.uploads.count == sentBefore + Int(uploaded))
+        #expect(server.uploads.filter { $0 == "data/0" }.count == 1)
+
+        let target = dir.appendingPathComponent("restored")
+        let (restored, _) = try await run(BackupRestoreHandler(settings: settings),
+                                          .object(["snapshot": .string(id), "restoreTo": .string(target.path), "keepSetuid": .bool(true)]),
+                                          server, jobID: 2)
+        #expect(restored.changed)
+        try expectSameTree(tree, target.appendingPathComponent(String(tree.path.dropFirst())))
+    }
+
+    @Test func setuidIsStrippedUnlessAskedFor() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        let (o, _) = try await run(BackupCreateHandler(settings: settings),
+                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)])]), server)
+        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
+        let target = dir.appendingPathComponent("restored")
+        let (_, out) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(target.path)]), server, jobID: 2)
+        let tool = target.path + tree.path + "/sub/tool"
+        var st = stat()
+        #expect(lstat(tool, &st) == 0)
+        #expect(st.st_mode & 0o7777 == 0o755)
+        #expect(out.contains("setuid/setgid bits stripped: \(tree.path)/sub/tool"))
+    }
+
+    @Test func aTamperedPartIsDetectedAndNothingIsRestored() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        let (o, _) = try await run(BackupCreateHandler(settings: settings),
+                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)]), server)
+        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
+        // One byte flipped in the last data part, as if changed in the store.
+        let last = server.snapshots[id]!.parts["data"]!.keys.max()!
+        server.snapshots[id]!.parts["data"]![last]![100] ^= 0x01
+        let target = dir.appendingPathComponent("restored")
+        let error = await #expect(throws: JobFailure.self) {
+            try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(target.path)]), server, jobID: 2)
+        }
+        #expect(error?.message.contains("does not match its SHA-256") == true)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: target.path)) == [])
+    }
+
+    @Test func checkModeReportsTheDifferenceAndChangesNothing() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        let (o, _) = try await run(BackupCreateHandler(settings: settings),
+                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)])]), server)
+        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
+        try Data("changed".utf8).write(to: tree.appendingPathComponent("private.key"))
+        try FileManager.default.removeItem(at: tree.appendingPathComponent("sub/f7.txt"))
+        let (check, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id)]), server, jobID: 2, checkMode: true)
+        #expect(check.changed)
+        #expect(check.summary.contains("would create 1 and replace 1"))
+        #expect(String(decoding: try Data(contentsOf: tree.appendingPathComponent("private.key")), as: UTF8.self) == "changed")
+        // In place: the live files come back, the untouched ones are reported unchanged.
+        let (restored, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "keepSetuid": .bool(true)]), server, jobID: 3)
+        #expect(restored.summary.contains("1 replaced, 1 created"))
+        #expect(String(decoding: try Data(contentsOf: tree.appendingPathComponent("private.key")), as: UTF8.self) == "secret")
+        // No keep-copies or temp files are left beside the restored files.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path).filter { $0.hasPrefix(".") } == [])
+        let (again, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "keepSetuid": .bool(true)]), server, jobID: 4)
+        #expect(!again.changed)
+    }
+}
+
+/// Content, type, mode, owner, mtime and link targets of every entry, compared.
+func expectSameTree(_ a: URL, _ b: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let fm = FileManager.default
+    let left = try fm.subpathsOfDirectory(atPath: a.path).sorted()
+    let right = try fm.subpathsOfDirectory(atPath: b.path).sorted()
+    #expect(left == right, sourceLocation: sourceLocation)
+    for rel in [""] + left {
+        let pa = rel.isEmpty ? a.path : a.path + "/" + rel, pb = rel.isEmpty ? b.path : b.path + "/" + rel
+        var x = stat(), y = stat()
+        guard lstat(pa, &x) == 0, lstat(pb, &y) == 0 else { Issue.record("missing \(rel)", sourceLocation: sourceLocation); continue }
+        #expect(x.st_mode == y.st_mode, "mode of \(rel)", sourceLocation: sourceLocation)
+        #expect(x.st_uid == y.st_uid && x.st_gid == y.st_gid, "owner of \(rel)", sourceLocation: sourceLocation)
+        #expect(x.st_mtim.tv_sec == y.st_mtim.tv_sec && x.st_mtim.tv_nsec == y.st_mtim.tv_nsec, "mtime of \(rel)", sourceLocation: sourceLocation)
+        if (x.st_mode & S_IFMT) == S_IFLNK {
+            #expect(try fm.destinationOfSymbolicLink(atPath: pa) == fm.destinationOfSymbolicLink(atPath: pb), sourceLocation: sourceLocation)
+        } else if (x.st_mode & S_IFMT) == S_IFREG {
+            #expect(fm.contentsEqual(atPath: pa, andPath: pb), "content of \(rel)", sourceLocation: sourceLocation)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import AgentKernel
+import BalctlProtocol
+import CArchive
+import CurlClient
+import Foundation
+@testable import BackupPlugin
+
+struct TestError: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+
+/// The control plane's snapshot routes in memory: enough of the wire protocol to run the
+/// handlers against (begin, parts with hash check, commit, info, part reads), counting uploads.
+/// The real routes are tested end to end in EndToEndTests/BackupEndToEndTests.
+final class FakeSnapshotServer: ControlPlaneChannel, @unchecked Sendable {
+    struct Snapshot {
+        var id: String
+        var scope: String
+        var jobID: Int64
+        var state = "uploading"
+        var parts: [String: [Int: [UInt8]]] = ["data": [:], "manifest": [:]]
+        var committed: [String: [SnapshotPart]] = [:]
+        var entries = 0
+        var sourceBytes: Int64 = 0
+    }
+    private let lock = NSLock()
+    var snapshots: [String: Snapshot] = [:]
+    var uploads: [String] = []
+    /// Fail the n-th part upload (1-based) with a dropped connection.
+    var failUploadNumber: Int? = nil
+
+    func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse {
+        try lock.withLock { try handle(method, path, headers, body ?? []) }
+    }
+
+    private func json<T: Encodable>(_ v: T) throws -> HTTPResponse { HTTPResponse(status: 200, body: Array(try JSONEncoder().encode(v))) }
+
+    private func handle(_ method: String, _ path: String, _ headers: [(String, String)], _ body: [UInt8]) throws -> HTTPResponse {
+        let parts = path.split(separator: "/").map(String.init)  // api agents snapshots …
+        if method == "POST" && path == SnapshotWire.beginPath {
+            let req = try JSONDecoder().decode(SnapshotBeginRequest.self, from: Data(body))
+            let s = snapshots.values.first { $0.jobID == req.jobId } ?? {
+                let s = Snapshot(id: String(repeating: "ab", count: 16).prefix(30) + String(format: "%02x", snapshots.count), scope: req.scope, jobID: req.jobId)
+                snapshots[s.id] = s
+                return s
+            }()
+            func listed(_ kind: String) -> [SnapshotPart] {
+                s.parts[kind]!.sorted { $0.key < $1.key }.map { SnapshotPart(index: $0.key, size: Int64($0.value.count), sha256: SHA256Stream.hex($0.value)) }
+            }
+            return try json(SnapshotBeginReply(snapshotId: s.id, data: listed("data"), manifest: listed("manifest")))
+        }
+        let id = parts[3]
+        guard var s = snapshots[id] else { return HTTPResponse(status: 404, body: Array("{\"error\":\"no snapshot\"}".utf8)) }
+        if method == "PUT" {
+            uploads.append("\(parts[4])/\(parts[5])")
+            if let n = failUploadNumber, uploads.count == n { throw HTTPClientError("connection reset (test)", isTransient: true) }
+            let claimed = headers.first { $0.0 == SnapshotWire.hashHeader }?.1
+            guard claimed == SHA256Stream.hex(body) else { return HTTPResponse(status: 400, body: Array("{\"error\":\"hash\"}".utf8)) }
+            s.parts[parts[4]]![Int(parts[5])!] = body
+            snapshots[id] = s
+            return HTTPResponse(status: 200, body: Array("{}".utf8))
+        }
+        if method == "POST" && parts.last == "commit" {
+            let req = try JSONDecoder().decode(SnapshotCommitRequest.self, from: Data(body))
+            s.committed = ["data": req.data, "manifest": req.manifest]
+            s.state = "complete"; s.entries = req.entries; s.sourceBytes = req.sourceBytes
+            snapshots[id] = s
+            return HTTPResponse(status: 200, body: Array("{}".utf8))
+        }
+        if method == "GET" && parts.count == 4 {
+            return try json(SnapshotView(id: id, memberId: 1, memberHostname: "test", accountId: 1, scope: s.scope, state: s.state,
+                                         jobId: s.jobID, createdAt: 0, completedAt: nil, bytes: 0, sourceBytes: s.sourceBytes,
+                                         entries: s.entries, error: nil, data: s.committed["data"] ?? [], manifest: s.committed["manifest"] ?? []))
+        }
+        if method == "GET" && parts.count == 6, let bytes = s.parts[parts[4]]?[Int(parts[5])!] {
+            return HTTPResponse(status: 200, body: bytes)
+        }
+        return HTTPResponse(status: 404, body: Array("{\"error\":\"not found\"}".utf8))
+    }
+
+    /// Store a hand-made snapshot (a hostile agent's upload): data and manifest bytes cut into parts.
+    /// `entries` is what the uploader claimed at commit (the manifest's line count when nil).
+    func plant(scope: String, data: [UInt8], manifest: [UInt8], entries: Int? = nil, partBytes: Int = 1 << 20) -> String {
+        lock.withLock {
+            var s = Snapshot(id: String(format: "%032x", 0xfeed0000 + snapshots.count), scope: scope, jobID: -Int64(snapshots.count) - 1)
+            for (kind, bytes) in [("data", data), ("manifest", manifest)] {
+                var list: [SnapshotPart] = []
+                var i = 0
+                while i * partBytes < bytes.count || (i == 0 && bytes.isEmpty) {
+                    let chunk = Array(bytes[(i * partBytes)..<min(bytes.count, (i + 1) * partBytes)])
+                    s.parts[kind]![i] = chunk
+                    list.append(SnapshotPart(index: i, size: Int64(chunk.count), sha256: SHA256Stream.hex(chunk)))
+                    i += 1
+                    if bytes.isEmpty { break }
+                }
+                s.committed[kind] = list
+            }
+            s.state = "complete"
+            s.entries = entries ?? (manifest.filter { $0 == 10 }.count - 1)
+            snapshots[s.id] = s
+            return s.id
+        }
+    }
+}
+
+/// A JobContext like the runner builds, with every plugin scope given and the fake channel.
+func makeContext(_ channel: any ControlPlaneChannel, scopes: [any BackupScope] = BackupPlugin().backupScopes,
+                 jobID: Int64 = 1, attempt: Int = 1, checkMode: Bool = false, command: String = "backup.create") -> (JobContext, OutputTail) {
+    let out = OutputTail(limit: 256 * 1024)
+    let ctx = JobContext(jobID: jobID, attempt: attempt, command: command, checkMode: checkMode, timeoutSec: 600,
+                         output: out, processes: ProcessRunner(), host: HostProbe(),
+                         backupScopes: Dictionary(uniqueKeysWithValues: scopes.map { ($0.name, $0) }), controlPlane: channel,
+                         progress: { _, _ in })
+    return (ctx, out)
+}
+
+func run<H: CommandHandler>(_ handler: H, _ params: JSONValue, _ channel: any ControlPlaneChannel, jobID: Int64 = 1,
+                            attempt: Int = 1, checkMode: Bool = false) async throws -> (JobOutcome, String) {
+    let (ctx, out) = makeContext(channel, jobID: jobID, attempt: attempt, checkMode: checkMode, command: H.id)
+    let outcome = try await handler.run(try H.decodeParameters(params), in: ctx)
+    return (outcome, out.text)
+}
+
+/// Builds tar + zstd streams entry by entry with libarchive, for archives balctl would never
+/// write (hostile ones), and the manifest lines that go with them.
+final class TarBuilder {
+    private var a: OpaquePointer
+    fileprivate var bytes: [UInt8] = []
+    var manifest: [UInt8]
+
+    init() {
+        a = archive_write_new()
+        archive_write_add_filter_zstd(a)
+        archive_write_set_format_pax(a)
+        archive_write_set_bytes_in_last_block(a, 1)
+        manifest = Array(try! JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: ["/x"], createdAt: 0, hostname: "h"))) + [10]
+        archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil, { _, client, buffer, length in
+            let me = Unmanaged<TarBuilder>.fromOpaque(client!).takeUnretainedValue()
+            me.bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
+            return length
+        }, nil, nil)
+    }
+
+    enum Kind { case file, dir, symlink(String), hardlink(String), char, fifo }
+
+    /// Add an entry; `content` nil with `size` writes `size` zero bytes (a bomb).
+    func add(_ path: String, _ kind: Kind, mode: UInt32 = 0o644, content: [UInt8] = [], zeros: Int64 = 0, manifestType: String? = nil) {
+        let e = archive_entry_new()!
+        defer { archive_entry_free(e) }
+        archive_entry_set_pathname_utf8(e, path)
+        archive_entry_set_perm(e, mode_t(mode))
+        archive_entry_set_mtime(e, 1_700_000_000, 0)
+        var type = "file"
+        var size = Int64(content.count) + zeros
+        switch kind {
+        case .file: archive_entry_set_filetype(e, BALCTL_AE_IFREG)
+        case .dir: archive_entry_set_filetype(e, BALCTL_AE_IFDIR); type = "dir"; size = 0
+        case .symlink(let t): archive_entry_set_filetype(e, BALCTL_AE_IFLNK); archive_entry_set_symlink(e, t); type = "symlink"; size = 0
+        case .hardlink(let t): archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink(e, t); size = 0
+        case .char: archive_entry_set_filetype(e, BALCTL_AE_IFCHR); archive_entry_set_rdev(e, dev_t((1 << 8) | 3)); type = "other"; size = 0
+        case .fifo: archive_entry_set_filetype(e, BALCTL_AE_IFIFO); type = "other"; size = 0
+        }
+        archive_entry_set_size(e, size)
+        archive_write_header(a, e)
+        let hash = SHA256Stream()
+        if !content.isEmpty {
+            archive_write_data(a, content, content.count)
+            hash.update(content)
+        }
+        if zeros > 0 {
+            let chunk = [UInt8](repeating: 0, count: 1 << 20)
+            var left = zeros
+            while left > 0 {
+                let n = Int(min(left, Int64(chunk.count)))
+                archive_write_data(a, chunk, n)
+                hash.update(Array(chunk[0..<n]))
+                left -= Int64(n)
+            }
+        }
+        let m = SnapshotManifestEntry(type: manifestType ?? type, path: path.hasSuffix("/") ? String(path.dropLast()) : path, size: size,
+                                      mode: mode, uid: 0, gid: 0, mtime: 1_700_000_000, mtimeNsec: 0,
+                                      sha256: type == "file" ? hash.finishHex() : nil)
+        manifest += Array(try! JSONEncoder().encode(m)) + [10]
+    }
+
+    func finish() -> [UInt8] {
+        archive_write_close(a)
+        archive_write_free(a)
+        return bytes
+    }
+}
+
+func tempDir(_ name: String = "backup") throws -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-\(name)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}

@@ -16,6 +16,8 @@ final class Harness: @unchecked Sendable {
     var agents: [Process] = []
     var adminToken = ""
     var extraServerArgs: [String]
+    /// Extra environment for the server process (e.g. BALCTL_S3_* for the S3 snapshot store).
+    var serverEnv: [String: String] = [:]
     let leaseSec: Int
     /// `serve --plain-http` (for tests that speak raw HTTP on sockets).
     let plainHTTP: Bool
@@ -212,7 +214,7 @@ final class Harness: @unchecked Sendable {
         let transport = plainHTTP ? ["--plain-http"] : ["--tls-cert", tls.serverCert, "--tls-key", tls.serverKey]
         server = try run(try Self.binary("balctl-server"), [
             "serve", "--data-dir", dataDir, "--port", "\(port)", "--lease-sec", "\(leaseSec)", "--heartbeat-interval", "1",
-        ] + transport + extraServerArgs, log: "server.log")
+        ] + transport + extraServerArgs, env: serverEnv, log: "server.log")
         let probe = try session()
         for _ in 0..<200 {
             if let r = try? await probe.request("GET", base + "/healthz"), r.status == 200 { return }

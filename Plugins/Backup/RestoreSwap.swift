@@ -23,14 +23,20 @@ final class RestoreSwap: @unchecked Sendable {
     }
 
     let stagingRoot: String
+    /// Directories the snapshot holds (relative, no leading slash). The staging tree also has
+    /// their ancestors (`etc` above `etc/haproxy`), made by the extractor: those are only walked
+    /// through (or created 0755 when missing live), their live mode, owner and times untouched —
+    /// a restore of /tmp/x must not turn /tmp into 0755.
+    let snapshotDirectories: Set<String>
     let tag: String
     private(set) var journal: [Action] = []
     private(set) var unchanged = 0
     private(set) var replacedCount = 0
     private(set) var createdCount = 0
 
-    init(stagingRoot: String, jobID: Int64) {
+    init(stagingRoot: String, snapshotDirectories: Set<String>, jobID: Int64) {
         self.stagingRoot = stagingRoot
+        self.snapshotDirectories = snapshotDirectories
         self.tag = ".balctl-prev-\(jobID)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
@@ -74,12 +80,15 @@ final class RestoreSwap: @unchecked Sendable {
             if !exists && errno != ENOENT { throw JobFailure("cannot look at \(path): \(String(cString: strerror(errno)))") }
             let lType = l.st_mode & S_IFMT
             if (s.st_mode & S_IFMT) == S_IFDIR {
+                let inSnapshot = snapshotDirectories.contains(String(path.dropFirst()))
                 if exists && lType == S_IFDIR {
-                    journal.append(.attributes(dir: livePath, name: name, mode: l.st_mode & 0o7777, uid: l.st_uid, gid: l.st_gid,
-                                               times: [l.st_atim, l.st_mtim]))
+                    if inSnapshot {
+                        journal.append(.attributes(dir: livePath, name: name, mode: l.st_mode & 0o7777, uid: l.st_uid, gid: l.st_gid,
+                                                   times: [l.st_atim, l.st_mtim]))
+                    }
                 } else {
                     if exists { try moveAside(live, livePath, name) }
-                    guard mkdirat(live, name, 0o700) == 0 else { throw JobFailure("cannot create \(path): \(String(cString: strerror(errno)))") }
+                    guard mkdirat(live, name, inSnapshot ? 0o700 : 0o755) == 0 else { throw JobFailure("cannot create \(path): \(String(cString: strerror(errno)))") }
                     journal.append(.created(dir: livePath, name: name, isDirectory: true))
                     createdCount += 1
                 }
@@ -88,7 +97,7 @@ final class RestoreSwap: @unchecked Sendable {
                 defer { if sd >= 0 { close(sd) }; if ld >= 0 { close(ld) } }
                 guard sd >= 0, ld >= 0 else { throw JobFailure("cannot open \(path) without following a link") }
                 try applyDirectory(staged: sd, live: ld, livePath: path)
-                try Self.setAttributes(ld, s, path)
+                if inSnapshot { try Self.setAttributes(ld, s, path) }
                 continue
             }
             if exists, try Self.same(staged: staged, live: live, name: name, s, l) {

@@ -57,7 +57,13 @@ final class SnapshotExtractor {
     /// The entry count the catalog recorded at commit; the archive may not hold more.
     var catalogEntries: Int? = nil
 
-    struct Stats { var entries = 0; var bytes: Int64 = 0; var setuidStripped: [String] = [] }
+    struct Stats {
+        var entries = 0
+        var bytes: Int64 = 0
+        var setuidStripped: [String] = []
+        /// Directories that are entries of the snapshot (not ancestors libarchive made on the way).
+        var directories = Set<String>()
+    }
 
     private var source: PartSource
     private var current: UnsafeMutableRawBufferPointer?
@@ -140,7 +146,7 @@ final class SnapshotExtractor {
             let kind: String
             switch type {
             case BALCTL_AE_IFREG: kind = "file"
-            case BALCTL_AE_IFDIR: kind = "dir"
+            case BALCTL_AE_IFDIR: kind = "dir"; stats.directories.insert(name)
             case BALCTL_AE_IFLNK:
                 kind = "symlink"
                 guard let target = archive_entry_symlink_utf8(entry).map({ String(cString: $0) }) else {

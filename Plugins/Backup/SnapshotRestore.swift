@@ -74,7 +74,7 @@ struct SnapshotRestore {
         do { try await scope!.validateStaged(stagingRoot: staging, in: context) } catch {
             throw JobFailure("\(from): the \(scopeName) scope rejects the restored files; live files untouched: \(error)")
         }
-        let swap = RestoreSwap(stagingRoot: staging, jobID: context.jobID)
+        let swap = RestoreSwap(stagingRoot: staging, snapshotDirectories: stats.directories, jobID: context.jobID)
         do { try await runBlocking { try swap.apply() } } catch {
             let left = swap.rollBack()
             throw JobFailure("\(from): putting files in place failed (\(error)); rolled back\(left.isEmpty ? "" : "; could not undo: " + left.joined(separator: ", "))")

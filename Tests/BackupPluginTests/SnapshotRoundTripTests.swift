@@ -110,10 +110,18 @@ struct SnapshotRoundTripTests {
         #expect(check.changed)
         #expect(check.summary.contains("would create 1 and replace 1"))
         #expect(String(decoding: try Data(contentsOf: tree.appendingPathComponent("private.key")), as: UTF8.self) == "changed")
-        // In place: the live files come back, the untouched ones are reported unchanged.
+        // In place: the live files come back, the untouched ones are reported unchanged, and the
+        // directories above the snapshot's root keep their mode, owner and times (/tmp stays 1777).
+        chmod(dir.path, 0o751)
+        var tmpBefore = stat(), dirBefore = stat()
+        stat("/tmp", &tmpBefore); stat(dir.path, &dirBefore)
         let (restored, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "keepSetuid": .bool(true)]), server, jobID: 3)
         #expect(restored.summary.contains("1 replaced, 1 created"))
         #expect(String(decoding: try Data(contentsOf: tree.appendingPathComponent("private.key")), as: UTF8.self) == "secret")
+        var tmpAfter = stat(), dirAfter = stat()
+        stat("/tmp", &tmpAfter); stat(dir.path, &dirAfter)
+        #expect(tmpAfter.st_mode == tmpBefore.st_mode && tmpAfter.st_mode & 0o7777 == 0o1777)
+        #expect(dirAfter.st_mode & 0o7777 == 0o751 && dirAfter.st_mtim.tv_sec == dirBefore.st_mtim.tv_sec)
         // No keep-copies or temp files are left beside the restored files.
         #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path).filter { $0.hasPrefix(".") } == [])
         let (again, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "keepSetuid": .bool(true)]), server, jobID: 4)

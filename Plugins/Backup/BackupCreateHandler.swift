@@ -58,7 +58,7 @@ public struct BackupCreateHandler: CommandHandler {
                                                "roots": .array(roots.map(JSONValue.string))]))
         }
         guard let channel = context.controlPlane else { throw JobFailure("backup.create needs the agent's control-plane session") }
-        let transfer = SnapshotTransfer(channel: channel)
+        let transfer = SnapshotTransfer(channel: channel, retryWindowSec: settings.retryWindowSec)
         let header = SnapshotManifestHeader(scope: p.scope, roots: roots, createdAt: unixNow(), hostname: HostProbe.systemHostname())
         let partBytes = (p.partMiB.map { $0 << 20 }) ?? settings.partBytes
         let level = p.zstdLevel ?? settings.zstdLevel

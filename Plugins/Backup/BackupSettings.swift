@@ -15,6 +15,8 @@ public struct BackupSettings: Sendable {
     /// zstd worker threads (0: compress on the writer's thread).
     public var zstdThreads: Int
     public var maxEntries: Int
+    /// Seconds one part's transfer retries through a broken connection before the job fails.
+    public var retryWindowSec: Double = 120
 
     public init(stateDir: String = "/var/lib/balctl", partBytes: Int = 16 << 20, zstdLevel: Int = 1,
                 zstdThreads: Int = 0, maxEntries: Int = 500_000) {

@@ -26,19 +26,68 @@ struct ManifestDiff {
                  "unchanged": .number(Double(unchanged))])
     }
 
+    /// Names are policed like the archive's (a hostile manifest may not name `../x`), and the
+    /// live files are reached one directory at a time without following a link, as the restore
+    /// itself does: a link on the way is reported as a change, never read through.
     static func compare(manifest: ManifestReader, liveRoot: String) throws -> ManifestDiff {
         var diff = ManifestDiff()
-        let base = liveRoot == "/" ? "" : liveRoot
+        let base = try? RestoreSwap.openNoFollow(liveRoot)
+        defer { if let base { close(base) } }
+        var cached: (path: String, fd: Int32?)? = nil
+        defer { if let fd = cached?.fd { close(fd) } }
         while let e = try manifest.next() {
-            let path = base + "/" + e.path
+            let name = try SnapshotExtractor.checkedName(e.path, isDirectory: e.type == "dir")
+            var components = name.split(separator: "/").map(String.init)
+            let last = components.removeLast()
+            let parentPath = components.joined(separator: "/")
+            if cached?.path != parentPath {
+                if let fd = cached?.fd { close(fd) }
+                cached = (parentPath, base.flatMap { openParent($0, components) })
+            }
+            guard let dir = cached?.fd else {
+                // Missing on the way (created by the restore), or a link or file there (replaced).
+                if base.map({ parentBlocked($0, components) }) == true { diff.changed.append("/\(name) (a parent is a link or not a directory)") }
+                else { diff.added.append("/" + name) }
+                continue
+            }
             var st = stat()
-            guard lstat(path, &st) == 0 else { diff.added.append("/" + e.path); continue }
-            if let why = difference(e, st, path) { diff.changed.append("/\(e.path) (\(why))") } else { diff.unchanged += 1 }
+            guard fstatat(dir, last, &st, AT_SYMLINK_NOFOLLOW) == 0 else { diff.added.append("/" + name); continue }
+            if let why = difference(e, st, dir, last) { diff.changed.append("/\(name) (\(why))") } else { diff.unchanged += 1 }
         }
         return diff
     }
 
-    static func difference(_ e: SnapshotManifestEntry, _ st: stat, _ path: String) -> String? {
+    /// The directory `components` below `base`, no link followed; nil when it cannot be reached so.
+    static func openParent(_ base: Int32, _ components: [String]) -> Int32? {
+        var fd = dup(base)
+        guard fd >= 0 else { return nil }
+        for c in components {
+            let next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            guard next >= 0 else { return nil }
+            fd = next
+        }
+        return fd
+    }
+
+    /// Whether something other than a directory (a link, a file) stands on the way.
+    static func parentBlocked(_ base: Int32, _ components: [String]) -> Bool {
+        guard let fd = openParent(base, []) else { return false }
+        var dir = fd
+        defer { close(dir) }
+        for c in components {
+            var st = stat()
+            guard fstatat(dir, c, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+            guard st.st_mode & S_IFMT == S_IFDIR else { return true }
+            let next = openat(dir, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else { return true }
+            close(dir)
+            dir = next
+        }
+        return false
+    }
+
+    static func difference(_ e: SnapshotManifestEntry, _ st: stat, _ dir: Int32, _ name: String) -> String? {
         let type: String
         switch st.st_mode & S_IFMT {
         case S_IFREG: type = "file"
@@ -51,15 +100,14 @@ struct ManifestDiff {
         if st.st_uid != e.uid || st.st_gid != e.gid { return "owner \(st.st_uid):\(st.st_gid) → \(e.uid):\(e.gid)" }
         switch type {
         case "symlink":
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlink(path, &buf, buf.count - 1)
-            let target = n < 0 ? "" : String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            return target == e.target ? nil : "link target"
+            return RestoreSwap.linkTarget(dir, name) == e.target ? nil : "link target"
         case "file":
             if Int64(st.st_size) != e.size { return "size \(st.st_size) → \(e.size)" }
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { return "unreadable" }
             defer { close(fd) }
+            var now = stat()
+            guard fstat(fd, &now) == 0, now.st_mode & S_IFMT == S_IFREG else { return "replaced while compared" }
             let hash = SHA256Stream()
             var buf = [UInt8](repeating: 0, count: 1 << 20)
             while true {

@@ -18,7 +18,7 @@ struct SnapshotRestore {
 
     func run(in context: JobContext, beforeRestore: (((any BackupScope)?) async throws -> String?)? = nil) async throws -> JobOutcome {
         guard let channel = context.controlPlane else { throw JobFailure("\(context.command) needs the agent's control-plane session") }
-        let transfer = SnapshotTransfer(channel: channel)
+        let transfer = SnapshotTransfer(channel: channel, retryWindowSec: settings.retryWindowSec)
         let snapshot = self.snapshot
         let info = try await runBlocking { try transfer.info(snapshot: snapshot) }
         guard info.state == "complete" else { throw JobFailure("snapshot \(snapshot) is \(info.state), not complete: nothing to restore") }
@@ -106,13 +106,7 @@ struct SnapshotRestore {
     /// A new private directory: `restoreTo` (absent or empty) or one under the state directory.
     private func makeStaging() throws -> String {
         if let restoreTo {
-            if mkdir(restoreTo, 0o700) != 0 {
-                guard errno == EEXIST else { throw JobFailure("cannot create \(restoreTo): \(String(cString: strerror(errno)))") }
-                let fd = open(restoreTo, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { throw JobFailure("\(restoreTo) is not a directory (or is a symbolic link)") }
-                defer { close(fd) }
-                guard (try? TreeWalk.names(fd, restoreTo))?.isEmpty == true else { throw JobFailure("\(restoreTo) is not empty: restore into a new or empty directory") }
-            }
+            try Self.makeRestoreTo(restoreTo)
             return restoreTo
         }
         do {
@@ -122,6 +116,49 @@ struct SnapshotRestore {
         var template = Array((settings.workDir + "/restore-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw JobFailure("cannot create a staging directory: \(String(cString: strerror(errno)))") }
         return String(cString: made)
+    }
+}
+
+extension SnapshotRestore {
+    /// `restoreTo`, made (or found empty) where only root can change anything: libarchive and the
+    /// clean-up after a failure use the path, so no one else may rename, replace or plant
+    /// anything on the way or inside. Every directory on the way is opened without following a
+    /// link and must be root's and not writable by others (sticky, like /tmp, is fine: others
+    /// cannot rename root's entries there); an existing `restoreTo` must be root's, not writable
+    /// by others, and empty.
+    static func makeRestoreTo(_ restoreTo: String) throws {
+        func refuse(_ why: String) -> JobFailure {
+            JobFailure("restoreTo \(restoreTo) refused: \(why); name a new directory below directories only root can write")
+        }
+        func rootOnly(_ fd: Int32, _ path: String, inside: Bool) throws {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw refuse("cannot look at \(path): \(String(cString: strerror(errno)))") }
+            guard st.st_uid == 0 || st.st_uid == geteuid() else { throw refuse("\(path) belongs to uid \(st.st_uid)") }
+            let othersWrite = st.st_mode & 0o022 != 0
+            guard !othersWrite || (!inside && st.st_mode & S_ISVTX != 0) else { throw refuse("\(path) is writable by other users") }
+        }
+        let components = restoreTo.split(separator: "/").map(String.init)
+        var fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw refuse("cannot open /") }
+        defer { close(fd) }
+        var walked = ""
+        for (i, component) in components.enumerated() {
+            try rootOnly(fd, walked.isEmpty ? "/" : walked, inside: false)
+            walked += "/" + component
+            if i == components.count - 1, mkdirat(fd, component, 0o700) != 0, errno != EEXIST {
+                throw JobFailure("cannot create \(restoreTo): \(String(cString: strerror(errno)))")
+            }
+            let next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else {
+                let e = errno
+                throw e == ELOOP || e == ENOTDIR ? refuse("\(walked) is a symbolic link or not a directory")
+                    : JobFailure("restoreTo \(restoreTo): cannot open \(walked): \(String(cString: strerror(e)))")
+            }
+            close(fd)
+            fd = next
+        }
+        try rootOnly(fd, restoreTo, inside: true)
+        guard (try? TreeWalk.names(fd, restoreTo))?.isEmpty == true else { throw JobFailure("\(restoreTo) is not empty: restore into a new or empty directory") }
     }
 }
 

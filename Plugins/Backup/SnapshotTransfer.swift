@@ -1,6 +1,11 @@
 import AgentKernel
 import BalctlProtocol
 import CurlClient
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -12,16 +17,46 @@ import Foundation
 /// writer's and reader's own threads, never on the cooperative pool.
 struct SnapshotTransfer: Sendable {
     let channel: any ControlPlaneChannel
+    /// How long one part's upload or download keeps retrying through a broken connection or a
+    /// busy or restarting control plane (500, 502–504, 408, 429; not 507 "quota exceeded") before the job gives up; the job's next attempt then resumes
+    /// from the parts the control plane holds.
+    var retryWindowSec: Double = 120
+
+    /// A failure worth another try: the network broke, or the control plane is busy or restarting.
+    struct Retryable: Error, CustomStringConvertible { var failure: JobFailure; var description: String { failure.message } }
+
+    static func retryable(_ status: Int) -> Bool { [408, 429, 500, 502, 503, 504].contains(status) }
+
+    /// Run `body` until it succeeds, fails for good, or `retryWindowSec` is spent (back-off from
+    /// 0.25 s doubling to 8 s). Each try is a fresh request on the same session.
+    func withRetry<T>(_ body: () throws -> T) throws -> T {
+        let start = unixNow()
+        var delay = 0.25
+        while true {
+            do { return try body() } catch let e as Retryable {
+                guard unixNow() - start + delay <= retryWindowSec else { throw e.failure }
+            } catch let e as HTTPClientError where e.isTransient {
+                guard unixNow() - start + delay <= retryWindowSec else { throw e }
+            }
+            usleep(useconds_t(delay * 1_000_000))
+            delay = min(delay * 2, 8)
+        }
+    }
 
     func begin(_ request: SnapshotBeginRequest) throws -> SnapshotBeginReply {
         try decode(SnapshotBeginReply.self, post(SnapshotWire.beginPath, request), what: "begin the snapshot")
     }
 
     func put(snapshot: String, kind: String, index: Int, bytes: [UInt8], sha256: String) throws {
-        let r = try channel.send("PUT", SnapshotWire.partPath(snapshot, kind, index),
-                                 headers: [(SnapshotWire.hashHeader, sha256), ("Content-Type", "application/octet-stream")],
-                                 body: bytes)
-        guard r.status == 200 else { throw failure(r, "upload \(kind) part \(index)") }
+        try withRetry {
+            let r = try channel.send("PUT", SnapshotWire.partPath(snapshot, kind, index),
+                                     headers: [(SnapshotWire.hashHeader, sha256), ("Content-Type", "application/octet-stream")],
+                                     body: bytes)
+            guard r.status == 200 else {
+                let f = failure(r, "upload \(kind) part \(index)")
+                throw Self.retryable(r.status) ? Retryable(failure: f) as any Error : f
+            }
+        }
     }
 
     func commit(snapshot: String, _ request: SnapshotCommitRequest) throws {
@@ -36,8 +71,14 @@ struct SnapshotTransfer: Sendable {
 
     /// A part's bytes, checked against the catalog's size and SHA-256 before anyone reads them.
     func fetch(snapshot: String, kind: String, part: SnapshotPart) throws -> [UInt8] {
-        let r = try channel.send("GET", SnapshotWire.partPath(snapshot, kind, part.index), headers: [], body: nil)
-        guard r.status == 200 else { throw failure(r, "download \(kind) part \(part.index)") }
+        let r = try withRetry {
+            let r = try channel.send("GET", SnapshotWire.partPath(snapshot, kind, part.index), headers: [], body: nil)
+            guard r.status == 200 else {
+                let f = failure(r, "download \(kind) part \(part.index)")
+                throw Self.retryable(r.status) ? Retryable(failure: f) as any Error : f
+            }
+            return r
+        }
         guard Int64(r.body.count) == part.size else {
             throw JobFailure("snapshot \(snapshot) \(kind) part \(part.index) is \(r.body.count) bytes, the catalog says \(part.size): the stored copy is damaged; nothing was restored")
         }

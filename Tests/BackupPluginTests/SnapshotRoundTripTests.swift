@@ -10,7 +10,11 @@ import TestSupport
 /// in EndToEndTests/BackupEndToEndTests.)
 @Suite(.serialized)
 struct SnapshotRoundTripTests {
-    let settings = BackupSettings(stateDir: NSTemporaryDirectory() + "balctl-backup-state", partBytes: 1 << 20)
+    let settings: BackupSettings = {
+        var s = BackupSettings(stateDir: NSTemporaryDirectory() + "balctl-backup-state", partBytes: 1 << 20)
+        s.retryWindowSec = 1
+        return s
+    }()
 
     func makeTree(_ root: URL) throws {
         let fm = FileManager.default
@@ -33,10 +37,12 @@ struct SnapshotRoundTripTests {
         let tree = dir.appendingPathComponent("tree")
         try makeTree(tree)
         let server = FakeSnapshotServer()
-        // Attempt 1 loses its connection on the third part upload.
+        // Attempt 1 loses its connection for good from the third part upload on.
         server.failUploadNumber = 3
         let params: JSONValue = .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)])
         await #expect(throws: (any Error).self) { try await run(BackupCreateHandler(settings: settings), params, server, attempt: 1) }
+        // Tries of the third part: the first and its retries within the window.
+        #expect(server.uploads.filter { $0 == "data/2" }.count >= 3)
         let sentBefore = server.uploads.count
         server.failUploadNumber = nil
         let (outcome, _) = try await run(BackupCreateHandler(settings: settings), params, server, attempt: 2)
@@ -55,6 +61,23 @@ struct SnapshotRoundTripTests {
                                           server, jobID: 2)
         #expect(restored.changed)
         try expectSameTree(tree, target.appendingPathComponent(String(tree.path.dropFirst())))
+    }
+
+    @Test func aBrokenConnectionIsRetriedWithinTheAttempt() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        server.failUploadNumber = 2
+        server.failUploads = 2
+        var patient = settings
+        patient.retryWindowSec = 30
+        let (outcome, _) = try await run(BackupCreateHandler(settings: patient),
+                                         .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)]), server)
+        #expect(outcome.changed)
+        #expect(server.uploads.filter { $0 == "data/1" }.count == 3)
+        #expect(server.uploads.filter { $0 == "data/0" }.count == 1)
     }
 
     @Test func setuidIsStrippedUnlessAskedFor() async throws {

@@ -24,8 +24,9 @@ final class FakeSnapshotServer: ControlPlaneChannel, @unchecked Sendable {
     private let lock = NSLock()
     var snapshots: [String: Snapshot] = [:]
     var uploads: [String] = []
-    /// Fail the n-th part upload (1-based) with a dropped connection.
+    /// Fail part uploads number n… (1-based) with a dropped connection: `failUploads` of them.
     var failUploadNumber: Int? = nil
+    var failUploads = Int.max
 
     func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse {
         try lock.withLock { try handle(method, path, headers, body ?? []) }
@@ -51,7 +52,7 @@ final class FakeSnapshotServer: ControlPlaneChannel, @unchecked Sendable {
         guard var s = snapshots[id] else { return HTTPResponse(status: 404, body: Array("{\"error\":\"no snapshot\"}".utf8)) }
         if method == "PUT" {
             uploads.append("\(parts[4])/\(parts[5])")
-            if let n = failUploadNumber, uploads.count == n { throw HTTPClientError("connection reset (test)", isTransient: true) }
+            if let n = failUploadNumber, uploads.count >= n, uploads.count - n < failUploads { throw HTTPClientError("connection reset (test)", isTransient: true) }
             let claimed = headers.first { $0.0 == SnapshotWire.hashHeader }?.1
             guard claimed == SHA256Stream.hex(body) else { return HTTPResponse(status: 400, body: Array("{\"error\":\"hash\"}".utf8)) }
             s.parts[parts[4]]![Int(parts[5])!] = body

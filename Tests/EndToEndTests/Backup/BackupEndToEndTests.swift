@@ -315,6 +315,13 @@ struct BackupEndToEndTests {
         }
         let left = try await backups(api, a.id)
         #expect(left.map(\.id) == [ids[2], ids[1]])
+        // The CLI shows the same catalog, and restores from it (check mode) until the job ends.
+        let conn = ["--server", h.base, "--token", h.adminToken, "--ca-file", h.tls.caCert]
+        let listed = try await Harness.cli(["backups", "list", "\(a.id)", "--json"] + conn)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(try JSONDecoder().decode([SnapshotView].self, from: Data(listed.stdout.utf8)).map(\.id) == [ids[2], ids[1]])
+        let checked = try await Harness.cli(["backups", "restore", ids[1], "--check", "--wait"] + conn, timeout: 60)
+        #expect(checked.status == 0 && checked.stdout.contains("completed"), "\(checked.stdout) \(checked.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(h.dataDir)/snapshots/1/\(a.id)/\(ids[0])"))
         #expect(FileManager.default.fileExists(atPath: "\(h.dataDir)/snapshots/1/\(a.id)/\(ids[1])/data-000000"))
 

@@ -23,6 +23,10 @@ final class PartPipeline: @unchecked Sendable {
     /// One part may wait while another uploads.
     private let slots = DispatchSemaphore(value: 1)
     let totals = Locked(Totals())
+    /// A buffer whose part has gone, for the cutter to fill again: part buffers are reused, not
+    /// reallocated (glibc keeps freed 16 MiB blocks in the heap once its mmap threshold has
+    /// grown, so fresh ones per part would add up in RSS).
+    private let spare = Locked<PartBuffer?>(nil)
 
     init(transfer: SnapshotTransfer, snapshotID: String, existing: SnapshotBeginReply) {
         self.transfer = transfer
@@ -33,12 +37,23 @@ final class PartPipeline: @unchecked Sendable {
         ]
     }
 
-    /// Hand over a full part; blocks while the previous one is still waiting.
-    func submit(kind: String, index: Int, bytes: [UInt8]) throws {
+    /// A buffer to fill: a returned one when there is one.
+    func takeBuffer(capacity: Int) -> PartBuffer {
+        spare.withLock { s in defer { s = nil }; return s } ?? PartBuffer(capacity: capacity)
+    }
+
+    /// Hand over a full part; blocks while the previous one is still waiting. The buffer comes
+    /// back through `takeBuffer` once the part is sent.
+    func submit(kind: String, index: Int, buffer: PartBuffer) throws {
         if let failure = totals.value.failure { throw JobFailure(failure) }
         slots.wait()
         queue.async { [self] in
-            defer { slots.signal() }
+            defer {
+                buffer.bytes.removeAll(keepingCapacity: true)
+                spare.withLock { $0 = buffer }
+                slots.signal()
+            }
+            let bytes = buffer.bytes
             guard totals.value.failure == nil else { return }
             let sha = SHA256Stream.hex(bytes)
             let part = SnapshotPart(index: index, size: Int64(bytes.count), sha256: sha)
@@ -66,29 +81,35 @@ final class PartPipeline: @unchecked Sendable {
     }
 }
 
+/// A part's bytes, handed between the cutter and the upload thread (one owner at a time: the
+/// semaphore in `submit` orders the hand-over).
+final class PartBuffer: @unchecked Sendable {
+    var bytes: [UInt8]
+    init(capacity: Int) { bytes = []; bytes.reserveCapacity(capacity) }
+}
+
 /// Collects a stream into parts of `partBytes` for a pipeline.
 final class PartCutter {
     let kind: String
     let partBytes: Int
     let pipeline: PartPipeline
-    private var buffer: [UInt8]
+    private var buffer: PartBuffer
     private(set) var nextIndex = 0
     private(set) var total: Int64 = 0
 
     init(kind: String, partBytes: Int, pipeline: PartPipeline) {
         self.kind = kind; self.partBytes = partBytes; self.pipeline = pipeline
-        buffer = []
-        buffer.reserveCapacity(partBytes)
+        buffer = pipeline.takeBuffer(capacity: partBytes)
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let take = min(partBytes - buffer.count, bytes.count - offset)
-            buffer.append(contentsOf: bytes[offset..<(offset + take)])
+            let take = min(partBytes - buffer.bytes.count, bytes.count - offset)
+            buffer.bytes.append(contentsOf: bytes[offset..<(offset + take)])
             offset += take
             total += Int64(take)
-            if buffer.count == partBytes { try flush() }
+            if buffer.bytes.count == partBytes { try flush() }
         }
     }
 
@@ -96,11 +117,9 @@ final class PartCutter {
 
     /// Send what is buffered as a (last, shorter) part.
     func flush() throws {
-        guard !buffer.isEmpty else { return }
-        let part = buffer
-        buffer = []
-        buffer.reserveCapacity(partBytes)
-        try pipeline.submit(kind: kind, index: nextIndex, bytes: part)
+        guard !buffer.bytes.isEmpty else { return }
+        try pipeline.submit(kind: kind, index: nextIndex, buffer: buffer)
         nextIndex += 1
+        buffer = pipeline.takeBuffer(capacity: partBytes)
     }
 }

@@ -27,6 +27,12 @@ struct FirewallScope: BackupScope {
         return Self.candidates.filter { exists($0) }
     }
 
+    func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws {
+        if let other = roots.first(where: { !Self.candidates.contains($0) }) {
+            throw JobFailure("the snapshot's root \(other) is not firewall configuration (\(Self.candidates.joined(separator: ", ")))")
+        }
+    }
+
     func activate(in context: JobContext) async throws {
         if let ufw = ["/usr/sbin/ufw", "/sbin/ufw"].first(where: { exists($0) }) {
             let status = try await context.run(ufw, ["status"], timeoutSec: 30)

@@ -56,6 +56,10 @@ final class SnapshotExtractor {
     let restoreOwners: Bool
     /// The entry count the catalog recorded at commit; the archive may not hold more.
     var catalogEntries: Int? = nil
+    /// The manifest header's roots, relative ("etc/haproxy/haproxy.cfg"): every entry is a root
+    /// or lies below one, and below a root its parent directory came earlier in the archive (so
+    /// no directory's attributes come from anything but its own entry).
+    var roots: Set<String>? = nil
 
     struct Stats {
         var entries = 0
@@ -146,7 +150,7 @@ final class SnapshotExtractor {
             let kind: String
             switch type {
             case BALCTL_AE_IFREG: kind = "file"
-            case BALCTL_AE_IFDIR: kind = "dir"; stats.directories.insert(name)
+            case BALCTL_AE_IFDIR: kind = "dir"
             case BALCTL_AE_IFLNK:
                 kind = "symlink"
                 guard let target = archive_entry_symlink_utf8(entry).map({ String(cString: $0) }) else {
@@ -157,6 +161,16 @@ final class SnapshotExtractor {
             default:
                 throw HostileSnapshot(message: "'\(name)' is a device node, FIFO or socket")
             }
+            if let roots, !roots.contains(name) {
+                let parent = name.lastIndex(of: "/").map { String(name[..<$0]) } ?? ""
+                guard roots.contains(where: { name.hasPrefix($0 + "/") }) else {
+                    throw HostileSnapshot(message: "'\(name)' lies outside the snapshot's roots")
+                }
+                guard stats.directories.contains(parent) else {
+                    throw HostileSnapshot(message: "'\(name)' comes before its directory '\(parent)'")
+                }
+            }
+            if kind == "dir" { stats.directories.insert(name) }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
             guard size >= 0, size <= limits.maxEntryBytes else {
                 throw HostileSnapshot(message: "'\(name)' is \(size) bytes, over the \(limits.maxEntryBytes)-byte cap per entry")

@@ -45,14 +45,25 @@ struct SnapshotRestore {
         let limits = self.limits
         let progress = ProgressTicker(context: context, total: max(info.sourceBytes, 1), verb: "restored")
         let stop = CancelFlag()
+        let rootsSeen = Locked<[String]>([])
         let stats: SnapshotExtractor.Stats
         do {
             stats = try await withTaskCancellationHandler {
                 try await runBlocking {
                     let manifest = try ManifestReader(source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "manifest", parts: info.manifest))
+                    let header = manifest.header!
+                    guard header.scope == info.scope else {
+                        throw HostileSnapshot(message: "its manifest says scope '\(header.scope)', the catalog '\(info.scope)'")
+                    }
+                    let roots: [String]
+                    do { roots = try TreeWalk.normalise(header.roots) } catch {
+                        throw HostileSnapshot(message: "its manifest's roots are not acceptable: \(error)")
+                    }
                     let extractor = SnapshotExtractor(stagingRoot: staging, limits: limits,
                                                       source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "data", parts: info.data))
                     extractor.catalogEntries = info.entries
+                    extractor.roots = Set(roots.map { String($0.dropFirst()) })
+                    rootsSeen.withLock { $0 = roots }
                     return try extractor.extract(manifest: { try manifest.next() }, onProgress: { done in
                         try stop.check()
                         progress.tick(done)
@@ -71,7 +82,7 @@ struct SnapshotRestore {
         }
         defer { TreeRemoval.remove(staging) }
         let scopeName = info.scope
-        do { try await scope!.validateStaged(stagingRoot: staging, in: context) } catch {
+        do { try await scope!.validateStaged(stagingRoot: staging, roots: rootsSeen.value, in: context) } catch {
             throw JobFailure("\(from): the \(scopeName) scope rejects the restored files; live files untouched: \(error)")
         }
         let swap = RestoreSwap(stagingRoot: staging, snapshotDirectories: stats.directories, jobID: context.jobID)

@@ -35,10 +35,18 @@ struct HAProxyBackupScope: BackupScope {
     /// `haproxy -c` on a copy of the staged config whose paths point into the staging directory
     /// wherever the snapshot holds that file (so a standby without the certificates yet can
     /// validate), the live path otherwise.
-    func validateStaged(stagingRoot: String, in context: JobContext) async throws {
+    func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws {
         let staged = stagingRoot + settings.configPath
-        guard Files.exists(staged) else { throw JobFailure("the snapshot has no \(settings.configPath)") }
+        var st = stat()
+        guard lstat(staged, &st) == 0 else { throw JobFailure("the snapshot has no \(settings.configPath)") }
+        // A staged link would make root read whatever it points to (into haproxy's messages).
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw JobFailure("the snapshot's \(settings.configPath) is not a regular file") }
         let bytes = try Files.readBytes(staged)
+        // Only the config and what it names: a snapshot labelled haproxy carries nothing else.
+        let named = Set(HAProxyConfigFile(bytes: bytes).referencedPaths().map { $0.count > 1 && $0.hasSuffix("/") ? String($0.dropLast()) : $0 })
+        if let stray = roots.first(where: { $0 != settings.configPath && !named.contains($0) }) {
+            throw JobFailure("the snapshot's root \(stray) is neither \(settings.configPath) nor a file it names")
+        }
         let candidate = Self.pointingInto(stagingRoot, bytes)
         let parent = String(stagingRoot[..<stagingRoot.lastIndex(of: "/")!])
         let path = try SafeFile.writeUnique(in: parent.isEmpty ? "/" : parent, prefix: ".haproxy-restore-check-", candidate, mode: 0o600)

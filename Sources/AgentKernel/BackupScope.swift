@@ -15,8 +15,11 @@ public protocol BackupScope: Sendable {
     func prepare(in context: JobContext) async throws -> Bool
     /// Check the restored files while they are still in the staging directory: `stagingRoot`
     /// mirrors `/` (a snapshot of `/etc/haproxy/haproxy.cfg` is at
-    /// `stagingRoot + "/etc/haproxy/haproxy.cfg"`). Throw to refuse the restore.
-    func validateStaged(stagingRoot: String, in context: JobContext) async throws
+    /// `stagingRoot + "/etc/haproxy/haproxy.cfg"`). `roots` are the absolute paths the snapshot
+    /// says it was taken of (every entry lies under one): a scope refuses roots that are not its
+    /// own, so a snapshot labelled `haproxy` by a compromised member cannot carry `/root/.ssh`.
+    /// Throw to refuse the restore.
+    func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws
     /// After the files are in place: make the stack use them (a reload). Throwing rolls the files
     /// back, and `activate` runs once more on the previous files.
     func activate(in context: JobContext) async throws
@@ -24,7 +27,7 @@ public protocol BackupScope: Sendable {
 
 extension BackupScope {
     public func prepare(in context: JobContext) async throws -> Bool { false }
-    public func validateStaged(stagingRoot: String, in context: JobContext) async throws {}
+    public func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws {}
     public func activate(in context: JobContext) async throws {}
 }
 

@@ -239,14 +239,7 @@ public final class CurlSession: @unchecked Sendable {
         case "POST": _ = balctl_curl_setopt_long(handle, CURLOPT_POST, 1)
         default: _ = balctl_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
         }
-        if let body {
-            _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count)
-            try body.withUnsafeBytes { raw in
-                // COPYPOSTFIELDS copies, so the buffer need not outlive this call.
-                let p = UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)
-                try check(balctl_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, p), "body")
-            }
-        }
+        if let body { _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count) }
 
         let sink = Sink(limit: options.maxResponseBytes)
         let sinkPtr = Unmanaged.passRetained(sink)
@@ -267,7 +260,17 @@ public final class CurlSession: @unchecked Sendable {
         _ = balctl_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, headerPtr.toOpaque())
         _ = balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, Self.collect)
 
-        let code = withExtendedLifetime(parsed) { curl_easy_perform(handle) }
+        let code: CURLcode = try withExtendedLifetime(parsed) {
+            guard let body else { return curl_easy_perform(handle) }
+            // POSTFIELDS, not COPYPOSTFIELDS: libcurl reads the caller's bytes during this
+            // perform, so a 16 MiB snapshot part is not copied once more.
+            return try body.withUnsafeBytes { raw in
+                let p = UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)
+                try check(balctl_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, p), "body")
+                defer { _ = balctl_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil) }
+                return curl_easy_perform(handle)
+            }
+        }
         if let file, file.overflowed {
             throw HTTPClientError("download from \(url) exceeds \(file.limit) bytes", isOversized: true)
         }

@@ -64,7 +64,7 @@ struct FailoverTimingBench: AsyncParsableCommand {
         _ = try processes.start(serverExe, ["serve", "--data-dir", dataDir, "--port", "\(port)", "--heartbeat-interval", "\(interval)",
                                             "--tls-cert", tls.serverCert, "--tls-key", tls.serverKey], log: "server.log")
         let serverStartedAt = now()
-        try await waitForHealth(base, caFile: tls.caCert, processes: processes)
+        try await processes.waitForHealth(base, caFile: tls.caCert)
         let api = try APIClient(server: base, token: token, caFile: tls.caCert)
 
         print("named on 127.0.0.1:\(bind.port), balctl-server on \(base); setting up \(failovers) pools × 2 agents (delay \(delay) s, interval \(interval) s)…")
@@ -160,16 +160,6 @@ struct FailoverTimingBench: AsyncParsableCommand {
         print(text)
     }
 
-    /// Until /healthz answers over TLS (the server is up), or fail with its log.
-    func waitForHealth(_ base: String, caFile: String, processes: ProcessSet) async throws {
-        let probe = try CurlSession(options: CurlSession.Options(caFile: caFile, requireHTTPS: true))
-        for _ in 0..<200 {
-            if let r = try? await probe.request("GET", base + "/healthz"), r.status == 200 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw BenchError("balctl-server did not come up:\n\(processes.log("server.log"))")
-    }
-
     /// Until every member of every pool is ok (active healthy, standbys ready).
     func waitReady(_ api: APIClient, _ pools: [Pool], timeout: Double) async throws {
         let deadline = now() + timeout
@@ -185,61 +175,5 @@ struct FailoverTimingBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(250))
         } while now() < deadline
         throw BenchError("pools not ready after \(Int(timeout)) s: \(waiting.prefix(5).joined(separator: "; "))")
-    }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// The processes the benchmark started (argv, no shell; BALCTL_* from the caller's environment
-/// left out), each with its output in a log file of the run directory; all stopped at the end.
-final class ProcessSet {
-    let dir: URL
-    private var started: [Process] = []
-    init(dir: URL) { self.dir = dir }
-
-    func start(_ exe: String, _ args: [String], env: [String: String] = [:], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }.merging(env) { $1 }
-        let logURL = dir.appendingPathComponent(log)
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: logURL)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        started.append(p)
-        return p
-    }
-
-    /// Runs a program to its end and returns its standard output (its status must be 0).
-    func runToEnd(_ exe: String, _ args: [String]) throws -> Data {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BenchError("\(exe) \(args.joined(separator: " ")) exited with \(p.terminationStatus)") }
-        return data
-    }
-
-    func log(_ name: String) -> String {
-        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
-    }
-
-    /// SIGTERM to everything still running, then SIGKILL to what did not exit within 5 s.
-    func stopAll() {
-        let all = started
-        for p in all where p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(5)
-        while all.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
-        for p in all where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
     }
 }

@@ -216,14 +216,7 @@ final class Replica: @unchecked Sendable {
     }
 
     /// User + system CPU seconds of the process so far (/proc/<pid>/stat, clock ticks).
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14, stime 15 (1-based) → indexes 11, 12 here.
-        guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) else { return 0 }
-        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    var cpuSeconds: Double { ProcStat.cpuSeconds("/proc/\(process.processIdentifier)/stat") }
 
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)

@@ -117,9 +117,10 @@ struct HostileSnapshotTests {
     /// first entry past the catalog's count when the uploader lied about it.
     @Test func aMillionEmptyEntriesAreRefused() async throws {
         let b = TarBuilder()
+        b.add("e", .dir)
         for i in 0..<1_000_000 { b.add("e/\(i)", .file) }
         let data = b.finish()
-        for claimed in [1_000_000, 10] {
+        for claimed in [1_000_001, 10] {
             let jail = try tempDir("jail")
             defer { try? FileManager.default.removeItem(at: jail) }
             let server = FakeSnapshotServer()
@@ -128,7 +129,7 @@ struct HostileSnapshotTests {
             let error = await #expect(throws: JobFailure.self) {
                 try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
             }
-            #expect(error?.message.contains(claimed == 10 ? "more entries than the 10" : "lists 1000000 entries, more than 500000") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains(claimed == 10 ? "more entries than the 10" : "lists 1000001 entries, more than 500000") == true, "\(error?.message ?? "")")
             #expect((try? FileManager.default.contentsOfDirectory(atPath: staging.path).count) ?? 0 == 0)
         }
     }
@@ -142,6 +143,33 @@ struct HostileSnapshotTests {
             b.add("b", .file, content: Array("two".utf8), manifestType: "dir")
         }, jail: jail)
         #expect(error?.contains("does not match the manifest") == true, "\(error ?? "restored")")
+    }
+
+    @Test func entriesOutsideTheRootsOrBeforeTheirDirectoryAreRefused() async throws {
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        // A snapshot "of /srv/site" that also carries root's SSH keys.
+        let outside = try await restore({ b in
+            b.roots = ["/srv/site"]
+            b.add("srv/site", .dir, mode: 0o755)
+            b.add("srv/site/index.html", .file, content: Array("hi".utf8))
+            b.add("root/.ssh/authorized_keys", .file, content: Array("ssh-ed25519 AAAA attacker".utf8))
+        }, jail: jail)
+        #expect(outside?.contains("lies outside the snapshot's roots") == true, "\(outside ?? "restored")")
+        // A directory entry after its children would give the live directory libarchive's defaults.
+        let late = try await restore({ b in
+            b.roots = ["/srv"]
+            b.add("srv", .dir, mode: 0o755)
+            b.add("srv/d/f", .file, content: Array("x".utf8))
+            b.add("srv/d", .dir, mode: 0o700)
+        }, jail: try tempDir("jail"))
+        #expect(late?.contains("comes before its directory 'srv/d'") == true, "\(late ?? "restored")")
+        // Roots that are not plain absolute paths.
+        let slash = try await restore({ b in
+            b.roots = ["/"]
+            b.add("etc", .dir)
+        }, jail: try tempDir("jail"))
+        #expect(slash?.contains("roots are not acceptable") == true, "\(slash ?? "restored")")
     }
 
     /// Prefixes and byte mutations of a real snapshot: every one is refused or restored,

@@ -125,14 +125,21 @@ func run<H: CommandHandler>(_ handler: H, _ params: JSONValue, _ channel: any Co
 final class TarBuilder {
     private var a: OpaquePointer
     fileprivate var bytes: [UInt8] = []
-    var manifest: [UInt8]
+    private var lines: [UInt8] = []
+    /// The header's roots; nil: the top-level names of the entries added.
+    var roots: [String]?
+    private var topLevel: [String] = []
+    /// Header line + entry lines (complete once `finish` ran).
+    var manifest: [UInt8] {
+        let roots = self.roots ?? topLevel.map { "/" + $0 }
+        return Array(try! JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: roots, createdAt: 0, hostname: "h"))) + [10] + lines
+    }
 
     init() {
         a = archive_write_new()
         archive_write_add_filter_zstd(a)
         archive_write_set_format_pax(a)
         archive_write_set_bytes_in_last_block(a, 1)
-        manifest = Array(try! JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: ["/x"], createdAt: 0, hostname: "h"))) + [10]
         archive_write_open2(a, Unmanaged.passUnretained(self).toOpaque(), nil, { _, client, buffer, length in
             let me = Unmanaged<TarBuilder>.fromOpaque(client!).takeUnretainedValue()
             me.bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
@@ -179,7 +186,9 @@ final class TarBuilder {
         let m = SnapshotManifestEntry(type: manifestType ?? type, path: path.hasSuffix("/") ? String(path.dropLast()) : path, size: size,
                                       mode: mode, uid: 0, gid: 0, mtime: 1_700_000_000, mtimeNsec: 0,
                                       sha256: type == "file" ? hash.finishHex() : nil)
-        manifest += Array(try! JSONEncoder().encode(m)) + [10]
+        lines += Array(try! JSONEncoder().encode(m)) + [10]
+        let top = String(path.split(separator: "/", omittingEmptySubsequences: true).first ?? "")
+        if !top.isEmpty, !topLevel.contains(top) { topLevel.append(top) }
     }
 
     func finish() -> [UInt8] {

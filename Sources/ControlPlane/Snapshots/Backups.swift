@@ -137,7 +137,20 @@ public struct Backups: Sendable {
         do { try await objects.put(kind == "data" ? .data(index) : .manifest(index), at: row.location, bytes: bytes) } catch {
             throw ControlPlaneError(.unavailable, "the snapshot store cannot take the part: \(error)")
         }
+        // Checked again where it counts: the read above lets parallel uploads all see the same
+        // usage (an agent sending parts concurrently stored past the quota), and the snapshot may
+        // have been committed, reaped or deleted meanwhile. A refused part's bytes stay under the
+        // snapshot's prefix, uncatalogued, until the snapshot is deleted or reaped.
         try await store.db.write { db in
+            guard let now = try Self.fetch(db, id), now.view.memberId == member.memberID, now.view.state == "uploading" else {
+                throw ControlPlaneError.conflict("snapshot \(id) is no longer uploading")
+            }
+            let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
+                                              arguments: [id, kind, index]) ?? 0
+            if let quota = try Self.quota(db, account: row.view.accountId) {
+                let used = try Self.usedBytes(db, account: row.view.accountId)
+                guard used - previous + part.size <= quota else { throw Self.quotaRefusal(used: used, adding: part.size - previous, quota: quota) }
+            }
             try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?", arguments: [id, kind, index])
             try db.execute(sql: "INSERT INTO snapshot_parts(snapshot_id, kind, idx, size, sha256) VALUES (?, ?, ?, ?, ?)",
                            arguments: [id, kind, index, part.size, part.sha256])
@@ -254,6 +267,9 @@ public struct Backups: Sendable {
                state == "pending" || state == "running" {
                 throw ControlPlaneError.conflict("snapshot \(id) is still being uploaded by job \(job); cancel the job first")
             }
+            if try Self.namedByRestore(db, id) {
+                throw ControlPlaneError.conflict("snapshot \(id) is named by a pending or running restore job; cancel it first")
+            }
             try db.execute(sql: "DELETE FROM snapshots WHERE id = ?", arguments: [id])
             try Store.audit(db, op.accountID, "backup.delete", "snapshot:\(id)", "\(row.view.scope) of \(row.view.memberHostname)")
             return row
@@ -333,8 +349,10 @@ public struct Backups: Sendable {
             guard keepLast != nil || keepDays != nil else { return [] }
             let rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM snapshots WHERE member_id = ? AND state = 'complete' ORDER BY created_at DESC, id",
                                            arguments: [member]).map(Self.row)
+            // A snapshot a pending or running restore names stays until that restore is done.
+            let restoring = try Self.restoring(db)
             var doomed: [Row] = []
-            for (i, r) in rows.enumerated() where i > 0 {
+            for (i, r) in rows.enumerated() where i > 0 && !restoring.contains(r.view.id) {
                 let byCount = keepLast.map { Int64(i) < $0 } ?? false
                 let byAge = keepDays.map { t - r.view.createdAt < Double($0) * 86_400 } ?? false
                 if !byCount && !byAge { doomed.append(r) }
@@ -347,6 +365,18 @@ public struct Backups: Sendable {
         }) else { return }
         for r in doomed { try? await objects.deleteAll(at: r.location) }
     }
+
+    /// Snapshots named by pending or running restore jobs (any account: IDs are unique).
+    static func restoring(_ db: any SQLConnection) throws -> Set<String> {
+        Set(try SQLRow.fetchAll(db, sql: """
+            SELECT params FROM jobs WHERE state IN ('pending', 'running') AND command IN ('backup.restore', 'standby.provision_from_backup')
+            """).compactMap { r -> String? in
+                guard let text: String = r["params"], case .object(let o)? = try? JSONTree.parse(text), case .string(let s)? = o["snapshot"] else { return nil }
+                return s
+            })
+    }
+
+    static func namedByRestore(_ db: any SQLConnection, _ id: String) throws -> Bool { try restoring(db).contains(id) }
 
     /// Uploads whose job ended (or vanished) without a commit: marked failed, bytes removed.
     public func reapAbandoned() async throws -> Int {

@@ -103,7 +103,15 @@ struct BackupEndToEndTests {
         let stored = try await backups(api, a.id).first
         #expect(stored?.state == "uploading")
         agent = try startAgent(h, a)
-        let done = try await finished(api, job)
+        // Progress reaches the job (what `balctl jobs follow` shows): bytes done and a percent.
+        var seen: [String] = []
+        var done = try await api.job(job.id)
+        while !done.state.isTerminal {
+            if let m = done.progressMessage, let p = done.progressPercent { seen.append("\(m) \(p)") }
+            try await Task.sleep(for: .milliseconds(50))
+            done = try await api.job(job.id)
+        }
+        #expect(seen.contains { $0.contains("MiB of") && $0.contains("read") }, "\(seen)")
         #expect(done.state == .completed, "\(done.error ?? "") \(h.log("agent-bk-a.log").suffix(2000))")
         #expect(done.attempt == 2)
         let skipped = done.result?["partsSkipped"]?.doubleValue ?? 0

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AgentKernel
 import BalctlProtocol
 
@@ -93,6 +96,7 @@ public struct BackupCreateHandler: CommandHandler {
                 return (begun.snapshotId, written, totals)
             }
         } onCancel: { stop.set() }
+        releaseFreedMemory()
         for path in written.changedWhileRead.prefix(50) { context.log("changed while it was read (stored as read): \(path)") }
         for s in written.skipped.prefix(50) where !counted.2.contains(where: { $0.path == s.path }) { context.log("skipped \(s.path): \(s.why)") }
         let dataParts = totals.parts["data"] ?? []
@@ -156,3 +160,17 @@ final class ProgressTicker: Sendable {
 }
 
 func size(_ n: Int64) -> String { Render.bytes(UInt64(max(n, 0))) }
+
+/// Give the part buffers' freed pages back to the system once a transfer is over: glibc keeps
+/// large freed blocks in its heap after its mmap threshold has grown, and an agent that made one
+/// snapshot would otherwise sit at its peak for good.
+func releaseFreedMemory() {
+    #if canImport(Glibc)
+    _ = glibcMallocTrim(0)
+    #endif
+}
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (in <malloc.h>, which the Glibc module does not import).
+@_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

@@ -48,27 +48,30 @@ final class PartPipeline: @unchecked Sendable {
         if let failure = totals.value.failure { throw JobFailure(failure) }
         slots.wait()
         queue.async { [self] in
-            defer {
-                buffer.bytes.removeAll(keepingCapacity: true)
-                spare.withLock { $0 = buffer }
-                slots.signal()
+            send(kind: kind, index: index, buffer: buffer)
+            // The part's bytes are no longer referenced (send is done): emptied in place, the
+            // buffer keeps its pages for the next part.
+            buffer.bytes.removeAll(keepingCapacity: true)
+            spare.withLock { $0 = buffer }
+            slots.signal()
+        }
+    }
+
+    private func send(kind: String, index: Int, buffer: PartBuffer) {
+        guard totals.value.failure == nil else { return }
+        let sha = SHA256Stream.hex(buffer.bytes)
+        let part = SnapshotPart(index: index, size: Int64(buffer.bytes.count), sha256: sha)
+        if let held = existing[kind]?[index], held == part {
+            totals.withLock { $0.parts[kind, default: []].append(part); $0.skipped += 1 }
+            return
+        }
+        do {
+            try transfer.put(snapshot: snapshotID, kind: kind, index: index, bytes: buffer.bytes, sha256: sha)
+            totals.withLock {
+                $0.parts[kind, default: []].append(part); $0.uploaded += 1; $0.uploadedBytes += part.size
             }
-            let bytes = buffer.bytes
-            guard totals.value.failure == nil else { return }
-            let sha = SHA256Stream.hex(bytes)
-            let part = SnapshotPart(index: index, size: Int64(bytes.count), sha256: sha)
-            if let held = existing[kind]?[index], held == part {
-                totals.withLock { $0.parts[kind, default: []].append(part); $0.skipped += 1 }
-                return
-            }
-            do {
-                try transfer.put(snapshot: snapshotID, kind: kind, index: index, bytes: bytes, sha256: sha)
-                totals.withLock {
-                    $0.parts[kind, default: []].append(part); $0.uploaded += 1; $0.uploadedBytes += part.size
-                }
-            } catch {
-                totals.withLock { $0.failure = "\(error)" }
-            }
+        } catch {
+            totals.withLock { $0.failure = "\(error)" }
         }
     }
 

@@ -70,7 +70,9 @@ struct SnapshotRestore {
                     })
                 }
             } onCancel: { stop.set() }
+            releaseFreedMemory()
         } catch {
+            releaseFreedMemory()
             if restoreTo == nil { TreeRemoval.remove(staging) } else { TreeRemoval.removeContents(staging) }
             throw error is HostileSnapshot ? JobFailure("\(error); nothing was restored") : error
         }

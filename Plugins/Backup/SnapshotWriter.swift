@@ -52,7 +52,10 @@ final class SnapshotWriter {
         defer { archive_write_free(a) }
         try check(a, archive_write_add_filter_zstd(a), "zstd")
         try check(a, archive_write_set_filter_option(a, "zstd", "compression-level", String(compressionLevel)), "zstd level")
-        if threads > 1 {  // libarchive 3.6+ with a threaded libzstd; the stream is identical either way
+        if threads >= 1 {
+            // libzstd's workers compress while this thread reads and hashes (like `tar | zstd`).
+            // The stream differs from single-threaded output but is the same for the same
+            // setting, so a resumed attempt still reproduces its parts.
             _ = archive_write_set_filter_option(a, "zstd", "threads", String(threads))
         }
         try check(a, archive_write_set_format_pax(a), "pax format")

@@ -31,6 +31,19 @@ struct SnapshotRoundTripTests {
         for i in 0..<200 { try Data("file \(i)\n".utf8).write(to: root.appendingPathComponent("sub/f\(i).txt")) }
     }
 
+    /// A temp dir with the tree in it, a fake control plane, and a snapshot of the tree on it.
+    func snapshotOfTree(partMiB: Int? = nil) async throws -> (dir: URL, tree: URL, server: FakeSnapshotServer, id: String) {
+        let dir = try tempDir()
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        var params: [String: JSONValue] = ["scope": .string("paths"), "paths": .array([.string(tree.path)])]
+        if let partMiB { params["partMiB"] = .number(Double(partMiB)) }
+        let (o, _) = try await run(BackupCreateHandler(settings: settings), .object(params), server)
+        let id = try #require(o.result?["snapshot"]?.stringValue)
+        return (dir, tree, server, id)
+    }
+
     @Test func treeRoundTripsAndAResumeSkipsStoredParts() async throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -81,14 +94,8 @@ struct SnapshotRoundTripTests {
     }
 
     @Test func setuidIsStrippedUnlessAskedFor() async throws {
-        let dir = try tempDir()
+        let (dir, tree, server, id) = try await snapshotOfTree()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let tree = dir.appendingPathComponent("tree")
-        try makeTree(tree)
-        let server = FakeSnapshotServer()
-        let (o, _) = try await run(BackupCreateHandler(settings: settings),
-                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)])]), server)
-        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
         let target = dir.appendingPathComponent("restored")
         let (_, out) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(target.path)]), server, jobID: 2)
         let tool = target.path + tree.path + "/sub/tool"
@@ -99,14 +106,8 @@ struct SnapshotRoundTripTests {
     }
 
     @Test func aTamperedPartIsDetectedAndNothingIsRestored() async throws {
-        let dir = try tempDir()
+        let (dir, tree, server, id) = try await snapshotOfTree(partMiB: 1)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let tree = dir.appendingPathComponent("tree")
-        try makeTree(tree)
-        let server = FakeSnapshotServer()
-        let (o, _) = try await run(BackupCreateHandler(settings: settings),
-                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)]), server)
-        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
         // One byte flipped in the last data part, as if changed in the store.
         let last = server.snapshots[id]!.parts["data"]!.keys.max()!
         server.snapshots[id]!.parts["data"]![last]![100] ^= 0x01
@@ -119,14 +120,8 @@ struct SnapshotRoundTripTests {
     }
 
     @Test func checkModeReportsTheDifferenceAndChangesNothing() async throws {
-        let dir = try tempDir()
+        let (dir, tree, server, id) = try await snapshotOfTree()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let tree = dir.appendingPathComponent("tree")
-        try makeTree(tree)
-        let server = FakeSnapshotServer()
-        let (o, _) = try await run(BackupCreateHandler(settings: settings),
-                                   .object(["scope": .string("paths"), "paths": .array([.string(tree.path)])]), server)
-        guard case .object(let r)? = o.result, case .string(let id)? = r["snapshot"] else { Issue.record("no snapshot"); return }
         try Data("changed".utf8).write(to: tree.appendingPathComponent("private.key"))
         try FileManager.default.removeItem(at: tree.appendingPathComponent("sub/f7.txt"))
         let (check, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id)]), server, jobID: 2, checkMode: true)

@@ -132,6 +132,9 @@ struct RecipeLoaderTests {
             "haproxy.provision": "{}", "haproxy.reload": "{}", "haproxy.show_stat": "{}",
             "haproxy.server_drain": "{backend: b, server: s}", "haproxy.server_maint": "{backend: b, server: s}",
             "haproxy.server_ready": "{backend: b, server: s}",
+            "backup.create": "{scope: paths, paths: [/srv/www]}",
+            "backup.restore": "{snapshot: 0123456789abcdef0123456789abcdef}",
+            "standby.provision_from_backup": "{snapshot: 0123456789abcdef0123456789abcdef}",
         ]
         for info in catalogue.infos {
             guard let with = valid[info.id] else {

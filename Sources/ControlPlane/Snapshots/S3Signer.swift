@@ -1,3 +1,4 @@
+import BalctlProtocol
 import Crypto
 import Foundation
 
@@ -100,22 +101,14 @@ public struct S3Signer: Sendable {
 
     // MARK: encoding
 
-    /// "YYYYMMDDTHHMMSSZ" in UTC, from the proleptic Gregorian calendar computed by hand: no
+    /// "YYYYMMDDTHHMMSSZ" in UTC, from the proleptic Gregorian calendar (`Render.civilDate`): no
     /// DateFormatter (locale and thread-safety surprises) for 16 fixed characters.
     public static func timestamp(_ date: Date) -> String {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secOfDay = seconds - days * 86_400
-        // Howard Hinnant's civil_from_days.
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let doe = days - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let civil = Render.civilDate(daysSinceEpoch: Int(days))
+        let (year, month, day) = (Int64(civil.year), Int64(civil.month), Int64(civil.day))
         func pad(_ v: Int64, _ width: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s

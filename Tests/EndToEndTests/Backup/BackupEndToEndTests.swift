@@ -13,10 +13,15 @@ struct BackupEndToEndTests {
     // MARK: the tree
 
     /// Regular files (modes 600/755/4755), other owners, symlinks inside the tree, an empty
-    /// directory, a 200 MB file and 10,000 small files. Made once per run.
+    /// directory, a 200 MB file and 10,000 small files. Made once and kept for later runs (a
+    /// marker beside it says it is complete), so runs do not pile up 200 MB trees in /tmp.
     static let tree: URL = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-backup-tree-\(getpid())/tree")
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-backup-e2e-tree")
+        let root = parent.appendingPathComponent("tree")
+        let marker = parent.appendingPathComponent(".complete")
         let fm = FileManager.default
+        if fm.fileExists(atPath: marker.path) { return root }
+        try? fm.removeItem(at: parent)
         try! fm.createDirectory(at: root.appendingPathComponent("small"), withIntermediateDirectories: true)
         try! fm.createDirectory(at: root.appendingPathComponent("empty"), withIntermediateDirectories: true)
         try! Data("key\n".utf8).write(to: root.appendingPathComponent("secret.key"))
@@ -40,6 +45,7 @@ struct BackupEndToEndTests {
         for i in 0..<10_000 {
             try! Data("small file \(i)\n".utf8).write(to: root.appendingPathComponent("small/f\(i).txt"))
         }
+        fm.createFile(atPath: marker.path, contents: nil)
         return root
     }()
 

@@ -100,7 +100,7 @@ struct ManifestDiff {
         if st.st_uid != e.uid || st.st_gid != e.gid { return "owner \(st.st_uid):\(st.st_gid) → \(e.uid):\(e.gid)" }
         switch type {
         case "symlink":
-            return RestoreSwap.linkTarget(dir, name) == e.target ? nil : "link target"
+            return TreeWalk.linkTarget(dir, name) == e.target ? nil : "link target"
         case "file":
             if Int64(st.st_size) != e.size { return "size \(st.st_size) → \(e.size)" }
             let fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)

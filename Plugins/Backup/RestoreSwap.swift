@@ -142,7 +142,7 @@ final class RestoreSwap: @unchecked Sendable {
     /// Same type, mode, owner and content (files compared byte for byte, links by target).
     static func same(staged: Int32, live: Int32, name: String, _ s: stat, _ l: stat) throws -> Bool {
         guard s.st_mode == l.st_mode, s.st_uid == l.st_uid, s.st_gid == l.st_gid, s.st_size == l.st_size else { return false }
-        if (s.st_mode & S_IFMT) == S_IFLNK { return linkTarget(staged, name) == linkTarget(live, name) }
+        if (s.st_mode & S_IFMT) == S_IFLNK { return TreeWalk.linkTarget(staged, name) == TreeWalk.linkTarget(live, name) }
         let a = openat(staged, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         let b = openat(live, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         defer { if a >= 0 { close(a) }; if b >= 0 { close(b) } }
@@ -168,17 +168,11 @@ final class RestoreSwap: @unchecked Sendable {
         return done
     }
 
-    static func linkTarget(_ dir: Int32, _ name: String) -> String? {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlinkat(dir, name, &buf, buf.count - 1)
-        return n < 0 ? nil : String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     /// Write the staged file or link under a unique name in `live`; returns that name.
     static func copy(from staged: Int32, to live: Int32, name: String, _ s: stat, path: String) throws -> String {
         let tmp = "." + name + ".balctl-new-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         if (s.st_mode & S_IFMT) == S_IFLNK {
-            guard let target = linkTarget(staged, name) else { throw JobFailure("staging \(path): unreadable link") }
+            guard let target = TreeWalk.linkTarget(staged, name) else { throw JobFailure("staging \(path): unreadable link") }
             guard symlinkat(target, live, tmp) == 0 else { throw JobFailure("cannot create the link for \(path): \(String(cString: strerror(errno)))") }
             _ = fchownat(live, tmp, s.st_uid, s.st_gid, AT_SYMLINK_NOFOLLOW)
             var times = [s.st_atim, s.st_mtim]

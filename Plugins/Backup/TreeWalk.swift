@@ -86,10 +86,8 @@ struct TreeWalk {
         case S_IFDIR: kind = .directory
         case S_IFLNK:
             kind = .symlink
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlinkat(parent, name, &buf, buf.count - 1)
-            guard n >= 0 else { skipped.append(Skipped(path: "/" + path, why: "unreadable link")); return }
-            target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let stored = Self.linkTarget(parent, name) else { skipped.append(Skipped(path: "/" + path, why: "unreadable link")); return }
+            target = stored
         default:
             skipped.append(Skipped(path: "/" + path, why: "not a file, directory or link (socket, FIFO or device): not backed up"))
             return
@@ -107,6 +105,13 @@ struct TreeWalk {
         for child in try Self.names(fd, "/" + path) {
             try visitEntry(fd, child, path + "/" + child, depth: depth + 1, count: &count, skipped: &skipped, visit)
         }
+    }
+
+    /// The target stored in the link `name` in the directory `dir`; nil when it cannot be read.
+    static func linkTarget(_ dir: Int32, _ name: String) -> String? {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(dir, name, &buf, buf.count - 1)
+        return n < 0 ? nil : String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The directory's entry names, sorted (byte order), without `.` and `..`.

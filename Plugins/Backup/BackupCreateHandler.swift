@@ -76,7 +76,7 @@ public struct BackupCreateHandler: CommandHandler {
                 let pipeline = PartPipeline(transfer: transfer, snapshotID: begun.snapshotId, existing: begun)
                 let writer = SnapshotWriter(
                     data: PartCutter(kind: "data", partBytes: partBytes, pipeline: pipeline),
-                    manifest: PartCutter(kind: "manifest", partBytes: partBytes, pipeline: pipeline),
+                    manifest: PartCutter(kind: "manifest", partBytes: min(partBytes, SnapshotWriter.manifestPartBytes), pipeline: pipeline),
                     compressionLevel: level, threads: threads,
                     onProgress: { done in
                         try stop.check()

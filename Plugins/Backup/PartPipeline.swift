@@ -1,6 +1,11 @@
 import AgentKernel
 import BalctlProtocol
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Cuts a byte stream into parts and uploads them on a thread of its own while the producer
 /// goes on compressing: at most one part waits and one travels, so memory stays at about two
@@ -39,7 +44,12 @@ final class PartPipeline: @unchecked Sendable {
 
     /// A buffer to fill: a returned one when there is one.
     func takeBuffer(capacity: Int) -> PartBuffer {
-        spare.withLock { s in defer { s = nil }; return s } ?? PartBuffer(capacity: capacity)
+        let reused = spare.withLock { s -> PartBuffer? in
+            guard let b = s, b.bytes.capacity >= capacity else { return nil }
+            s = nil
+            return b
+        }
+        return reused ?? PartBuffer(capacity: capacity)
     }
 
     /// Hand over a full part; blocks while the previous one is still waiting. The buffer comes
@@ -49,9 +59,11 @@ final class PartPipeline: @unchecked Sendable {
         slots.wait()
         queue.async { [self] in
             send(kind: kind, index: index, buffer: buffer)
-            // The part's bytes are no longer referenced (send is done): emptied in place, the
-            // buffer keeps its pages for the next part.
-            buffer.bytes.removeAll(keepingCapacity: true)
+            // The part's bytes are no longer needed (sent, or failed for good): their pages go
+            // back to the kernel while the buffer keeps its address range for the next part, so
+            // only the part being filled stays resident between uploads (peak RSS about one
+            // part plus what is made while the previous one travels, not two whole parts).
+            buffer.releasePages()
             spare.withLock { $0 = buffer }
             slots.signal()
         }
@@ -75,6 +87,14 @@ final class PartPipeline: @unchecked Sendable {
         }
     }
 
+    /// Block until the part handed over last has left (sent, or failed). The cutter calls this a
+    /// quarter into the next part, so at most one whole part and a quarter of the next are
+    /// resident: compressing on while a part travels, without holding two parts.
+    func awaitPreviousPart() {
+        slots.wait()
+        slots.signal()
+    }
+
     /// Wait for every submitted part; throws the first failure.
     func finish() throws -> Totals {
         queue.sync {}
@@ -89,6 +109,22 @@ final class PartPipeline: @unchecked Sendable {
 final class PartBuffer: @unchecked Sendable {
     var bytes: [UInt8]
     init(capacity: Int) { bytes = []; bytes.reserveCapacity(capacity) }
+
+    /// Empty the buffer and hand the whole pages its bytes occupied back to the kernel
+    /// (`MADV_DONTNEED` on private anonymous memory: they read as zeros when touched again, which
+    /// `append` overwrites). The allocation itself stays, so no new 16 MiB block is taken per part.
+    func releasePages() {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Mutable access: should anyone still share the array's storage (a caller that kept the
+        // bytes), it is copied here first, and only pages this buffer alone owns are dropped.
+        bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress, raw.count >= page else { return }
+            let start = (Int(bitPattern: base) + page - 1) & ~(page - 1)
+            let end = (Int(bitPattern: base) + raw.count) & ~(page - 1)
+            if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED)) }
+        }
+        bytes.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Collects a stream into parts of `partBytes` for a pipeline.
@@ -99,15 +135,32 @@ final class PartCutter {
     private var buffer: PartBuffer
     private(set) var nextIndex = 0
     private(set) var total: Int64 = 0
+    /// How far the next part fills while the previous one travels.
+    private let overlapBytes: Int
+    private var awaited = true
 
     init(kind: String, partBytes: Int, pipeline: PartPipeline) {
         self.kind = kind; self.partBytes = partBytes; self.pipeline = pipeline
+        overlapBytes = max(partBytes / 4, 1)
         buffer = pipeline.takeBuffer(capacity: partBytes)
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
+            if !awaited {
+                let room = overlapBytes - buffer.bytes.count
+                if room <= 0 {
+                    pipeline.awaitPreviousPart()
+                    awaited = true
+                    continue
+                }
+                let take = min(room, bytes.count - offset)
+                buffer.bytes.append(contentsOf: bytes[offset..<(offset + take)])
+                offset += take
+                total += Int64(take)
+                continue
+            }
             let take = min(partBytes - buffer.bytes.count, bytes.count - offset)
             buffer.bytes.append(contentsOf: bytes[offset..<(offset + take)])
             offset += take
@@ -122,6 +175,7 @@ final class PartCutter {
     func flush() throws {
         guard !buffer.bytes.isEmpty else { return }
         try pipeline.submit(kind: kind, index: nextIndex, buffer: buffer)
+        awaited = false
         nextIndex += 1
         buffer = pipeline.takeBuffer(capacity: partBytes)
     }

@@ -70,7 +70,12 @@ final class SnapshotExtractor {
     }
 
     private var source: PartSource
-    private var current: UnsafeMutableRawBufferPointer?
+    /// The part being read, and how far libarchive has taken it.
+    private var current: [UInt8] = []
+    private var offset = 0
+    /// What libarchive reads from: a window of the current part. The part's array cannot be
+    /// lent to C beyond a closure, and copying it whole would hold every part twice.
+    private let window = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     private var sourceError: (any Error)?
     private(set) var compressedBytes: Int64 = 0
 
@@ -78,19 +83,27 @@ final class SnapshotExtractor {
         self.stagingRoot = stagingRoot; self.limits = limits; self.source = source; self.restoreOwners = restoreOwners
     }
 
-    deinit { current?.deallocate() }
+    deinit { window.deallocate() }
 
     private static let readCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int = { _, client, out in
         let me = Unmanaged<SnapshotExtractor>.fromOpaque(client!).takeUnretainedValue()
         do {
-            guard let part = try me.source.nextPart(), !part.isEmpty else { return 0 }
-            me.current?.deallocate()
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: part.count, alignment: 16)
-            buffer.copyBytes(from: part)
-            me.current = buffer
-            me.compressedBytes += Int64(part.count)
-            out?.pointee = UnsafeRawPointer(buffer.baseAddress!)
-            return part.count
+            if me.offset == me.current.count {
+                // The part is used up: let it go before the next one is downloaded, so two
+                // parts are never held at once.
+                me.current = []
+                me.offset = 0
+                guard let part = try me.source.nextPart(), !part.isEmpty else { return 0 }
+                me.current = part
+                me.compressedBytes += Int64(part.count)
+            }
+            let n = min(me.window.count, me.current.count - me.offset)
+            me.current.withUnsafeBytes { part in
+                me.window.copyMemory(from: UnsafeRawBufferPointer(rebasing: part[me.offset..<(me.offset + n)]))
+            }
+            me.offset += n
+            out?.pointee = UnsafeRawPointer(me.window.baseAddress!)
+            return n
         } catch {
             me.sourceError = error
             return -1

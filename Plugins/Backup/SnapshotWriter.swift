@@ -31,6 +31,10 @@ final class SnapshotWriter {
     let onProgress: (Int64) throws -> Void
     private var sinkError: (any Error)?
     static let readChunk = 1 << 20
+    /// Manifest parts are cut small: the manifest grows with the entry count (about 200 bytes
+    /// an entry), so a whole-part buffer beside the data's would add megabytes per 10,000 files
+    /// to the agent's memory, and readers take parts of any size.
+    static let manifestPartBytes = 1 << 20
 
     init(data: PartCutter, manifest: PartCutter, compressionLevel: Int, threads: Int, onProgress: @escaping (Int64) throws -> Void) {
         self.data = data; self.manifest = manifest; self.compressionLevel = compressionLevel

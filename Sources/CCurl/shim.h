@@ -12,6 +12,7 @@ typedef size_t (*balctl_curl_write_cb)(char *ptr, size_t size, size_t nmemb, voi
 static inline CURLcode balctl_curl_setopt_write_cb(CURL *h, CURLoption o, balctl_curl_write_cb v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode balctl_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode balctl_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode balctl_curl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 /* Restrict the transfer (and any redirect) to https, or to http and https. libcurl 7.85 added
    CURLOPT_PROTOCOLS_STR / CURLOPT_REDIR_PROTOCOLS_STR and deprecated the bitmask options; older
    libcurl (RHEL 9 ships 7.76) only knows the bitmask. `use_bitmask` selects the old options (the

@@ -157,7 +157,11 @@ public final class CurlSession: @unchecked Sendable {
         var bytes: [UInt8] = []
         let limit: Int
         var overflowed = false
-        init(limit: Int) { self.limit = limit }
+        /// For a body sink: the transfer, asked for the announced length before the first
+        /// append so a large answer (a 16 MiB snapshot part) is stored once, not regrown by
+        /// doubling (which copies it and leaves up to twice its size allocated).
+        var handle: UnsafeMutableRawPointer?
+        init(limit: Int, handle: UnsafeMutableRawPointer? = nil) { self.limit = limit; self.handle = handle }
     }
 
     /// Where `download` writes: straight to a file descriptor, counting and capping.
@@ -241,7 +245,7 @@ public final class CurlSession: @unchecked Sendable {
         }
         if let body { _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count) }
 
-        let sink = Sink(limit: options.maxResponseBytes)
+        let sink = Sink(limit: options.maxResponseBytes, handle: handle)
         let sinkPtr = Unmanaged.passRetained(sink)
         defer { sinkPtr.release() }
         let filePtr = file.map { Unmanaged.passRetained($0) }
@@ -296,6 +300,14 @@ public final class CurlSession: @unchecked Sendable {
         let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
         let count = size * n
         if sink.bytes.count + count > sink.limit { sink.overflowed = true; return 0 }
+        if sink.bytes.isEmpty, let handle = sink.handle {
+            sink.handle = nil
+            // Content-Length, when the peer sent one; capped at the limit (it is the peer's claim).
+            var announced: curl_off_t = -1
+            if balctl_curl_getinfo_off(handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) == CURLE_OK, announced > 4096 {
+                sink.bytes.reserveCapacity(Int(min(Int64(announced), Int64(sink.limit))))
+            }
+        }
         if let ptr {
             ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
                 sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))

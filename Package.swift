@@ -63,8 +63,10 @@ let package = Package(
                 exclude: ["README.md"]),
         .target(name: "BackupPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive", "CurlClient"],
                 path: "Plugins/Backup", exclude: ["README.md"]),
+        .target(name: "OpenLiteSpeedPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "BackupPlugin"],
+                path: "Plugins/OpenLiteSpeed", exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
             dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
@@ -134,14 +136,16 @@ let package = Package(
         // nothing was sent, a seeded generator for fuzz tests, a tiny HTTP server for contract emulators
         // and webhook receivers, and the `.bindServer` trait that starts one real named (ServiceLaunchers)
         // per suite for the DNS and failover suites.
-        .target(name: "TestSupport", dependencies: ["ServiceLaunchers"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ServiceLaunchers", "AgentKernel", "BalctlProtocol"], path: "Tests/TestSupport"),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "SQLEngineTests", dependencies: ["SQLEngine", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
-        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers"]),
+        .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers"],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import AgentKernel
 
 /// Where HAProxy and the programs around it live on this host. Production values come from the
 /// environment (`BALCTL_HAPROXY_CONFIG`, `BALCTL_HAPROXY_BIN`, `BALCTL_STATE_DIR`); tests point

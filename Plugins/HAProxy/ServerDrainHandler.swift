@@ -10,6 +10,7 @@ public struct ServerDrainHandler: CommandHandler {
     public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }
 
     public static let id = "haproxy.server_drain"
+    public static let exampleParameters: JSONValue = .object(["backend": .string("web"), "server": .string("web1")])
     public static let summary = "Drain a backend server: no new sessions; existing ones finish"
     public static let parameterHelp = ServerParameters.help
     public static let lock: String? = "haproxy"

@@ -10,6 +10,7 @@ public struct ServerMaintHandler: CommandHandler {
     public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }
 
     public static let id = "haproxy.server_maint"
+    public static let exampleParameters: JSONValue = .object(["backend": .string("web"), "server": .string("web1")])
     public static let summary = "Put a backend server in maintenance: no traffic, health checks stop"
     public static let parameterHelp = ServerParameters.help
     public static let lock: String? = "haproxy"

@@ -10,6 +10,7 @@ public struct ServerReadyHandler: CommandHandler {
     public init(settings: HAProxySettings = .fromEnvironment()) { self.settings = settings }
 
     public static let id = "haproxy.server_ready"
+    public static let exampleParameters: JSONValue = .object(["backend": .string("web"), "server": .string("web1")])
     public static let summary = "Return a backend server to service (clears drain and maintenance)"
     public static let parameterHelp = ServerParameters.help
     public static let lock: String? = "haproxy"

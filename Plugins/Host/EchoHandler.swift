@@ -21,6 +21,7 @@ public struct EchoHandler: CommandHandler {
 
     public init() {}
     public static let id = "host.echo"
+    public static let exampleParameters: JSONValue = .object(["message": .string("hi")])
     public static let summary = "Diagnostic: wait, then echo a message back"
     public static let parameterHelp = "message: string (≤ 4096 bytes); delaySeconds: 0–3600 (default 0); fail: bool"
     public static let supportsCheckMode = true

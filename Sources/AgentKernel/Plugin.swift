@@ -73,6 +73,9 @@ public protocol CommandHandler: Sendable {
     /// Jobs sharing a lock run one at a time on a host; nil runs freely.
     static var lock: String? { get }
     static var supportsCheckMode: Bool { get }
+    /// Parameters that decode and validate (an empty object for commands whose parameters are
+    /// all optional); see `CommandInfo.example`.
+    static var exampleParameters: JSONValue { get }
 
     func run(_ params: Parameters, in context: JobContext) async throws -> JobOutcome
 }
@@ -82,6 +85,7 @@ extension CommandHandler {
     public static var requiresRoot: Bool { false }
     public static var lock: String? { nil }
     public static var supportsCheckMode: Bool { false }
+    public static var exampleParameters: JSONValue { .emptyObject }
 
     /// Decode and validate untyped job parameters; a `ParameterError` says what was wrong.
     public static func decodeParameters(_ json: JSONValue) throws -> Parameters {

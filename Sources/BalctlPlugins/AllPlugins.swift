@@ -2,12 +2,13 @@ import AgentKernel
 import BackupPlugin
 import HAProxyPlugin
 import HostPlugin
+import OpenLiteSpeedPlugin
 
 /// The one list of plugin modules. The agent runs them; the control plane reads their command
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

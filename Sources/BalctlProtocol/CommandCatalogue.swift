@@ -11,11 +11,15 @@ public struct CommandInfo: Codable, Sendable, Hashable {
     public var supportsCheckMode: Bool
     /// Human description of the parameters, e.g. "message: string (≤ 4096), delaySeconds: 0–3600".
     public var parameters: String
+    /// Parameters that decode and validate: shown in the catalogue, and the recipe loader's test
+    /// runs every command with them (so a new plugin needs no test edits outside its folder).
+    public var example: JSONValue?
 
     public init(id: String, stack: String, summary: String, requiresRoot: Bool, lock: String?,
-                supportsCheckMode: Bool, parameters: String) {
+                supportsCheckMode: Bool, parameters: String, example: JSONValue? = nil) {
         self.id = id; self.stack = stack; self.summary = summary; self.requiresRoot = requiresRoot
         self.lock = lock; self.supportsCheckMode = supportsCheckMode; self.parameters = parameters
+        self.example = example
     }
 }
 

@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 @testable import HAProxyPlugin
 import Testing
+import TestSupport
 
 extension HAProxyPluginSuite {
 /// haproxy.provision with a fake package manager that "installs" a fake haproxy.

@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 @testable import HAProxyPlugin
 import Testing
+import TestSupport
 
 extension HAProxyPluginSuite {
 /// The red team's findings against the merged HAProxy plugin: socket placement, which processes

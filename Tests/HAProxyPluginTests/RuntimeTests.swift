@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 @testable import HAProxyPlugin
 import Testing
+import TestSupport
 
 extension HAProxyPluginSuite {
 /// drain / ready / maint against a real haproxy with two real HTTP backends.

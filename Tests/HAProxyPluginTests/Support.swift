@@ -220,32 +220,6 @@ func waitUntil(_ what: String, timeout: Double = 10, _ condition: () throws -> B
     throw TestError("timed out waiting for: \(what)")
 }
 
-/// A JobContext like the job runner builds, with its output kept for the test to read.
-func makeContext(checkMode: Bool = false, command: String = "test") -> (JobContext, OutputTail) {
-    let out = OutputTail(limit: 64 * 1024)
-    let ctx = JobContext(jobID: 1, attempt: 1, command: command, checkMode: checkMode, timeoutSec: 120,
-                         output: out, processes: ProcessRunner(), host: HostProbe(), progress: { _, _ in })
-    return (ctx, out)
-}
-
-/// Run a handler the way the job runner does: decode + validate the JSON parameters, then run.
-func runJob<H: CommandHandler>(_ handler: H, _ params: JSONValue = .emptyObject, checkMode: Bool = false) async throws -> (JobOutcome, String) {
-    let (ctx, out) = makeContext(checkMode: checkMode, command: H.id)
-    let p = try H.decodeParameters(params)
-    let outcome = try await handler.run(p, in: ctx)
-    return (outcome, out.text)
-}
-
-/// The error a job ends with (a JobFailure's message, or a ParameterError's).
-func jobError<H: CommandHandler>(_ handler: H, _ params: JSONValue = .emptyObject, checkMode: Bool = false) async -> String? {
-    do {
-        _ = try await runJob(handler, params, checkMode: checkMode)
-        return nil
-    } catch {
-        return String(describing: error)
-    }
-}
-
 /// A Unix socket that records every command line sent to it and forwards it to the real admin
 /// socket: proof of what reached haproxy, and of what did not.
 final class RecordingSocket: @unchecked Sendable {

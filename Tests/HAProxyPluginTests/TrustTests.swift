@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 @testable import HAProxyPlugin
 import Testing
+import TestSupport
 
 extension HAProxyPluginSuite {
 /// Issue 20 item 10: the agent never takes a command line from another process, and only trusts

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentKernel
+import BalctlProtocol
+
+/// The `openlitespeed` backup scope: the configuration directory (`<server root>/conf`: the
+/// server config, vhost configs, templates, certificates kept there) and every virtual host's
+/// root (document root, its own certificates and logs). A restored server config must parse and
+/// pass the structural test (with `$SERVER_ROOT` read from the staging copy) before it goes live;
+/// activation reloads OLS when it runs.
+struct OLSBackupScope: BackupScope {
+    let settings: OLSSettings
+    var name: String { "openlitespeed" }
+
+    func roots(paths: [String]) throws -> [String] {
+        guard paths.isEmpty else { throw ParameterError("the openlitespeed scope takes no paths (it backs up \(settings.confDir) and the vhost roots)") }
+        guard settings.installed else { throw JobFailure("OpenLiteSpeed is not installed here (BALCTL_OLS_ROOT=\(settings.serverRoot))") }
+        let model = try OLSServerModel.load(settings)
+        var roots = [settings.confDir]
+        // A vhost root that is a system directory is not backed up (nor restored: see below).
+        for vh in model.vhosts where Files.info(vh.vhRoot)?.isDirectory == true && !Self.isSystemPath(Self.trimmed(vh.vhRoot)) {
+            roots.append(Self.trimmed(vh.vhRoot))
+        }
+        let unique = Array(Set(roots)).sorted()
+        return unique.filter { r in !unique.contains(where: { $0 != r && r.hasPrefix($0 + "/") }) }
+    }
+
+    static func trimmed(_ p: String) -> String { p.count > 1 && p.hasSuffix("/") ? String(p.dropLast()) : p }
+
+    static let systemPrefixes = ["/etc", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+                                 "/proc", "/sys", "/dev", "/run", "/var/lib", "/var/spool", "/var/cache", "/opt/balctl"]
+
+    /// `/`, a top-level directory, a system directory or anything below one; also a path with
+    /// `..` or `.` components (the staged config is not trusted to be tidy).
+    static func isSystemPath(_ p: String) -> Bool {
+        let parts = p.split(separator: "/")
+        if parts.count < 2 || parts.contains(where: { $0 == ".." || $0 == "." }) || !p.hasPrefix("/") { return true }
+        return systemPrefixes.contains { p == $0 || p.hasPrefix($0 + "/") }
+    }
+
+    func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws {
+        let staged = stagingRoot + settings.configPath
+        var st = stat()
+        guard lstat(staged, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw JobFailure("the snapshot has no regular file \(settings.configPath)")
+        }
+        let file: OLSConfigFile
+        do { file = try OLSConfigFile(bytes: try Files.readBytes(staged)) } catch {
+            throw JobFailure("the restored \(settings.configPath) does not parse: \(error)")
+        }
+        // Only the conf directory and vhost roots the restored config declares.
+        let stagedSettings = OLSSettings(serverRoot: stagingRoot + settings.serverRoot, stateDir: settings.stateDir)
+        let model = OLSServerModel(file: file, settings: settings)
+        let allowed = Set([settings.confDir] + model.vhosts.map { Self.trimmed($0.vhRoot) })
+        if let stray = roots.first(where: { !allowed.contains($0) }) {
+            throw JobFailure("the snapshot's root \(stray) is neither \(settings.confDir) nor a virtual host root its config declares")
+        }
+        // The restored config itself names the vhost roots, so a snapshot from a compromised
+        // member could declare `vhRoot /root/` to have /root restored: a vhost root is a web
+        // directory, never a system one.
+        if let system = roots.first(where: { $0 != settings.confDir && Self.isSystemPath($0) }) {
+            throw JobFailure("the snapshot's virtual host root \(system) is a system directory; refusing to restore it")
+        }
+        // The structural test against the staged tree (vhost configs, templates, MIME table are
+        // read there; LSPHP binaries and certificates outside the snapshot are checked live).
+        let check = OLSCheck.structural(try OLSConfigFile(bytes: try Files.readBytes(staged)), settings: stagedSettings)
+        let blocking = check.errors.filter { !$0.contains("is not an executable") && !$0.contains("keyFile") && !$0.contains("certFile") }
+        guard blocking.isEmpty else { throw JobFailure("the restored OpenLiteSpeed config fails its test: \(blocking.prefix(10).joined(separator: "; "))") }
+    }
+
+    func activate(in context: JobContext) async throws {
+        let control = OLSControl(settings: settings)
+        guard control.runningPID() != nil else { context.log("OpenLiteSpeed is not running: the restored files apply when it starts"); return }
+        _ = try await control.cycle("reload", in: context)
+    }
+}

@@ -33,6 +33,7 @@ public struct BackupCreateHandler: CommandHandler {
     public init(settings: BackupSettings) { self.settings = settings }
 
     public static let id = "backup.create"
+    public static let snapshotUse: SnapshotUse? = .creates
     public static let exampleParameters: JSONValue = .object(["scope": .string("paths"), "paths": .array([.string("/srv/www")])])
     public static let summary = "Snapshot a scope's files (haproxy, firewall, paths …) into the control plane's backup store"
     public static let parameterHelp = "scope: string (required); paths: [absolute path] (the paths scope); partMiB: 1–64 (default 16); zstdLevel: 1–19 (default 1)"

@@ -44,6 +44,7 @@ public struct BackupRestoreHandler: CommandHandler {
 
     public static let id = "backup.restore"
     public static let exampleParameters: JSONValue = .object(["snapshot": .string("0123456789abcdef0123456789abcdef")])
+    public static let snapshotUse: SnapshotUse? = .restores
     public static let summary = "Restore a snapshot: verify, unpack to staging, validate, swap in, reload; roll back on failure"
     public static let parameterHelp = "snapshot: id (required); restoreTo: absolute dir (unpack only); keepSetuid: bool; maxCompressionRatio: int (default 200)"
     public static let requiresRoot = true
@@ -69,6 +70,7 @@ public struct StandbyProvisionHandler: CommandHandler {
 
     public static let id = "standby.provision_from_backup"
     public static let exampleParameters: JSONValue = .object(["snapshot": .string("0123456789abcdef0123456789abcdef")])
+    public static let snapshotUse: SnapshotUse? = .restores
     public static let summary = "Provision a standby from a snapshot: install the stack if missing, then restore and reload"
     public static let parameterHelp = "snapshot: id (required); keepSetuid: bool"
     public static let requiresRoot = true

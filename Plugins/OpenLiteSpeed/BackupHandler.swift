@@ -20,6 +20,7 @@ public struct BackupHandler: CommandHandler {
     public static let parameterHelp = "zstdLevel: 1–19 (default 1)"
     public static let requiresRoot = true
     public static let lock: String? = "backup"
+    public static let snapshotUse: SnapshotUse? = .creates
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {

@@ -36,7 +36,8 @@ public struct HandlerRegistry: Sendable {
     private static func register<H: CommandHandler>(_ handler: H, stack: String) -> RegisteredHandler {
         let info = CommandInfo(
             id: H.id, stack: stack, summary: H.summary, requiresRoot: H.requiresRoot, lock: H.lock,
-            supportsCheckMode: H.supportsCheckMode, parameters: H.parameterHelp, example: H.exampleParameters)
+            supportsCheckMode: H.supportsCheckMode, parameters: H.parameterHelp, example: H.exampleParameters,
+            snapshotUse: H.snapshotUse)
         let descriptor = CommandDescriptor(info: info) { json in _ = try H.decodeParameters(json) }
         return RegisteredHandler(descriptor: descriptor) { json, context in
             let params = try H.decodeParameters(json)

@@ -76,6 +76,8 @@ public protocol CommandHandler: Sendable {
     /// Parameters that decode and validate (an empty object for commands whose parameters are
     /// all optional); see `CommandInfo.example`.
     static var exampleParameters: JSONValue { get }
+    /// Whether it uploads or reads a snapshot (see `CommandInfo.snapshotUse`).
+    static var snapshotUse: SnapshotUse? { get }
 
     func run(_ params: Parameters, in context: JobContext) async throws -> JobOutcome
 }
@@ -86,6 +88,7 @@ extension CommandHandler {
     public static var lock: String? { nil }
     public static var supportsCheckMode: Bool { false }
     public static var exampleParameters: JSONValue { .emptyObject }
+    public static var snapshotUse: SnapshotUse? { nil }
 
     /// Decode and validate untyped job parameters; a `ParameterError` says what was wrong.
     public static func decodeParameters(_ json: JSONValue) throws -> Parameters {

@@ -14,13 +14,25 @@ public struct CommandInfo: Codable, Sendable, Hashable {
     /// Parameters that decode and validate: shown in the catalogue, and the recipe loader's test
     /// runs every command with them (so a new plugin needs no test edits outside its folder).
     public var example: JSONValue?
+    /// What the command does with snapshots: the control plane lets a running job of a
+    /// `creates` command upload one, and a running job of a `restores` command (its `snapshot`
+    /// parameter) read one — by these declarations, not by command names.
+    public var snapshotUse: SnapshotUse?
 
     public init(id: String, stack: String, summary: String, requiresRoot: Bool, lock: String?,
-                supportsCheckMode: Bool, parameters: String, example: JSONValue? = nil) {
+                supportsCheckMode: Bool, parameters: String, example: JSONValue? = nil, snapshotUse: SnapshotUse? = nil) {
         self.id = id; self.stack = stack; self.summary = summary; self.requiresRoot = requiresRoot
         self.lock = lock; self.supportsCheckMode = supportsCheckMode; self.parameters = parameters
-        self.example = example
+        self.example = example; self.snapshotUse = snapshotUse
     }
+}
+
+/// See `CommandInfo.snapshotUse`.
+public enum SnapshotUse: String, Codable, Sendable, Hashable {
+    /// Uploads a snapshot of a scope (`backup.create`, `ols.backup`).
+    case creates
+    /// Reads the snapshot its `snapshot` parameter names (`backup.restore`, …).
+    case restores
 }
 
 /// A command's description plus its parameter validator (decode into the typed parameters and

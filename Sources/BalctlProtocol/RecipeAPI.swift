@@ -30,8 +30,12 @@ public struct RecipeParameter: Codable, Sendable, Equatable {
     public var type: RecipeParameterType
     public var defaultValue: JSONValue?
     public var description: String?
-    public init(name: String, type: RecipeParameterType, defaultValue: JSONValue?, description: String?) {
+    /// A value the loader checks the steps with when there is no default (a required snapshot
+    /// ID must look like one); never used as a value.
+    public var example: JSONValue?
+    public init(name: String, type: RecipeParameterType, defaultValue: JSONValue?, description: String?, example: JSONValue? = nil) {
         self.name = name; self.type = type; self.defaultValue = defaultValue; self.description = description
+        self.example = example
     }
 }
 

@@ -141,6 +141,17 @@ struct RecipeLoaderTests {
         }
     }
 
+    @Test("a required parameter's example checks the steps at load time; it must have the parameter's type")
+    func parameterExample() {
+        let withExample = "id: x\ntitle: t\nparameters:\n  snap:\n    type: string\n    example: 0123456789abcdef0123456789abcdef\nsteps:\n  - name: a\n    run: backup.restore\n    with: {snapshot: \"{{ snap }}\"}\n"
+        #expect(errors(withExample).isEmpty, "\(errors(withExample))")
+        // Without it, the type's sample ("example") is no snapshot ID: the step is refused.
+        let without = withExample.replacingOccurrences(of: "    example: 0123456789abcdef0123456789abcdef\n", with: "")
+        #expect(errors(without).first?.key == "steps[0].with")
+        let wrongType = withExample.replacingOccurrences(of: "example: 0123456789abcdef0123456789abcdef", with: "example: true")
+        #expect(errors(wrongType).first?.key == "parameters.snap.example")
+    }
+
     @Test("steps are checked against the command catalogue")
     func catalogueErrors() {
         let unknown = errors("id: x\ntitle: t\nsteps:\n  - name: a\n    run: host.nope\n")

@@ -8,16 +8,16 @@ import TestSupport
 /// The configuration format: byte-identical round trips, the structure read from OLS's own
 /// example files, and refusal (never a hang or a crash) of what is not that format.
 struct OLSConfigTests {
-    @Test(arguments: Fixture.all)
+    @Test(arguments: OLSFixture.all)
     func everyFixtureRoundTripsByteIdentical(_ name: String) throws {
-        let bytes = try Fixture.bytes(name)
+        let bytes = try OLSFixture.bytes(name)
         let file = try OLSConfigFile(bytes: bytes)
         #expect(file.bytes == bytes)
         #expect(!file.nodes.isEmpty)
     }
 
     @Test func theShippedExampleReadsAsOLSReadsIt() throws {
-        let file = try OLSConfigFile(bytes: Fixture.bytes("httpd_config.conf"))
+        let file = try OLSConfigFile(bytes: OLSFixture.bytes("httpd_config.conf"))
         let vh = try #require(file.first("virtualhost"))
         #expect(vh.kind == .block && vh.value == "Example" && vh.name == "virtualHost")
         #expect(vh.value("configFile") == "$SERVER_ROOT/conf/vhosts/Example/vhconf.conf")
@@ -32,7 +32,7 @@ struct OLSConfigTests {
     }
 
     @Test func aMultiLineValueIsOneValueAndItsBracesAreText() throws {
-        let file = try OLSConfigFile(bytes: Fixture.bytes("shop_vhconf.conf"))
+        let file = try OLSConfigFile(bytes: OLSFixture.bytes("shop_vhconf.conf"))
         let rules = try #require(file.first("rewrite")?.first("rules"))
         #expect(rules.value.contains("RewriteRule ^/old/(.*)$ /new/$1"))
         #expect(rules.value.contains("not a block { here }"))
@@ -69,8 +69,8 @@ struct OLSConfigTests {
         var rng = SplitMix64(seed: 0x015)
         var parsed = 0, refused = 0
         let noise: [UInt8] = [0x7b, 0x7d, 0x0a, 0x0d, 0x23, 0x3c, 0x20, 0x09, 0x24, 0x00, 0xc3, 0x41]
-        for name in Fixture.all {
-            let bytes = try Fixture.bytes(name)
+        for name in OLSFixture.all {
+            let bytes = try OLSFixture.bytes(name)
             var inputs: [[UInt8]] = stride(from: 0, through: bytes.count, by: 7).map { Array(bytes[..<$0]) }
             for _ in 0..<300 {
                 var m = bytes
@@ -92,7 +92,7 @@ struct OLSConfigTests {
     }
 
     @Test func editsTouchOnlyTheirLines() throws {
-        let original = try Fixture.bytes("httpd_config.conf")
+        let original = try OLSFixture.bytes("httpd_config.conf")
         let file = try OLSConfigFile(bytes: original)
         let listener = try #require(file.first("listener"))
         let added = try file.inserting(["    map                      shop a.example\n"], at: listener.endLine)

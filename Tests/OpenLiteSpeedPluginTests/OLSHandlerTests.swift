@@ -103,7 +103,7 @@ struct OLSHandlerTests {
         after = try after.removing((proc.line - 1)...proc.endLine)
         #expect(after.bytes == config)
         #expect(!ols.exists("conf/vhosts/shop/vhconf.conf") && !ols.exists("conf/vhosts/shop"))
-        #expect(try ols.read("conf/vhosts/Example/vhconf.conf") == Fixture.bytes("vhconf.conf"))
+        #expect(try ols.read("conf/vhosts/Example/vhconf.conf") == OLSFixture.bytes("vhconf.conf"))
         #expect(ols.pid != pid1)
         // Removing it again: unchanged.
         let (gone, _) = try await runJob(VHostRemoveHandler(settings: ols.settings), .object(["name": .string("shop")]))

@@ -107,12 +107,13 @@ public enum RecipeLoader {
     // MARK: catalogue
 
     /// Each `run:` must be a known command; each `with:` (parameters substituted by their
-    /// defaults, or a sample of their type) must decode into that command's parameters.
+    /// defaults, else their `example`, else a sample of their type) must decode into that
+    /// command's parameters.
     public static func validate(_ recipe: Recipe, catalogue: CommandCatalogue) throws {
         var errors: [RecipeError] = []
         var samples: [String: JSONValue] = [:]
         for p in recipe.parameters {
-            samples[p.name] = p.defaultValue ?? {
+            samples[p.name] = p.defaultValue ?? p.example ?? {
                 switch p.type {
                 case .string: return .string("example")
                 case .int, .number: return .number(1)
@@ -325,7 +326,7 @@ private struct Walker {
                 guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
                     throw fail(node, key, "parameter names are letters, digits and '_'")
                 }
-                let p = try mapping(node, key, allowed: ["type", "default", "description"], required: ["type"])
+                let p = try mapping(node, key, allowed: ["type", "default", "description", "example"], required: ["type"])
                 let typeText = try string(p["type"]!, "\(key).type")
                 guard let type = RecipeParameterType(rawValue: typeText) else {
                     throw fail(p["type"], "\(key).type", "unknown type '\(typeText)' (string, int, number, bool)")
@@ -335,8 +336,14 @@ private struct Walker {
                     def = try json(d, "\(key).default")
                     if !type.accepts(def!) { throw fail(d, "\(key).default", "expected a \(type.rawValue)") }
                 }
+                var example: JSONValue? = nil
+                if let e = p["example"] {
+                    example = try json(e, "\(key).example")
+                    if !type.accepts(example!) { throw fail(e, "\(key).example", "expected a \(type.rawValue)") }
+                }
                 parameters.append(RecipeParameter(name: name, type: type, defaultValue: def,
-                                                  description: try p["description"].map { try string($0, "\(key).description") }))
+                                                  description: try p["description"].map { try string($0, "\(key).description") },
+                                                  example: example))
             }
         }
         let steps = try stepList(top["steps"]!, "steps")

@@ -1,3 +1,4 @@
+import BalctlPlugins
 import BalctlProtocol
 import Crypto
 import Foundation
@@ -15,7 +16,19 @@ public struct Backups: Sendable {
     /// Set when the store cannot serve every replica (a local directory on PostgreSQL replicas).
     public let unavailableReason: String?
 
-    public static let restoreCommands = ["backup.restore", "standby.provision_from_backup"]
+    /// Commands whose running job may upload a snapshot, and those whose running job may read
+    /// the snapshot it names: from the plugins' declarations (`CommandInfo.snapshotUse`).
+    public static let createCommands = commands(.creates)
+    public static let restoreCommands = commands(.restores)
+
+    static func commands(_ use: SnapshotUse) -> Set<String> {
+        Set(AllPlugins.registry.catalogue.infos.filter { $0.snapshotUse == use }.map(\.id))
+    }
+
+    /// `'a', 'b'` for an SQL `IN (…)`: command IDs are catalogue names (letters, digits, `._`).
+    static func sqlList(_ commands: Set<String>) -> String {
+        commands.sorted().filter { $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" } }.map { "'\($0)'" }.joined(separator: ", ")
+    }
 
     public init(store: Store, objects: any SnapshotStore, unavailableReason: String? = nil) {
         self.store = store; self.objects = objects; self.unavailableReason = unavailableReason
@@ -73,7 +86,8 @@ public struct Backups: Sendable {
 
     // MARK: agent side
 
-    /// The running `backup.create` attempt gets its snapshot (made on the first call).
+    /// The running attempt of a snapshot-creating job (`backup.create`, `ols.backup`) gets its
+    /// snapshot (made on the first call).
     func begin(_ req: SnapshotBeginRequest, member: AgentIdentity) async throws -> SnapshotBeginReply {
         try requireAvailable()
         guard !req.scope.isEmpty, req.scope.count <= 64 else { throw ControlPlaneError.badRequest("scope must be 1–64 characters") }
@@ -84,7 +98,9 @@ public struct Backups: Sendable {
                 """, arguments: [req.jobId, member.memberID]) else {
                 throw ControlPlaneError.notFound("no job \(req.jobId) for this member")
             }
-            guard (job["command"] as String) == "backup.create" else { throw ControlPlaneError.forbidden("job \(req.jobId) is not a backup.create job") }
+            guard Self.createCommands.contains(job["command"] as String) else {
+                throw ControlPlaneError.forbidden("job \(req.jobId) is not a job that creates snapshots (\(Self.createCommands.sorted().joined(separator: ", ")))")
+            }
             guard (job["state"] as String) == "running", (job["attempt"] as Int64) == Int64(req.attempt) else {
                 throw ControlPlaneError.conflict("attempt \(req.attempt) of job \(req.jobId) is not the running attempt")
             }
@@ -210,7 +226,7 @@ public struct Backups: Sendable {
             }
             if row.view.memberId != member.memberID {
                 let jobs = try SQLRow.fetchAll(db, sql: """
-                    SELECT params FROM jobs WHERE member_id = ? AND state = 'running' AND command IN ('backup.restore', 'standby.provision_from_backup')
+                    SELECT params FROM jobs WHERE member_id = ? AND state = 'running' AND command IN (\(Self.sqlList(Self.restoreCommands)))
                     """, arguments: [member.memberID])
                 let named = jobs.contains { r in
                     guard let text: String = r["params"], case .object(let o)? = try? JSONTree.parse(text) else { return false }
@@ -369,7 +385,7 @@ public struct Backups: Sendable {
     /// Snapshots named by pending or running restore jobs (any account: IDs are unique).
     static func restoring(_ db: any SQLConnection) throws -> Set<String> {
         Set(try SQLRow.fetchAll(db, sql: """
-            SELECT params FROM jobs WHERE state IN ('pending', 'running') AND command IN ('backup.restore', 'standby.provision_from_backup')
+            SELECT params FROM jobs WHERE state IN ('pending', 'running') AND command IN (\(Self.sqlList(Self.restoreCommands)))
             """).compactMap { r -> String? in
                 guard let text: String = r["params"], case .object(let o)? = try? JSONTree.parse(text), case .string(let s)? = o["snapshot"] else { return nil }
                 return s

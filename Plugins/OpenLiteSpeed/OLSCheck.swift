@@ -94,8 +94,10 @@ struct OLSCheck: Sendable {
                 if extraFiles[path] == nil && !Files.exists(path) { c.errors.append("template '\(t.value)': \(path) does not exist") }
             }
         }
-        for inc in model.includes where !inc.contains("*") && extraFiles[inc] == nil && !Files.exists(inc) {
-            c.errors.append("include \(inc) does not exist")
+        // Included files must exist and parse (globs are OLS's to expand: not checked here).
+        for inc in model.includes where !inc.contains("*") && extraFiles[inc] == nil {
+            guard let bytes = try? Files.readBytes(inc) else { c.errors.append("include \(inc) does not exist or cannot be read"); continue }
+            do { _ = try OLSConfigFile(bytes: bytes) } catch { c.errors.append("\(inc) (included): \(error)") }
         }
         if let mime = file.first("mime")?.value, !mime.isEmpty {
             let path = model.resolve(mime, vhName: nil, vhRoot: nil)

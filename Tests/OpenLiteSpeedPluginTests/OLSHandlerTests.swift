@@ -45,6 +45,18 @@ struct OLSHandlerTests {
         try ols.flag("no-dash-t")
         let (old, _) = try await runJob(ConfigTestHandler(settings: ols.settings))
         #expect(old.summary.contains("not supported"), "\(old.summary)")
+        // An included file must exist and parse.
+        let config = try ols.read("conf/httpd_config.conf")
+        try ols.write("conf/httpd_config.conf", config + Array("include                  $SERVER_ROOT/conf/extra.conf\n".utf8))
+        let missing = await jobError(ConfigTestHandler(settings: ols.settings))
+        #expect(missing?.contains("include \(ols.root)/conf/extra.conf does not exist") == true, "\(missing ?? "nil")")
+        try ols.write("conf/extra.conf", Array("tuning {\n".utf8))
+        let broken = await jobError(ConfigTestHandler(settings: ols.settings))
+        #expect(broken?.contains("extra.conf (included): line 1: block 'tuning' is never closed") == true, "\(broken ?? "nil")")
+        try ols.write("conf/extra.conf", Array("tuning {\n  maxConnections 10\n}\n".utf8))
+        let (included, _) = try await runJob(ConfigTestHandler(settings: ols.settings))
+        #expect(included.summary.contains("configuration valid"))
+        try ols.write("conf/httpd_config.conf", config)
         // A vhost config that does not parse fails the test with its file and line.
         try ols.write("conf/vhosts/Example/vhconf.conf", Array("docRoot $VH_ROOT/html/\nindex {\n".utf8))
         let e = await jobError(ConfigTestHandler(settings: ols.settings))

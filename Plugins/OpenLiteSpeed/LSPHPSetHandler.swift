@@ -34,7 +34,8 @@ public struct LSPHPSetHandler: CommandHandler {
             let installed = OLSServerModel.installedLSPHP(settings)
             throw JobFailure("\(lsphp) is not installed (\(settings.serverRoot)/\(lsphp)/bin/lsphp); installed: \(installed.isEmpty ? "none" : installed.joined(separator: ", "))")
         }
-        guard let bytes = try? Files.readBytes(vh.configFile) else { throw JobFailure("cannot read \(vh.configFile)") }
+        let bytes: [UInt8]
+        do { bytes = try Files.readBytes(vh.configFile, noFollow: true) } catch { throw JobFailure("cannot read \(vh.configFile) (a link or not a regular file is never read through): \(error)") }
         let conf: OLSConfigFile
         do { conf = try OLSConfigFile(bytes: bytes) } catch { throw JobFailure("\(vh.configFile): \(error)") }
         if model.phpHandler(conf) == lsphp && model.processors.contains(where: { $0.name == lsphp }) {

@@ -21,7 +21,7 @@ struct OLSBackupScope: BackupScope {
         let model = try OLSServerModel.load(settings)
         var roots = [settings.confDir]
         // A vhost root that is a system directory is not backed up (nor restored: see below).
-        for vh in model.vhosts where Files.info(vh.vhRoot)?.isDirectory == true && !Self.isSystemPath(Self.trimmed(vh.vhRoot)) {
+        for vh in model.vhosts where Files.info(vh.vhRoot)?.isDirectory == true && Self.isWebRoot(Self.trimmed(vh.vhRoot), settings: settings) {
             roots.append(Self.trimmed(vh.vhRoot))
         }
         let unique = Array(Set(roots)).sorted()
@@ -32,6 +32,18 @@ struct OLSBackupScope: BackupScope {
 
     static let systemPrefixes = ["/etc", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
                                  "/proc", "/sys", "/dev", "/run", "/var/lib", "/var/spool", "/var/cache", "/opt/balctl"]
+
+    /// What a virtual host root may be, in a backup and in a restore: not a system directory,
+    /// and under the server root only a direct child that is none of OLS's own directories
+    /// (`bin`, `admin`, `lsphp82`…: a restored `bin/lswsctrl` would run as root on activation).
+    static func isWebRoot(_ p: String, settings: OLSSettings) -> Bool {
+        guard !isSystemPath(p), p != settings.serverRoot else { return false }
+        if p.hasPrefix(settings.serverRoot + "/") {
+            let rest = p.dropFirst(settings.serverRoot.count + 1)
+            return !rest.contains("/") && !OLSNames.isOLSDirectory(String(rest))
+        }
+        return true
+    }
 
     /// `/`, a top-level directory, a system directory or anything below one; also a path with
     /// `..` or `.` components (the staged config is not trusted to be tidy).
@@ -61,8 +73,8 @@ struct OLSBackupScope: BackupScope {
         // The restored config itself names the vhost roots, so a snapshot from a compromised
         // member could declare `vhRoot /root/` to have /root restored: a vhost root is a web
         // directory, never a system one.
-        if let system = roots.first(where: { $0 != settings.confDir && Self.isSystemPath($0) }) {
-            throw JobFailure("the snapshot's virtual host root \(system) is a system directory; refusing to restore it")
+        if let system = roots.first(where: { $0 != settings.confDir && !Self.isWebRoot($0, settings: settings) }) {
+            throw JobFailure("the snapshot's virtual host root \(system) is a system directory or one of OpenLiteSpeed's own; refusing to restore it")
         }
         // The structural test against the staged tree (vhost configs, templates, MIME table are
         // read there; LSPHP binaries and certificates outside the snapshot are checked live).

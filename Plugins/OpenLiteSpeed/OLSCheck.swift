@@ -68,11 +68,12 @@ struct OLSCheck: Sendable {
                 }
             }
         }
+        let templateMembers = Set(model.vhosts.filter { $0.template != nil }.map(\.name))
         var listenerNames = Set<String>()
         for l in model.listeners {
             if !listenerNames.insert(l.name).inserted { c.errors.append("listener '\(l.name)' is declared twice") }
             if l.address.isEmpty { c.errors.append("listener '\(l.name)' has no address") }
-            for m in l.maps where !model.vhosts.contains(where: { $0.name == m.vhost }) {
+            for m in l.maps where model.vhostIndex[m.vhost] == nil && !templateMembers.contains(m.vhost) {
                 c.errors.append("line \(m.line + 1): listener '\(l.name)' maps '\(m.vhost)', which is not a virtual host")
             }
             if l.secure {

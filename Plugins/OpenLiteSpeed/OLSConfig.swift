@@ -88,7 +88,8 @@ public struct OLSConfigFile: Sendable, Equatable {
                 continue
             }
             let (name, value) = nameAndValue(c)
-            guard Self.isName(name) else { throw OLSParseError(line: i + 1, "'\(name.prefix(40))' is not a directive name") }
+            // The line's text is not repeated: an error message must not carry file content.
+            guard Self.isName(name) else { throw OLSParseError(line: i + 1, "not a directive name (letters, digits, _ - . $)") }
             var node = OLSNode(kind: .directive, name: name, value: value, line: i)
             if value.hasPrefix("<<<") {
                 // A multi-line value runs to the line that holds just its end marker.
@@ -124,22 +125,53 @@ public struct OLSConfigFile: Sendable, Equatable {
     public func inserting(_ newLines: [String], at index: Int) throws(OLSParseError) -> OLSConfigFile {
         var l = lines
         // A last line without a terminator gets one first, or the insertion would join it.
-        if index == l.count, let last = l.last, !last.hasSuffix("\n") { l[l.count - 1] = last + "\n" }
-        l.insert(contentsOf: newLines, at: index)
+        var new = newLines.map(adapted)
+        if index == l.count, let last = l.last, !Self.isTerminated(last) {
+            // ... and the inserted run ends unterminated instead, so removing it again restores
+            // the file's bytes (see `removing`).
+            l[l.count - 1] = last + lineEnding
+            if let end = new.last, Self.isTerminated(end) { new[new.count - 1] = String(end.dropLast()) }
+        }
+        l.insert(contentsOf: new, at: index)
         return try OLSConfigFile(lines: l)
+    }
+
+    /// "\r\n" when most lines of the file end so (inserted lines follow the file).
+    public var lineEnding: String {
+        let crlf = lines.filter { $0.last == "\r\n" }.count
+        return crlf * 2 > lines.count ? "\r\n" : "\n"
+    }
+
+    static func isTerminated(_ line: String) -> Bool { line.last == "\n" || line.last == "\r\n" }
+
+    /// A line written with "\n" as the file writes its lines.
+    func adapted(_ line: String) -> String {
+        guard lineEnding == "\r\n", line.last == "\n" else { return line }
+        return String(line.dropLast()) + "\r\n"
     }
 
     /// Remove lines `range` (indexes into `lines`).
     public func removing(_ range: ClosedRange<Int>) throws(OLSParseError) -> OLSConfigFile {
+        try removing([range])
+    }
+
+    /// Remove several line ranges at once. When the file's unterminated last line goes, the new
+    /// last line loses its terminator (the mirror of `inserting` at the end).
+    public func removing(_ ranges: [ClosedRange<Int>]) throws(OLSParseError) -> OLSConfigFile {
         var l = lines
-        l.removeSubrange(range)
+        let endsOpen = l.last.map { !Self.isTerminated($0) } ?? false
+        let removesLast = ranges.contains { $0.contains(l.count - 1) }
+        for r in ranges.sorted(by: { $0.lowerBound > $1.lowerBound }) { l.removeSubrange(r) }
+        if endsOpen && removesLast, let last = l.last, Self.isTerminated(last) { l[l.count - 1] = String(last.dropLast()) }
         return try OLSConfigFile(lines: l)
     }
 
     /// Replace line `index` with `line`.
     public func replacing(line index: Int, with line: String) throws(OLSParseError) -> OLSConfigFile {
         var l = lines
-        l[index] = line
+        // The replaced line keeps its own terminator.
+        let body = line.last == "\n" || line.last == "\r\n" ? String(line.dropLast()) : line
+        l[index] = body + (l[index].last == "\r\n" ? "\r\n" : l[index].last == "\n" ? "\n" : "")
         return try OLSConfigFile(lines: l)
     }
 

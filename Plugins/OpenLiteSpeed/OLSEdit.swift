@@ -34,6 +34,33 @@ struct OLSEditor: Sendable {
         var note: String
     }
 
+    /// A file the change writes or removes: its directory opened without following any link
+    /// (`PinnedDirectory`), its previous content, mode and owner read through that descriptor.
+    final class Target {
+        let path: String
+        let dir: String
+        let name: String
+        var pinned: PinnedDirectory?
+        let previous: PinnedDirectory.Entry?
+        init(path: String) throws {
+            self.path = path
+            let slash = path.lastIndex(of: "/")!
+            dir = slash == path.startIndex ? "/" : String(path[..<slash])
+            name = String(path[path.index(after: slash)...])
+            do {
+                let (p, _) = try PinnedDirectory.open(dir)
+                pinned = p
+                previous = try p.read(name)
+            } catch {
+                // A directory still to be made has no previous file; anything else (a link on the
+                // way, a link or device at the name) refuses the change before anything is written.
+                guard error.code == ENOENT else { throw JobFailure("refusing to touch \(path): \(error)") }
+                pinned = nil
+                previous = nil
+            }
+        }
+    }
+
     /// `verify` reads the installed files back (as a model) and says what is wrong, if anything.
     func apply(_ change: OLSChange, in context: JobContext, verify: @Sendable (OLSServerModel) -> String?) async throws -> Applied {
         let configPath = settings.configPath
@@ -43,17 +70,16 @@ struct OLSEditor: Sendable {
 
         var diffs: [String] = []
         if candidate.lines != original.file.lines { diffs.append(Self.diff(original.file.lines, candidate.lines, path: configPath)) }
-        var previous: [String: [UInt8]] = [:]
-        for (path, file) in change.writes.sorted(by: { $0.key < $1.key }) {
-            let old = try? Files.readBytes(path)
-            if let old { previous[path] = old }
-            let oldLines = old.flatMap { try? OLSConfigFile(bytes: $0).lines } ?? []
-            if oldLines != file.lines { diffs.append(Self.diff(oldLines, file.lines, path: path)) }
-        }
-        for path in change.removals {
-            guard let old = try? Files.readBytes(path) else { continue }
-            previous[path] = old
-            diffs.append(Self.diff((try? OLSConfigFile(bytes: old).lines) ?? [], [], path: path))
+        var targets: [String: Target] = [:]
+        for path in change.writes.keys.sorted() + change.removals {
+            let t = try Target(path: path)
+            targets[path] = t
+            let oldLines = t.previous.flatMap { try? OLSConfigFile(bytes: $0.bytes).lines } ?? []
+            if let file = change.writes[path] {
+                if oldLines != file.lines || t.previous == nil { diffs.append(Self.diff(oldLines, file.lines, path: path)) }
+            } else if t.previous != nil {
+                diffs.append(Self.diff(oldLines, [], path: path))
+            }
         }
         let diff = diffs.joined(separator: "\n")
         guard !diffs.isEmpty else { return Applied(changed: false, diff: "", note: "nothing to change") }
@@ -64,62 +90,98 @@ struct OLSEditor: Sendable {
 
         let info = Files.info(configPath)
         let owner = Files.owner(like: info)
-        var made: [String] = []
-        var written: [String] = []
-        var removed: [String] = []
+        var created: [String] = []
+        var written: [Target] = []
+        var removed: [Target] = []
+        var rollbackProblems: [String] = []
+        var rolledBack = false
         func rollback() {
-            for path in written {
-                if let old = previous[path] { try? SafeFile.write(path, old, mode: 0o640, owner: owner) } else { unlink(path) }
+            guard !rolledBack else { return }
+            rolledBack = true
+            for t in written {
+                do {
+                    if let old = t.previous { try t.pinned?.write(t.name, old.bytes, mode: old.mode, owner: old.owner) }
+                    else { try t.pinned?.remove(t.name) }
+                } catch { rollbackProblems.append("\(error)") }
             }
-            for path in removed { if let old = previous[path] { try? SafeFile.write(path, old, mode: 0o640, owner: owner) } }
-            for dir in made.reversed() { rmdir(dir) }
-            try? Files.replace(configPath, with: originalBytes, like: info)
+            for t in removed {
+                guard let old = t.previous else { continue }
+                do { try t.pinned?.write(t.name, old.bytes, mode: old.mode, owner: old.owner) } catch { rollbackProblems.append("\(error)") }
+            }
+            for dir in created.reversed() {
+                let slash = dir.lastIndex(of: "/")!
+                if let (parent, _) = try? PinnedDirectory.open(String(dir[..<slash])) { parent.removeEmptyDirectory(String(dir[dir.index(after: slash)...])) }
+            }
+            do { try Files.replace(configPath, with: originalBytes, like: info) } catch { rollbackProblems.append("\(error)") }
+        }
+        func putBack() -> String {
+            rollbackProblems.isEmpty ? "the previous files were put back" : "putting the previous files back failed too (\(rollbackProblems.joined(separator: "; "))): check the server"
         }
         do {
-            for dir in change.makeDirectories where !Files.exists(dir) {
-                do { try SafeFile.makeDirectory(dir, mode: 0o750) } catch { throw JobFailure("cannot create \(dir): \(error)") }
-                if let owner { _ = chown(dir, owner.uid, owner.gid) }
-                made.append(dir)
-            }
             if change.serverConfig != nil {
                 do {
                     try Files.replace(configPath + ".balctl.bak", with: originalBytes, like: info)
                     try Files.replace(configPath, with: candidate.bytes, like: info)
                 } catch { throw JobFailure("cannot write \(configPath): \(error)") }
             }
-            for (path, file) in change.writes.sorted(by: { $0.key < $1.key }) {
-                do { try SafeFile.write(path, file.bytes, mode: 0o640, owner: owner) } catch { throw JobFailure("cannot write \(path): \(error)") }
-                written.append(path)
+            for path in change.writes.keys.sorted() {
+                let t = targets[path]!
+                do {
+                    if t.pinned == nil {
+                        let create = change.makeDirectories.contains(t.dir) ? (mode: mode_t(0o750), owner: owner) : nil
+                        let (p, made) = try PinnedDirectory.open(t.dir, create: create)
+                        t.pinned = p
+                        created += made
+                    }
+                    try t.pinned!.write(t.name, change.writes[path]!.bytes, mode: t.previous?.mode ?? 0o640, owner: t.previous?.owner ?? owner)
+                } catch { throw JobFailure("cannot write \(path): \(error)") }
+                written.append(t)
             }
-            for path in change.removals where previous[path] != nil {
-                try saveRemoved(path, previous[path]!)
-                guard unlink(path) == 0 || errno == ENOENT else { throw JobFailure("cannot remove \(path): \(String(cString: strerror(errno)))") }
-                removed.append(path)
+            for path in change.removals {
+                let t = targets[path]!
+                guard let old = t.previous, let pinned = t.pinned else { continue }
+                try saveRemoved(path, old.bytes)
+                do { try pinned.remove(t.name) } catch { throw JobFailure("cannot remove \(path): \(error)") }
+                removed.append(t)
             }
-            for dir in change.removeEmptyDirectories { rmdir(dir) }
 
             var installed = OLSCheck.structural(try OLSServerModel.load(settings).file, settings: settings)
             if installed.valid { try await installed.runBinaryTest(settings, in: context) }
-            guard installed.valid else { throw installed.failure("the previous files were put back") }
+            guard installed.valid else {
+                rollback()
+                throw installed.failure(putBack())
+            }
             if let problem = verify(try OLSServerModel.load(settings)) {
-                throw JobFailure("read back after writing: \(problem); the previous files were put back")
+                rollback()
+                throw JobFailure("read back after writing: \(problem); \(putBack())")
             }
         } catch {
+            if rolledBack { throw error }
             rollback()
-            throw error
+            throw JobFailure("\(error); \(putBack())", result: (error as? JobFailure)?.result)
         }
         context.log(diff)
         let control = OLSControl(settings: settings)
         guard control.runningPID() != nil else {
+            removeEmptyDirectories(change)
             return Applied(changed: true, diff: diff, note: "OpenLiteSpeed is not running; the change applies when it starts")
         }
         do {
             let (before, after) = try await control.cycle("reload", in: context)
+            removeEmptyDirectories(change)
             return Applied(changed: true, diff: diff, note: "reloaded gracefully (pid \(before.map(String.init) ?? "?") → \(after))")
         } catch {
             rollback()
             let again = (try? await control.cycle("reload", in: context)) != nil
-            throw JobFailure("\(error); the previous files were put back\(again ? " and OpenLiteSpeed reloaded them" : ", but reloading them failed too: check the server")")
+            throw JobFailure("\(error); \(putBack())\(again ? " and OpenLiteSpeed reloaded them" : ", but reloading them failed too: check the server")")
+        }
+    }
+
+    /// Directories a removal emptied go only once the change has taken (a rollback needs them).
+    private func removeEmptyDirectories(_ change: OLSChange) {
+        for dir in change.removeEmptyDirectories {
+            let slash = dir.lastIndex(of: "/")!
+            if let (parent, _) = try? PinnedDirectory.open(String(dir[..<slash])) { parent.removeEmptyDirectory(String(dir[dir.index(after: slash)...])) }
         }
     }
 

@@ -38,6 +38,8 @@ struct OLSServerModel: Sendable {
     /// The server-level `scripthandler` entries: suffix → handler name (`php` → `lsphp`).
     var scriptHandlers: [String: String] = [:]
     var includes: [String] = []
+    /// Declared (non-template) vhosts by name.
+    var vhostIndex: [String: Int] = [:]
 
     init(file: OLSConfigFile, settings: OLSSettings) {
         self.settings = settings
@@ -72,13 +74,19 @@ struct OLSServerModel: Sendable {
         }
         scriptHandlers = Self.scriptHandlers(file.first("scripthandler"))
         includes = file.all("include").map { resolve($0.value, vhName: nil, vhRoot: nil) }
+        // Indexes, not searches: a config may hold thousands of vhosts and maps.
+        var index: [String: Int] = [:]
+        for (i, vh) in vhosts.enumerated() where vh.template == nil && index[vh.name] == nil { index[vh.name] = i }
+        var domainSets = [Set<String>](repeating: [], count: vhosts.count)
+        var listenerSets = [Set<String>](repeating: [], count: vhosts.count)
         for l in listeners {
             for m in l.maps {
-                guard let i = vhosts.firstIndex(where: { $0.name == m.vhost }) else { continue }
-                vhosts[i].domains += m.domains.filter { !vhosts[i].domains.contains($0) }
-                if !vhosts[i].listeners.contains(l.name) { vhosts[i].listeners.append(l.name) }
+                guard let i = index[m.vhost] else { continue }
+                for d in m.domains where domainSets[i].insert(d).inserted { vhosts[i].domains.append(d) }
+                if listenerSets[i].insert(l.name).inserted { vhosts[i].listeners.append(l.name) }
             }
         }
+        vhostIndex = index
     }
 
     static func load(_ settings: OLSSettings) throws -> OLSServerModel {
@@ -91,7 +99,7 @@ struct OLSServerModel: Sendable {
         }
     }
 
-    func vhost(_ name: String) -> VHost? { vhosts.first { $0.name == name && $0.template == nil } }
+    func vhost(_ name: String) -> VHost? { vhostIndex[name].map { vhosts[$0] } }
 
     /// `a, b c` → [a, b, c]: OLS lists take commas and blanks.
     static func list(_ s: String) -> [String] {

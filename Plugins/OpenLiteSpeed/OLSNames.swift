@@ -6,6 +6,16 @@ import BalctlProtocol
 /// character could end the directive, open a block or start a comment, so such values are
 /// refused rather than quoted (OLS has no quoting).
 enum OLSNames {
+    /// OpenLiteSpeed's own directories under its server root: never a vhost's name (its default
+    /// root is `$SERVER_ROOT/<name>/`) nor a vhost root.
+    static let olsDirectories: Set<String> = ["admin", "autoupdate", "backup", "bin", "cachedata", "cgid", "conf", "docs",
+        "fcgi-bin", "gdata", "lib", "lib64", "logs", "lsrecaptcha", "modules", "php", "phpbuild", "share", "ssl", "tmp", "add-ons"]
+
+    static func isOLSDirectory(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return olsDirectories.contains(n) || n.hasPrefix("lsphp") || n.hasPrefix(".")
+    }
+
     /// A virtual host name: also a directory name under conf/vhosts.
     static func checkVHost(_ name: String, field: String = "name") throws {
         guard (1...64).contains(name.utf8.count), let f = name.utf8.first, isAlnum(f),

@@ -18,6 +18,7 @@ public struct VHostAddHandler: CommandHandler {
 
         public func validate() throws {
             try OLSNames.checkVHost(name)
+            guard !OLSNames.isOLSDirectory(name) else { throw ParameterError("name '\(name)' is one of OpenLiteSpeed's own directories under its server root") }
             guard (1...100).contains(domains.count) else { throw ParameterError("domains must list 1–100 host names") }
             for d in domains { try OLSNames.checkDomain(d) }
             guard Set(domains.map { $0.lowercased() }).count == domains.count else { throw ParameterError("domains repeats a name") }

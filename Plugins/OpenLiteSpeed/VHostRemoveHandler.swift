@@ -40,9 +40,7 @@ public struct VHostRemoveHandler: CommandHandler {
                 ranges.append(m.line...m.line)
             }
         }
-        var lines = file.lines
-        for r in ranges.sorted(by: { $0.lowerBound > $1.lowerBound }) { lines.removeSubrange(r) }
-        let edited = try edit { try OLSConfigFile(lines: lines) }
+        let edited = try edit { try file.removing(ranges) }
         var change = OLSChange(serverConfig: edited)
         let standardDir = settings.confDir + "/vhosts/" + p.name
         if vh.configFile == standardDir + "/vhconf.conf" {

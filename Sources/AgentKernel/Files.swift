@@ -9,10 +9,15 @@ import Musl
 public enum Files {
     /// The whole file as bytes; nil when it cannot be read. `tooLarge` when it exceeds `limit`
     /// (we never edit a file we could only read in part).
-    public static func readBytes(_ path: String, limit: Int = 16 << 20) throws(FileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    public static func readBytes(_ path: String, limit: Int = 16 << 20, noFollow: Bool = false) throws(FileError) -> [UInt8] {
+        // noFollow: a link at `path` is refused (ELOOP), and so is anything but a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (noFollow ? O_NOFOLLOW | O_NONBLOCK : 0))
         guard fd >= 0 else { throw FileError(path: path, errno: errno) }
         defer { close(fd) }
+        if noFollow {
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, message: "not a regular file") }
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -125,12 +125,12 @@ struct OLSHandlerTests {
     @Test func addWithoutLSPHPThenRemoveIsByteIdenticalOnTheFarmToo() async throws {
         let ols = try FakeOLS(farm: true)
         let config = try ols.read("conf/httpd_config.conf")
-        let add: JSONValue = .object(["name": .string("docs"), "domains": .array([.string("docs.example.net")]), "listeners": .array([.string("HTTPS")]),
-                                      "docRoot": .string("/srv/www/docs/public")])
+        let add: JSONValue = .object(["name": .string("wiki"), "domains": .array([.string("wiki.example.net")]), "listeners": .array([.string("HTTPS")]),
+                                      "docRoot": .string("/srv/www/wiki/public")])
         _ = try await runJob(VHostAddHandler(settings: ols.settings), add)
-        let docs = try #require(try OLSServerModel.load(ols.settings).vhost("docs"))
-        #expect(docs.listeners == ["HTTPS"])
-        _ = try await runJob(VHostRemoveHandler(settings: ols.settings), .object(["name": .string("docs")]))
+        let wiki = try #require(try OLSServerModel.load(ols.settings).vhost("wiki"))
+        #expect(wiki.listeners == ["HTTPS"])
+        _ = try await runJob(VHostRemoveHandler(settings: ols.settings), .object(["name": .string("wiki")]))
         #expect(try ols.read("conf/httpd_config.conf") == config)
     }
 

@@ -301,6 +301,17 @@ final class Harness: @unchecked Sendable {
 
         func memberView(_ id: Int64) async throws -> MemberView { try await call("GET", "/members/\(id)") }
 
+        /// Poll a recipe run until it is no longer running (or fail after `timeout` seconds).
+        func waitForRecipeRun(_ id: Int64, timeout: Double = 30) async throws -> RecipeRunView {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                let run: RecipeRunView = try await call("GET", "/recipe-runs/\(id)")
+                if run.state != .running { return run }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            throw Harness.HarnessError("recipe run \(id) did not end")
+        }
+
         /// Poll until `predicate` holds (or fail after `timeout` seconds).
         func waitForJob(_ id: Int64, timeout: Double = 30, _ predicate: (JobView) -> Bool) async throws -> JobView {
             let deadline = Date().addingTimeInterval(timeout)

@@ -10,16 +10,6 @@ import TestSupport
 /// lost, and brought back on member B by the shipped `ols-recover-site` recipe.
 @Suite(.serialized)
 struct OpenLiteSpeedEndToEndTests {
-    func waitForRun(_ api: Harness.Operator, _ id: Int64, timeout: Double = 120) async throws -> RecipeRunView {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let run: RecipeRunView = try await api.call("GET", "/recipe-runs/\(id)")
-            if run.state != .running { return run }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw Harness.HarnessError("recipe run \(id) did not end")
-    }
-
     @Test("ols.vhost_add and ols.backup on one member; the ols-recover-site recipe restores the site on another")
     func addBackUpLoseAndRecoverOnAnotherMember() async throws {
         let ols = try FakeOLS()
@@ -61,7 +51,7 @@ struct OpenLiteSpeedEndToEndTests {
 
         let started: RecipeRunView = try await api.call("POST", "/members/\(b)/recipes/ols-recover-site/run",
                                                         RunRecipeRequest(params: ["snapshot": .string(snapshot)]))
-        let run = try await waitForRun(api, started.id)
+        let run = try await api.waitForRecipeRun(started.id, timeout: 120)
         #expect(run.state == .completed, "\(run.steps.map { "\($0.name): \(String(describing: $0.state)) \($0.error ?? "")" }) \(run.error ?? "")")
         #expect(try ols.read("conf/httpd_config.conf") == configWithShop)
         #expect(String(decoding: try ols.read("shop/html/index.php"), as: UTF8.self) == "<?php echo 'v1';\n")

@@ -70,16 +70,6 @@ struct RecipeEndToEndTests {
         return (h, api, e)
     }
 
-    func waitForRun(_ api: Harness.Operator, _ id: Int64, timeout: Double = 30) async throws -> RecipeRunView {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let run: RecipeRunView = try await api.call("GET", "/recipe-runs/\(id)")
-            if run.state != .running { return run }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw Harness.HarnessError("recipe run \(id) did not end")
-    }
-
     @Test("a 3-step recipe runs its steps in order, each after the previous completed")
     func runsInOrder() async throws {
         let (h, api, e) = try await start()
@@ -90,7 +80,7 @@ struct RecipeEndToEndTests {
                                                         RunRecipeRequest(params: [:]))
         #expect(started.steps.count == 3)
         #expect(started.steps[0].jobId != nil && started.steps[1].jobId == nil, "step 2 waits for step 1")
-        let run = try await waitForRun(api, started.id)
+        let run = try await api.waitForRecipeRun(started.id)
         #expect(run.state == .completed)
         #expect(run.steps.allSatisfy { $0.state == .completed })
         var jobs: [JobView] = []
@@ -109,7 +99,7 @@ struct RecipeEndToEndTests {
         _ = h
         let started: RecipeRunView = try await api.call("POST", "/members/\(e.member.id)/recipes/three-steps/run",
                                                         RunRecipeRequest(params: ["middle_fails": .bool(true)]))
-        let run = try await waitForRun(api, started.id)
+        let run = try await api.waitForRecipeRun(started.id)
         #expect(run.state == .failed)
         #expect(run.failedStep == 1)
         #expect(run.error?.contains("step 2 'second'") == true)
@@ -149,7 +139,7 @@ struct RecipeEndToEndTests {
         let disable: RecipeRunView = try await api.call("POST", "/members/\(e.member.id)/recipes/three-steps/disable",
                                                         RunRecipeRequest(params: nil))
         #expect(disable.mode == "disable" && disable.steps.map(\.name) == ["undo"])
-        let done = try await waitForRun(api, disable.id)
+        let done = try await api.waitForRecipeRun(disable.id)
         #expect(done.state == .completed)
         let runs: [RecipeRunView] = try await api.call("GET", "/members/\(e.member.id)/recipe-runs")
         #expect(runs.map(\.id) == [disable.id, started.id])
@@ -224,7 +214,7 @@ struct RecipeEndToEndTests {
         #expect(job.state == .completed && job.output?.hasPrefix("scheduled") == true)
         #expect(firedEcho.lastError == nil)
 
-        let run = try await waitForRun(api, try #require(firedRecipe.lastRecipeRunId))
+        let run = try await api.waitForRecipeRun(try #require(firedRecipe.lastRecipeRunId))
         #expect(run.recipeId == "keeps-going" && run.state == .completed)
         #expect(try await api.job(try #require(run.steps[1].jobId)).output?.hasPrefix("from schedule") == true)
 

@@ -4,11 +4,11 @@ import Glibc
 import Musl
 #endif
 
-/// A directory opened from `/` one component at a time with `O_NOFOLLOW`, so no symbolic link
-/// anywhere on its path is followed: a user who can write one of the directories on the way (an
-/// application's admin user owning its `conf/`) cannot redirect root's writes, reads or removals
-/// elsewhere by planting a link, not even between a check and the write. Everything below goes
-/// through the descriptor.
+/// A directory opened from `/` one component at a time with `O_NOFOLLOW`, so no symbolic link on
+/// its path is followed unless root made it (a root-owned link in a directory only root can
+/// write): a user who can write one of the directories on the way (an application's admin user
+/// owning its `conf/`) cannot redirect root's writes, reads or removals elsewhere by planting a
+/// link, not even between a check and the write. Everything below goes through the descriptor.
 public final class PinnedDirectory {
     public let fd: Int32
     public let path: String
@@ -29,6 +29,11 @@ public final class PinnedDirectory {
             let name = String(part)
             current += "/" + name
             var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 && (errno == ELOOP || errno == ENOTDIR) && Self.isRootsOwnLink(in: fd, name) {
+                // A link root made, in a directory only root can change (`/usr/local/lsws ->
+                // /opt/lsws`): the administrator's layout, not a planted one.
+                next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
             if next < 0 && errno == ENOENT, let create {
                 if mkdirat(fd, name, 0o700) != 0 && errno != EEXIST {
                     let e = errno; close(fd); throw SafeFileError(path: current, "cannot create the directory", errno: e)
@@ -50,6 +55,15 @@ public final class PinnedDirectory {
             fd = next
         }
         return (PinnedDirectory(fd: fd, path: path), created)
+    }
+
+    /// `name` in `dir` is a symbolic link owned by root, and `dir` is owned by root and writable
+    /// by no one else: nobody but root can have put it there.
+    static func isRootsOwnLink(in dir: Int32, _ name: String) -> Bool {
+        var link = stat(), parent = stat()
+        guard fstatat(dir, name, &link, AT_SYMLINK_NOFOLLOW) == 0, (link.st_mode & S_IFMT) == S_IFLNK, link.st_uid == 0,
+              fstat(dir, &parent) == 0, parent.st_uid == 0, parent.st_mode & 0o022 == 0 else { return false }
+        return true
     }
 
     public struct Entry: Sendable {

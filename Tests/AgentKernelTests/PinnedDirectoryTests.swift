@@ -11,9 +11,11 @@ struct PinnedDirectoryTests {
         let dir = try TempDir()
         try FileManager.default.createDirectory(atPath: dir.file("real/sub"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.file("elsewhere"), withIntermediateDirectories: true)
-        symlink(dir.file("elsewhere"), dir.file("link"))
-        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("link")) }
-        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("link/new"), create: (0o750, nil)) }
+        try FileManager.default.createDirectory(atPath: dir.file("owned"), withIntermediateDirectories: true)
+        chown(dir.file("owned"), 4242, 4242)   // another user's directory: links in it are not root's
+        symlink(dir.file("elsewhere"), dir.file("owned/link"))
+        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("owned/link")) }
+        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("owned/link/new"), create: (0o750, nil)) }
         #expect(!FileManager.default.fileExists(atPath: dir.file("elsewhere/new")))
         #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("real/../real")) }
 
@@ -27,6 +29,22 @@ struct PinnedDirectoryTests {
         #expect(try p.read("missing") == nil)
         #expect(try p.remove("f"))
         #expect(try !p.remove("f"))
+    }
+
+    @Test("a link root made in a directory only root writes is followed; the same link in a directory another user owns is not")
+    func rootsOwnLinksAreFollowed() throws {
+        let dir = try TempDir()   // mkdtemp: root's, 0700
+        try FileManager.default.createDirectory(atPath: dir.file("target/conf"), withIntermediateDirectories: true)
+        symlink(dir.file("target"), dir.file("lsws"))
+        let (p, _) = try PinnedDirectory.open(dir.file("lsws/conf"))
+        #expect(p.path == dir.file("lsws/conf"))
+        try FileManager.default.createDirectory(atPath: dir.file("user"), withIntermediateDirectories: true)
+        chown(dir.file("user"), 4242, 4242)
+        symlink(dir.file("target"), dir.file("user/lsws"))
+        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("user/lsws/conf")) }
+        chown(dir.file("user"), 0, 0)
+        chmod(dir.file("user"), 0o777)
+        #expect(throws: SafeFileError.self) { _ = try PinnedDirectory.open(dir.file("user/lsws/conf")) }
     }
 
     @Test("a link at the name is never read, written over or removed")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// OpenLiteSpeed configuration fixtures (see Fixtures/OpenLiteSpeed/README.md).
 public enum OLSFixture {
@@ -41,6 +44,11 @@ public final class FakeOLS: @unchecked Sendable {
         for exe in ["fcgi-bin/lsphp", "lsphp81/bin/lsphp", "lsphp82/bin/lsphp"] { try write(exe, Array("#!/bin/sh\nexit 0\n".utf8), mode: 0o755) }
         try write("bin/lswsctrl", Array(Self.lswsctrl.utf8), mode: 0o755)
         try write("bin/lshttpd", Array(Self.lshttpd.utf8), mode: 0o755)
+        // As installed: OLS's admin user (lsadm; uid 4242 here) owns conf/ and what is in it, so
+        // a link planted there is not root's own.
+        for dir in ["conf", "conf/vhosts", "conf/vhosts/Example", "conf/vhosts/shop", "conf/vhosts/blog"] where exists(dir) {
+            chown(root + "/" + dir, 4242, 4242)
+        }
         if running { try control("start") }
     }
 

@@ -62,16 +62,3 @@ struct OLSControl: Sendable {
         throw JobFailure("lswsctrl \(verb) returned, but no OpenLiteSpeed process runs 15 s later (PID files: \(settings.pidFiles.joined(separator: ", ")))")
     }
 }
-
-extension String {
-    var trimmingWhitespace: String {
-        var s = Substring(self)
-        while let f = s.first, f == "\n" || f == "\r" || f == " " || f == "\t" || f == "\r\n" { s = s.dropFirst() }
-        while let l = s.last, l == "\n" || l == "\r" || l == " " || l == "\t" || l == "\r\n" { s = s.dropLast() }
-        return String(s)
-    }
-
-    func lastLines(_ n: Int) -> String {
-        split(separator: "\n", omittingEmptySubsequences: true).suffix(n).joined(separator: "\n")
-    }
-}

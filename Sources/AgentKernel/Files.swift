@@ -129,3 +129,24 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     }
     public var description: String { "\(path): \(message)" }
 }
+
+/// Text helpers for programs' output and small files (plugins share them).
+extension String {
+    /// Without trailing newlines/carriage returns/spaces.
+    public var trimmingTrailingWhitespace: String {
+        var s = Substring(self)
+        while let l = s.last, l == "\n" || l == "\r" || l == "\r\n" || l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+
+    public var trimmingWhitespace: String {
+        var s = Substring(self)
+        while let f = s.first, f == "\n" || f == "\r" || f == "\r\n" || f == " " || f == "\t" { s = s.dropFirst() }
+        return String(s).trimmingTrailingWhitespace
+    }
+
+    /// The last `n` lines, for error messages built from a program's output.
+    public func lastLines(_ n: Int) -> String {
+        split(separator: "\n", omittingEmptySubsequences: true).suffix(n).joined(separator: "\n")
+    }
+}

@@ -136,7 +136,7 @@ let package = Package(
         // nothing was sent, a seeded generator for fuzz tests, a tiny HTTP server for contract emulators
         // and webhook receivers, and the `.bindServer` trait that starts one real named (ServiceLaunchers)
         // per suite for the DNS and failover suites.
-        .target(name: "TestSupport", dependencies: ["ServiceLaunchers", "AgentKernel", "BalctlProtocol"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: ["ServiceLaunchers", "AgentKernel", "BalctlProtocol", "CurlClient"], path: "Tests/TestSupport",
                 resources: [.copy("Fixtures")]),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "CCurl", "TestSupport"]),
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
-        .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers"],
                     exclude: ["Alerts/smtp_sink.py"]),

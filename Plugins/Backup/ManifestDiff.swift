@@ -29,7 +29,8 @@ struct ManifestDiff {
     /// Names are policed like the archive's (a hostile manifest may not name `../x`), and the
     /// live files are reached one directory at a time without following a link, as the restore
     /// itself does: a link on the way is reported as a change, never read through.
-    static func compare(manifest: ManifestReader, liveRoot: String) throws -> ManifestDiff {
+    /// `only` (relative, no leading slash) limits the comparison to one subtree.
+    static func compare(manifest: ManifestReader, liveRoot: String, only: String? = nil) throws -> ManifestDiff {
         var diff = ManifestDiff()
         let base = try? RestoreSwap.openNoFollow(liveRoot)
         defer { if let base { close(base) } }
@@ -37,6 +38,7 @@ struct ManifestDiff {
         defer { if let fd = cached?.fd { close(fd) } }
         while let e = try manifest.next() {
             let name = try SnapshotExtractor.checkedName(e.path, isDirectory: e.type == "dir")
+            guard RestoreSwap.within(only, name, orAbove: false) else { continue }
             var components = name.split(separator: "/").map(String.init)
             let last = components.removeLast()
             let parentPath = components.joined(separator: "/")

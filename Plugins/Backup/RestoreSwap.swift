@@ -29,6 +29,9 @@ final class RestoreSwap: @unchecked Sendable {
     /// a restore of /tmp/x must not turn /tmp into 0755.
     let snapshotDirectories: Set<String>
     let tag: String
+    /// Apply only this subtree (relative, no leading slash): one virtual host's root out of a
+    /// whole-stack snapshot. Its ancestors are walked through, never changed.
+    var only: String?
     private(set) var journal: [Action] = []
     private(set) var unchanged = 0
     private(set) var replacedCount = 0
@@ -73,6 +76,7 @@ final class RestoreSwap: @unchecked Sendable {
     private func applyDirectory(staged: Int32, live: Int32, livePath: String) throws {
         for name in try TreeWalk.names(staged, stagingRoot + livePath) {
             let path = livePath + "/" + name
+            guard Self.within(only, String(path.dropFirst()), orAbove: true) else { continue }
             var s = stat()
             guard fstatat(staged, name, &s, AT_SYMLINK_NOFOLLOW) == 0 else { throw JobFailure("staging \(path): \(String(cString: strerror(errno)))") }
             var l = stat()
@@ -80,7 +84,7 @@ final class RestoreSwap: @unchecked Sendable {
             if !exists && errno != ENOENT { throw JobFailure("cannot look at \(path): \(String(cString: strerror(errno)))") }
             let lType = l.st_mode & S_IFMT
             if (s.st_mode & S_IFMT) == S_IFDIR {
-                let inSnapshot = snapshotDirectories.contains(String(path.dropFirst()))
+                let inSnapshot = snapshotDirectories.contains(String(path.dropFirst())) && Self.within(only, String(path.dropFirst()), orAbove: false)
                 if exists && lType == S_IFDIR {
                     if inSnapshot {
                         journal.append(.attributes(dir: livePath, name: name, mode: l.st_mode & 0o7777, uid: l.st_uid, gid: l.st_gid,
@@ -129,6 +133,13 @@ final class RestoreSwap: @unchecked Sendable {
             }
         }
         fsync(live)
+    }
+
+    /// Whether `path` is `only` or inside it (or, with `orAbove`, one of its ancestors); always
+    /// true without a restriction.
+    static func within(_ only: String?, _ path: String, orAbove: Bool) -> Bool {
+        guard let only else { return true }
+        return path == only || path.hasPrefix(only + "/") || (orAbove && only.hasPrefix(path + "/"))
     }
 
     private func moveAside(_ live: Int32, _ livePath: String, _ name: String) throws {

@@ -42,37 +42,11 @@ struct SnapshotRestore {
         if let beforeRestore { prepared = try await beforeRestore(scope) }
 
         let staging = try makeStaging()
-        let limits = self.limits
-        let progress = ProgressTicker(context: context, total: max(info.sourceBytes, 1), verb: "restored")
-        let stop = CancelFlag()
-        let rootsSeen = Locked<[String]>([])
         let stats: SnapshotExtractor.Stats
+        let roots: [String]
         do {
-            stats = try await withTaskCancellationHandler {
-                try await runBlocking {
-                    let manifest = try ManifestReader(source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "manifest", parts: info.manifest))
-                    let header = manifest.header!
-                    guard header.scope == info.scope else {
-                        throw HostileSnapshot(message: "its manifest says scope '\(header.scope)', the catalog '\(info.scope)'")
-                    }
-                    let roots: [String]
-                    do { roots = try TreeWalk.normalise(header.roots) } catch {
-                        throw HostileSnapshot(message: "its manifest's roots are not acceptable: \(error)")
-                    }
-                    let extractor = SnapshotExtractor(stagingRoot: staging, limits: limits,
-                                                      source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "data", parts: info.data))
-                    extractor.catalogEntries = info.entries
-                    extractor.roots = Set(roots.map { String($0.dropFirst()) })
-                    rootsSeen.withLock { $0 = roots }
-                    return try extractor.extract(manifest: { try manifest.next() }, onProgress: { done in
-                        try stop.check()
-                        progress.tick(done)
-                    })
-                }
-            } onCancel: { stop.set() }
-            releaseFreedMemory()
+            (stats, roots) = try await extract(info, transfer: transfer, into: staging, in: context)
         } catch {
-            releaseFreedMemory()
             if restoreTo == nil { TreeRemoval.remove(staging) } else { TreeRemoval.removeContents(staging) }
             throw error is HostileSnapshot ? JobFailure("\(error); nothing was restored") : error
         }
@@ -84,7 +58,7 @@ struct SnapshotRestore {
         }
         defer { TreeRemoval.remove(staging) }
         let scopeName = info.scope
-        do { try await scope!.validateStaged(stagingRoot: staging, roots: rootsSeen.value, in: context) } catch {
+        do { try await scope!.validateStaged(stagingRoot: staging, roots: roots, in: context) } catch {
             throw JobFailure("\(from): the \(scopeName) scope rejects the restored files; live files untouched: \(error)")
         }
         let swap = RestoreSwap(stagingRoot: staging, snapshotDirectories: stats.directories, jobID: context.jobID)
@@ -109,6 +83,42 @@ struct SnapshotRestore {
                                                               "unchanged": .number(Double(swap.unchanged))]))
     }
 
+    /// Unpack every part of a complete snapshot into `staging`: each part's hash checked, each
+    /// entry policed (`SnapshotExtractor`); returns the statistics and the manifest's roots.
+    /// Throws `HostileSnapshot` for a snapshot that breaks the rules; the caller removes staging.
+    func extract(_ info: SnapshotView, transfer: SnapshotTransfer, into staging: String,
+                 in context: JobContext) async throws -> (SnapshotExtractor.Stats, [String]) {
+        let limits = self.limits
+        let snapshot = info.id
+        let progress = ProgressTicker(context: context, total: max(info.sourceBytes, 1), verb: "restored")
+        let stop = CancelFlag()
+        let rootsSeen = Locked<[String]>([])
+        defer { releaseFreedMemory() }
+        let stats = try await withTaskCancellationHandler {
+            try await runBlocking {
+                let manifest = try ManifestReader(source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "manifest", parts: info.manifest))
+                let header = manifest.header!
+                guard header.scope == info.scope else {
+                    throw HostileSnapshot(message: "its manifest says scope '\(header.scope)', the catalog '\(info.scope)'")
+                }
+                let roots: [String]
+                do { roots = try TreeWalk.normalise(header.roots) } catch {
+                    throw HostileSnapshot(message: "its manifest's roots are not acceptable: \(error)")
+                }
+                let extractor = SnapshotExtractor(stagingRoot: staging, limits: limits,
+                                                  source: RemoteParts(transfer: transfer, snapshot: snapshot, kind: "data", parts: info.data))
+                extractor.catalogEntries = info.entries
+                extractor.roots = Set(roots.map { String($0.dropFirst()) })
+                rootsSeen.withLock { $0 = roots }
+                return try extractor.extract(manifest: { try manifest.next() }, onProgress: { done in
+                    try stop.check()
+                    progress.tick(done)
+                })
+            }
+        } onCancel: { stop.set() }
+        return (stats, rootsSeen.value)
+    }
+
     private func result(_ info: SnapshotView, _ stats: SnapshotExtractor.Stats, extra: [String: JSONValue]) -> JSONValue {
         var o: [String: JSONValue] = ["snapshot": .string(info.id), "scope": .string(info.scope), "entries": .number(Double(stats.entries)),
                                       "bytes": .number(Double(stats.bytes)), "setuidStripped": .array(stats.setuidStripped.prefix(50).map(JSONValue.string))]
@@ -117,7 +127,7 @@ struct SnapshotRestore {
     }
 
     /// A new private directory: `restoreTo` (absent or empty) or one under the state directory.
-    private func makeStaging() throws -> String {
+    func makeStaging() throws -> String {
         if let restoreTo {
             try Self.makeRestoreTo(restoreTo)
             return restoreTo

@@ -16,6 +16,7 @@ public struct OpenLiteSpeedPlugin: AgentPlugin {
             StatusHandler(settings: settings), VHostsHandler(settings: settings), ConfigTestHandler(settings: settings),
             ReloadHandler(settings: settings), RestartHandler(settings: settings), VHostAddHandler(settings: settings),
             VHostRemoveHandler(settings: settings), LSPHPSetHandler(settings: settings), BackupHandler(),
+            VHostRestoreHandler(settings: settings),
         ]
     }
 

@@ -52,8 +52,8 @@ struct BackupCatalogTests {
     @Test("which commands may upload or read snapshots comes from the plugins' declarations")
     func snapshotCommandsFromTheCatalogue() {
         #expect(Backups.createCommands == ["backup.create", "ols.backup"])
-        #expect(Backups.restoreCommands == ["backup.restore", "standby.provision_from_backup"])
-        #expect(Backups.sqlList(Backups.restoreCommands) == "'backup.restore', 'standby.provision_from_backup'")
+        #expect(Backups.restoreCommands == ["backup.restore", "ols.vhost_restore", "standby.provision_from_backup"])
+        #expect(Backups.sqlList(Backups.restoreCommands) == "'backup.restore', 'ols.vhost_restore', 'standby.provision_from_backup'")
     }
 
     @Test("begin, parts and commit; the same job resumes its snapshot; a wrong hash or a commit of parts not stored is refused")

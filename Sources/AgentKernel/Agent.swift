@@ -34,6 +34,8 @@ public final class Agent: Sendable {
     /// The version the automatic updater last tried, and when (one try per version per 10 min).
     private let autoUpdateTried = Locked<AutoUpdateTry?>(nil)
     private let autoUpdating = Locked(false)
+    /// Set by the long poll when the control plane has work for us: the loop beats at once.
+    private let woken = Locked(false)
 
     public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
         self.config = config
@@ -179,8 +181,13 @@ public final class Agent: Sendable {
         var schedule = HeartbeatSchedule(intervalSec: config.intervalSec)
         var random = SystemRandomNumberGenerator()
         var end = AgentRunEnd.stopped
+        let waiter = Task { [self] in await waitForWork() }
+        defer { waiter.cancel() }
         while !Task.isCancelled {
             let started = monotonicNow()
+            // A wake that arrives during this beat is kept for the next one (its job may have
+            // been committed after this beat's claim).
+            woken.withLock { $0 = false }
             if let p = trial, unixNow() > p.deadline {
                 _ = UpdateSupervisor.rollBack(p, state: updates, reason: "no heartbeat accepted within the rollback deadline", log: log)
                 end = .rolledBack(binaryPath: p.binaryPath)
@@ -200,7 +207,7 @@ public final class Agent: Sendable {
             // The wait counts from the attempt's start: time spent in a slow attempt is not added.
             // Slept in slices so an installed update restarts within 50 ms of its report.
             let until = started + schedule.nextDelaySec(using: &random)
-            while !Task.isCancelled && !restartWanted.withLock({ $0 }) && monotonicNow() < until {
+            while !Task.isCancelled && !restartWanted.withLock({ $0 }) && !woken.withLock({ $0 }) && monotonicNow() < until {
                 try? await Task.sleep(for: .seconds(min(0.05, max(0, until - monotonicNow()))))
             }
             if restartWanted.withLock({ $0 }) {
@@ -223,6 +230,31 @@ public final class Agent: Sendable {
         await Task { await runner.shutdown(graceSec: grace) }.value
         log.info("stopped")
         return end
+    }
+
+    /// The long poll, beside the heartbeat loop: one request parked on the control plane, answered
+    /// when work for this member is committed; the loop then beats at once (the claim stays in
+    /// the heartbeat). Failures back off from 1 s doubling to 60 s, so a control plane that is
+    /// down or without the route (404) is not hammered; the heartbeat carries on regardless.
+    private func waitForWork() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let asked = monotonicNow()
+                if try await api.waitForWork() {
+                    woken.withLock { $0 = true }
+                } else if monotonicNow() - asked < 1 {
+                    // Answered "no work" at once (another process waits with our secret and
+                    // displaces us): never spin.
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 30 == 0 { log.debug("wait for work failed (\(failures)x): \(error)") }
+                try? await Task.sleep(for: .seconds(Double(min(60, 1 << min(failures - 1, 6)))))
+            }
+        }
     }
 
     /// For benchmarks: `count` heartbeats `spacingMs` apart, whatever interval the server asks.

@@ -28,6 +28,9 @@ public final class AgentAPIClient: Sendable {
     let jobSession: CurlSession
     /// Snapshot parts: a third handle, so a 16 MiB upload never queues a job report behind it.
     let bulkSession: CurlSession
+    /// The long poll (`GET /api/agents/wait`): a fourth handle, so a parked request never
+    /// delays a heartbeat or a report.
+    let waitSession: CurlSession
 
     public init(config: AgentConfig) throws {
         var jobOptions = CurlSession.Options(caFile: config.caFile, requireHTTPS: true,
@@ -48,6 +51,22 @@ public final class AgentAPIClient: Sendable {
         bulkOptions.timeoutMs = 600_000
         bulkOptions.maxResponseBytes = SnapshotWire.maxPartBytes + (1 << 20)
         bulkSession = try CurlSession(options: bulkOptions)
+        var waitOptions = heartbeatOptions
+        waitOptions.timeoutMs = Self.waitTimeoutMs
+        waitOptions.maxResponseBytes = 4096
+        waitSession = try CurlSession(options: waitOptions)
+    }
+
+    /// A wait is held up to the server's 25 s; past 40 s the connection is taken as dead.
+    static let waitTimeoutMs = 40_000
+
+    /// Park until the control plane has work for this member (true: beat now) or its wait time
+    /// passed (false). A control plane without the route answers 404 (`AgentAPIError`).
+    public func waitForWork() async throws -> Bool {
+        let r = try await waitSession.request("GET", base + AgentWire.waitPath, headers: [("Authorization", "Bearer \(secret)")])
+        guard r.status == 200 else { throw AgentAPIError(status: r.status, message: Self.errorMessage(r)) }
+        // {"wake":true} / {"wake":false}: no decoder needed for one flag.
+        return r.text.contains("true")
     }
 
     private func post<T: Encodable>(_ session: CurlSession, _ path: String, _ body: T) async throws -> HTTPResponse {

@@ -8,6 +8,9 @@ import Foundation
 public enum AgentWire {
     public static let protocolVersion = 1
     public static let heartbeatPath = "/api/agents/heartbeat"
+    /// Long poll: held until work for the member is committed (`{"wake":true}`, beat now) or
+    /// the server's wait time passed (`{"wake":false}`, ask again).
+    public static let waitPath = "/api/agents/wait"
     public static let progressPath = "/api/agents/jobs/progress"
     public static let completePath = "/api/agents/jobs/complete"
     /// Largest agent request body the control plane accepts (413 beyond).

@@ -2,6 +2,7 @@ import BalctlPlugins
 import BalctlProtocol
 import CurlClient
 import Foundation
+
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -33,6 +34,9 @@ public struct ServerConfig: Sendable {
     public var publicURLOverride: String?
     public var heartbeat = HeartbeatPolicy()
     public var queue = QueuePolicy()
+    /// How long `GET /api/agents/wait` holds an agent's request when no work comes (below the
+    /// agent's 40 s transfer timeout and the 60 s idle timeout of proxies in between).
+    public var agentWaitSec: Double = 25
     /// Seconds between lease sweeps.
     public var sweepIntervalSec: Double = 1
     /// Seconds between scheduler passes.
@@ -82,6 +86,10 @@ public final class ControlPlane: Sendable {
     /// Recipes by id, loaded and validated at start.
     public let recipes: [String: Recipe]
     let heartbeats: HeartbeatWriter
+    /// Agents parked until work for them is committed (`GET /api/agents/wait`).
+    public let wakes = AgentWakeHub()
+    /// PostgreSQL: the LISTEN that feeds `wakes` (SQLite feeds it from a commit observer).
+    let wakeListener: WakeListener?
     /// Seals stored credentials (`secrets.key` in the data directory).
     let secrets: SecretBox
     public let failover: Failover
@@ -114,6 +122,7 @@ public final class ControlPlane: Sendable {
             // -wal and -shm exist now (WAL mode): make sure they are 0600 as well.
             try DataDirectory.tightenDatabaseFiles(config.databasePath)
         }
+        self.wakeListener = wakes.attach(to: store.db)
         self.catalogue = catalogue
         if let dir = config.recipesDir {
             self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })
@@ -219,8 +228,10 @@ public final class ControlPlane: Sendable {
             .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec)),
             .init(service: try alertDispatcher()),
         ]
+        if let wakeListener { services.append(.init(service: wakeListener)) }
         if let engine = store.db as? PostgresEngine {
             services.append(.init(service: AuthChangeListener(engine: engine, store: store)))
+
         }
         return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     }

@@ -31,6 +31,12 @@ struct AgentRoutes {
             let body = try server.heartbeatReply.body(serverTime: now(), jobs: claimed.jobs, cancels: claimed.cancels)
             return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: body))
         }
+        router.get(RouterPath(AgentWire.waitPath)) { request, context in
+            // Same bearer, address and member checks as every agent route; nothing is read.
+            let (agent, _) = try await authenticate(request, context)
+            let woken = await server.wakes.wait(member: agent.memberID, timeoutSec: server.config.agentWaitSec)
+            return try jsonResponse(["wake": woken])
+        }
         router.post(RouterPath(AgentWire.progressPath)) { request, context in
             let (agent, _) = try await authenticate(request, context)
             let raw = try await request.body.collect(upTo: limit)

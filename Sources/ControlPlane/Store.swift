@@ -13,6 +13,8 @@ public final class Store: Sendable {
     let authCache = AgentAuthCache()
     /// The PostgreSQL channel member changes that affect authentication are announced on.
     static let authChannel = "balctl_auth"
+    /// Work for a member was committed (payload: the member ID): `WakeListener`.
+    static let wakeChannel = "balctl_wake"
 
     /// The embedded default: a SQLite file.
     public init(path: String) throws {
@@ -464,6 +466,20 @@ public final class Store: Sendable {
                     account_id INTEGER NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
                     quota_bytes INTEGER);
                 """))
+        }
+        m.register("v11: wake agents at commit") { db in
+            // PostgreSQL tells every replica, at commit, which member has new work (a job
+            // inserted, a cancel asked), so the agent parked on any replica beats at once.
+            // SQLite is one process: a transaction observer does it (`SQLiteJobWakes`).
+            guard db.dialect == .postgres else { return }
+            try db.executeScript("""
+                CREATE FUNCTION balctl_job_wake() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_notify('\(Store.wakeChannel)', NEW.member_id::text); RETURN NULL; END $$;
+                CREATE TRIGGER jobs_wake_ins AFTER INSERT ON jobs
+                    FOR EACH ROW EXECUTE FUNCTION balctl_job_wake();
+                CREATE TRIGGER jobs_wake_cancel AFTER UPDATE OF cancel_requested ON jobs
+                    FOR EACH ROW WHEN (NEW.cancel_requested <> OLD.cancel_requested) EXECUTE FUNCTION balctl_job_wake();
+                """)
         }
         return m
     }

@@ -258,7 +258,10 @@ public final class Agent: Sendable {
     }
 
     /// For benchmarks: `count` heartbeats `spacingMs` apart, whatever interval the server asks.
-    public func benchHeartbeats(count: Int, spacingMs: Int) async -> Int {
+    /// With `holdingWait`, the long poll is parked beside them, as in service.
+    public func benchHeartbeats(count: Int, spacingMs: Int, holdingWait: Bool = false) async -> Int {
+        let waiter = holdingWait ? Task { [self] in await waitForWork() } : nil
+        defer { waiter?.cancel() }
         var ok = 0
         for _ in 0..<count {
             if (try? await beat()) != nil { ok += 1 }

@@ -25,8 +25,9 @@ let usage = """
       balctl-heartbeat --version
     options:
       --env-file PATH    config file (default /etc/balctl/agent.env, or $BALCTL_ENV_FILE)
-      --bench-heartbeats N [--bench-spacing-ms M]
+      --bench-heartbeats N [--bench-spacing-ms M] [--bench-wait]
                          send N heartbeats M ms apart (default 0), then print memory and CPU
+                         (--bench-wait: with the long poll parked beside them, as in service)
     Settings come from the config file and BALCTL_* environment variables (the environment wins).
     """
 
@@ -55,7 +56,7 @@ while !args.isEmpty {
         guard !args.isEmpty else { fail("\(a) needs a value") }
         options[a] = args.removeFirst()
     } else if ["--once", "--enrol", "--enroll", "--version", "--help", "-h", "--provision-haproxy",
-                "--update", "--update-trial", "--rollback-check"].contains(a) {
+                "--update", "--update-trial", "--rollback-check", "--bench-wait"].contains(a) {
         flags.insert(a == "--enroll" ? "--enrol" : a)
     } else {
         fail("unknown argument \(a)\n\n\(usage)")
@@ -198,7 +199,7 @@ if flags.contains("--update-trial") {
 if let n = options["--bench-heartbeats"].flatMap(Int.init) {
     let spacing = options["--bench-spacing-ms"].flatMap(Int.init) ?? 0
     var before = rusage(); getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &before)
-    let ok = await agent.benchHeartbeats(count: n, spacingMs: spacing)
+    let ok = await agent.benchHeartbeats(count: n, spacingMs: spacing, holdingWait: flags.contains("--bench-wait"))
     var after = rusage(); getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &after)
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
     let cpu = seconds(after.ru_utime) - seconds(before.ru_utime) + seconds(after.ru_stime) - seconds(before.ru_stime)

@@ -99,6 +99,7 @@ let package = Package(
                 "ControlPlane", "AgentKernel", "BalctlPlugins", "CurlClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // The operator CLI's client logic (URL policy, path encoding, retries), testable apart.
         .target(name: "OperatorClient", dependencies: ["BalctlProtocol", "CurlClient"]),
@@ -146,7 +147,8 @@ let package = Package(
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers"],
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers",
+                                                             .product(name: "X509", package: "swift-certificates")],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",

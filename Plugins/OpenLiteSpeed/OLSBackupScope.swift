@@ -28,7 +28,14 @@ struct OLSBackupScope: BackupScope {
         return unique.filter { r in !unique.contains(where: { $0 != r && r.hasPrefix($0 + "/") }) }
     }
 
-    static func trimmed(_ p: String) -> String { p.count > 1 && p.hasSuffix("/") ? String(p.dropLast()) : p }
+    /// A path as one spelling: repeated slashes collapsed, `.` components dropped, no trailing
+    /// slash (`..` is kept, for `isSystemPath` to refuse). Every comparison of paths that come
+    /// from a config (a snapshot's is hostile) goes through this: `//etc`, `/srv/./www/` and
+    /// `conf/vhosts/shop//vhconf.conf` must not pass for other paths.
+    static func trimmed(_ p: String) -> String {
+        let parts = p.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        return p.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
+    }
 
     static let systemPrefixes = ["/etc", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
                                  "/proc", "/sys", "/dev", "/run", "/var/lib", "/var/spool", "/var/cache", "/opt/balctl"]
@@ -36,18 +43,38 @@ struct OLSBackupScope: BackupScope {
     /// What a virtual host root may be, in a backup and in a restore: not a system directory,
     /// and under the server root only a direct child that is none of OLS's own directories
     /// (`bin`, `admin`, `lsphp82`…: a restored `bin/lswsctrl` would run as root on activation).
-    static func isWebRoot(_ p: String, settings: OLSSettings) -> Bool {
-        guard !isSystemPath(p), p != settings.serverRoot else { return false }
-        if p.hasPrefix(settings.serverRoot + "/") {
-            let rest = p.dropFirst(settings.serverRoot.count + 1)
+    static func isWebRoot(_ raw: String, settings: OLSSettings) -> Bool {
+        let p = trimmed(raw), serverRoot = trimmed(settings.serverRoot)
+        guard p.hasPrefix("/"), !p.split(separator: "/").contains(".."), p != serverRoot else { return false }
+        // Under the server root first: its own default place, /usr/local/lsws, is below /usr.
+        if p.hasPrefix(serverRoot + "/") {
+            let rest = p.dropFirst(serverRoot.count + 1)
             return !rest.contains("/") && !OLSNames.isOLSDirectory(String(rest))
         }
-        return true
+        return !isSystemPath(p)
+    }
+
+    /// Why a snapshot's vhost root may not be restored here, beyond `isWebRoot` (nil: it may).
+    /// The snapshot names the directory root writes into, so a compromised member could aim it
+    /// at a place whose files are credentials rather than a site: a hidden directory (`.ssh`,
+    /// `.config`) or a user's home directory itself (`/home/alice/.ssh/…` would come with it).
+    static func restoreRefusal(_ raw: String, passwd: String? = nil) -> String? {
+        let p = trimmed(raw)
+        if let hidden = p.split(separator: "/").first(where: { $0.hasPrefix(".") }) {
+            return "\(p) has a hidden component (\(hidden))"
+        }
+        let table = passwd ?? (try? Files.readBytes("/etc/passwd", limit: 4 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 7, trimmed(String(fields[5])) == p { return "\(p) is the home directory of user \(fields[0])" }
+        }
+        return nil
     }
 
     /// `/`, a top-level directory, a system directory or anything below one; also a path with
     /// `..` or `.` components (the staged config is not trusted to be tidy).
-    static func isSystemPath(_ p: String) -> Bool {
+    static func isSystemPath(_ raw: String) -> Bool {
+        let p = trimmed(raw)
         let parts = p.split(separator: "/")
         if parts.count < 2 || parts.contains(where: { $0 == ".." || $0 == "." }) || !p.hasPrefix("/") { return true }
         return systemPrefixes.contains { p == $0 || p.hasPrefix($0 + "/") }
@@ -75,6 +102,9 @@ struct OLSBackupScope: BackupScope {
         // directory, never a system one.
         if let system = roots.first(where: { $0 != settings.confDir && !Self.isWebRoot($0, settings: settings) }) {
             throw JobFailure("the snapshot's virtual host root \(system) is a system directory or one of OpenLiteSpeed's own; refusing to restore it")
+        }
+        for root in roots where root != settings.confDir {
+            if let why = Self.restoreRefusal(root) { throw JobFailure("the snapshot's virtual host root \(why); refusing to restore it") }
         }
         // The structural test against the staged tree (vhost configs, templates, MIME table are
         // read there; LSPHP binaries and certificates outside the snapshot are checked live).

@@ -49,22 +49,30 @@ struct OLSVHostRestorePlan {
         guard OLSBackupScope.isWebRoot(vhRoot, settings: settings) else {
             throw JobFailure("the snapshot's \(name) has vhRoot \(vhRoot): a system directory or one of OpenLiteSpeed's own; refusing to restore it")
         }
+        // A restore puts a site back where it is; it never moves one (a snapshot that did could
+        // aim an existing site's files anywhere).
+        if let here = live.vhost(name), OLSBackupScope.trimmed(here.vhRoot) != vhRoot {
+            throw JobFailure("the snapshot's \(name) has vhRoot \(vhRoot), here it is \(OLSBackupScope.trimmed(here.vhRoot)): a restore does not move a site; remove it here first (ols.vhost_remove) to restore it where the snapshot has it")
+        }
+        if let why = OLSBackupScope.restoreRefusal(vhRoot) {
+            throw JobFailure("the snapshot's \(name) has vhRoot \(why); refusing to restore it")
+        }
         for other in live.vhosts where other.name != name {
             let r = OLSBackupScope.trimmed(other.vhRoot)
             if r == vhRoot || r.hasPrefix(vhRoot + "/") || vhRoot.hasPrefix(r + "/") {
                 throw JobFailure("the snapshot's \(name) has vhRoot \(vhRoot), which overlaps \(other.name)'s root \(r) here; restoring it would replace \(other.name)'s files")
             }
         }
-        let conf = vh.configFile
-        let parts = conf.split(separator: "/")
-        guard conf.hasPrefix("/"), !parts.contains(where: { $0 == "." || $0 == ".." }) else {
-            throw JobFailure("the snapshot's \(name) has configFile \(conf), not a plain absolute path")
+        // One spelling (`conf/vhosts/shop//vhconf.conf` is shop's file): compared and written so.
+        let conf = OLSBackupScope.trimmed(vh.configFile)
+        guard conf.hasPrefix("/"), !conf.split(separator: "/").contains("..") else {
+            throw JobFailure("the snapshot's \(name) has configFile \(vh.configFile), not a plain absolute path")
         }
         let inRoot = conf.hasPrefix(vhRoot + "/")
         guard inRoot || conf.hasPrefix(settings.confDir + "/vhosts/") else {
             throw JobFailure("the snapshot's \(name) has configFile \(conf), neither under \(settings.confDir)/vhosts/ nor inside its root \(vhRoot); refusing to write it")
         }
-        if let other = live.vhosts.first(where: { $0.name != name && $0.configFile == conf }) {
+        if let other = live.vhosts.first(where: { $0.name != name && OLSBackupScope.trimmed($0.configFile) == conf }) {
             throw JobFailure("the snapshot's \(name) has configFile \(conf), which is \(other.name)'s here")
         }
         let hasFiles = staged.hasDirectory(vhRoot)

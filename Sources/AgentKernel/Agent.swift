@@ -40,7 +40,7 @@ public final class Agent: Sendable {
     public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
         self.config = config
         self.registry = HandlerRegistry(plugins: plugins)
-        self.log = AgentLog(minimum: config.logLevel)
+        self.log = AgentLog(minimum: config.logLevel, json: config.logJSON)
         self.api = try AgentAPIClient(config: config)
         self.host = host
         let store = InFlightStore(stateDir: config.stateDir)
@@ -48,7 +48,7 @@ public final class Agent: Sendable {
         self.updates = UpdateState(stateDir: config.stateDir)
         do { self.updateSettings = try UpdateSettings.load(currentEnvironment()) } catch {
             self.updateSettings = nil
-            AgentLog(minimum: config.logLevel).warning("self-update is off: \(error)")
+            AgentLog(minimum: config.logLevel, json: config.logJSON).warning("self-update is off: \(error)")
         }
         let wanted = restartWanted
         self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log,

@@ -26,6 +26,8 @@ public struct AgentConfig: Sendable {
     /// On SIGTERM, how long running jobs may take to finish before they are stopped.
     public var shutdownGraceSec: Int
     public var logLevel: AgentLog.Level
+    /// `BALCTL_LOG_FORMAT=json`: log lines as JSON objects (default: journald priority prefixes).
+    public var logJSON = false
 
     static func truthy(_ v: String?) -> Bool {
         guard let v = v?.lowercased() else { return false }
@@ -80,6 +82,12 @@ public struct AgentConfig: Sendable {
         case "error": level = .error
         default: level = .info
         }
+        var logJSON = false
+        switch merged["BALCTL_LOG_FORMAT"]?.lowercased() {
+        case nil, "", "text", "journal": break
+        case "json": logJSON = true
+        case let other?: throw ConfigError("BALCTL_LOG_FORMAT must be text or json, not '\(other.prefix(20))'")
+        }
         let hostname = merged["BALCTL_HOSTNAME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? HostProbe.systemHostname()
         return AgentConfig(
@@ -88,6 +96,6 @@ public struct AgentConfig: Sendable {
             probePublicIP: truthy(merged["BALCTL_PROBE_PUBLIC_IP"]), publicIPURL: ipURL,
             caFile: merged["BALCTL_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 },
             stateDir: merged["BALCTL_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/balctl",
-            shutdownGraceSec: grace, logLevel: level)
+            shutdownGraceSec: grace, logLevel: level, logJSON: logJSON)
     }
 }

@@ -83,12 +83,42 @@ public struct AgentLog: Sendable {
         public static func < (a: Level, b: Level) -> Bool { a.rawValue > b.rawValue }
     }
     public var minimum: Level
-    public init(minimum: Level = .info) { self.minimum = minimum }
+    /// One JSON object per line (`BALCTL_LOG_FORMAT=json`) instead of journald's `<N>` priority
+    /// prefixes (the default: journald turns them into priorities).
+    public var json: Bool
+    public init(minimum: Level = .info, json: Bool = false) { self.minimum = minimum; self.json = json }
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
         guard level >= minimum else { return }
-        let line = Array("<\(level.rawValue)>\(message())\n".utf8)
+        let text = json ? Self.jsonLine(level, message(), at: unixNow()) : "<\(level.rawValue)>\(message())\n"
+        let line = Array(text.utf8)
         _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// `{"time":"2026-11-28T04:12:00.123Z","level":"warning","message":"…"}` and a newline.
+    static func jsonLine(_ level: Level, _ message: String, at time: Double) -> String {
+        let names: [Level: String] = [.error: "error", .warning: "warning", .notice: "notice", .info: "info", .debug: "debug"]
+        var t = time_t(time.rounded(.down))
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        let ms = Int32(min(999, (time - Double(t)) * 1000))
+        let stamp = "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(ms, 3))Z"
+        var escaped = ""
+        for u in message.unicodeScalars {
+            switch u {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029:
+                let hex = String(u.value, radix: 16)
+                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: escaped.unicodeScalars.append(u)
+            }
+        }
+        return "{\"time\":\"\(stamp)\",\"level\":\"\(names[level] ?? "info")\",\"message\":\"\(escaped)\"}\n"
     }
     public func error(_ m: @autoclosure () -> String) { log(.error, m()) }
     public func warning(_ m: @autoclosure () -> String) { log(.warning, m()) }

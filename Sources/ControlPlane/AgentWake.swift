@@ -23,6 +23,8 @@ public final class AgentWakeHub: Sendable {
         var waiters: [Int64: Waiter] = [:]
         var pending = Set<Int64>()
         var next: UInt64 = 0
+        /// The server is shutting down: no request is parked any more.
+        var closed = false
     }
     private let state = NIOLockedValueBox(State())
 
@@ -31,20 +33,29 @@ public final class AgentWakeHub: Sendable {
     /// Park until work for `member` is committed (true) or `timeoutSec` has passed (false). A
     /// second wait of the same member (its agent restarted) answers the first with false.
     public func wait(member: Int64, timeoutSec: Double) async -> Bool {
-        let token: UInt64? = state.withLockedValue { s in
-            if s.pending.remove(member) != nil { return nil }
+        enum Start { case pendingWork, closed, park(UInt64) }
+        let start: Start = state.withLockedValue { s in
+            if s.closed { return .closed }
+            if s.pending.remove(member) != nil { return .pendingWork }
             s.next &+= 1
-            return s.next
+            return .park(s.next)
         }
-        guard let token else { return true }
+        let token: UInt64
+        switch start {
+        case .pendingWork: return true
+        case .closed: return false
+        case .park(let t): token = t
+        }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-                let displaced: Waiter? = state.withLockedValue { s in
+                let (displaced, closed): (Waiter?, Bool) = state.withLockedValue { s in
+                    if s.closed { return (nil, true) }
                     let old = s.waiters[member]
                     s.waiters[member] = Waiter(token: token, continuation: c)
-                    return old
+                    return (old, false)
                 }
                 displaced?.continuation.resume(returning: false)
+                if closed { c.resume(returning: false); return }
                 Task { [weak self] in
                     try? await Task.sleep(for: .seconds(timeoutSec))
                     self?.finish(member, token)
@@ -87,6 +98,17 @@ public final class AgentWakeHub: Sendable {
         for w in woken { w.continuation.resume(returning: true) }
     }
 
+    /// Graceful shutdown: every parked request is answered ("no work") and none is parked again,
+    /// so the HTTP server's drain does not wait out the 25 s of each wait.
+    public func close() {
+        let woken: [Waiter] = state.withLockedValue { s in
+            s.closed = true
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for w in woken { w.continuation.resume(returning: false) }
+    }
+
     /// Agents parked right now (for `/metrics` and the benchmark).
     public var waiting: Int { state.withLockedValue { $0.waiters.count } }
 
@@ -98,6 +120,16 @@ public final class AgentWakeHub: Sendable {
             return nil
         }
         return (db as? PostgresEngine).map { WakeListener(engine: $0, hub: self) }
+    }
+}
+
+/// Closes the hub when graceful shutdown begins. Listed after the HTTP server in the service
+/// group, so it is told first (the group shuts services down in reverse order).
+struct WakeHubCloser: Service {
+    let hub: AgentWakeHub
+    func run() async throws {
+        try? await gracefulShutdown()
+        hub.close()
     }
 }
 

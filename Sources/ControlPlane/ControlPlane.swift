@@ -169,6 +169,7 @@ public final class ControlPlane: Sendable {
 
     func router() -> Router<BalctlRequestContext> {
         let router = Router(context: BalctlRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         // For load balancers (and the benchmark's baseline): no database call, it reads what the
         // lease loop last saw (it talks to the database every second).
@@ -229,6 +230,7 @@ public final class ControlPlane: Sendable {
             .init(service: try alertDispatcher()),
         ]
         if let wakeListener { services.append(.init(service: wakeListener)) }
+        services.append(.init(service: WakeHubCloser(hub: wakes)))
         if let engine = store.db as? PostgresEngine {
             services.append(.init(service: AuthChangeListener(engine: engine, store: store)))
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import Logging
 import NIOCore
 
 /// Per-request context: the TCP peer (for the client IP) and, on operator routes, who is asking.
@@ -106,6 +107,45 @@ func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
 extension Data {
     init(buffer: ByteBuffer) {
         self = buffer.withUnsafeReadableBytes { Data($0) }
+    }
+}
+
+/// An access log that stays quiet where it must: at `info` every operator change (`/api/v1`
+/// requests other than GET: who changed what is worth a line) and every failed request; reads
+/// (`balctl jobs follow` polls) at `debug`; successful agent requests (a heartbeat per member per
+/// second) not at all. Each line has the status, the time taken and Hummingbird's request ID
+/// (`hb.request.id`, a field of its own in JSON logs).
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = BalctlRequestContext
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let path = request.uri.path
+        do {
+            let response = try await next(request, context)
+            if response.status.code >= 400 || (path.hasPrefix(OperatorAPI.prefix) && request.method != .get) {
+                log(request, context, status: response.status.code, since: started)
+            } else if path.hasPrefix(OperatorAPI.prefix) {
+                log(request, context, status: response.status.code, since: started, level: .debug)
+            }
+            return response
+        } catch {
+            // Answered by Hummingbird itself (no route: 404, …).
+            log(request, context, status: (error as? any HTTPResponseError)?.status.code ?? 500, since: started)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, _ context: Context, status: Int, since: ContinuousClock.Instant, level: Logger.Level = .info) {
+        let d = ContinuousClock.now - since
+        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        // Hummingbird's own request logger is kept at `warning` (its per-request chatter); these
+        // lines carry its request ID at their own level.
+        var logger = context.logger
+        logger.logLevel = .info
+        logger.log(level: level, "\(request.method) \(request.uri.path) \(status)",
+                   metadata: ["status": "\(status)", "ms": "\(String(format: "%.1f", ms))"])
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import BalctlProtocol
 import ControlPlane
 import Foundation
+import Logging
 
 @main
 struct BalctlServer: AsyncParsableCommand {
@@ -23,16 +24,19 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
 
+    @Option(help: "Log lines as text, or as one JSON object per line (time, level, logger, message, request ID and other fields). Env: BALCTL_LOG_FORMAT.")
+    var logFormat: String = ProcessInfo.processInfo.environment["BALCTL_LOG_FORMAT"] ?? "text"
+
     @Option(help: "Port to listen on (0 picks a free one).")
     var port: Int = 8443
 
-    @Option(help: "TLS certificate chain (PEM). Without --tls-cert/--tls-key pass --plain-http.")
+    @Option(help: "TLS certificate chain (PEM). Without --tls-cert/--tls-key (and without --plain-http) the server makes its own CA and certificate in <data-dir>/tls and renews the certificate.")
     var tlsCert: String?
 
     @Option(help: "TLS private key (PEM).")
     var tlsKey: String?
 
-    @Flag(help: "Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
+    @Flag(help: "Serve plain HTTP (only behind a TLS-terminating reverse proxy) instead of HTTPS.")
     var plainHTTP = false
 
     @Flag(help: "Accept plain http to a loopback host for DNS provider and webhook URLs (emulators and tests only).")
@@ -83,6 +87,7 @@ struct ServerOptions: ParsableArguments {
     @OptionGroup var smtp: SMTPOptions
 
     func validate() throws {
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard (2...60).contains(leaderLeaseSec) else { throw ValidationError("--leader-lease-sec must be 2–60") }
         guard AgentWire.intervalRange.contains(heartbeatInterval) else {
             throw ValidationError("--heartbeat-interval must be 1–60")
@@ -156,9 +161,9 @@ extension ServerOptions {
     }
 }
 
-func printAdminToken(_ issued: TokenIssued?) {
+func printAdminToken(_ issued: TokenIssued?, announce: (String) -> Void = say) {
     guard let issued else { return }
-    say("""
+    announce("""
         First start: created account '\(issued.account.name)'. Its API token (shown once):
           BALCTL_TOKEN=\(issued.token)
         """)
@@ -169,13 +174,24 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        if options.tlsCert == nil && !options.plainHTTP {
-            throw ValidationError("pass --tls-cert and --tls-key, or --plain-http behind a TLS reverse proxy")
+        // Start-up messages (TLS, the first admin token, the port) are log lines too in JSON mode.
+        var announce: @Sendable (String) -> Void = say
+        if options.logFormat == "json" {
+            // Before any logger exists: every one made from here on writes JSON lines.
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+            let logger = Logger(label: "balctl-server")
+            announce = { logger.notice("\($0)") }
         }
-        let server = try ControlPlane(config: try options.config())
-        printAdminToken(try server.store.bootstrapAdminIfNeeded())
+        var config = try options.config()
+        if options.tlsCert == nil && !options.plainHTTP {
+            try AutoTLS.apply(to: &config, publicURL: options.publicURL, listenHost: options.host, announce: announce)
+        }
+        let server = try ControlPlane(config: config)
+        printAdminToken(try server.store.bootstrapAdminIfNeeded(), announce: announce)
+        let scheme = config.tlsCertFile == nil ? "http" : "https"
+        let announced = announce
         try await server.run { port in
-            FileHandle.standardOutput.write(Data("balctl-server \(BalctlVersion.current) listening on \(options.tlsCert == nil ? "http" : "https")://\(options.host):\(port)\n".utf8))
+            announced("balctl-server \(BalctlVersion.current) listening on \(scheme)://\(options.host):\(port)")
         }
     }
 }

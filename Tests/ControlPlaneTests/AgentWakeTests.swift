@@ -95,3 +95,21 @@ struct AgentWakeTests {
         #expect(await third == false)
     }
 }
+
+@Suite("Agent wake: shutdown")
+struct AgentWakeShutdownTests {
+    @Test("close answers every parked wait at once and parks none after it")
+    func closeReleasesWaiters() async {
+        let hub = AgentWakeHub()
+        async let a = hub.wait(member: 1, timeoutSec: 30)
+        async let b = hub.wait(member: 2, timeoutSec: 30)
+        for _ in 0..<200 where hub.waiting < 2 { try? await Task.sleep(for: .milliseconds(5)) }
+        let t0 = Date()
+        hub.close()
+        #expect(await a == false)
+        #expect(await b == false)
+        #expect(await hub.wait(member: 3, timeoutSec: 30) == false)
+        #expect(Date().timeIntervalSince(t0) < 1)
+        #expect(hub.waiting == 0)
+    }
+}

@@ -14,6 +14,9 @@ public struct OLSSettings: Sendable {
     public var stateDir: String
     /// Seconds a control command (`lswsctrl …`, `lshttpd -t`) may take.
     public var commandTimeoutSec: Double = 120
+    /// Where a virtual host that is new on this member may have its root when restored from a
+    /// snapshot (besides directly under the server root): `BALCTL_OLS_WEB_ROOTS`, colon-separated.
+    public var webRoots: [String] = ["/var/www", "/srv"]
 
     public init(serverRoot: String = "/usr/local/lsws", stateDir: String = "/var/lib/balctl") {
         var root = serverRoot
@@ -28,8 +31,12 @@ public struct OLSSettings: Sendable {
             let s = String(cString: v)
             return s.isEmpty ? nil : s
         }
-        return OLSSettings(serverRoot: env("BALCTL_OLS_ROOT") ?? "/usr/local/lsws",
-                           stateDir: env("BALCTL_STATE_DIR") ?? "/var/lib/balctl")
+        var settings = OLSSettings(serverRoot: env("BALCTL_OLS_ROOT") ?? "/usr/local/lsws",
+                                   stateDir: env("BALCTL_STATE_DIR") ?? "/var/lib/balctl")
+        if let roots = env("BALCTL_OLS_WEB_ROOTS") {
+            settings.webRoots = roots.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") && $0 != "/" }
+        }
+        return settings
     }
 
     public var configPath: String { serverRoot + "/conf/httpd_config.conf" }

@@ -54,6 +54,14 @@ struct OLSVHostRestorePlan {
         if let here = live.vhost(name), OLSBackupScope.trimmed(here.vhRoot) != vhRoot {
             throw JobFailure("the snapshot's \(name) has vhRoot \(vhRoot), here it is \(OLSBackupScope.trimmed(here.vhRoot)): a restore does not move a site; remove it here first (ols.vhost_remove) to restore it where the snapshot has it")
         }
+        // A site new here goes under the server root or a web root the operator allows: the
+        // snapshot must not pick any directory of the host (`/opt/app/bin`, `/var/log/…`).
+        if live.vhost(name) == nil, !vhRoot.hasPrefix(OLSBackupScope.trimmed(settings.serverRoot) + "/") {
+            let bases = settings.webRoots.map(OLSBackupScope.trimmed)
+            guard bases.contains(where: { vhRoot.hasPrefix($0 + "/") }) else {
+                throw JobFailure("the snapshot's \(name) has vhRoot \(vhRoot), outside the server root and the web roots (\(bases.joined(separator: ", ")); BALCTL_OLS_WEB_ROOTS sets them): refusing to restore a new site there")
+            }
+        }
         if let why = OLSBackupScope.restoreRefusal(vhRoot) {
             throw JobFailure("the snapshot's \(name) has vhRoot \(why); refusing to restore it")
         }

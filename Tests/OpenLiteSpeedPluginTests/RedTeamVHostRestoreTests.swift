@@ -27,6 +27,17 @@ struct RedTeamVHostRestoreTests {
 
     struct Missing: Error, CustomStringConvertible { var description: String }
 
+    /// The restore with `webRoots` allowed (BALCTL_OLS_WEB_ROOTS), for roots in temp directories.
+    static func restoreError(_ site: VHostRestoreTests.Site, webRoots: [String]) async -> String? {
+        var settings = site.ols.settings
+        settings.webRoots = webRoots
+        do {
+            _ = try await site.run(VHostRestoreHandler(settings: settings, backup: SnapshotStaging(settings: site.backup)),
+                                   ["snapshot": .string(site.snapshot), "vhost": .string("blog")])
+            return nil
+        } catch { return String(describing: error) }
+    }
+
     static func edit(_ ols: FakeOLS, _ from: String, _ to: String) throws {
         try editFile(ols, "conf/httpd_config.conf", from, to)
     }
@@ -119,7 +130,8 @@ struct RedTeamVHostRestoreTests {
         // The blog lost here: no "a restore does not move a site" to hide behind.
         try await site.loseTheBlog()
         let before = site.config
-        let error = await site.restoreError()
+        // With /tmp/… an allowed web root, so the overlap check itself is what stops it.
+        let error = await Self.restoreError(site, webRoots: [web])
         #expect(error?.contains("overlaps shop's root") == true, "\(error ?? "nil: the restore went through")")
         #expect(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: index))) ?? Data(), as: UTF8.self) == "shop's own page\n")
         #expect(site.config == before)
@@ -277,7 +289,7 @@ struct RedTeamVHostRestoreTests {
             try Self.edit(ols, base + "/sites/blog/", "$SERVER_ROOT/blog/")
         })
         try await site.loseTheBlog()
-        _ = try? await site.restore()
+        _ = await Self.restoreError(site, webRoots: [base])
         // The planted link is moved aside and replaced by a real directory; nothing goes through it.
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: victim)) ?? ["?"]).isEmpty, "root wrote through the planted link")
         var st = stat()

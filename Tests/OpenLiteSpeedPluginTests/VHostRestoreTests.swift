@@ -236,4 +236,31 @@ struct VHostRestoreTests {
         let e5 = await overlap.restoreError()
         #expect(e5?.contains("overlaps shop's root \(overlap.ols.root)/blog/shop") == true, "\(e5 ?? "nil")")
     }
+
+    @Test("a site new here goes under the server root or an allowed web root (BALCTL_OLS_WEB_ROOTS), nowhere else")
+    func newSitesGoUnderWebRoots() async throws {
+        var site = try await Site()
+        let web = NSTemporaryDirectory() + "balctl-web-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: web) }
+        try FileManager.default.createDirectory(atPath: web + "/blog/html", withIntermediateDirectories: true)
+        try Data("<?php echo 'elsewhere';\n".utf8).write(to: URL(fileURLWithPath: web + "/blog/html/index.php"))
+        try site.ols.write("conf/httpd_config.conf", Array(site.config.replacingOccurrences(of: "$SERVER_ROOT/blog/", with: web + "/blog/").utf8))
+        let (o, _) = try await site.run(BackupCreateHandler(settings: site.backup), ["scope": .string("openlitespeed")], jobID: 5)
+        site.snapshot = try #require(o.result?["snapshot"]?.stringValue)
+        try await site.loseTheBlog()
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: web + "/blog/html/index.php"))
+        let lost = site.config
+
+        let error = await site.restoreError()
+        #expect(error?.contains("outside the server root and the web roots (/var/www, /srv") == true, "\(error ?? "nil")")
+        #expect(site.config == lost)
+        #expect(try String(contentsOfFile: web + "/blog/html/index.php", encoding: .utf8) == "broken")
+
+        var allowed = site.ols.settings
+        allowed.webRoots = [web]
+        let (restored, _) = try await site.run(VHostRestoreHandler(settings: allowed, backup: SnapshotStaging(settings: site.backup)),
+                                               ["snapshot": .string(site.snapshot), "vhost": .string("blog")])
+        #expect(restored.changed)
+        #expect(try String(contentsOfFile: web + "/blog/html/index.php", encoding: .utf8) == "<?php echo 'elsewhere';\n")
+    }
 }

@@ -34,8 +34,9 @@ public final class Agent: Sendable {
     /// The version the automatic updater last tried, and when (one try per version per 10 min).
     private let autoUpdateTried = Locked<AutoUpdateTry?>(nil)
     private let autoUpdating = Locked(false)
-    /// Set by the long poll when the control plane has work for us: the loop beats at once.
-    private let woken = Locked(false)
+    /// Raised by the long poll when the control plane has work for us, and by an installed
+    /// update that wants its restart: the loop's sleep ends at once.
+    private let signal: LoopSignal
 
     public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
         self.config = config
@@ -50,9 +51,10 @@ public final class Agent: Sendable {
             self.updateSettings = nil
             AgentLog(minimum: config.logLevel, json: config.logJSON).warning("self-update is off: \(error)")
         }
-        let wanted = restartWanted
+        let wanted = restartWanted, signal = LoopSignal()
+        self.signal = signal
         self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log,
-                                channel: api, onRestartRequested: { wanted.withLock { $0 = true } })
+                                channel: api, onRestartRequested: { wanted.withLock { $0 = true }; signal.raise() })
         self.publicIP = PublicIPResolver(config: config)
         // The OS does not change under a running agent (an upgrade reboots it).
         self.os = host.osInfo()
@@ -187,7 +189,7 @@ public final class Agent: Sendable {
             let started = monotonicNow()
             // A wake that arrives during this beat is kept for the next one (its job may have
             // been committed after this beat's claim).
-            woken.withLock { $0 = false }
+            signal.lower()
             if let p = trial, unixNow() > p.deadline {
                 _ = UpdateSupervisor.rollBack(p, state: updates, reason: "no heartbeat accepted within the rollback deadline", log: log)
                 end = .rolledBack(binaryPath: p.binaryPath)
@@ -205,11 +207,9 @@ public final class Agent: Sendable {
             }
             notifier.watchdog()
             // The wait counts from the attempt's start: time spent in a slow attempt is not added.
-            // Slept in slices so an installed update restarts within 50 ms of its report.
+            // A wake (work committed) or an installed update's restart ends it at once.
             let until = started + schedule.nextDelaySec(using: &random)
-            while !Task.isCancelled && !restartWanted.withLock({ $0 }) && !woken.withLock({ $0 }) && monotonicNow() < until {
-                try? await Task.sleep(for: .seconds(min(0.05, max(0, until - monotonicNow()))))
-            }
+            if !restartWanted.withLock({ $0 }) { await signal.sleep(until - monotonicNow()) }
             if restartWanted.withLock({ $0 }) {
                 if let p = updates.pending() {
                     log.info("restarting into \(p.to)")
@@ -242,7 +242,7 @@ public final class Agent: Sendable {
             do {
                 let asked = monotonicNow()
                 if try await api.waitForWork() {
-                    woken.withLock { $0 = true }
+                    signal.raise()
                 } else if monotonicNow() - asked < 1 {
                     // Answered "no work" at once (another process waits with our secret and
                     // displaces us): never spin.

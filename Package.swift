@@ -147,8 +147,9 @@ let package = Package(
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers",
-                                                             .product(name: "X509", package: "swift-certificates")],
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
+                                                             .product(name: "X509", package: "swift-certificates"),
+                                                             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",

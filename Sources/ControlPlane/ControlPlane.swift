@@ -21,6 +21,10 @@ public struct ServerConfig: Sendable {
     /// list that proxy in `trustedProxies`).
     public var tlsCertFile: String?
     public var tlsKeyFile: String?
+    /// `--tls auto`: the server's own CA, for renewals while it runs.
+    public var autoTLS: AutoTLSSettings? = nil
+    /// Seconds between looks at the certificate files (a renewed pair is served without a restart).
+    public var certificateCheckSec: Double = 60
     /// Peers whose X-Forwarded-For header is believed.
     public var trustedProxies: [CIDR] = []
     /// Peers (Cloudflare's ranges) whose CF-Connecting-IP header is believed.
@@ -86,6 +90,8 @@ public final class ControlPlane: Sendable {
     /// Recipes by id, loaded and validated at start.
     public let recipes: [String: Recipe]
     let heartbeats: HeartbeatWriter
+    /// The certificate and key served, reloaded when the files change (nil: plain HTTP).
+    let servedCertificate: ServedCertificate?
     /// Agents parked until work for them is committed (`GET /api/agents/wait`).
     public let wakes = AgentWakeHub()
     /// PostgreSQL: the LISTEN that feeds `wakes` (SQLite feeds it from a commit observer).
@@ -123,6 +129,11 @@ public final class ControlPlane: Sendable {
             try DataDirectory.tightenDatabaseFiles(config.databasePath)
         }
         self.wakeListener = wakes.attach(to: store.db)
+        if let cert = config.tlsCertFile, let key = config.tlsKeyFile {
+            self.servedCertificate = try ServedCertificate(certFile: cert, keyFile: key)
+        } else {
+            self.servedCertificate = nil
+        }
         self.catalogue = catalogue
         if let dir = config.recipesDir {
             self.recipes = Dictionary(uniqueKeysWithValues: try RecipeLoader.loadDirectory(dir, catalogue: catalogue).map { ($0.id, $0) })
@@ -185,11 +196,8 @@ public final class ControlPlane: Sendable {
     /// The HTTP(S) application; `onRunning` gets the bound port (useful with port 0).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let serverBuilder: HTTPServerBuilder
-        if let cert = config.tlsCertFile, let key = config.tlsKeyFile {
-            let tls = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            serverBuilder = try .tls(.http1(configuration: http1Configuration()), tlsConfiguration: tls)
+        if let servedCertificate {
+            serverBuilder = try .tls(.http1(configuration: http1Configuration()), tlsConfiguration: servedCertificate.tlsConfiguration())
         } else {
             serverBuilder = .http1(configuration: http1Configuration())
         }
@@ -231,6 +239,10 @@ public final class ControlPlane: Sendable {
         ]
         if let wakeListener { services.append(.init(service: wakeListener)) }
         services.append(.init(service: WakeHubCloser(hub: wakes)))
+        if let servedCertificate {
+            services.append(.init(service: CertificateWatcher(served: servedCertificate, auto: config.autoTLS,
+                                                              intervalSec: config.certificateCheckSec, logger: logger)))
+        }
         if let engine = store.db as? PostgresEngine {
             services.append(.init(service: AuthChangeListener(engine: engine, store: store)))
 

@@ -9,8 +9,9 @@ import Glibc
 /// keeps its own CA in `<data-dir>/tls` (made on first start; its key stays there, 0600) and a
 /// server certificate for the public URL's host, the listen address (every local IPv4 address
 /// when it listens on all of them), this host's name and localhost — issued again at start when
-/// it is within 30 days of expiry or a name is missing. Install commands carry the CA so agents
-/// pin it; the CA's fingerprint is printed for operators to compare.
+/// it is within 30 days of expiry or a name is missing, and checked again every minute while it
+/// runs (a renewed certificate is served without a restart). Install commands carry the CA so
+/// agents pin it; the CA's fingerprint is printed for operators to compare.
 enum AutoTLS {
     static func apply(to config: inout ServerConfig, publicURL: String?, listenHost: String, announce: (String) -> Void = say) throws {
         var dns: [String] = ["localhost"]
@@ -39,6 +40,7 @@ enum AutoTLS {
         }
         config.tlsCertFile = auto.files.serverCert
         config.tlsKeyFile = auto.files.serverKey
+        config.autoTLS = AutoTLSSettings(directory: dir, dnsNames: dns, ipAddresses: ips)
         if config.agentCAFile == nil { config.agentCAFile = auto.files.caCert }
         announce("""
             HTTPS with the server's own CA (\(dir)): \(auto.action); valid until \(auto.serverNotAfter), for \((dns + ips).joined(separator: ", "))

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Synchronization
+import BalctlProtocol
 
 /// Wall-clock Unix time in seconds.
 public func unixNow() -> Double {
@@ -98,27 +99,7 @@ public struct AgentLog: Sendable {
     /// `{"time":"2026-11-28T04:12:00.123Z","level":"warning","message":"…"}` and a newline.
     static func jsonLine(_ level: Level, _ message: String, at time: Double) -> String {
         let names: [Level: String] = [.error: "error", .warning: "warning", .notice: "notice", .info: "info", .debug: "debug"]
-        var t = time_t(time.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
-        let ms = Int32(min(999, (time - Double(t)) * 1000))
-        let stamp = "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(ms, 3))Z"
-        var escaped = ""
-        for u in message.unicodeScalars {
-            switch u {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029:
-                let hex = String(u.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(u)
-            }
-        }
-        return "{\"time\":\"\(stamp)\",\"level\":\"\(names[level] ?? "info")\",\"message\":\"\(escaped)\"}\n"
+        return "{\"time\":\"\(JSONText.timestamp(unixTime: time))\",\"level\":\"\(names[level] ?? "info")\",\"message\":\(JSONText.quoted(message))}\n"
     }
     public func error(_ m: @autoclosure () -> String) { log(.error, m()) }
     public func warning(_ m: @autoclosure () -> String) { log(.warning, m()) }

@@ -15,6 +15,14 @@ public enum Render {
     }
 
     /// "4s", "3m12s", "2h05m", "3d04h".
+    /// A figure without a trailing ".0" (90, 0.75, 1.5); at most two decimals.
+    public static func number(_ x: Double) -> String {
+        guard x.isFinite else { return "\(x)" }
+        let rounded = (x * 100).rounded() / 100
+        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int64(rounded)) }
+        return "\(rounded)"
+    }
+
     public static func age(_ seconds: Double) -> String {
         let s = Int(seconds.rounded(.down))
         if s < 60 { return "\(s)s" }

@@ -273,10 +273,11 @@ extension Store {
                     """), arguments: [agent.memberID]).map { JobRef(id: $0["id"], attempt: $0["attempt"]) }
             }
             let pending = hasPending == false ? [] : try SQLRow.fetchAll(db.cachedStatement(sql: """
-                SELECT id, command, params, attempt, timeout_sec, check_mode, cancel_requested FROM jobs
+                SELECT id, command, params, attempt, timeout_sec, check_mode, cancel_requested, created_at FROM jobs
                 WHERE member_id = ? AND state = 'pending' ORDER BY priority DESC, id LIMIT ?
                 """), arguments: [agent.memberID, queue.claimBatch])
             var jobs: [ClaimedJob] = []
+            var waits: [Double] = []
             var deadlines = DeadlineChain(start: t, queue: queue)
             if !pending.isEmpty { try deadlines.seed(db, member: agent.memberID) }
             for row in pending {
@@ -298,8 +299,10 @@ extension Store {
                     params: (try? JSONTree.parse(paramsText)) ?? .emptyObject,
                     attempt: attempt, leaseSec: queue.leaseSec, timeoutSec: timeout,
                     checkMode: row["check_mode"]))
+                // Enqueue → first claim; a re-offered attempt's wait includes the attempt before it.
+                if attempt == 1 { waits.append(t - (row["created_at"] as Double)) }
             }
-            return HeartbeatOutcome(jobs: jobs, cancels: cancels)
+            return HeartbeatOutcome(jobs: jobs, cancels: cancels, claimWaits: waits)
         }
     }
 }
@@ -353,6 +356,8 @@ struct FailoverFacts: Sendable {
 struct HeartbeatOutcome: Sendable {
     var jobs: [ClaimedJob]
     var cancels: [JobRef]
+    /// Seconds each claimed job waited since it was enqueued (metrics).
+    var claimWaits: [Double] = []
 }
 
 /// Group commit for heartbeats: requests that arrive while a write is in progress are written

@@ -45,6 +45,13 @@ public struct ServerConfig: Sendable {
     public var sweepIntervalSec: Double = 1
     /// Seconds between scheduler passes.
     public var schedulerIntervalSec: Double = 1
+    /// Who may scrape `GET /metrics` (nobody, by default: the route answers 404).
+    public var metrics = MetricsAccess()
+    /// Seconds between threshold evaluations of the reports received meanwhile.
+    public var thresholdTickSec: Double = 1
+    /// Seconds between reloads of the thresholds in effect (set through another replica) and
+    /// checks of heartbeat age.
+    public var thresholdRefreshSec: Double = 5
     /// Accept plain http to a loopback host for DNS provider and webhook URLs (contract emulators,
     /// tests). Off in production: those URLs must not reach the control plane's own services.
     public var allowLoopbackHTTP = false
@@ -108,6 +115,10 @@ public final class ControlPlane: Sendable {
     public let backups: Backups
     /// What install commands embed besides the member.
     public let installContext: InstallContext
+    /// Prometheus metrics (`GET /metrics`).
+    public let metrics: ServerMetrics
+    /// Member alert thresholds, evaluated on the reports received.
+    public let thresholds: ThresholdMonitor
     /// The agent version members should run: the bundle's, else this build's.
     public var latestAgentVersion: String { agentBundle?.manifest.version ?? BalctlVersion.current }
     let logger: Logger
@@ -141,6 +152,9 @@ public final class ControlPlane: Sendable {
             self.recipes = [:]
         }
         self.heartbeats = HeartbeatWriter(store: store, heartbeat: config.heartbeat, queue: config.queue)
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        self.thresholds = ThresholdMonitor(store: store, metrics: metrics, logger: logger)
         let bundle = try config.agentBundleDir.map(ServedAgentBundle.load)
         self.agentBundle = bundle
         var caPEM: String? = nil
@@ -159,7 +173,7 @@ public final class ControlPlane: Sendable {
         let holder = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
         self.leader = LeaderLease(db: store.db, holder: holder, policy: config.leader, logger: logger)
         self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger,
-                                 owner: holder, leader: leader)
+                                 owner: holder, leader: leader, metrics: metrics)
         self.logger = logger
         if let objects = config.snapshotStore {
             self.backups = Backups(store: store, objects: objects)
@@ -185,10 +199,13 @@ public final class ControlPlane: Sendable {
         // For load balancers (and the benchmark's baseline): no database call, it reads what the
         // lease loop last saw (it talks to the database every second).
         router.get("healthz") { _, _ in self.health() }
+        OpenAPIDocument.register(router)
+        MetricsRoute(server: self).register(router)
         ServedAgentBundle.register(router, bundle: agentBundle)
         AgentRoutes(server: self).register(router)
         OperatorRoutes(server: self).register(router)
         RecipeRoutes(server: self).register(router)
+        ThresholdRoutes(server: self).register(router)
         FailoverRoutes(server: self).register(router)
         return router
     }
@@ -236,6 +253,8 @@ public final class ControlPlane: Sendable {
             .init(service: LeaseSweeper(server: self)), .init(service: Scheduler(server: self)),
             .init(service: FailoverEvaluator(failover: failover, intervalSec: config.failoverTickSec)),
             .init(service: try alertDispatcher()),
+            .init(service: ThresholdMonitorService(monitor: thresholds, tickSec: config.thresholdTickSec,
+                                                   refreshSec: config.thresholdRefreshSec)),
         ]
         if let wakeListener { services.append(.init(service: wakeListener)) }
         services.append(.init(service: WakeHubCloser(hub: wakes)))
@@ -270,7 +289,7 @@ public final class ControlPlane: Sendable {
     /// Sends the alert outbox; refuses an SMTP configuration that breaks the mail policy.
     func alertDispatcher() throws -> AlertDispatcher {
         try AlertDispatcher(store: store, policy: config.alerts, smtp: config.smtp,
-                            secrets: try SecretBox.open(dataDir: config.dataDir), logger: logger)
+                            secrets: try SecretBox.open(dataDir: config.dataDir), logger: logger, metrics: metrics)
     }
 
     /// Serve until SIGTERM/SIGINT, sweeping expired leases beside the server.
@@ -287,7 +306,9 @@ struct LeaseSweeper: Service {
     func run() async throws {
         try await runEvery(server.config.sweepIntervalSec, logger: server.logger, what: "lease sweep") {
             guard let fence = server.leader.fence() else { return }
-            let moved = try await server.store.sweep(policy: server.config.queue, fence: fence)
+            let expired = try await server.store.expireLeases(fence: fence)
+            server.metrics.leasesExpired(expired)
+            let moved = try await server.store.enforceDeadlines(policy: server.config.queue, fence: fence) + expired
             if moved > 0 { server.logger.info("lease sweep: \(moved) job(s) moved") }
             let reaped = try await server.backups.reapAbandoned()
             if reaped > 0 { server.logger.info("backup sweep: \(reaped) abandoned upload(s) marked failed and removed") }

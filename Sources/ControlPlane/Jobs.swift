@@ -200,11 +200,12 @@ extension Store {
     /// the control plane already ended itself (lease, deadline, cancel) also gets 409; what the
     /// agent reported is kept on the timeline as a `late_result` event, the job stays as it ended.
     /// An attempt interrupted after a cancel request ends the job cancelled: a cancel is final.
+    /// `ranFor` gets the seconds from the job's first claim to its end (metrics), once it is recorded.
     @discardableResult
-    func recordCompletion(_ c: JobCompletion, member: Int64) async throws -> JobState {
-        let verdict: Result<JobState, ControlPlaneError> = try await db.write { db in
+    func recordCompletion(_ c: JobCompletion, member: Int64, ranFor: @Sendable (Double) -> Void = { _ in }) async throws -> JobState {
+        let verdict: Result<(JobState, Double?), ControlPlaneError> = try await db.write { db in
             guard let row = try SQLRow.fetchOne(db, sql: """
-                SELECT state, attempt, max_attempts, cancel_requested, agent_reported, error FROM jobs
+                SELECT state, attempt, max_attempts, cancel_requested, agent_reported, error, started_at FROM jobs
                 WHERE id = ? AND member_id = ?
                 """, arguments: [c.jobId, member]) else {
                 throw ControlPlaneError.notFound("no job \(c.jobId) for this member")
@@ -217,7 +218,7 @@ extension Store {
             }
             guard state == .running else {
                 guard state.isTerminal else { throw ControlPlaneError.conflict("job \(c.jobId) is \(state.rawValue), not running") }
-                if row["agent_reported"] as Bool { return .success(state) }  // a repeat: already recorded
+                if row["agent_reported"] as Bool { return .success((state, nil)) }  // a repeat: already recorded
                 try Self.recordLateResult(db, c)
                 return .failure(ControlPlaneError.conflict(
                     "attempt \(c.attempt) of job \(c.jobId) was already ended by the control plane (\(state.rawValue): \((row["error"] as String?) ?? "")); this late \(c.status.rawValue) is kept on the timeline only"))
@@ -234,7 +235,7 @@ extension Store {
                         progress_message = NULL, progress_percent = NULL WHERE id = ?
                     """, arguments: [c.jobId])
                 try Self.event(db, c.jobId, attempt, "interrupted", agentError ?? "the agent lost this attempt")
-                return .success(.pending)
+                return .success((.pending, nil))
             }
             let final: JobState
             let error: String?
@@ -260,9 +261,11 @@ extension Store {
             }
             try Self.event(db, c.jobId, attempt, final.rawValue, summary)
             try Self.advanceRecipeRun(db, afterJob: c.jobId)
-            return .success(final)
+            return .success((final, (row["started_at"] as Double?).map { t - $0 }))
         }
-        return try verdict.get()
+        let (state, seconds) = try verdict.get()
+        if let seconds { ranFor(seconds) }
+        return state
     }
 
     /// What an agent reported for an attempt the control plane had already ended, once per

@@ -10,26 +10,15 @@ struct AgentRoutes {
     func register(_ router: Router<BalctlRequestContext>) {
         let limit = AgentWire.maxAgentBodyBytes
         router.post(RouterPath(AgentWire.heartbeatPath)) { request, context in
-            // Who is calling is settled from the headers before the body is read (issue 20 item
-            // 8): a stranger gets its 401/403 without the server taking in its body.
-            let (agent, ip) = try await authenticate(request, context)
-            let raw = try await request.body.collect(upTo: limit)
-            // Only what the ingest acts on is read here; the report is stored as sent and
-            // decoded in full when someone reads it. Decoding every field (and every plugin's
-            // stats) of every heartbeat was the largest cost on this path.
-            guard let text = raw.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
-                throw ControlPlaneError.badRequest("the body is not valid UTF-8")
+            let started = ContinuousClock.now
+            do {
+                let response = try await heartbeat(request, context)
+                server.metrics.heartbeatAccepted(seconds: (ContinuousClock.now - started).seconds)
+                return response
+            } catch {
+                server.metrics.heartbeatRefused(error)
+                throw error
             }
-            let report = try HeartbeatEnvelope.read(text)
-            guard report.hostname.lowercased() == agent.hostname.lowercased() else {
-                throw ControlPlaneError.forbidden("hostname '\(report.hostname)' does not match the enrolled hostname '\(agent.hostname)' (set BALCTL_HOSTNAME)")
-            }
-            guard report.protocolVersion == AgentWire.protocolVersion else {
-                throw ControlPlaneError.badRequest("protocol version \(report.protocolVersion) is not supported (expected \(AgentWire.protocolVersion))")
-            }
-            let claimed = try await server.heartbeats.record(agent, report: report, raw: text, ip: ip)
-            let body = try server.heartbeatReply.body(serverTime: now(), jobs: claimed.jobs, cancels: claimed.cancels)
-            return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: body))
         }
         router.get(RouterPath(AgentWire.waitPath)) { request, context in
             // Same bearer, address and member checks as every agent route; nothing is read.
@@ -48,10 +37,37 @@ struct AgentRoutes {
             let (agent, _) = try await authenticate(request, context)
             let raw = try await request.body.collect(upTo: limit)
             let completion = try decode(JobCompletion.self, raw)
-            let state = try await server.store.recordCompletion(completion, member: agent.memberID)
+            let metrics = server.metrics
+            let state = try await server.store.recordCompletion(completion, member: agent.memberID) { metrics.jobCompleted(afterSeconds: $0) }
             return try jsonResponse(["state": state.rawValue])
         }
         registerSnapshots(router)
+    }
+
+    /// `POST /api/agents/heartbeat`: store the report, renew leases, claim jobs.
+    private func heartbeat(_ request: Request, _ context: BalctlRequestContext) async throws -> Response {
+        // Who is calling is settled from the headers before the body is read (issue 20 item
+        // 8): a stranger gets its 401/403 without the server taking in its body.
+        let (agent, ip) = try await authenticate(request, context)
+        let raw = try await request.body.collect(upTo: AgentWire.maxAgentBodyBytes)
+        // Only what the ingest acts on is read here; the report is stored as sent and
+        // decoded in full when someone reads it. Decoding every field (and every plugin's
+        // stats) of every heartbeat was the largest cost on this path.
+        guard let text = raw.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
+            throw ControlPlaneError.badRequest("the body is not valid UTF-8")
+        }
+        let report = try HeartbeatEnvelope.read(text)
+        guard report.hostname.lowercased() == agent.hostname.lowercased() else {
+            throw ControlPlaneError.forbidden("hostname '\(report.hostname)' does not match the enrolled hostname '\(agent.hostname)' (set BALCTL_HOSTNAME)")
+        }
+        guard report.protocolVersion == AgentWire.protocolVersion else {
+            throw ControlPlaneError.badRequest("protocol version \(report.protocolVersion) is not supported (expected \(AgentWire.protocolVersion))")
+        }
+        let claimed = try await server.heartbeats.record(agent, report: report, raw: text, ip: ip)
+        server.metrics.jobsClaimed(waits: claimed.claimWaits)
+        server.thresholds.offer(member: agent.memberID, report: text)
+        let body = try server.heartbeatReply.body(serverTime: now(), jobs: claimed.jobs, cancels: claimed.cancels)
+        return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: body))
     }
 
     /// Snapshot transfers: begin, parts (up to 64 MiB each, hash checked), commit, and reads

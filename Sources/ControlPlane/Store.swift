@@ -481,6 +481,49 @@ public final class Store: Sendable {
                     FOR EACH ROW WHEN (NEW.cancel_requested <> OLD.cancel_requested) EXECUTE FUNCTION balctl_job_wake();
                 """)
         }
+        m.register("v12: member alert thresholds") { db in
+            // Presets per pool, overrides per member (enabled = 0: the pool's preset is off for
+            // that member), the state of each watched figure that is raised, and the history of
+            // raises and clears (`balctl alerts list`). A state row exists only while raised, so
+            // the evaluator's writes are the crossings, not every report.
+            try db.executeScript(db.dialect.schema("""
+                CREATE TABLE pool_thresholds(
+                    pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+                    metric TEXT NOT NULL,
+                    raise_at REAL NOT NULL,
+                    clear_at REAL NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    PRIMARY KEY(pool_id, metric));
+                CREATE TABLE member_thresholds(
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    metric TEXT NOT NULL,
+                    raise_at REAL NOT NULL,
+                    clear_at REAL NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    PRIMARY KEY(member_id, metric));
+                CREATE TABLE threshold_states(
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    metric TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    raised_at REAL NOT NULL,
+                    value REAL NOT NULL,
+                    raise_at REAL NOT NULL,
+                    clear_at REAL NOT NULL,
+                    PRIMARY KEY(member_id, metric, subject));
+                CREATE TABLE threshold_events(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+                    metric TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    value REAL NOT NULL,
+                    raise_at REAL NOT NULL,
+                    clear_at REAL NOT NULL,
+                    at REAL NOT NULL);
+                CREATE INDEX threshold_events_account ON threshold_events(account_id, id);
+                """))
+        }
         return m
     }
 }

@@ -49,12 +49,15 @@ struct AlertDispatcher: Service {
     let smtp: SMTPSettings?
     let secrets: SecretBox
     let logger: Logger
+    /// Sends by channel and result (nil: not counted, as in tests).
+    let metrics: ServerMetrics?
     private let inFlight = InFlight()
 
     /// Refuses an SMTP configuration that breaks the mail policy (the server does not start).
-    init(store: Store, policy: AlertPolicy, smtp: SMTPSettings?, secrets: SecretBox, logger: Logger) throws {
+    init(store: Store, policy: AlertPolicy, smtp: SMTPSettings?, secrets: SecretBox, logger: Logger, metrics: ServerMetrics? = nil) throws {
         if let smtp { try SMTPMailer.check(smtp) }
         self.store = store; self.policy = policy; self.smtp = smtp; self.secrets = secrets; self.logger = logger
+        self.metrics = metrics
     }
 
     func run() async throws {
@@ -101,7 +104,13 @@ struct AlertDispatcher: Service {
     func deliver(_ alert: OutboxAlert) async {
         defer { inFlight.add(alert.channel, -1) }
         do {
-            try await send(alert)
+            do {
+                try await send(alert)
+            } catch {
+                metrics?.alertSent(channel: alert.channel, ok: false)
+                throw error
+            }
+            metrics?.alertSent(channel: alert.channel, ok: true)
             try await store.markAlertSent(alert.id, at: now())
         } catch {
             let attempts = alert.attempts + 1

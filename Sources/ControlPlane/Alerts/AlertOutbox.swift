@@ -2,7 +2,7 @@ import BalctlProtocol
 import Foundation
 import SQLEngine
 
-/// What the failover evaluator alerts about.
+/// What the control plane alerts about.
 public enum AlertKind: String, Sendable, Codable, CaseIterable {
     case failover
     case noReadyStandby = "no_ready_standby"
@@ -10,6 +10,9 @@ public enum AlertKind: String, Sendable, Codable, CaseIterable {
     case heartbeatRecovered = "heartbeat_recovered"
     case allSilent = "all_silent"
     case dnsFailed = "dns_failed"
+    /// A member's figure crossed one of its alert thresholds, or came back.
+    case thresholdRaised = "threshold_raised"
+    case thresholdCleared = "threshold_cleared"
 }
 
 /// One alert, before it is fanned out to a pool's recipients.

@@ -33,10 +33,11 @@ public final class Failover: Sendable {
 
     init(store: Store, box: SecretBox, heartbeatIntervalSec: Int, logger: Logger, startedAt: Double = now(),
          owner: String = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))",
-         leader: LeaderLease? = nil, beforeWrite: @escaping @Sendable (FailoverExecutor.Decision) async -> Void = { _ in }) {
+         leader: LeaderLease? = nil, metrics: ServerMetrics? = nil,
+         beforeWrite: @escaping @Sendable (FailoverExecutor.Decision) async -> Void = { _ in }) {
         self.store = store
         self.leader = leader
-        executor = FailoverExecutor(store: store, box: box, owner: owner, logger: logger, beforeWrite: beforeWrite)
+        executor = FailoverExecutor(store: store, box: box, owner: owner, logger: logger, metrics: metrics, beforeWrite: beforeWrite)
         self.logger = logger
         freshSec = Double(3 * heartbeatIntervalSec)
         self.startedAt = startedAt

@@ -17,6 +17,8 @@ struct FailoverExecutor: Sendable {
     /// This process, in events and leases ("host:pid:random").
     let owner: String
     let logger: Logger
+    /// Failovers carried out and DNS write latency (nil: not counted, as in tests).
+    var metrics: ServerMetrics? = nil
     /// Called between the lease check and the provider write. Tests pause a writer here to play
     /// a control plane that stalls at the worst moment.
     var beforeWrite: @Sendable (Decision) async -> Void = { _ in }
@@ -53,14 +55,17 @@ struct FailoverExecutor: Sendable {
     func execute(_ d: Decision) async throws -> FailoverEventView? {
         guard let (eventID, token, hostname, providerID, ttl, proxied, fromIP) = try await decide(d) else { return nil }
         var reply: String?, failure: String?, verified: Bool?, writtenAt: Double?, superseded = false, sent = false
+        var providerKind = "unknown", sentAt = 0.0
         do {
             let provider = try await store.db.read { try Store.provider($0, id: providerID, box: box) }
+            providerKind = ServerMetrics.providerLabel(provider)
             guard try await holdsLease(d.pool, token) else {
                 superseded = true
                 throw DNSProviderError(.refused, "superseded: another control plane took the pool's lease after token \(token)")
             }
             await beforeWrite(d)
             sent = true  // from here the record may have changed, whatever comes back
+            sentAt = now()
             do {
                 // Only over the address this decision saw: a write that arrives late (this process
                 // stalled, another leader decided since) finds the record changed and does nothing.
@@ -86,6 +91,8 @@ struct FailoverExecutor: Sendable {
             failure = "\(error)"
         }
         let ok = writtenAt != nil && verified == true
+        if sent { metrics?.dnsWrite(provider: providerKind, seconds: (writtenAt ?? now()) - sentAt, ok: writtenAt != nil) }
+        if !superseded { metrics?.failover(kind: d.kind.rawValue, ok: ok) }
         let outcome = Outcome(eventID: eventID, token: token, ok: ok, writtenAt: writtenAt, reply: reply, verified: verified,
                               error: failure, superseded: superseded, sent: sent)
         return try await record(d, outcome)

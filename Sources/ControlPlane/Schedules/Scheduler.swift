@@ -11,6 +11,7 @@ struct Scheduler: Service {
             guard let fence = server.leader.fence() else { return }
             let fired = try await server.store.schedulerTick(
                 now: Date(), recipes: server.recipes, catalogue: server.catalogue, policy: server.config.queue, fence: fence)
+            server.metrics.schedulesFired(fired)
             if fired > 0 { server.logger.info("scheduler: \(fired) schedule(s) fired") }
         }
     }

@@ -86,6 +86,8 @@ struct ServerOptions: ParsableArguments {
 
     @OptionGroup var smtp: SMTPOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
     func validate() throws {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard (2...60).contains(leaderLeaseSec) else { throw ValidationError("--leader-lease-sec must be 2–60") }
@@ -126,6 +128,7 @@ struct ServerOptions: ParsableArguments {
         c.recipesDir = try resolvedRecipesDir()
         c.allowLoopbackHTTP = allowLoopbackHTTP
         c.smtp = try smtp.settings()
+        c.metrics = try metrics.access()
         c.databaseURL = database.url
         c.leader.ttlSec = leaderLeaseSec
         c.leader.renewSec = min(1, leaderLeaseSec / 4)

@@ -12,7 +12,7 @@ struct Balctl: ParsableCommand {
         discussion: "Connection: --server/BALCTL_SERVER, --token/BALCTL_TOKEN, --ca-file/BALCTL_CA_FILE.",
         version: BalctlVersion.current,
         subcommands: [Pools.self, Members.self, Jobs.self, Recipes.self, Schedules.self, FailoverCommand.self, DNSCommand.self,
-                      Backups.self, Commands.self, Accounts.self, Tokens.self, Audit.self])
+                      Backups.self, Alerts.self, Commands.self, Accounts.self, Tokens.self, Audit.self])
 }
 
 /// Connection and output options every command takes.
@@ -153,7 +153,8 @@ struct Pools: ParsableCommand {
 struct Members: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Members: list, add, show, update, rotate-secret, remove, heartbeats.",
-        subcommands: [List.self, Add.self, Show.self, Update.self, RotateSecret.self, Remove.self, Heartbeats.self, Stats.self],
+        subcommands: [List.self, Add.self, Show.self, Update.self, RotateSecret.self, Remove.self, Heartbeats.self, Stats.self,
+                      Thresholds.self],
         defaultSubcommand: List.self)
 
     static func table(_ members: [MemberView]) -> String {

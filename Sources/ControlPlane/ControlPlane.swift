@@ -200,6 +200,7 @@ public final class ControlPlane: Sendable {
         // lease loop last saw (it talks to the database every second).
         router.get("healthz") { _, _ in self.health() }
         OpenAPIDocument.register(router)
+        OpenAPIDocument.register(router)
         MetricsRoute(server: self).register(router)
         ServedAgentBundle.register(router, bundle: agentBundle)
         AgentRoutes(server: self).register(router)

@@ -22,6 +22,8 @@ struct HeartbeatBench: AsyncParsableCommand {
     @Option(help: "wrk threads.") var threads = 2
     @Option(help: "Agent binary for the footprint run (default: next to this executable).") var agentBinary: String?
     @Option(help: "Heartbeats for the agent footprint run.") var agentHeartbeats = 1000
+    @Flag(help: "Watch every member with pool threshold presets (cpu, memory, disk, load): the cost of evaluating them shows in the server CPU per heartbeat.")
+    var thresholds = false
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-bench-\(getpid())")
@@ -35,6 +37,12 @@ struct HeartbeatBench: AsyncParsableCommand {
         _ = try server.store.bootstrapAdminIfNeeded()
         let admin = try await server.store.adminOperator()!
         let pool = try await server.store.createPool(CreatePoolRequest(name: "bench", template: .generic), by: admin)
+        if thresholds {
+            for (metric, level) in [(ThresholdMetric.cpu, 99.0), (.memory, 99), (.disk, 99), (.load, 50)] {
+                _ = try await server.store.setThreshold(pool: pool.id, metric, SetThresholdRequest(raiseAt: level), by: admin)
+            }
+            print("thresholds: every member watched (cpu, memory, disk, load presets on the pool)")
+        }
 
         print("setting up \(agents) members…")
         var entries: [(secret: String, body: String)] = []
@@ -91,6 +99,19 @@ struct HeartbeatBench: AsyncParsableCommand {
             print("store ingest, \(batch) per transaction: \(fmt(Double(count) / seconds)) heartbeats/s (\(String(format: "%.1f", seconds / Double(count) * 1e6)) µs each)")
         }
         print("members with a stored heartbeat: \(stored) of \(agents)")
+        if thresholds {
+            // The monitor's pass alone: every member's report decoded and checked once.
+            let members = try await server.store.listMembers(pool: pool.id, by: admin)
+            var best = Double.infinity
+            for round in 1...5 {
+                for (m, e) in zip(members, entries) { server.thresholds.offer(member: m.id, report: e.body) }
+                let start = Date()
+                // An hour apart each time, so every member is due again (see minIntervalSec).
+                _ = try await server.thresholds.evaluatePending(at: Date().timeIntervalSince1970 + Double(round) * 3600)
+                best = min(best, Date().timeIntervalSince(start))
+            }
+            print("threshold pass over \(members.count) reports: \(String(format: "%.1f", best * 1000)) ms (\(String(format: "%.1f", best / Double(max(members.count, 1)) * 1e6)) µs per report; each member at most every 5 s, whatever its heartbeat rate)")
+        }
 
         // The agent's footprint: the real binary, heartbeating as member 0.
         let exe = agentBinary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -130,6 +130,26 @@ struct ThresholdTests {
         #expect(Set(firing.map(\.metric)) == [.disk, .haproxyDown, .tlsExpiry, .load])
     }
 
+    @Test("a member's reports are evaluated at most every minIntervalSec, on the newest one")
+    func pacing() async throws {
+        let f = try await Fixture()
+        let (_, e) = try await f.member()
+        _ = try await f.store.setThreshold(member: e.member.id, .cpu, SetThresholdRequest(raiseAt: 90), by: f.admin)
+        let m = ThresholdMonitor(store: f.store, metrics: ServerMetrics(), logger: Logger(label: "paced"), minIntervalSec: 5)
+        try await m.refresh()
+        let t0 = now()
+        m.offer(member: e.member.id, report: try report("web-1", cpu: 95))
+        #expect(try await m.pass(at: t0).map(\.raise) == [true])
+        m.offer(member: e.member.id, report: try report("web-1", cpu: 10))
+        #expect(try await m.pass(at: t0 + 1).isEmpty)  // not due: kept for later
+        m.offer(member: e.member.id, report: try report("web-1", cpu: 20))
+        #expect(try await m.pass(at: t0 + 4.9).isEmpty)
+        let cleared = try await m.pass(at: t0 + 5)
+        #expect(cleared.map(\.raise) == [false])
+        #expect(cleared.first?.reading.value == 20)  // the newest report
+        #expect(try await m.pass(at: t0 + 20).isEmpty)  // nothing new offered
+    }
+
     @Test("two replicas that both see a crossing record it once")
     func replicasAlertOnce() async throws {
         let f = try await Fixture()

@@ -106,6 +106,33 @@ public struct HAProxyConfigFile: Sendable {
         return nil
     }
 
+    /// The certificates haproxy serves or presents: the file or directory after each `crt`
+    /// (on `bind` and `server` lines), relative ones under `crt-base` when the global section
+    /// sets one. In order, without repeats; for the `tls_expiry` thresholds.
+    public func certificatePaths() -> [String] {
+        var base: String?
+        if let body = globalBody() {
+            for i in body {
+                let t = tokens(i)
+                if t.count >= 2, t[0] == "crt-base" { base = t[1] }
+            }
+        }
+        var out: [String] = []
+        for i in lines.indices {
+            let t = tokens(i)
+            guard let first = t.first, first == "bind" || first == "server" || first == "default-server" else { continue }
+            for j in t.indices.dropLast() where t[j] == "crt" {
+                var path = t[j + 1]
+                if !path.hasPrefix("/") {
+                    guard let base else { continue }
+                    path = (base.hasSuffix("/") ? base : base + "/") + path
+                }
+                if !out.contains(path) { out.append(path) }
+            }
+        }
+        return out
+    }
+
     /// Absolute paths the config names (certificates, CA files, maps, error files, Lua …), except
     /// what haproxy itself writes or listens on: the pid file, stats sockets, log targets, the
     /// chroot. A change to any of them means the running haproxy has stale inputs.

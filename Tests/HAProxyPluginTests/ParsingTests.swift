@@ -26,6 +26,25 @@ extension HAProxyPluginSuite {
         #expect(HAProxyConfigFile.tokenize("global\r") == ["global"])
     }
 
+    @Test("certificates served or presented: after each crt on bind/server lines, crt-base applied, no repeats")
+    func certificatePaths() {
+        let cfg = HAProxyConfigFile(text: """
+        global
+            crt-base /etc/ssl/balctl
+            ca-base /etc/ssl/certs
+        frontend fe
+            bind :443 ssl crt /etc/haproxy/certs/ crt shop.pem alpn h2
+            bind :8443 ssl crt /etc/haproxy/certs/
+            http-request set-var(txn.crt) str(crt)
+        backend be
+            server s1 10.0.0.1:443 ssl crt client.pem ca-file ca.pem
+            server s2 10.0.0.2:443 ssl crt
+        """)
+        #expect(cfg.certificatePaths() == ["/etc/haproxy/certs/", "/etc/ssl/balctl/shop.pem", "/etc/ssl/balctl/client.pem"])
+        // Without crt-base a relative path is relative to haproxy's working directory: not reported.
+        #expect(HAProxyConfigFile(text: "frontend fe\n    bind :443 ssl crt site.pem\n").certificatePaths() == [])
+    }
+
     @Test func socketsPidfileAndPaths() {
         let cfg = HAProxyConfigFile(text: """
         global

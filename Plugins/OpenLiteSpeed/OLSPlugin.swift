@@ -5,9 +5,13 @@ import BalctlProtocol
 /// the `ols.*` commands. Edits take the "openlitespeed" lock, so two never overlap on a host.
 public struct OpenLiteSpeedPlugin: AgentPlugin {
     public let settings: OLSSettings
+    let prober: OLSProbe
 
     /// Reads the environment and nothing else (the control plane builds it for the catalogue).
-    public init(settings: OLSSettings = .fromEnvironment()) { self.settings = settings }
+    public init(settings: OLSSettings = .fromEnvironment()) {
+        self.settings = settings
+        self.prober = OLSProbe(settings: settings)
+    }
 
     public var name: String { "openlitespeed" }
 
@@ -20,7 +24,7 @@ public struct OpenLiteSpeedPlugin: AgentPlugin {
         ]
     }
 
-    public func probe() async -> JSONValue? { OLSProbe(settings: settings).report() }
+    public func probe() async -> JSONValue? { prober.report() }
 
     public var backupScopes: [any BackupScope] { [OLSBackupScope(settings: settings)] }
 }

@@ -25,6 +25,7 @@ public struct HandlerRegistry: Sendable {
             }
         }
         handlers = map
+        commandIDs = map.keys.sorted()
         var scopes: [String: any BackupScope] = [:]
         for scope in plugins.flatMap(\.backupScopes) {
             precondition(scopes[scope.name] == nil, "backup scope \(scope.name) declared twice")
@@ -46,5 +47,6 @@ public struct HandlerRegistry: Sendable {
     }
 
     public var catalogue: CommandCatalogue { CommandCatalogue(handlers.values.map(\.descriptor)) }
-    public var commandIDs: [String] { handlers.keys.sorted() }
+    /// Sorted once: every heartbeat sends them.
+    public let commandIDs: [String]
 }

@@ -11,9 +11,19 @@ import Dispatch
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
-    public var headers: [String: String]
+    /// The header lines as received, parsed only when `headers` is read: most callers (the
+    /// agent's heartbeat, every second) never look at them.
+    private var rawHeaders: [UInt8] = []
+    private var givenHeaders: [String: String]?
+    public var headers: [String: String] {
+        get { givenHeaders ?? CurlSession.parseHeaders(rawHeaders) }
+        set { givenHeaders = newValue }
+    }
     public init(status: Int, body: [UInt8], headers: [String: String] = [:]) {
-        self.status = status; self.body = body; self.headers = headers
+        self.status = status; self.body = body; self.givenHeaders = headers
+    }
+    init(status: Int, body: [UInt8], rawHeaders: [UInt8]) {
+        self.status = status; self.body = body; self.rawHeaders = rawHeaders
     }
     public var text: String { String(decoding: body, as: UTF8.self) }
 }
@@ -289,7 +299,7 @@ public final class CurlSession: @unchecked Sendable {
         try check(code, "\(method) \(url)")
         var status = 0
         _ = balctl_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, body: sink.bytes, headers: Self.parseHeaders(headerSink.bytes))
+        return HTTPResponse(status: status, body: sink.bytes, rawHeaders: headerSink.bytes)
     }
 
     static let maxHeaderBytes = 64 << 10

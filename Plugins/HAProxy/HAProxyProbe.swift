@@ -60,7 +60,7 @@ public final class HAProxyProbe: Sendable {
     public init(settings: HAProxySettings) { self.settings = settings }
 
     public func report() async -> JSONValue? {
-        guard let binary = settings.resolvedBinary() else { return nil }
+        guard let binary = resolvedBinary() else { return nil }
         var out: [String: JSONValue] = ["installed": .bool(true)]
         let (version, trust) = await binaryFacts(binary)
         out["version"] = version.map(JSONValue.string) ?? .null
@@ -99,6 +99,14 @@ public final class HAProxyProbe: Sendable {
             out["adminSocketError"] = .string(String(describing: error))
         }
         return .object(out)
+    }
+
+    /// The binary found last time while it stays executable (one stat instead of a walk along
+    /// PATH every beat); once it is gone, looked up again. A second haproxy installed earlier in
+    /// PATH is picked up when the first one goes (an agent restart picks it up at once).
+    private func resolvedBinary() -> String? {
+        if let last = cache.withLock({ $0.binaryPath }), Files.isExecutable(last) { return last }
+        return settings.resolvedBinary()
     }
 
     /// The binary's version and which processes are trusted as haproxy, recomputed only when the

@@ -38,6 +38,12 @@ public final class HostProbe: Sendable {
         deinit { if fd >= 0 { close(fd) } }
     }
 
+    /// /proc/uptime, loadavg, stat and meminfo, opened once and read again from offset 0 on every
+    /// beat (a /proc file shows its current state at each read from the start): no open, path
+    /// walk and close per file per beat. -1 when `procRoot` is not /proc (tests' fixtures, read
+    /// by path every time) or the open failed.
+    private let uptimeFD: Int32, loadavgFD: Int32, statFD: Int32, meminfoFD: Int32
+
     /// File systems worth reporting; pseudo and memory file systems are left out.
     static let diskFileSystems: Set<String> = [
         "ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "jfs", "reiserfs", "vfat", "exfat",
@@ -52,6 +58,16 @@ public final class HostProbe: Sendable {
         self.mountsPath = path
         let watched = path == "/proc/mounts" || path == "/proc/self/mounts"
         mountWatch = Mutex(MountWatch(fd: watched ? open(path, O_RDONLY | O_CLOEXEC) : -1))
+        func keep(_ name: String) -> Int32 { procRoot == "/proc" ? open("/proc/" + name, O_RDONLY | O_CLOEXEC) : -1 }
+        (uptimeFD, loadavgFD, statFD, meminfoFD) = (keep("uptime"), keep("loadavg"), keep("stat"), keep("meminfo"))
+    }
+
+    deinit {
+        for fd in [uptimeFD, loadavgFD, statFD, meminfoFD] where fd >= 0 { close(fd) }
+    }
+
+    private func read(_ fd: Int32, _ name: String, limit: Int) -> [UInt8]? {
+        fd >= 0 ? readAll(fd, limit: limit, shortReadEnds: true) : readSmallFile(procRoot + "/" + name, limit: limit)
     }
 
     public func osInfo() -> OSInfo {
@@ -81,13 +97,13 @@ public final class HostProbe: Sendable {
     }
 
     public func uptimeSec() -> Double {
-        guard let bytes = readSmallFile(procRoot + "/uptime", limit: 256) else { return 0 }
+        guard let bytes = read(uptimeFD, "uptime", limit: 256) else { return 0 }
         var work = 0
         return ProcText.uptime(bytes, work: &work)
     }
 
     public func loadAverages() -> [Double] {
-        guard let bytes = readSmallFile(procRoot + "/loadavg", limit: 256) else { return [] }
+        guard let bytes = read(loadavgFD, "loadavg", limit: 256) else { return [] }
         var work = 0
         return ProcText.loadAverages(bytes, work: &work)
     }
@@ -96,7 +112,7 @@ public final class HostProbe: Sendable {
     public func cpuPercent() -> Double? {
         // The first line is all we read; on a host with many CPUs the file is much longer.
         var work = 0
-        guard let bytes = readSmallFile(procRoot + "/stat", limit: 4096),
+        guard let bytes = read(statFD, "stat", limit: 4096),
               let (busy, total) = ProcText.cpuTimes(bytes, work: &work) else { return nil }
         return lastCPU.withLock { last in
             defer { last = (busy, total) }
@@ -110,7 +126,7 @@ public final class HostProbe: Sendable {
 
     public func memory() -> MemoryInfo {
         var work = 0
-        let (total, available) = ProcText.memory(readSmallFile(procRoot + "/meminfo", limit: 64 << 10) ?? [], work: &work)
+        let (total, available) = ProcText.memory(read(meminfoFD, "meminfo", limit: 64 << 10) ?? [], work: &work)
         return MemoryInfo(totalBytes: total, availableBytes: available)
     }
 

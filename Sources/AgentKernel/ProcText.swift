@@ -14,15 +14,23 @@ public func readSmallFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
 }
 
 /// Everything from offset 0 of an open file (pread: a /proc file read again from the start
-/// shows its current state), at most `limit` bytes.
-func readAll(_ fd: Int32, limit: Int) -> [UInt8] {
+/// shows its current state), at most `limit` bytes. `shortReadEnds`: a read that returns less
+/// than asked is the end, so no second read to see 0. True of /proc files written as one
+/// record (`single_open`: uptime, loadavg, stat, meminfo), which are handed out in full
+/// buffers until the end; not of files of many records such as mounts, whose reads stop short
+/// at a page of records.
+func readAll(_ fd: Int32, limit: Int, shortReadEnds: Bool = false) -> [UInt8] {
     withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer -> [UInt8] in
         var bytes: [UInt8] = []
         // Each turn reads at least one byte (towards `limit`) or ends the loop; EINTR is a signal,
         // not a state that repeats by itself.
         while bytes.count < limit {
-            let n = pread(fd, buffer.baseAddress, min(buffer.count, limit - bytes.count), off_t(bytes.count))
-            if n > 0 { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+            let asked = min(buffer.count, limit - bytes.count)
+            let n = pread(fd, buffer.baseAddress, asked, off_t(bytes.count))
+            if n > 0 {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                if shortReadEnds && n < asked { break }
+            }
             else if n < 0 && errno == EINTR { continue }
             else { break }
         }

@@ -125,6 +125,8 @@ struct HeartbeatBench: AsyncParsableCommand {
             ]
             let data = try await runToEnd(exe, ["--bench-heartbeats", "\(agentHeartbeats)"], environment: environment)
             print("agent (\(exe)), \(agentHeartbeats) heartbeats back to back: \(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
+            // The goals (issue 18), scaled to the heartbeats asked for; figures, not assertions.
+            print("agent goals: ≤ \(String(format: "%.2f", 0.15 * Double(agentHeartbeats) / 1000)) s CPU (0.15 s per 1,000 heartbeats), RssAnon ≤ 4,096 KB")
             if let attrs = try? FileManager.default.attributesOfItem(atPath: exe), let size = attrs[.size] as? Int {
                 print("agent binary size: \(String(format: "%.1f", Double(size) / 1_048_576)) MiB")
             }

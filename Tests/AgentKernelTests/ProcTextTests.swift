@@ -239,3 +239,22 @@ struct MountWatchTests {
         #expect(!probe.disks().map(\.mount).contains(target))
     }
 }
+
+/// With `procRoot` /proc the probe keeps uptime, loadavg, stat and meminfo open and reads them
+/// again from the start: every read must show the current state, as a fresh open does.
+@Suite("HostProbe: /proc files kept open")
+struct KeptOpenProcTests {
+    @Test("uptime grows between reads, and memory, load and CPU agree with a probe that opens the files by path")
+    func currentOnEveryRead() async throws {
+        let kept = HostProbe()
+        let byPath = HostProbe(procRoot: "/proc/.")  // not "/proc": read by path every time
+        let first = kept.uptimeSec()
+        #expect(kept.cpuPercent() == nil)
+        try await Task.sleep(for: .milliseconds(1_100))
+        let second = kept.uptimeSec(), fresh = byPath.uptimeSec()
+        #expect(second >= first + 1 && abs(second - fresh) < 0.5)
+        #expect(kept.cpuPercent() != nil)  // a second read of /proc/stat, with more jiffies
+        #expect(kept.memory().totalBytes == byPath.memory().totalBytes && kept.memory().totalBytes > 0)
+        #expect(kept.loadAverages().count == 3 && byPath.loadAverages().count == 3)
+    }
+}

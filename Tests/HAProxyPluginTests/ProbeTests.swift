@@ -65,6 +65,73 @@ extension HAProxyPluginSuite {
         }
     }
 
+    /// The config is parsed again only when its stamp changes (issue 18): each kind of change is
+    /// seen on the next heartbeat, including a same-size edit with the old mtime put back.
+    @Test("config changes are seen on the next report: another size, same size in place, a rename over it, removal")
+    func configChangesSeen() async throws {
+        let dir = try TempDir()
+        let path = dir.file("h.cfg")
+        func age(_ p: String) {
+            var t = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
+            _ = utimensat(AT_FDCWD, p, &t, 0)
+        }
+        func config(_ socket: String) -> String { "global\n  stats socket \(dir.path)/\(socket) level admin\n" }
+        let plugin = HAProxyPlugin(settings: HAProxySettings(
+            configPath: path, haproxyBinary: "/usr/sbin/haproxy", systemdRunDir: dir.file("no-systemd"), socketDir: dir.path))
+        func socket() async -> String? { await plugin.probe()?["adminSocket"]?.stringValue }
+
+        _ = try dir.write("h.cfg", config("a.sock")); age(path)
+        #expect(await socket() == dir.path + "/a.sock")
+        #expect(await socket() == dir.path + "/a.sock")  // from the cache now (the file has settled)
+        _ = try dir.write("h.cfg", config("bb.sock")); age(path)
+        #expect(await socket() == dir.path + "/bb.sock")
+        try await Task.sleep(for: .milliseconds(20))  // past the file-time clock's tick
+        _ = try dir.write("h.cfg", config("cc.sock")); age(path)  // same size, same mtime: ctime tells
+        #expect(await socket() == dir.path + "/cc.sock")
+        _ = try dir.write("new.cfg", config("dd.sock")); age(dir.file("new.cfg"))
+        #expect(rename(dir.file("new.cfg"), path) == 0)
+        #expect(await socket() == dir.path + "/dd.sock")
+        unlink(path)
+        let gone = try #require(await plugin.probe())
+        #expect(gone["configFound"] == .bool(false) && gone["adminSocket"] == .null)
+        // No socket file: the error connect() would give, found without a conversation.
+        _ = try dir.write("h.cfg", config("a.sock"))
+        let missing = try #require(await plugin.probe())
+        #expect(missing["adminSocketAnswers"] == .bool(false))
+        #expect(missing["adminSocketError"]?.stringValue == AdminSocketError.missing(dir.path + "/a.sock").description)
+    }
+
+    @Test("the config's crt files are reported with their expiry; a new config's certificates are seen at once")
+    func certificates() async throws {
+        let dir = try TempDir()
+        let path = dir.file("h.cfg")
+        // A certificate made with `openssl req -x509 -days 1000` (notAfter 2029-08-24 10:54:42 UTC).
+        let pem = """
+            -----BEGIN CERTIFICATE-----
+            MIIBgzCCASmgAwIBAgIUL3oSwQuLgpGrcFx9yl+9ngudpsEwCgYIKoZIzj0EAwIw
+            FzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMB4XDTI2MTEyODEwNTQ0MloXDTI5MDgy
+            NDEwNTQ0MlowFzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMFkwEwYHKoZIzj0CAQYI
+            KoZIzj0DAQcDQgAE/+94g4VfUEsgYNPOQerlsWPhCIq+zw1EWBB+0CM4qY+0eDWS
+            EN9ZIh3SZ7Erdqktg/hoUVPizD94GfyshDK72qNTMFEwHQYDVR0OBBYEFDJESDg5
+            ogQO1qh16oC7uwGq3U0EMB8GA1UdIwQYMBaAFDJESDg5ogQO1qh16oC7uwGq3U0E
+            MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgBF1nfEMNt1Qj/QOZ
+            QgWSe/axoewoVYF0Mb6oS1t+wOMCIQCC1ryJKkE0vyndXdhV46OENRtKH+ShKU8L
+            RbDMVpDZBg==
+            -----END CERTIFICATE-----
+
+            """
+        _ = try dir.write("shop.pem", pem)
+        _ = try dir.write("h.cfg", "frontend fe\n  bind :443 ssl crt \(dir.file("shop.pem"))\n")
+        let plugin = HAProxyPlugin(settings: HAProxySettings(
+            configPath: path, haproxyBinary: "/usr/sbin/haproxy", systemdRunDir: dir.file("no-systemd"), socketDir: dir.path))
+        let report = try #require(await plugin.probe())
+        #expect(report["certificates"] == .array([.object(["path": .string(dir.file("shop.pem")), "notAfter": .number(1882263282)])]))
+        _ = try dir.write("h.cfg", "frontend fe\n  bind :443 ssl crt \(dir.file("gone.pem"))\n")
+        try await Task.sleep(for: .milliseconds(20))
+        let changed = try #require(await plugin.probe())
+        #expect(changed["certificates"] == .array([.object(["path": .string(dir.file("gone.pem")), "error": .string("not a regular file")])]))
+    }
+
     /// The figure the issue asks for: `swift test --filter HAProxyPluginTests.HAProxyPluginSuite/Probe/heartbeatPayload`.
     @Test("heartbeat payload with a 20-server config stays compact")
     func heartbeatPayload() async throws {

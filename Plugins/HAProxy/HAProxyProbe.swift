@@ -21,7 +21,8 @@ import Synchronization
 ///
 /// Shape (see README.md): installed, version, configPath, configFound, active, activeSource
 /// ("systemd" | "process"), unitState (systemd only), processes, adminSocket, adminSocketLevel,
-/// adminSocketAnswers, adminSocketError, stats {columns, rows}, statsRowsTotal (when cut).
+/// adminSocketAnswers, adminSocketError, stats {columns, rows}, statsRowsTotal (when cut),
+/// certificates [{path, notAfter | error}] (the config's `crt` files, read every 5 min).
 public final class HAProxyProbe: Sendable {
     public let settings: HAProxySettings
     /// Rows beyond this are left out (statsRowsTotal says how many there were): a fleet-wide
@@ -54,7 +55,12 @@ public final class HAProxyProbe: Sendable {
     /// What the probe reads from the config (its admin socket), parsed again only when the file
     /// changes (`FileCache`): tokenising it on every beat was 13 % of the agent's CPU (issue 18).
     private let configCache = FileCache<ProbedConfig>()
-    struct ProbedConfig: Sendable { var adminSocket: HAProxyConfigFile.StatsSocket? }
+    struct ProbedConfig: Sendable {
+        var adminSocket: HAProxyConfigFile.StatsSocket?
+        var certificates: [String] = []
+    }
+    /// Expiry of the certificates the config serves (tls_expiry thresholds on the control plane).
+    private let certificates = CertificateExpiry()
     private let runner = ProcessRunner(maxOutputBytes: 4096)
 
     public init(settings: HAProxySettings) { self.settings = settings }
@@ -67,6 +73,12 @@ public final class HAProxyProbe: Sendable {
         out["configPath"] = .string(settings.configPath)
         let (config, pids) = await configAndPIDs(trust)
         out["configFound"] = .bool(config != nil)
+        if let paths = config?.certificates, !paths.isEmpty {
+            let certificates = self.certificates
+            if let known = certificates.cached(paths) { out["certificates"] = known } else {
+                out["certificates"] = await runBlocking { certificates.report(paths) }
+            }
+        }
 
         out["processes"] = .number(Double(pids.count))
         if settings.systemdRunning {
@@ -140,7 +152,10 @@ public final class HAProxyProbe: Sendable {
     }
 
     private func loadConfig() -> ProbedConfig? {
-        configCache.value(settings.configPath) { ProbedConfig(adminSocket: HAProxyConfigFile(bytes: $0).adminSocket()) }
+        configCache.value(settings.configPath) {
+            let file = HAProxyConfigFile(bytes: $0)
+            return ProbedConfig(adminSocket: file.adminSocket(), certificates: file.certificatePaths())
+        }
     }
 
     /// Pids of the trusted haproxy processes serving our config: the ones seen last time if they

@@ -33,10 +33,16 @@ public final class CertificateExpiry: Sendable {
     /// files are certificates (as haproxy's `crt DIR` loads them; keys and OCSP files are skipped).
     /// A file that is not a PEM certificate gives `{path, error}`.
     public func report(_ paths: [String], now: Double = monotonicNow()) -> JSONValue {
-        if let hit = cache.withLock({ $0.paths == paths && now - $0.at < refreshSec ? $0.value : nil }) { return hit }
+        if let hit = cached(paths, now: now) { return hit }
         let value = Self.scan(paths)
         cache.withLock { $0 = Cache(paths: paths, at: now, value: value) }
         return value
+    }
+
+    /// The last report for these paths while it is fresh; nil when `report` would read files
+    /// (a probe on the cooperative pool then calls `report` on a thread of its own).
+    public func cached(_ paths: [String], now: Double = monotonicNow()) -> JSONValue? {
+        cache.withLock { $0.paths == paths && now - $0.at < refreshSec ? $0.value : nil }
     }
 
     static func scan(_ paths: [String]) -> JSONValue {
@@ -57,17 +63,52 @@ public final class CertificateExpiry: Sendable {
         var seen = Set<String>()
         for file in files where seen.insert(file).inserted {
             var entry: [String: JSONValue] = ["path": .string(file)]
-            // Only a regular file is opened: a FIFO named in a config would block the probe.
-            if Files.info(file)?.isRegular != true {
-                entry["error"] = .string("not a regular file")
-            } else if let bytes = try? Files.readBytes(file, limit: maxFileBytes), let notAfter = notAfter(pem: bytes) {
-                entry["notAfter"] = .number(notAfter)
-            } else {
-                entry["error"] = .string("no PEM certificate could be read")
+            switch readCertificateFile(file) {
+            case .failure(let why):
+                entry["error"] = .string(why.message)
+            case .success(let bytes):
+                if let notAfter = notAfter(pem: bytes) {
+                    entry["notAfter"] = .number(notAfter)
+                } else {
+                    entry["error"] = .string("no PEM certificate could be read")
+                }
             }
             out.append(.object(entry))
         }
         return .array(out)
+    }
+
+    struct ReadRefusal: Error { var message: String }
+
+    /// The bytes of a certificate file, read as root without blocking (red team, monitoring R4).
+    ///
+    /// A `stat` then a plain `open` + `read` (as before) blocked the probe, and so the heartbeat,
+    /// on a path that is a regular file by `stat` but never ends or never answers: a link in a
+    /// `crt` directory to `/proc/kmsg` (read as root it also takes the kernel's messages from
+    /// syslog), or a link swapped to a FIFO between the `stat` and the `open`. Now the file is
+    /// opened non-blocking (a FIFO opens at once; O_NOCTTY: a terminal is never made ours), the
+    /// *opened* file is checked (fstat: a regular file of 1 byte to `maxFileBytes`; procfs'
+    /// pseudo-files have size 0), and at most its size is read. Links are still followed: certbot's
+    /// `live/` files are links.
+    static func readCertificateFile(_ path: String) -> Result<[UInt8], ReadRefusal> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return .failure(ReadRefusal(message: "cannot open it (errno \(errno))")) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            return .failure(ReadRefusal(message: "not a regular file"))
+        }
+        guard st.st_size > 0, st.st_size <= maxFileBytes else {
+            return .failure(ReadRefusal(message: st.st_size == 0 ? "empty (or not a real file)" : "larger than \(maxFileBytes) bytes"))
+        }
+        let size = Int(st.st_size)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var got = 0
+        while got < size {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
+            if n > 0 { got += n } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        return .success(Array(bytes.prefix(got)))
     }
 
     /// haproxy loads every file of a `crt` directory except these companions of a certificate.

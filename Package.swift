@@ -67,8 +67,10 @@ let package = Package(
                 path: "Plugins/Backup", exclude: ["README.md"]),
         .target(name: "OpenLiteSpeedPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "BackupPlugin"],
                 path: "Plugins/OpenLiteSpeed", exclude: ["README.md"]),
+        .target(name: "FirewallPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/Firewall",
+                exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin", "FirewallPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
             dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
@@ -150,6 +152,7 @@ let package = Package(
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
                                                              .product(name: "X509", package: "swift-certificates"),

@@ -1,5 +1,6 @@
 import AgentKernel
 import BackupPlugin
+import FirewallPlugin
 import HAProxyPlugin
 import HostPlugin
 import OpenLiteSpeedPlugin
@@ -8,7 +9,7 @@ import OpenLiteSpeedPlugin
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin(), FirewallPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

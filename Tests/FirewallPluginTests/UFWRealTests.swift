@@ -171,6 +171,11 @@ struct UFWRealTests {
         _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp")]))
         let (db, _) = try await runJob(DenyHandler(settings: s), .object(["port": .number(3306)]))
         #expect(db.changed)
+        // ufw replaces a rule with the same match in place: a deny of 22/tcp now would turn the
+        // allow into a deny, and is refused.
+        let replaceErr = await jobError(DenyHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp")]))
+        #expect(replaceErr?.contains("SSH (port 22/tcp)") == true)
+        #expect(try await rules(s).first?["action"] == .string("allow"))
         let delErr = await jobError(DeleteHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp")]))
         #expect(delErr?.contains("SSH") == true)
         // Egress to the control plane (198.51.100.7:8443): a deny out on its port is refused,

@@ -125,6 +125,13 @@ struct HeartbeatBench: AsyncParsableCommand {
             ]
             let data = try await runToEnd(exe, ["--bench-heartbeats", "\(agentHeartbeats)"], environment: environment)
             print("agent (\(exe)), \(agentHeartbeats) heartbeats back to back: \(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
+            // The yardstick: a Python standard-library agent, same server, same member, same count.
+            let peer = dir.appendingPathComponent("python-peer-agent.py")
+            try PythonPeerAgent.script.write(to: peer, atomically: true, encoding: .utf8)
+            if let python = try? await runToEnd("/usr/bin/python3", [peer.path, base, entries[0].secret, "bench-0", tls.caCert, "\(agentHeartbeats)"],
+                                                environment: nil) {
+                print("python stdlib peer agent (kept-alive HTTPS), \(agentHeartbeats) heartbeats: \(String(decoding: python, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
             // The goals (issue 18), scaled to the heartbeats asked for; figures, not assertions.
             print("agent goals: ≤ \(String(format: "%.2f", 0.15 * Double(agentHeartbeats) / 1000)) s CPU (0.15 s per 1,000 heartbeats), RssAnon ≤ 4,096 KB")
             if let attrs = try? FileManager.default.attributesOfItem(atPath: exe), let size = attrs[.size] as? Int {

@@ -12,6 +12,7 @@ public struct DeleteHandler: CommandHandler {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: Keys.self)
+            if c.contains(.rule) { throw ParameterError("unexpected parameter 'rule': give port, protocol, … at the top level") }
             action = try c.decodeIfPresent(FirewallAction.self, forKey: .action)
             rule = try RuleParameters(from: decoder)
             if rule.comment != nil { throw ParameterError("comment: not taken by firewall.delete") }
@@ -21,7 +22,7 @@ public struct DeleteHandler: CommandHandler {
             var c = encoder.container(keyedBy: Keys.self)
             try c.encodeIfPresent(action, forKey: .action)
         }
-        enum Keys: String, CodingKey { case action }
+        enum Keys: String, CodingKey { case action, rule }
         public func validate() throws { try rule.validate() }
     }
 

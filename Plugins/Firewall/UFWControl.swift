@@ -16,7 +16,10 @@ struct UFWControl: Sendable {
 
     @discardableResult
     func run(_ args: [String], timeoutSec: Double = 60) async throws -> String {
-        let r = try await context.run(program, args, timeoutSec: timeoutSec)
+        // ufw translates its messages ("Status: active"): read them in the C locale.
+        var env = currentEnvironment()
+        env["LC_ALL"] = "C"; env["LANG"] = "C"; env["LANGUAGE"] = nil
+        let r = try await context.run(program, args, timeoutSec: timeoutSec, environment: env)
         guard r.succeeded else {
             let tail = r.output.trimmingWhitespace.lastLines(5)
             throw JobFailure("ufw \(args.joined(separator: " ")) failed"

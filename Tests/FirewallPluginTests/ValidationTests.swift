@@ -71,6 +71,7 @@ struct ValidationTests {
             #expect(await jobError(EnableHandler(settings: s), .object(["force": .string(bad)]))?.hasPrefix("firewall.enable: ") == true)
         }
         #expect(await jobError(DisableHandler(settings: s), .object(["x": .string("$(id)")])) != nil)
+        #expect(await jobError(DeleteHandler(settings: s), .object(["port": .number(80), "rule": .object([:])])) != nil)
         #expect(!fakes.calls, "a refused job ran a program")
 
         // The same fakes do run for good parameters (the proof above is not vacuous).

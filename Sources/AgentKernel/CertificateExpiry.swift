@@ -92,7 +92,7 @@ public final class CertificateExpiry: Sendable {
     /// `live/` files are links.
     static func readCertificateFile(_ path: String) -> Result<[UInt8], ReadRefusal> {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return .failure(ReadRefusal(message: "cannot open it (errno \(errno))")) }
+        guard fd >= 0 else { return .failure(ReadRefusal(message: "not a regular file")) }  // missing, a loop, no access
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {

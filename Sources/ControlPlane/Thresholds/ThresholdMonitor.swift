@@ -96,15 +96,24 @@ public final class ThresholdMonitor: Sendable {
 
     static func crossings(_ member: WatchedMember, _ readings: [ThresholdEvaluation.Reading], report: String?) -> [ThresholdCrossing] {
         var out: [ThresholdCrossing] = []
+        // Red team (monitoring) R1: at most `maxSubjects` alerts of a metric raised per member.
+        // A report's subjects are capped, but a report naming new mounts each time would still
+        // add rows (and alerts) without end, since a subject no longer reported is never cleared.
+        var raisedPerMetric: [ThresholdMetric: Int] = [:]
+        for key in member.raised { raisedPerMetric[key.metric, default: 0] += 1 }
         for r in readings {
             guard let setting = member.settings[r.metric] else { continue }
             let raised = member.raised.contains(StateKey(metric: r.metric, subject: r.subject))
             switch ThresholdEvaluation.step(r.value, raised: raised, setting) {
             case .none: continue
             case .raise, .clear:
+                if !raised {
+                    guard raisedPerMetric[r.metric, default: 0] < ThresholdEvaluation.maxSubjects(r.metric) else { continue }
+                    raisedPerMetric[r.metric, default: 0] += 1
+                }
                 var c = ThresholdCrossing(member: member, reading: r, setting: setting, raise: !raised)
                 if r.metric == .haproxyDown, !raised, let report,
-                   let stacks = try? JSONDecoder().decode(ThresholdEvaluation.Report.self, from: Data(report.utf8)).stacks,
+                   let stacks = try? JSONTree.decode(ThresholdEvaluation.Report.self, from: report).stacks,  // R5: linear
                    let down = ThresholdEvaluation.haproxyServersDown(stacks["haproxy"]) {
                     c.detail = "down: " + down.prefix(20).joined(separator: ", ") + (down.count > 20 ? " and \(down.count - 20) more" : "")
                 }

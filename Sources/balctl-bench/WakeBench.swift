@@ -83,7 +83,9 @@ struct WakeBench: AsyncParsableCommand {
         client.arguments = ["-c", Self.waitClient, "127.0.0.1", "\(rig.port)", rig.tls.caCert, secrets.path]
         client.standardOutput = FileHandle.nullDevice
         try client.run()
-        defer { client.terminate(); client.waitUntilExit() }
+        // SIGKILL, not terminate(): the service group ignores SIGTERM in this process to handle it
+        // itself, and an ignored signal stays ignored across exec — the client would never end.
+        defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) }; client.waitUntilExit() }
         let started = Date()
         while rig.server.wakes.waiting < waiters && Date().timeIntervalSince(started) < 300 && client.isRunning {
             try await Task.sleep(for: .milliseconds(200))
@@ -93,9 +95,13 @@ struct WakeBench: AsyncParsableCommand {
         say("parked waits: \(parked) of \(waiters) in \(fixed(Date().timeIntervalSince(started), 1)) s; server RSS \(rssBefore / 1024) → \(rssParked / 1024) MiB (\(fixed(Double(rssParked - rssBefore) / Double(max(parked, 1)), 1)) KiB per parked wait, TLS connection included)")
         // Foundation's Process crashes launching a program from a process with thousands of open
         // descriptors; wrk is started with posix_spawn instead (the server's sockets are CLOEXEC).
+        let cpuBefore = HeartbeatBench.processCPUSeconds()
         let with = try await Self.wrkSpawned(hbURL, script: script.path, seconds: duration)
+        // Steadier than requests/s on a shared machine: the server's own CPU per heartbeat.
+        let withCPU = (HeartbeatBench.processCPUSeconds() - cpuBefore) / max(with.rps * Double(duration), 1) * 1e6
         say("heartbeats/s (\(waiters) members, wrk -t2 -c64, \(duration) s): without parked waits \(Int(without.rps)), with \(parked) parked \(Int(with.rps)) (\(fixed((1 - with.rps / max(without.rps, 1)) * 100, 1)) % drop; non-2xx \(without.errors)/\(with.errors))")
-        client.terminate()
+        say("server CPU per heartbeat: without parked waits \(fixed(without.serverCPUMicros, 0)) µs, with \(parked) parked \(fixed(withCPU, 0)) µs (\(fixed((withCPU / max(without.serverCPUMicros, 0.001) - 1) * 100, 1)) % more)")
+        kill(client.processIdentifier, SIGKILL)
         client.waitUntilExit()
 
         await rig.stop()

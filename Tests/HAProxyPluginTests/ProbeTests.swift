@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 @testable import HAProxyPlugin
 import Testing
+import TestSupport
 
 extension HAProxyPluginSuite {
 /// What the heartbeat carries under stacks["haproxy"].
@@ -105,27 +106,13 @@ extension HAProxyPluginSuite {
     func certificates() async throws {
         let dir = try TempDir()
         let path = dir.file("h.cfg")
-        // A certificate made with `openssl req -x509 -days 1000` (notAfter 2029-08-24 10:54:42 UTC).
-        let pem = """
-            -----BEGIN CERTIFICATE-----
-            MIIBgzCCASmgAwIBAgIUL3oSwQuLgpGrcFx9yl+9ngudpsEwCgYIKoZIzj0EAwIw
-            FzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMB4XDTI2MTEyODEwNTQ0MloXDTI5MDgy
-            NDEwNTQ0MlowFzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMFkwEwYHKoZIzj0CAQYI
-            KoZIzj0DAQcDQgAE/+94g4VfUEsgYNPOQerlsWPhCIq+zw1EWBB+0CM4qY+0eDWS
-            EN9ZIh3SZ7Erdqktg/hoUVPizD94GfyshDK72qNTMFEwHQYDVR0OBBYEFDJESDg5
-            ogQO1qh16oC7uwGq3U0EMB8GA1UdIwQYMBaAFDJESDg5ogQO1qh16oC7uwGq3U0E
-            MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgBF1nfEMNt1Qj/QOZ
-            QgWSe/axoewoVYF0Mb6oS1t+wOMCIQCC1ryJKkE0vyndXdhV46OENRtKH+ShKU8L
-            RbDMVpDZBg==
-            -----END CERTIFICATE-----
-
-            """
+        let pem = TestCertificate.pem
         _ = try dir.write("shop.pem", pem)
         _ = try dir.write("h.cfg", "frontend fe\n  bind :443 ssl crt \(dir.file("shop.pem"))\n")
         let plugin = HAProxyPlugin(settings: HAProxySettings(
             configPath: path, haproxyBinary: "/usr/sbin/haproxy", systemdRunDir: dir.file("no-systemd"), socketDir: dir.path))
         let report = try #require(await plugin.probe())
-        #expect(report["certificates"] == .array([.object(["path": .string(dir.file("shop.pem")), "notAfter": .number(1882263282)])]))
+        #expect(report["certificates"] == .array([.object(["path": .string(dir.file("shop.pem")), "notAfter": .number(TestCertificate.notAfter)])]))
         _ = try dir.write("h.cfg", "frontend fe\n  bind :443 ssl crt \(dir.file("gone.pem"))\n")
         try await Task.sleep(for: .milliseconds(20))
         let changed = try #require(await plugin.probe())

@@ -19,21 +19,41 @@ struct LockoutGuard: Sendable {
     var controlPlaneHost: String?
 
     static func sshReachable(_ rules: [UFWRule], defaultIncoming: String, port: Int) -> Bool {
+        // Red team: denies "from a particular source" are skipped, but `deny from 0.0.0.0/1`
+        // then `deny from 128.0.0.0/1` (two calls the guard passed one by one) deny everyone.
+        // The address ranges such denies cover, before the first allow, are added up: when
+        // they cover all of IPv4 it is a deny from anywhere.
+        var denied: [(low: UInt64, high: UInt64)] = []
         for r in rules where !r.ipv6 && !r.route && r.direction == .in && r.proto.covers(.tcp)
-            && (r.port?.covers(port) ?? true) {
+            && r.coversPort(port) {
             switch r.action {
             case .allow, .limit:
                 if r.interface == nil { return true }
             case .deny, .reject:
                 if r.source == FirewallAddress.anyV4.text { return false }
+                if r.interface == nil, let c = FirewallAddress(r.source)?.v4 {
+                    let size = UInt64(1) << UInt64(32 - c.prefix)
+                    denied.append((UInt64(c.base.value), UInt64(c.base.value) + size - 1))
+                    if coversAllIPv4(denied) { return false }
+                }
             }
         }
         return defaultIncoming == "allow"
     }
 
+    /// Whether the union of the inclusive ranges is 0…2^32-1.
+    static func coversAllIPv4(_ ranges: [(low: UInt64, high: UInt64)]) -> Bool {
+        var next: UInt64 = 0
+        for r in ranges.sorted(by: { $0.low < $1.low }) {
+            if r.low > next { return false }
+            next = max(next, r.high + 1)
+        }
+        return next > UInt64(UInt32.max)
+    }
+
     static func egressAllowed(_ rules: [UFWRule], defaultOutgoing: String, port: Int, ip: IPv4?) -> Bool {
         for r in rules where !r.ipv6 && !r.route && r.direction == .out && r.proto.covers(.tcp)
-            && (r.port?.covers(port) ?? true) {
+            && r.coversPort(port) {
             let anywhere = r.destination == FirewallAddress.anyV4.text
             let certain = anywhere || (ip.map { FirewallAddress(r.destination)?.contains($0) ?? false } ?? false)
             switch r.action {

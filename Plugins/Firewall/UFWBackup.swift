@@ -140,8 +140,12 @@ struct UFWBackup: Sendable {
         guard let f = key.first, f.isASCII, f.isUppercase,
               key.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) else { return false }
         var v = value
-        if v.count >= 2, v.first == "\"", v.last == "\"" { v = v.dropFirst().dropLast() }
-        return v.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || " _./:,-".contains($0)) }
+        // Red team: a space is only harmless inside the quotes. Unquoted, ufw-init's
+        // `. /etc/default/ufw` (and ufw.conf) reads `KEY=x /tmp/prog` as "run /tmp/prog as root
+        // with KEY=x in its environment" — the restore ran a program of the backup's choosing.
+        var allowed = "_./:,-"
+        if v.count >= 2, v.first == "\"", v.last == "\"" { v = v.dropFirst().dropLast(); allowed += " " }
+        return v.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || allowed.contains($0)) }
     }
 
     static func isSysctl(_ l: Substring) -> Bool {

@@ -176,6 +176,16 @@ public struct UFWRule: Equatable, Sendable {
     public var raw: String
     /// Route (forward) rules are listed but never matched by the commands here.
     public var route: Bool
+    /// `80,443` / `8000:8010,22`: the ports of a multiport rule (`port` is nil for these, which
+    /// elsewhere means "any port"). Red team: the lock-out guard read a multiport allow such as
+    /// `ufw allow 80,443/tcp` as covering every port, so it let the SSH allow be deleted.
+    public var multiport: [PortSpec]? = nil
+
+    /// Whether this rule's destination port matches `p` (any port, a port/range, or a list).
+    func coversPort(_ p: Int) -> Bool {
+        if let multiport { return multiport.contains { $0.covers(p) } }
+        return port?.covers(p) ?? true
+    }
 
     /// `### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=6869`
     static func parse(tupleLine line: Substring, ipv6: Bool) -> UFWRule? {
@@ -205,7 +215,8 @@ public struct UFWRule: Equatable, Sendable {
             source: fields[5], direction: direction,
             interface: dirParts.count == 2 ? String(dirParts[1]) : nil,
             destinationApp: fields.count == 9 ? fields[6] : nil, sourceApp: fields.count == 9 ? fields[7] : nil,
-            comment: comment, ipv6: ipv6, raw: String(line), route: route)
+            comment: comment, ipv6: ipv6, raw: String(line), route: route,
+            multiport: fields[2].contains(",") ? fields[2].split(separator: ",").compactMap { PortSpec.parse(String($0)) } : nil)
     }
 
     static func hexDecoded(_ hex: String) -> String? {

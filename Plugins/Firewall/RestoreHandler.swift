@@ -73,6 +73,11 @@ public struct RestoreHandler: CommandHandler {
                                 force: p.force ?? false, what: "restore \(p.backup)", context: context)
         }
         let summaryTail = "\(changed.count) files changed (\(changed.joined(separator: ", "))), firewall \(target.enabled ? "enabled" : "disabled"), \(target.rules.count) rules"
+        // Red team: a file that exists but could not be read (over 1 MiB, a link) has no copy
+        // to put back, so a failed restore would leave it half-written: refuse up front.
+        if let unreadable = previous.first(where: { changed.contains($0.name) && $0.bytes == nil && $0.info != nil }) {
+            throw JobFailure("cannot keep a copy of \(unreadable.path) to put back on failure (unreadable, a link or over \(UFWBackup.maxFileBytes) bytes)")
+        }
         if context.checkMode {
             return JobOutcome(changed: true, summary: "check mode: would restore \(p.backup): \(summaryTail)",
                               result: .object(["changedFiles": .array(changed.map(JSONValue.string))]))
@@ -94,6 +99,9 @@ public struct RestoreHandler: CommandHandler {
             context.log("restore failed (\(error)); putting the previous files back")
             for prev in previous where changed.contains(prev.name) {
                 if let b = prev.bytes { try? write(prev.name, prev.path, b, like: prev.info) }
+                // Red team: a file the restore created (absent before, e.g. user6.rules) was left
+                // behind with the backup's content; it goes again.
+                else if prev.info == nil { unlink(prev.path) }
             }
             try? await activate(ufw, enabled: live, wasActive: (try? await ufw.liveActive()) ?? false)
             throw error

@@ -139,6 +139,50 @@ struct RedTeamFirewallTests {
         #expect(monotonicSeconds() - start < 60)
     }
 
+    /// F4: restore's rollback only put back files it had a copy of. A file the restore created
+    /// (user6.rules absent before) stayed with the backup's content after ufw failed, and a file
+    /// too big to copy would have stayed half-written. A fake ufw that fails `enable`.
+    @Test func failedRestoreLeavesNoFileOfTheBackupBehind() async throws {
+        var template = Array("/tmp/balctl-fwred-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw Failure("mkdtemp") }
+        let root = String(cString: p)
+        defer { _ = system("rm -rf '\(root)'") }
+        try SafeFile.write(root + "/ufw", Array("#!/bin/sh\n[ \"$1\" = status ] && { echo 'Status: inactive'; exit 0; }\necho boom; exit 1\n".utf8), mode: 0o755)
+        try SafeFile.write(root + "/sshd", Array("#!/bin/sh\necho 'port 22'\n".utf8), mode: 0o755)
+        try Files.makeDirectories(root + "/etc-ufw")
+        let oldRules = "*filter\nCOMMIT\n"
+        try SafeFile.write(root + "/etc-ufw/ufw.conf", Array("ENABLED=no\n".utf8), mode: 0o644)
+        try SafeFile.write(root + "/etc-ufw/user.rules", Array(oldRules.utf8), mode: 0o640)
+        try SafeFile.write(root + "/default-ufw", Array("DEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n".utf8), mode: 0o644)
+        let settings = FirewallSettings(ufw: root + "/ufw", ufwDir: root + "/etc-ufw", defaultsFile: root + "/default-ufw",
+                                        sshd: root + "/sshd", stateDir: root + "/state", apiBase: "https://192.0.2.1",
+                                        firewalldMarkers: [])
+        let rules = "*filter\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+        let rules6 = "*filter\n### tuple ### allow tcp 22 ::/0 any ::/0 in\nCOMMIT\n"
+        let backup = UFWBackup(createdAt: "20260101T000000Z", files: [
+            ("user.rules", rules), ("user6.rules", rules6), ("ufw.conf", "ENABLED=yes\n"),
+            (FirewallSettings.defaultsName, "DEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n"),
+        ])
+        try Files.makeDirectories(root + "/state")
+        try SafeFile.makeDirectory(settings.backupDir, mode: 0o700)
+        let name = "ufw-20260101T000000Z-0123456789abcdef"
+        try SafeFile.write(settings.backupDir + "/" + name, Array(backup.json.jsonString().utf8), mode: 0o600)
+
+        let err = await jobError(RestoreHandler(settings: settings), .object(["backup": .string(name)]))
+        #expect(err?.contains("failed") == true, "\(err ?? "no error")")
+        #expect(!Files.exists(root + "/etc-ufw/user6.rules"), "a file the failed restore created is left behind")
+        #expect(String(decoding: try Files.readBytes(root + "/etc-ufw/user.rules", limit: 1 << 20), as: UTF8.self) == oldRules)
+
+        // A current file with no copy to put back (over the 1 MiB a copy holds): refused before
+        // anything is written.
+        let huge = "*filter\n" + String(repeating: "# pad\n", count: 200_000) + "COMMIT\n"
+        try SafeFile.write(root + "/etc-ufw/user.rules", Array(huge.utf8), mode: 0o640)
+        let err2 = await jobError(RestoreHandler(settings: settings), .object(["backup": .string(name)]))
+        #expect(err2?.contains("cannot keep a copy") == true, "\(err2 ?? "no error")")
+        #expect(!Files.exists(root + "/etc-ufw/user6.rules"))
+        #expect(try Files.readBytes(root + "/etc-ufw/user.rules", limit: 4 << 20).count == huge.utf8.count)
+    }
+
     func monotonicSeconds() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

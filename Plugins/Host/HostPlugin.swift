@@ -5,5 +5,5 @@ import BalctlProtocol
 public struct HostPlugin: AgentPlugin {
     public init() {}
     public var name: String { "host" }
-    public var handlers: [any CommandHandler] { [EchoHandler(), CollectFactsHandler(), CertExpiryHandler(), RebootHandler(), SetHostnameHandler()] }
+    public var handlers: [any CommandHandler] { [EchoHandler(), CollectFactsHandler(), CertExpiryHandler(), RebootHandler(), SetHostnameHandler(), UpdatesCheckHandler()] }
 }

@@ -34,12 +34,16 @@ struct HostileSnapshotTests {
 
     @Test(arguments: ["../../x", "a/../../x", "./x", "a//x"])
     func dotDotAndOddNamesAreRefused(_ name: String) async throws {
-        let jail = try tempDir("jail")
-        defer { try? FileManager.default.removeItem(at: jail) }
+        // The jail sits in a directory of its own, so "../../x" from jail/staging would land in
+        // it: a stray /tmp/x on the machine can neither fail this test nor hide an escape.
+        let root = try tempDir("hostile")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let jail = root.appendingPathComponent("jail")
+        try FileManager.default.createDirectory(at: jail, withIntermediateDirectories: false)
         let error = try await restore({ $0.add(name, .file, content: Array("pwned".utf8)) }, jail: jail)
         #expect(error?.contains("snapshot refused") == true, "\(error ?? "restored")")
         #expect(try outside(jail) == [])
-        #expect(!FileManager.default.fileExists(atPath: jail.deletingLastPathComponent().appendingPathComponent("x").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["jail"])
     }
 
     @Test func absolutePathIsRefused() async throws {

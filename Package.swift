@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "OperatorClientTests", dependencies: ["OperatorClient", "CurlClient"]),
         .testTarget(name: "SQLEngineTests", dependencies: ["SQLEngine", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "AgentKernelTests", dependencies: ["AgentKernel", "BalctlPlugins", "TestSupport"]),
-        .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel"]),
+        .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel", "TestSupport"]),
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),

@@ -3,6 +3,7 @@ import BalctlProtocol
 import Foundation
 import HostPlugin
 import Testing
+import TestSupport
 
 /// Runs a handler the way the job runner does: decode + validate, then run.
 func runHost<H: CommandHandler>(_ handler: H, _ params: JSONValue, checkMode: Bool = false) async throws -> (JobOutcome, String) {
@@ -28,22 +29,8 @@ func tempDir() -> String {
 
 @Suite("host.cert_expiry")
 struct CertExpiryTests {
-    /// Made with `openssl req -x509 … -days 1000`; notAfter=Aug 24 10:54:42 2029 GMT = 1882263282.
-    static let pem = """
-        -----BEGIN CERTIFICATE-----
-        MIIBgzCCASmgAwIBAgIUL3oSwQuLgpGrcFx9yl+9ngudpsEwCgYIKoZIzj0EAwIw
-        FzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMB4XDTI2MTEyODEwNTQ0MloXDTI5MDgy
-        NDEwNTQ0MlowFzEVMBMGA1UEAwwMc2hvcC5leGFtcGxlMFkwEwYHKoZIzj0CAQYI
-        KoZIzj0DAQcDQgAE/+94g4VfUEsgYNPOQerlsWPhCIq+zw1EWBB+0CM4qY+0eDWS
-        EN9ZIh3SZ7Erdqktg/hoUVPizD94GfyshDK72qNTMFEwHQYDVR0OBBYEFDJESDg5
-        ogQO1qh16oC7uwGq3U0EMB8GA1UdIwQYMBaAFDJESDg5ogQO1qh16oC7uwGq3U0E
-        MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgBF1nfEMNt1Qj/QOZ
-        QgWSe/axoewoVYF0Mb6oS1t+wOMCIQCC1ryJKkE0vyndXdhV46OENRtKH+ShKU8L
-        RbDMVpDZBg==
-        -----END CERTIFICATE-----
-
-        """
-    static let notAfter = 1882263282.0
+    static let pem = TestCertificate.pem
+    static let notAfter = TestCertificate.notAfter
 
     @Test("days left for a file and a directory; unreadable paths reported, not fatal")
     func daysLeft() async throws {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test after `swift build --build-tests`, in two `swift test` processes at once:
+#
+#   [e2e]  the EndToEndTests module: real balctl-server / balctl-heartbeat / named / haproxy /
+#          PostgreSQL processes, and mostly waiting on their timers (failover delays, leases,
+#          a 90 s outage), so it leaves a core idle most of the time;
+#   [unit] every other module: mostly CPU (fuzzers, parsers, real ufw/haproxy/MariaDB runs).
+#
+# Each process runs its own tests one at a time (--no-parallel): tests that time a reply or
+# set process-wide state (proxy variables, environment) never share a process with another
+# test. The two processes share nothing but the machine: every test makes its own temp
+# directories and picks free ports. On two cores this takes the wall time from the sum of
+# both halves to about the longer one.
+#
+# Both outputs stream live, each line prefixed; the script fails when either half fails.
+# `Tests/run-tests.sh e2e` or `Tests/run-tests.sh unit` runs one half.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+e2e='^EndToEndTests\.'
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# --ignore-lock: the two processes only read .build (--skip-build); without it the second
+# waits for the first to release SwiftPM's lock on the build directory.
+run_half() { # name, filter flag, regex
+    { swift test --skip-build --ignore-lock --no-parallel "$2" "$3" 2>&1; echo $? > "$logs/$1.rc"; } \
+        | sed -u "s/^/[$1] /"
+}
+
+case "${1:-all}" in
+    e2e) run_half e2e --filter "$e2e"; exit "$(cat "$logs/e2e.rc")" ;;
+    unit) run_half unit --skip "$e2e"; exit "$(cat "$logs/unit.rc")" ;;
+    all) ;;
+    *) echo "usage: $0 [all|e2e|unit]" >&2; exit 2 ;;
+esac
+
+start=$(date +%s)
+run_half e2e --filter "$e2e" &
+e2e_pid=$!
+run_half unit --skip "$e2e"
+wait "$e2e_pid"
+
+status=0
+for half in unit e2e; do
+    rc=$(cat "$logs/$half.rc" 2>/dev/null || echo 1)
+    echo "[$half] exit status $rc"
+    [ "$rc" = 0 ] || status=1
+done
+echo "tests: $(( $(date +%s) - start )) s wall for both halves; $([ $status = 0 ] && echo passed || echo FAILED)"
+exit $status

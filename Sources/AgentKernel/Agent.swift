@@ -178,6 +178,9 @@ public final class Agent: Sendable {
         for plugin in registry.plugins {
             if let work = plugin.startupWork(log: log) { await runner.start(work) }
         }
+        // Each plugin's periodic work in a task of its own, ended with the loop.
+        let periodic = registry.plugins.compactMap(\.periodicWork).map { work in Task { await work.loop() } }
+        defer { periodic.forEach { $0.cancel() } }
         notifier.ready()
         log.info("balctl-heartbeat \(BalctlVersion.current) for \(config.hostname) → \(config.apiBase); \(registry.commandIDs.count) commands")
         var schedule = HeartbeatSchedule(intervalSec: config.intervalSec)

@@ -40,10 +40,11 @@ public struct JobContext: Sendable {
 
     /// Run a program (argv array, never a shell string) with the job's remaining time as the
     /// bound, its output appended to the job's output.
+    /// `stdin`/`stdout` as in `ProcessRunner.run` (handed over, closed by the runner).
     public func run(_ executable: String, _ arguments: [String], timeoutSec: Double? = nil,
-                    environment: [String: String]? = nil) async throws -> ProcessResult {
+                    environment: [String: String]? = nil, stdin: Int32? = nil, stdout: Int32? = nil) async throws -> ProcessResult {
         try await processes.run(
             executable, arguments, environment: environment,
-            timeoutSec: timeoutSec ?? Double(self.timeoutSec), output: output)
+            timeoutSec: timeoutSec ?? Double(self.timeoutSec), output: output, stdin: stdin, stdout: stdout)
     }
 }

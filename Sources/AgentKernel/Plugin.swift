@@ -137,12 +137,40 @@ public protocol AgentPlugin: Sendable {
     func startupWork(log: AgentLog) -> StartupWork?
     /// What this stack contributes to backups (see `BackupScope`); most plugins have none.
     var backupScopes: [any BackupScope] { get }
+    /// Work the plugin repeats beside the heartbeat loop while the agent runs, e.g. refreshing a
+    /// readout that costs a program run, so `probe()` can return a cached value and no program
+    /// ever runs on the heartbeat path; nil when there is none. Declaring it has no side effect.
+    var periodicWork: PeriodicWork? { get }
 }
 
 extension AgentPlugin {
     public func probe() async -> JSONValue? { nil }
     public func startupWork(log: AgentLog) -> StartupWork? { nil }
     public var backupScopes: [any BackupScope] { [] }
+    public var periodicWork: PeriodicWork? { nil }
+}
+
+/// See `AgentPlugin.periodicWork`. The agent runs `run` once at start, then every `intervalSec`
+/// (counted from the end of the previous run, so a slow run never overlaps the next), in a task
+/// of its own beside the heartbeat loop, until the agent stops. Takes no job lock: it must only
+/// read (a job that changes the stack is free to run meanwhile).
+public struct PeriodicWork: Sendable {
+    /// For the log, e.g. "mariadb health".
+    public var name: String
+    public var intervalSec: Double
+    public var run: @Sendable () async -> Void
+
+    public init(name: String, intervalSec: Double, run: @escaping @Sendable () async -> Void) {
+        self.name = name; self.intervalSec = intervalSec; self.run = run
+    }
+
+    /// The loop the agent runs (public for tests and benchmarks that run it themselves).
+    public func loop() async {
+        while !Task.isCancelled {
+            await run()
+            try? await Task.sleep(for: .seconds(max(0.1, intervalSec)))
+        }
+    }
 }
 
 /// See `AgentPlugin.startupWork`.

@@ -96,10 +96,24 @@ public struct ProcessRunner: Sendable {
         }
     }
 
+    /// `stdin` / `stdout`: descriptors the program gets as its standard input / output instead
+    /// of /dev/null / the captured output (stderr is still captured), for a stream that must not
+    /// pass through the bounded tail (a dump into a compressor, a restore fed from a file). They
+    /// are handed over: the runner closes them once the program holds its copies (or the spawn
+    /// failed), so the caller's end of a pipe sees end-of-file when the program exits.
     public func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        timeoutSec: Double, output: OutputTail? = nil, keepAgentSettings: Bool = false
+        timeoutSec: Double, output: OutputTail? = nil, keepAgentSettings: Bool = false,
+        stdin: Int32? = nil, stdout: Int32? = nil
     ) async throws -> ProcessResult {
+        let handedOver = [stdin, stdout].compactMap { $0 }
+        var handedOverClosed = false
+        func closeHandedOver() {
+            guard !handedOverClosed else { return }
+            handedOverClosed = true
+            handedOver.forEach { close($0) }
+        }
+        defer { closeHandedOver() }
         let (readFD, writeFD) = try SpawnSupport.closeOnExecPipe()
         let wake: (read: Int32, write: Int32)
         do { wake = try SpawnSupport.closeOnExecPipe() } catch {
@@ -109,8 +123,10 @@ public struct ProcessRunner: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeFD, 1)
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, stdout ?? writeFD, 1)
         posix_spawn_file_actions_adddup2(&actions, writeFD, 2)
         SpawnSupport.closeAllAbove2(&actions)
 
@@ -145,6 +161,7 @@ public struct ProcessRunner: Sendable {
             }
         }
         close(writeFD)
+        closeHandedOver()
         if rc != 0 {
             close(readFD); close(wake.read); close(wake.write)
             throw ProcessError(message: "cannot run \(executable): \(String(cString: strerror(rc)))")

@@ -24,7 +24,7 @@ public enum SpawnSupport {
 
     /// A pipe whose two ends are close-on-exec from the moment they exist: a `pipe()` followed by
     /// `fcntl(FD_CLOEXEC)` lets a spawn on another thread inherit them in between.
-    static func closeOnExecPipe() throws -> (read: Int32, write: Int32) {
+    public static func closeOnExecPipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
         if let pipe2 = pipe2Function {
             guard fds.withUnsafeMutableBufferPointer({ pipe2($0.baseAddress, O_CLOEXEC) }) == 0 else {

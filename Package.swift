@@ -69,10 +69,12 @@ let package = Package(
                 path: "Plugins/OpenLiteSpeed", exclude: ["README.md"]),
         .target(name: "FirewallPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/Firewall",
                 exclude: ["README.md"]),
+        .target(name: "SSHPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "FirewallPlugin"], path: "Plugins/SSH",
+                exclude: ["README.md"]),
         .target(name: "MariaDBPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive"], path: "Plugins/MariaDB",
                 exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin", "FirewallPlugin", "MariaDBPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin", "FirewallPlugin", "MariaDBPlugin", "SSHPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
             dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
@@ -154,6 +156,7 @@ let package = Package(
         .testTarget(name: "HostPluginTests", dependencies: ["HostPlugin", "AgentKernel", "TestSupport"]),
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "SSHPluginTests", dependencies: ["SSHPlugin", "FirewallPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "MariaDBPluginTests", dependencies: ["MariaDBPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),

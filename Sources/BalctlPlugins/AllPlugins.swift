@@ -5,12 +5,13 @@ import HAProxyPlugin
 import HostPlugin
 import MariaDBPlugin
 import OpenLiteSpeedPlugin
+import SSHPlugin
 
 /// The one list of plugin modules. The agent runs them; the control plane reads their command
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin(), FirewallPlugin(), MariaDBPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin(), FirewallPlugin(), MariaDBPlugin(), SSHPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentKernel
+import BalctlProtocol
+import Synchronization
+
+/// What every heartbeat says about SSH (`stacks["ssh"]`): `{service, active, ports,
+/// passwordAuthentication, permitRootLogin}`; nil when sshd is not installed.
+///
+/// No program runs on the heartbeat path. The `sshd -T` readout is cached and refreshed in a
+/// task of its own (never awaited by the beat) at most every `refreshSec` (5 min), or sooner when
+/// sshd_config, the drop-in directory or a file in it changes (their stamps are compared on each
+/// beat: a few `stat`s). Until the first readout lands, the ports and settings are left out.
+/// `active` comes from files only: the pid in sshd's PidFile names a live process whose
+/// /proc/<pid>/comm is sshd.
+public final class SSHProbe: Sendable {
+    public static let refreshSec = 300.0
+    /// Spacing between refreshes caused by config changes (a file rewritten every second must
+    /// not turn the probe into a program loop).
+    static let minSpacingSec = 2.0
+
+    let settings: SSHSettings
+    private struct State {
+        var readout: SSHDReadout?
+        var signature: [String] = []
+        var refreshedAt = -1e9
+        var inFlight = false
+        var runs = 0
+    }
+    private let state = Mutex(State())
+    private let runner = ProcessRunner(maxOutputBytes: 64 * 1024)
+
+    public init(settings: SSHSettings) { self.settings = settings }
+
+    /// How many times sshd -T has run (tests: the heartbeat path stays program-free).
+    public var readoutRuns: Int { state.withLock { $0.runs } }
+
+    /// The stamps of the files the readout depends on.
+    func signature() -> [String] {
+        func stamp(_ path: String) -> String {
+            guard let i = Files.info(path) else { return path + ":-" }
+            return "\(path):\(i.inode):\(i.size):\(i.mtime)"
+        }
+        var out = [stamp(settings.configFile), stamp(settings.dropInDir)]
+        for name in Files.list(settings.dropInDir).sorted() { out.append(stamp(settings.dropInDir + "/" + name)) }
+        return out
+    }
+
+    public func report() -> JSONValue? {
+        guard settings.resolvedSSHD() != nil else { return nil }
+        let sig = signature()
+        let now = monotonicNow()
+        let (readout, kick) = state.withLock { s -> (SSHDReadout?, Bool) in
+            let due = now - s.refreshedAt >= Self.refreshSec
+                || (s.signature != sig && now - s.refreshedAt >= Self.minSpacingSec)
+            let kick = due && !s.inFlight
+            if kick { s.inFlight = true }
+            return (s.readout, kick)
+        }
+        if kick { Task { await self.refresh(signature: sig) } }
+        var o: [String: JSONValue] = ["service": .string(settings.serviceName()),
+                                      "active": .bool(isRunning(pidFile: readout?.pidFile ?? "/run/sshd.pid"))]
+        if let readout {
+            o["ports"] = .array(readout.ports.map { .number(Double($0)) })
+            o["passwordAuthentication"] = readout.passwordAuthentication.map(JSONValue.bool) ?? .null
+            o["permitRootLogin"] = readout.permitRootLogin.map(JSONValue.string) ?? .null
+        }
+        return .object(o)
+    }
+
+    /// Run `sshd -T` now and cache it (also what the background refresh does). A failed run
+    /// keeps the previous readout (a broken config does not change what the running sshd does).
+    public func refresh(signature sig: [String]? = nil) async {
+        let sig = sig ?? signature()
+        state.withLock { $0.inFlight = true; $0.runs += 1 }
+        let r = try? await SSHD.readout(settings, runner: runner)
+        state.withLock { s in
+            if let r { s.readout = r }
+            s.signature = sig
+            s.refreshedAt = monotonicNow()
+            s.inFlight = false
+        }
+    }
+
+    /// Files only: the pid file names a live sshd.
+    func isRunning(pidFile: String) -> Bool {
+        guard let bytes = try? Files.readBytes(pidFile, limit: 64),
+              let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace), pid > 0,
+              let comm = try? Files.readBytes(settings.procRoot + "/\(pid)/comm", limit: 64) else { return false }
+        return String(decoding: comm, as: UTF8.self).trimmingWhitespace.hasPrefix("sshd")
+    }
+}

@@ -8,9 +8,10 @@ import TestSupport
 /// Against a real mariadbd (one for the whole suite, TestSupport's `.mariadbServer`).
 @Suite(.serialized, .mariadbServer)
 struct MariaDBLiveTests {
-    /// Settings for the suite's server, with a private state directory.
+    /// Settings for the suite's server, with a private state directory inside the server's
+    /// own (removed with it when the suite ends).
     static func settings(_ server: MariaDBServer) throws -> MariaDBSettings {
-        var s = MariaDBSettings(stateDir: try MariaDBServer.makeTempDirectory("balctl-mariadb-state"))
+        var s = MariaDBSettings(stateDir: try MariaDBServer.makeTempDirectory("state", in: server.dir))
         s.socket = server.socket
         s.user = "root"
         s.systemctl = "/nonexistent/systemctl"  // the probe must not ask the host's systemd about a test server

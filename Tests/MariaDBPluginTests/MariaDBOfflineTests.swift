@@ -17,6 +17,11 @@ struct MariaDBOfflineTests {
         return (s, fakes)
     }
 
+    /// The temp directory `fakeSettings` made (the state dir's parent).
+    static func remove(_ s: MariaDBSettings) {
+        try? FileManager.default.removeItem(atPath: (s.stateDir as NSString).deletingLastPathComponent)
+    }
+
     static let injections = [
         "shop; DROP DATABASE mysql", "shop`; DROP DATABASE x; --", "shop' OR '1'='1", "--all-databases", "-e",
         "../../etc/passwd", "/etc/passwd", "shop name", "shop\n", "shop\u{0}", "", String(repeating: "a", count: 65),
@@ -25,6 +30,7 @@ struct MariaDBOfflineTests {
 
     @Test func injectionStringsInEveryParameterAreRefusedBeforeAnythingRuns() async throws {
         let (settings, fakes) = try Self.fakeSettings()
+        defer { Self.remove(settings) }
         let goodBackup = "shop--20260101T000000Z-0123abcd.sql.zst"
         for bad in Self.injections {
             let e1 = await jobError(BackupHandler(settings: settings), .object(["database": .string(bad)]))
@@ -60,6 +66,7 @@ struct MariaDBOfflineTests {
 
     @Test func theStackIsHiddenWithAReasonWhenMariaDBIsAbsent() async throws {
         var (settings, fakes) = try Self.fakeSettings()
+        defer { Self.remove(settings) }
         settings.server = settings.stateDir + "/no-mariadbd"
         let plugin = MariaDBPlugin(settings: settings)
         #expect(await plugin.probe() == nil)
@@ -74,6 +81,7 @@ struct MariaDBOfflineTests {
         #expect(fakes.calls().isEmpty)
         // Installed (a server binary exists): the entry is there even before the first refresh.
         let (installed, _) = try Self.fakeSettings()
+        defer { Self.remove(installed) }
         #expect(await MariaDBPlugin(settings: installed).probe() != nil)
     }
 
@@ -144,6 +152,7 @@ struct MariaDBOfflineTests {
 
     @Test func wordPressDiscoveryFindsRealLookingConfigs() async throws {
         let (settings0, fakes) = try Self.fakeSettings()
+        defer { Self.remove(settings0) }
         var settings = settings0
         let root = settings.stateDir + "/www"
         let fm = FileManager.default

@@ -24,9 +24,9 @@ public final class MariaDBServer: Sendable {
 
     public static let tools = ["/usr/bin/mariadb-install-db", "/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mariadb-admin", "/usr/bin/mariadb-dump"]
 
-    /// A fresh temp directory (mkdtemp: never a fixed name).
-    public static func makeTempDirectory(_ prefix: String) throws -> String {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    /// A fresh temp directory (mkdtemp: never a fixed name), in /tmp or in `parent`.
+    public static func makeTempDirectory(_ prefix: String, in parent: String = "/tmp") throws -> String {
+        var template = Array("\(parent)/\(prefix)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw Failure("mkdtemp failed: \(String(cString: strerror(errno)))")
         }

@@ -231,6 +231,7 @@ struct Members: ParsableCommand {
                             lines.append("disk     \(d.mount) (\(d.fsType)): \(Render.bytes(d.availableBytes)) free of \(Render.bytes(d.totalBytes))")
                         }
                         lines.append("stacks   \(r.stacks.keys.sorted().joined(separator: ", ").isEmpty ? "none detected" : r.stacks.keys.sorted().joined(separator: ", "))")
+                        lines += MemberFactsView.lines(stacks: r.stacks, now: Date().timeIntervalSince1970)
                         lines.append("commands \(r.commands.joined(separator: ", "))")
                         if !r.jobsInFlight.isEmpty {
                             lines.append("running  \(r.jobsInFlight.map { "job \($0.id)#\($0.attempt)" }.joined(separator: ", "))")

@@ -48,34 +48,21 @@ enum UpdateFixtures {
 
 @Suite("host.updates_check")
 struct UpdatesCheckTests {
-    /// A directory with a fake `name` that records its argv and prints `fixture` files by subcommand.
+    /// Fakes replaying fixtures (see `PackageFakes`), and the handler looking for them.
     func fakes(_ programs: [String: [String: (String, Int)]]) throws -> (String, UpdatesCheckHandler) {
-        let dir = tempDir()
-        for (name, replies) in programs {
-            var script = "#!/bin/sh\necho \"\(name) $*\" >> '\(dir)/calls'\ncase \"$*\" in\n"
-            for (args, (out, code)) in replies {
-                let file = dir + "/\(name)-\(abs(args.hashValue)).out"
-                try out.write(toFile: file, atomically: true, encoding: .utf8)
-                script += "  \"\(args)\") cat '\(file)'; exit \(code);;\n"
-            }
-            script += "esac\nexit 2\n"
-            try script.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
-            chmod(dir + "/" + name, 0o755)
-        }
-        var s = UpdatesCheckHandler.Settings()
-        s.searchPath = [dir]
-        return (dir, UpdatesCheckHandler(settings: s))
+        let f = try PackageFakes(programs.mapValues { $0.mapValues { PackageFakes.Reply(output: $0.0, code: $0.1) } })
+        return (f.dir, UpdatesCheckHandler(tools: f.tools))
     }
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
     @Test("apt: pending and security counts from apt-get -s upgrade")
     func apt() async throws {
-        let (dir, h) = try fakes(["apt-get": ["-s -q -o Debug::NoLocking=1 upgrade": (UpdateFixtures.apt, 0)]])
+        let (dir, h) = try fakes(["apt-get": ["-s -q -o Debug::NoLocking=1 --with-new-pkgs upgrade": (UpdateFixtures.apt, 0)]])
         let (o, _) = try await runHost(h, .emptyObject)
         #expect(!o.changed && o.summary == "3 pending updates, 2 security (apt)")
         guard case .object(let r)? = o.result else { Issue.record("no result"); return }
         #expect(r["securityPackages"] == .array([.string("libssl3"), .string("openssl")]))
-        #expect(read(dir + "/calls") == "apt-get -s -q -o Debug::NoLocking=1 upgrade\n")
+        #expect(read(dir + "/calls") == "apt-get -s -q -o Debug::NoLocking=1 --with-new-pkgs upgrade\n")
     }
 
     @Test("dnf: check-update (exit 100) and updateinfo --security; obsoletes not counted")
@@ -125,17 +112,17 @@ struct UpdatesCheckTests {
             for input in inputs {
                 let text = String(decoding: input, as: UTF8.self)
                 let lines = text.split(separator: "\n").count
-                let a = UpdatesCheckHandler.parseApt(text)
+                let a = PackageTools.parseApt(text)
                 #expect(a.packages.count <= lines && a.security.count <= a.packages.count)
-                #expect(UpdatesCheckHandler.parseDnfCheckUpdate(text).count <= lines)
-                #expect(UpdatesCheckHandler.parseDnfSecurity(text).count <= lines)
+                #expect(PackageTools.parseDnfCheckUpdate(text).count <= lines)
+                #expect(PackageTools.parseDnfSecurity(text).count <= lines)
             }
             #expect(Date().timeIntervalSince(started) < 5)
         }
         // Work is linear: 200,000 Inst lines parse in well under the bound.
         let big = String(repeating: "Inst p [1] (2 Debian-Security:12/stable-security [amd64])\n", count: 200_000)
         let started = Date()
-        #expect(UpdatesCheckHandler.parseApt(big).security.count == 200_000)
+        #expect(PackageTools.parseApt(big).security.count == 200_000)
         #expect(Date().timeIntervalSince(started) < 10)
     }
 }

@@ -8,7 +8,7 @@ public struct AllowHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.allow"
-    public static let summary = "Allow a port or port range (ufw)"
+    public static let summary = "Allow a port or port range (ufw or firewalld)"
     public static let parameterHelp = FirewallPlugin.ruleHelp
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock

@@ -14,12 +14,13 @@ public struct BackupHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.backup"
-    public static let summary = "Back up the ufw rules and settings to the agent's state directory"
+    public static let summary = "Back up the firewall rules and settings (ufw or firewalld) to the agent's state directory"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock
     public static let supportsCheckMode = true
 
     public func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await FirewalldBackup.backup(settings, context: context) }
         guard settings.resolvedUFW() != nil || Files.exists(settings.ufwDir + "/user.rules") else {
             throw JobFailure("ufw is not installed (apt-get install ufw)")
         }

@@ -29,7 +29,7 @@ public struct DeleteHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.delete"
-    public static let summary = "Delete a rule (ufw), guarded against lock-out"
+    public static let summary = "Delete a rule (ufw or firewalld), guarded against lock-out"
     public static let parameterHelp = "port, protocol, direction, source, destination as for firewall.allow; action: allow|deny|reject|limit (default: any); force: bool"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock
@@ -37,6 +37,7 @@ public struct DeleteHandler: CommandHandler {
     public static let exampleParameters: JSONValue = .object(["port": .number(443), "protocol": .string("tcp")])
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.delete(p, settings: settings, context: context) }
         let base = p.rule.spec(.allow)
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()

@@ -8,7 +8,7 @@ public struct DenyHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.deny"
-    public static let summary = "Deny a port or port range (ufw), guarded against lock-out"
+    public static let summary = "Deny a port or port range (ufw or firewalld), guarded against lock-out"
     public static let parameterHelp = FirewallPlugin.ruleHelp + "; force: bool (skip the lock-out guard)"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock

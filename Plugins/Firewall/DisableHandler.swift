@@ -7,12 +7,13 @@ public struct DisableHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.disable"
-    public static let summary = "Disable the firewall (ufw); rules are kept"
+    public static let summary = "Disable the firewall (ufw, or stop firewalld); rules are kept"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock
     public static let supportsCheckMode = true
 
     public func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.disable(settings: settings, context: context) }
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()
         let live = try await ufw.liveActive()

@@ -11,13 +11,14 @@ public struct EnableHandler: CommandHandler {
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.enable"
-    public static let summary = "Enable the firewall (ufw), guarded against lock-out"
+    public static let summary = "Enable the firewall (ufw, or start firewalld), guarded against lock-out"
     public static let parameterHelp = "force: bool (skip the lock-out guard)"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.enable(force: p.force ?? false, settings: settings, context: context) }
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()
         let live = try await ufw.liveActive()

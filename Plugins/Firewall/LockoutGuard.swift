@@ -104,7 +104,7 @@ struct LockoutGuard: Sendable {
             }
         }
         if ports.isEmpty { ports = [22] }
-        let (host, port) = parseOrigin(settings.controlPlaneOrigin())
+        let (host, port) = parseOrigin(settings.controlPlaneOrigin(configured: context.controlPlaneBase))
         var ip: IPv4? = nil
         if let host { ip = IPv4(host) }
         return LockoutGuard(sshPorts: ports, controlPlanePort: port, controlPlaneIP: ip,

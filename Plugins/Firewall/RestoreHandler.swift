@@ -18,15 +18,15 @@ public struct RestoreHandler: CommandHandler {
         public var backup: String
         public var force: Bool?
         public func validate() throws {
-            guard UFWBackup.isBackupName(backup) else {
-                throw ParameterError("backup: must be a name firewall.backup returned (ufw-<stamp>-<hex>), not a path")
+            guard UFWBackup.isBackupName(backup) || FirewalldBackup.isBackupName(backup) else {
+                throw ParameterError("backup: must be a name firewall.backup returned (ufw-<stamp>-<hex> or firewalld-<stamp>-<hex>), not a path")
             }
         }
     }
     let settings: FirewallSettings
     public init(settings: FirewallSettings) { self.settings = settings }
     public static let id = "firewall.restore"
-    public static let summary = "Restore the ufw rules and settings from a firewall.backup file"
+    public static let summary = "Restore the firewall rules and settings (ufw or firewalld) from a firewall.backup file"
     public static let parameterHelp = "backup: name returned by firewall.backup; force: bool (skip the lock-out guard)"
     public static let requiresRoot = true
     public static let lock: String? = FirewallPlugin.lock
@@ -49,6 +49,13 @@ public struct RestoreHandler: CommandHandler {
         // readBytes refused a link or a non-regular file; the file must also be ours, unshared.
         guard let st = Files.info(path), st.uid == geteuid(), st.mode & 0o022 == 0 else {
             throw JobFailure("backup \(p.backup) is not owned by the agent or is writable by others")
+        }
+        let firewalld = settings.selectedTool() == .firewalld
+        guard firewalld == FirewalldBackup.isBackupName(p.backup) else {
+            throw JobFailure("backup \(p.backup) is a \(firewalld ? "ufw" : "firewalld") backup; this host uses \(firewalld ? "firewalld" : "ufw")")
+        }
+        if firewalld {
+            return try await FirewalldBackup.restore(p.backup, bytes: bytes, force: p.force ?? false, settings: settings, context: context)
         }
         let backup = try UFWBackup.decode(bytes)
         let target = UFWState(conf: backup.text("ufw.conf"), defaults: backup.text(FirewallSettings.defaultsName),

@@ -6,6 +6,7 @@ import BalctlProtocol
 enum RuleChange {
     static func add(_ action: FirewallAction, _ p: RuleParameters, settings: FirewallSettings,
                     context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.add(action, p, settings: settings, context: context) }
         let spec = p.spec(action)
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()

@@ -15,6 +15,7 @@ public struct RulesHandler: CommandHandler {
     public static let supportsCheckMode = true
 
     public func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.rules(settings, context: context) }
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()
         let rules: [JSONValue] = state.rules.enumerated().map { i, r in

@@ -14,6 +14,7 @@ public struct StatusHandler: CommandHandler {
     public static let supportsCheckMode = true
 
     public func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
+        if settings.selectedTool() == .firewalld { return try await Firewalld.status(settings, context: context) }
         let ufw = try UFWControl(settings, context)
         let state = try ufw.state()
         let live = try await ufw.liveActive()

@@ -164,9 +164,10 @@ struct UFWBackup: Sendable {
     }
 
     /// A name `firewall.backup` made: `ufw-<UTC stamp>-<16 hex>`.
-    static func isBackupName(_ s: String) -> Bool {
-        guard s.hasPrefix("ufw-"), (20...80).contains(s.utf8.count) else { return false }
-        return s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || $0 == 45 || $0 == 84 || $0 == 90 || $0 == 117 || $0 == 102 || $0 == 119 }
+    static func isBackupName(_ s: String, prefix: String = "ufw-") -> Bool {
+        guard s.hasPrefix(prefix), ((prefix.utf8.count + 16)...96).contains(s.utf8.count) else { return false }
+        // After the prefix: the stamp (digits, T, Z), dashes and lower-case hex only.
+        return s.utf8.dropFirst(prefix.utf8.count).allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || $0 == 45 || $0 == 84 || $0 == 90 }
     }
 }
 

@@ -54,7 +54,7 @@ public final class Agent: Sendable {
         let wanted = restartWanted, signal = LoopSignal()
         self.signal = signal
         self.runner = JobRunner(registry: registry, reporter: api, store: store, host: host, log: log,
-                                channel: api, onRestartRequested: { wanted.withLock { $0 = true }; signal.raise() })
+                                channel: api, controlPlaneBase: config.apiBase, onRestartRequested: { wanted.withLock { $0 = true }; signal.raise() })
         self.publicIP = PublicIPResolver(config: config)
         // The OS does not change under a running agent (an upgrade reboots it).
         self.os = host.osInfo()

@@ -18,16 +18,22 @@ public struct JobContext: Sendable {
     /// The agent's session to the control plane for bulk transfers; nil where there is none
     /// (first-start work, unit tests of other plugins).
     public let controlPlane: (any ControlPlaneChannel)?
+    /// The control plane origin the agent is configured with (`AgentConfig.apiBase`), for
+    /// handlers that must keep it reachable (the firewall's lock-out guard); nil where the
+    /// context is not built by the agent (tests, first-start work).
+    public let controlPlaneBase: String?
     let progressSink: @Sendable (String?, Double?) async -> Void
 
     public init(jobID: Int64, attempt: Int, command: String, checkMode: Bool, timeoutSec: Int,
                 output: OutputTail, processes: ProcessRunner, host: HostProbe,
                 backupScopes: [String: any BackupScope] = [:], controlPlane: (any ControlPlaneChannel)? = nil,
+                controlPlaneBase: String? = nil,
                 progress: @escaping @Sendable (String?, Double?) async -> Void) {
         self.jobID = jobID; self.attempt = attempt; self.command = command
         self.checkMode = checkMode; self.timeoutSec = timeoutSec; self.output = output
         self.processes = processes; self.host = host; self.backupScopes = backupScopes
-        self.controlPlane = controlPlane; self.progressSink = progress
+        self.controlPlane = controlPlane; self.controlPlaneBase = controlPlaneBase
+        self.progressSink = progress
     }
 
     /// Append a line to the job's output.

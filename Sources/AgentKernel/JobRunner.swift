@@ -52,12 +52,14 @@ public actor JobRunner {
     let onRestartRequested: @Sendable () -> Void
     /// Handed to handlers for bulk transfers (snapshot parts).
     let channel: (any ControlPlaneChannel)?
+    /// The agent's configured control plane origin, handed to handlers in their JobContext.
+    let controlPlaneBase: String?
 
     public init(registry: HandlerRegistry, reporter: any JobReporter, store: InFlightStore,
                 host: HostProbe, log: AgentLog, retryDelaySec: Double = 0.5,
-                channel: (any ControlPlaneChannel)? = nil,
+                channel: (any ControlPlaneChannel)? = nil, controlPlaneBase: String? = nil,
                 onRestartRequested: @escaping @Sendable () -> Void = {}) {
-        self.channel = channel
+        self.channel = channel; self.controlPlaneBase = controlPlaneBase
         self.registry = registry; self.reporter = reporter; self.store = store
         self.host = host; self.log = log; self.retryDelaySec = retryDelaySec
         self.onRestartRequested = onRestartRequested
@@ -216,7 +218,7 @@ public actor JobRunner {
         let context = JobContext(
             jobID: job.id, attempt: job.attempt, command: job.command, checkMode: job.checkMode,
             timeoutSec: job.timeoutSec, output: output, processes: processes, host: host,
-            backupScopes: registry.backupScopes, controlPlane: channel,
+            backupScopes: registry.backupScopes, controlPlane: channel, controlPlaneBase: controlPlaneBase,
             progress: { message, percent in
                 await progress.post(JobProgress(jobId: job.id, attempt: job.attempt,
                                                 message: message, percent: percent))

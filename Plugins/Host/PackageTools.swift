@@ -88,12 +88,14 @@ public struct PackageTools: Sendable {
     // MARK: parsers
 
     /// `Inst pkg [old] (new origin, origin… [arch])` lines of `apt-get -s upgrade`; a security
-    /// update has an origin containing `-security`.
+    /// update has an origin containing `-security`. Only upgrades count: a line without the
+    /// `[old]` version is a new package an upgrade pulls in (a kernel's new ABI package), which
+    /// apt's summary counts as "newly installed", not "upgraded".
     public static func parseApt(_ text: String) -> Counts {
         var c = Counts()
         for line in text.split(separator: "\n") where line.hasPrefix("Inst ") {
             let fields = line.split(separator: " ", maxSplits: 2)
-            guard fields.count >= 2 else { continue }
+            guard fields.count == 3, fields[2].hasPrefix("[") else { continue }
             let name = String(fields[1])
             c.packages.append(name)
             if let open = line.firstIndex(of: "("), line[open...].contains("-security") { c.security.append(name) }

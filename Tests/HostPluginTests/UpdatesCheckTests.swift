@@ -65,6 +65,28 @@ struct UpdatesCheckTests {
         #expect(read(dir + "/calls") == "apt-get -s -q -o Debug::NoLocking=1 --with-new-pkgs upgrade\n")
     }
 
+    @Test("apt, for real: this host's own apt-get -s upgrade; the upgrades counted are apt's own 'N upgraded'")
+    func realApt() async throws {
+        // Debian ships apt-get: the simulation runs against this machine's package lists.
+        let h = UpdatesCheckHandler()
+        let (o, _) = try await runHost(h, .object(["manager": .string("apt")]))
+        let r = try #require(o.result)
+        let raw = Process()
+        raw.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
+        raw.arguments = PackageTools.aptSimulate
+        raw.environment = PackageTools.environment
+        let pipe = Pipe()
+        raw.standardOutput = pipe
+        try raw.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        raw.waitUntilExit()
+        let summary = try #require(text.split(separator: "\n").first { $0.contains(" upgraded, ") && $0.contains(" newly installed") })
+        let upgraded = try #require(Int(summary.split(separator: " ")[0]))
+        #expect(r["pending"] == .number(Double(upgraded)), "\(summary)")
+        #expect((r["security"]?.doubleValue ?? -1) <= Double(upgraded))
+        #expect(r["manager"] == .string("apt"))
+    }
+
     @Test("dnf: check-update (exit 100) and updateinfo --security; obsoletes not counted")
     func dnf() async throws {
         let (dir, h) = try fakes(["dnf": ["-q check-update": (UpdateFixtures.dnfCheckUpdate, 100),
@@ -121,6 +143,8 @@ struct UpdatesCheckTests {
         }
         // Work is linear: 200,000 Inst lines parse in well under the bound.
         let big = String(repeating: "Inst p [1] (2 Debian-Security:12/stable-security [amd64])\n", count: 200_000)
+        // A new package an upgrade pulls in is not an upgrade.
+        #expect(PackageTools.parseApt("Inst linux-image-6.1.0-20-amd64 (6.1.85-1 Debian-Security:12/stable-security [amd64])\n") == .init())
         let started = Date()
         #expect(PackageTools.parseApt(big).security.count == 200_000)
         #expect(Date().timeIntervalSince(started) < 10)

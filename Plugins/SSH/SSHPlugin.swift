@@ -30,4 +30,10 @@ public struct SSHPlugin: AgentPlugin {
     }
 
     public func probe() async -> JSONValue? { prober.report() }
+
+    /// Keeps the probe's sshd -T readout fresh (see SSHProbe), beside the heartbeat loop.
+    public var periodicWork: PeriodicWork? {
+        let prober = self.prober
+        return PeriodicWork(name: "ssh readout", intervalSec: SSHProbe.checkSec) { await prober.refreshIfDue() }
+    }
 }

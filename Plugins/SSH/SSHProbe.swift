@@ -10,24 +10,22 @@ import Synchronization
 /// What every heartbeat says about SSH (`stacks["ssh"]`): `{service, active, ports,
 /// passwordAuthentication, permitRootLogin}`; nil when sshd is not installed.
 ///
-/// No program runs on the heartbeat path. The `sshd -T` readout is cached and refreshed in a
-/// task of its own (never awaited by the beat) at most every `refreshSec` (5 min), or sooner when
-/// sshd_config, the drop-in directory or a file in it changes (their stamps are compared on each
-/// beat: a few `stat`s). Until the first readout lands, the ports and settings are left out.
-/// `active` comes from files only: the pid in sshd's PidFile names a live process whose
-/// /proc/<pid>/comm is sshd.
+/// No program runs on the heartbeat path. The `sshd -T` readout is cached; the plugin's
+/// periodic work (beside the heartbeat loop, every `checkSec`) runs sshd again only when the
+/// cache is `refreshSec` (5 min) old or sshd_config, the drop-in directory or a file in it has
+/// changed (their stamps: a few `stat`s). Until the first readout lands (the agent runs the
+/// periodic work once at start), the ports and settings are left out. `active` comes from
+/// files only: the pid in sshd's PidFile names a live process whose /proc/<pid>/comm is sshd.
 public final class SSHProbe: Sendable {
     public static let refreshSec = 300.0
-    /// Spacing between refreshes caused by config changes (a file rewritten every second must
-    /// not turn the probe into a program loop).
-    static let minSpacingSec = 2.0
+    /// How often the periodic work looks at the stamps (a config change shows within this).
+    public static let checkSec = 5.0
 
     let settings: SSHSettings
     private struct State {
         var readout: SSHDReadout?
         var signature: [String] = []
         var refreshedAt = -1e9
-        var inFlight = false
         var runs = 0
     }
     private let state = Mutex(State())
@@ -49,18 +47,10 @@ public final class SSHProbe: Sendable {
         return out
     }
 
+    /// The heartbeat entry, from the cache and a few small files.
     public func report() -> JSONValue? {
         guard settings.resolvedSSHD() != nil else { return nil }
-        let sig = signature()
-        let now = monotonicNow()
-        let (readout, kick) = state.withLock { s -> (SSHDReadout?, Bool) in
-            let due = now - s.refreshedAt >= Self.refreshSec
-                || (s.signature != sig && now - s.refreshedAt >= Self.minSpacingSec)
-            let kick = due && !s.inFlight
-            if kick { s.inFlight = true }
-            return (s.readout, kick)
-        }
-        if kick { Task { await self.refresh(signature: sig) } }
+        let readout = state.withLock { $0.readout }
         var o: [String: JSONValue] = ["service": .string(settings.serviceName()),
                                       "active": .bool(isRunning(pidFile: readout?.pidFile ?? "/run/sshd.pid"))]
         if let readout {
@@ -71,17 +61,24 @@ public final class SSHProbe: Sendable {
         return .object(o)
     }
 
-    /// Run `sshd -T` now and cache it (also what the background refresh does). A failed run
-    /// keeps the previous readout (a broken config does not change what the running sshd does).
+    /// The periodic work: run sshd -T when the cache is old or the config changed.
+    public func refreshIfDue(now: Double = monotonicNow()) async {
+        guard settings.resolvedSSHD() != nil else { return }
+        let sig = signature()
+        let due = state.withLock { s in now - s.refreshedAt >= Self.refreshSec || s.signature != sig }
+        if due { await refresh(signature: sig) }
+    }
+
+    /// Run `sshd -T` now and cache it. A failed run keeps the previous readout (a broken config
+    /// does not change what the running sshd does) and is retried on the next change or in 5 min.
     public func refresh(signature sig: [String]? = nil) async {
         let sig = sig ?? signature()
-        state.withLock { $0.inFlight = true; $0.runs += 1 }
         let r = try? await SSHD.readout(settings, runner: runner)
         state.withLock { s in
+            s.runs += 1
             if let r { s.readout = r }
             s.signature = sig
             s.refreshedAt = monotonicNow()
-            s.inFlight = false
         }
     }
 

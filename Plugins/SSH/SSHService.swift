@@ -34,10 +34,13 @@ struct SSHService: Sendable {
     static let enabledWords: Set<String> = ["enabled", "enabled-runtime", "linked", "linked-runtime", "alias", "masked",
                                              "masked-runtime", "static", "indirect", "disabled", "generated", "transient", "bad", "not-found"]
 
+    /// A systemctl that cannot be run at all also gives "unknown" (the change then fails with
+    /// the reason).
     func state(_ context: JobContext) async throws -> State {
-        let a = try await context.processes.run(settings.systemctl, ["is-active", unit + ".service"], timeoutSec: 15)
-        let e = try await context.processes.run(settings.systemctl, ["is-enabled", unit + ".service"], timeoutSec: 15)
-        return State(active: Self.word(a.output, known: Self.activeWords), enabled: Self.word(e.output, known: Self.enabledWords))
+        let a = try? await context.processes.run(settings.systemctl, ["is-active", unit + ".service"], timeoutSec: 15)
+        let e = try? await context.processes.run(settings.systemctl, ["is-enabled", unit + ".service"], timeoutSec: 15)
+        return State(active: Self.word(a?.output ?? "", known: Self.activeWords),
+                     enabled: Self.word(e?.output ?? "", known: Self.enabledWords))
     }
 
     /// `systemctl <verb> [--now] <unit>.service`; throws with systemctl's words on failure.

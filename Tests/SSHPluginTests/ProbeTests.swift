@@ -10,14 +10,6 @@ import TestSupport
 
 /// The `stacks.ssh` heartbeat entry: a cached sshd -T readout, no program on the beat.
 @Suite struct ProbeTests {
-    func waitForRefresh(_ p: SSHProbe, runs: Int) async throws {
-        let deadline = monotonicNow() + 20
-        while p.readoutRuns < runs || p.report()?["ports"] == nil {
-            guard monotonicNow() < deadline else { throw Failure("no refresh") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     @Test func noSSHDNoEntry() async throws {
         let f = try await SSHFixture()
         defer { f.stop() }
@@ -29,33 +21,41 @@ import TestSupport
     @Test func cachedReadoutRefreshedOnConfigChange() async throws {
         let f = try await SSHFixture()
         defer { f.stop() }
-        // The config must have settled (FileCache's rule does not apply here, but a write in the
-        // same second must still be seen: the stamps include mtime with nanoseconds).
-        let p = SSHProbe(settings: f.settings())
-        let first = try #require(p.report())
-        #expect(first["service"] == .string("ssh") && first["active"] == .bool(false))
-        try await waitForRefresh(p, runs: 1)
-        let r = try #require(p.report())
-        #expect(r == .object(["service": .string("ssh"), "active": .bool(false), "ports": .array([.number(22), .number(2222)]),
-                              "passwordAuthentication": .bool(true), "permitRootLogin": .string("prohibit-password")]))
-        // A thousand beats: no further sshd run.
-        for _ in 0..<1000 { _ = p.report() }
-        try await Task.sleep(for: .milliseconds(200))
+        let plugin = SSHPlugin(settings: f.settings())
+        let p = plugin.prober
+        // Before the periodic work first ran: service and state only, nothing run.
+        #expect(p.report() == .object(["service": .string("ssh"), "active": .bool(false)]))
+        #expect(p.readoutRuns == 0)
+        let work = try #require(plugin.periodicWork)
+        #expect(work.intervalSec == SSHProbe.checkSec)
+        await work.run()
         #expect(p.readoutRuns == 1)
+        #expect(p.report() == .object(["service": .string("ssh"), "active": .bool(false), "ports": .array([.number(22), .number(2222)]),
+                                       "passwordAuthentication": .bool(true), "permitRootLogin": .string("prohibit-password")]))
+        // A thousand beats run nothing; nor does the periodic work while nothing changed.
+        for _ in 0..<1000 { _ = await plugin.probe() }
+        for _ in 0..<20 { await work.run() }
+        #expect(p.readoutRuns == 1)
+        #expect(f.text(f.root + "/sshd-calls")?.split(separator: "\n").count == 1)
 
-        // A drop-in appears: refreshed (after the 2 s spacing), and it shows.
-        try await Task.sleep(for: .seconds(SSHProbe.minSpacingSec))
+        // A drop-in appears: the next periodic run reads sshd again, and the beat shows it.
         try f.write(f.configDir + "/sshd_config.d/50-balctl.conf", "PasswordAuthentication no\nPermitRootLogin no\n")
-        _ = p.report()
-        try await waitForRefresh(p, runs: 2)
-        let deadline = monotonicNow() + 10
-        while p.report()?["permitRootLogin"] != .string("no") {
-            guard monotonicNow() < deadline else { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        await work.run()
+        #expect(p.readoutRuns == 2)
         #expect(p.report()?["passwordAuthentication"] == .bool(false))
         #expect(p.report()?["permitRootLogin"] == .string("no"))
-        #expect(p.readoutRuns == 2)
+        // Edited in place (same name): seen too.
+        try f.write(f.configDir + "/sshd_config.d/50-balctl.conf", "PasswordAuthentication no\nPermitRootLogin yes\n")
+        await work.run()
+        #expect(p.report()?["permitRootLogin"] == .string("yes"))
+        // Five minutes later without a change: read again.
+        await p.refreshIfDue(now: monotonicNow() + SSHProbe.refreshSec + 1)
+        #expect(p.readoutRuns == 4)
+        // A broken config keeps the last good readout.
+        try f.write(f.configDir + "/sshd_config.d/50-balctl.conf", "Bogus yes\n")
+        await work.run()
+        #expect(p.readoutRuns == 5)
+        #expect(p.report()?["permitRootLogin"] == .string("yes"))
     }
 
     /// active: the PidFile names a live sshd — a real one, run as nobody on a loopback port.
@@ -66,7 +66,7 @@ import TestSupport
         try f.write(f.configDir + "/sshd_config", f.text(f.configDir + "/sshd_config")! + "ListenAddress 127.0.0.1\n")
         try await SSHFixture.sh("chmod 777 \(f.root)")
         let p = SSHProbe(settings: f.settings())
-        await p.refresh()
+        await p.refreshIfDue()
         #expect(p.report()?["active"] == .bool(false))
         var pid = pid_t()
         let args = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/sbin/sshd", "-D", "-f", f.configDir + "/sshd_config"]

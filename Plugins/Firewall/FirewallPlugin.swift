@@ -1,9 +1,10 @@
 import AgentKernel
 import BalctlProtocol
 
-/// The host firewall (ufw): detection folded into every heartbeat (`stacks.firewall`) and the
-/// `firewall.*` commands. Every command takes the "firewall" lock, so two firewall jobs never
-/// overlap on one host. firewalld (RHEL family) is detected and reported as not supported yet.
+/// The host firewall — ufw (Debian/Ubuntu) or firewalld (the RHEL family), chosen by
+/// `FirewallSettings.selectedTool()`: detection folded into every heartbeat (`stacks.firewall`)
+/// and the `firewall.*` commands. Every command takes the "firewall" lock, so two firewall jobs
+/// never overlap on one host.
 public struct FirewallPlugin: AgentPlugin {
     public let settings: FirewallSettings
     let prober: FirewallProbe

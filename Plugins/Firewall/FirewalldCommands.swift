@@ -116,7 +116,7 @@ enum Firewalld {
         let fw = try FirewalldControl(settings, context)
         let state = try fw.state()
         // The same match with another action is replaced, as ufw does in place.
-        let replaced = spec.firewalldMatches(in: state.zone).filter { !entries.contains($0) }
+        let replaced = spec.firewalldMatches(in: state.zone).filter { e in !entries.contains { $0.same(e) } }
         let missing = entries.filter { !state.zone.has($0) }
         if missing.isEmpty && replaced.isEmpty {
             return .unchanged("unchanged: \(spec.summary) is already in zone \(state.zone.name)",
@@ -167,7 +167,7 @@ enum Firewalld {
         }
         try await fw.change(zone: state.zone.name, sets, running: running)
         let now = try fw.state()
-        if matching.contains(where: now.zone.has) {
+        if matching.contains(where: { m in now.zone.rich.contains { $0.text == m.text } || now.zone.has(m) }) {
             throw JobFailure("firewalld: the delete ran but a matching rule is still in \(now.zone.path)")
         }
         return JobOutcome(changed: true, summary: "deleted \(matching.count) rule(s): \(what)",

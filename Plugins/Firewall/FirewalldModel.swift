@@ -74,6 +74,11 @@ struct FirewalldRichRule: Equatable, Sendable {
         return parts.joined(separator: " ")
     }
 
+    /// The same family, source, port, protocol and verdict (what the commands here set).
+    func sameRule(_ o: FirewalldRichRule) -> Bool {
+        family == o.family && source == o.source && port == o.port && proto == o.proto && verdict == o.verdict
+    }
+
     /// The kind of rule the commands here write.
     var isSimple: Bool {
         priority == 0 && !sourceInvert && !sourceOther && destination == nil && service == nil && !hasOther
@@ -100,6 +105,15 @@ extension PortSpec {
 enum FirewalldEntry: Equatable, Sendable {
     case port(PortSpec, FirewallProtocol)
     case rich(FirewalldRichRule)
+
+    /// The same port, or a rich rule of the same structure (text aside).
+    func same(_ o: FirewalldEntry) -> Bool {
+        switch (self, o) {
+        case (.port(let a, let pa), .port(let b, let pb)): return a == b && pa == pb
+        case (.rich(let a), .rich(let b)): return a.sameRule(b)
+        default: return false
+        }
+    }
 
     var text: String {
         switch self {
@@ -142,7 +156,8 @@ struct FirewalldZone: Sendable {
     func has(_ e: FirewalldEntry) -> Bool {
         switch e {
         case .port(let p, let proto): return ports.contains { $0.port == p && $0.proto == proto.rawValue }
-        case .rich(let r): return rich.contains { $0.isSimple && $0.text == r.text }
+        // By structure, not text: a hand-written file may order the elements otherwise.
+        case .rich(let r): return rich.contains { $0.isSimple && $0.sameRule(r) }
         }
     }
 
@@ -150,7 +165,7 @@ struct FirewalldZone: Sendable {
         for e in remove {
             switch e {
             case .port(let p, let proto): ports.removeAll { $0.port == p && $0.proto == proto.rawValue }
-            case .rich(let r): rich.removeAll { $0.text == r.text }
+            case .rich(let r): rich.removeAll { $0.text == r.text || ($0.isSimple && $0.sameRule(r)) }
             }
         }
         for e in add where !has(e) {

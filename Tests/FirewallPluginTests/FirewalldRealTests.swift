@@ -71,6 +71,18 @@ struct FirewalldRealTests {
         let (gone, _) = try await runJob(DeleteHandler(settings: s), .object([
             "port": .string("8000-8010"), "protocol": .string("udp"), "source": .string("10.0.0.0/8")]))
         #expect(!gone.changed)
+        // A hand-written rule (host bits set, elements in another order) is matched by what it
+        // means: allowing it again is "unchanged", deleting it removes it with its own text.
+        let zonePath = s.firewalldDir + "/zones/public.xml"
+        let zoneText = String(decoding: try Files.readBytes(zonePath), as: UTF8.self)
+        let handRule = "  <rule family=\"ipv4\">\n    <port port=\"5432\" protocol=\"tcp\"/>\n    <source address=\"10.1.2.3/8\"/>\n    <accept/>\n  </rule>\n</zone>"
+        try SafeFile.write(zonePath, Array(zoneText.replacingFirst("</zone>", with: handRule).utf8), mode: 0o644)
+        let (handAgain, _) = try await runJob(AllowHandler(settings: s), .object(["port": .number(5432), "protocol": .string("tcp"), "source": .string("10.0.0.0/8")]))
+        #expect(!handAgain.changed)
+        let (handDeleted, _) = try await runJob(DeleteHandler(settings: s), .object(["port": .number(5432), "protocol": .string("tcp"), "source": .string("10.0.0.0/8")]))
+        #expect(handDeleted.changed)
+        #expect(!(try await ns.offline(["--zone=public", "--list-rich-rules"]).contains("5432")))
+
         // Outbound rules have no place in a zone: refused with the reason, nothing run.
         let out = await jobError(AllowHandler(settings: s), .object(["port": .number(53), "direction": .string("out")]))
         #expect(out?.contains("outbound rules are not supported") == true)
@@ -336,5 +348,12 @@ struct FirewalldRealTests {
                     String(repeating: "<a>", count: 20) + String(repeating: "</a>", count: 20)] {
             #expect(throws: XMLError.self) { try MiniXML.parse(bad) }
         }
+    }
+}
+
+extension String {
+    func replacingFirst(_ needle: String, with replacement: String) -> String {
+        guard let r = range(of: needle) else { return self }
+        return String(self[..<r.lowerBound]) + replacement + String(self[r.upperBound...])
     }
 }

@@ -84,16 +84,21 @@ import TestSupport
                0: 00000000:0D3D 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0
 
             """)
-        let out = try await run(DisableHandler(settings: f.settings()), .object(["firewall": .bool(false)]))
+        let out = try await run(DisableHandler(settings: f.settings()))
         #expect(out.changed && out.result?["otherAccessPorts"] == .array([.number(3389)]))
+        #expect(out.result?["firewall"] == .string("no firewall installed"))
         #expect(f.systemctlCalls().contains("disable --now ssh.service"))
     }
 
-    @Test func withFirewallFalse() async throws {
+    @Test func withoutFirewallOrWithFirewallFalse() async throws {
         let f = try await SSHFixture()
         defer { f.stop() }
+        // Neither ufw nor firewalld on the host (as the firewall plugin's probe sees it): no rule.
+        let out = try await run(EnableHandler(settings: f.settings()))
+        #expect(out.changed && out.result?["firewall"] == .string("no firewall installed"))
         let ns = try await UFWNamespace.start()
         defer { ns.stop() }
+        try f.setService(active: "inactive", enabled: "disabled")
         let s = f.settings(firewall: ns.settings())
         let noFw = try await run(EnableHandler(settings: s), .object(["firewall": .bool(false)]))
         #expect(noFw.changed && noFw.result?["firewall"] == .string("firewall: false"))

@@ -96,7 +96,9 @@ final class SSHFixture: Sendable {
                     firewall: firewall ?? FirewallSettings(ufw: root + "/no-ufw", ufwDir: root + "/no-ufw-dir",
                                                            defaultsFile: root + "/no-default-ufw", sshd: root + "/no-sshd",
                                                            stateDir: root + "/state", agentEnvFile: root + "/no-agent.env",
-                                                           firewalldMarkers: []),
+                                                           firewalldMarkers: [], firewallCmd: root + "/no-firewall-cmd",
+                                                           firewallOfflineCmd: root + "/no-firewall-offline-cmd",
+                                                           osReleaseFile: root + "/no-os-release"),
                     accounts: accounts)
     }
 

@@ -18,7 +18,7 @@ final class UFWNamespace: Sendable {
     func settings() -> FirewallSettings {
         FirewallSettings(ufw: root + "/bin/ufw", ufwDir: ufwDir, defaultsFile: root + "/default/ufw",
                          sshd: root + "/no-sshd", stateDir: root + "/state", apiBase: "https://198.51.100.7:8443",
-                         agentEnvFile: root + "/no-agent.env", firewalldMarkers: [])
+                         agentEnvFile: root + "/no-agent.env", firewalldMarkers: [], tool: .ufw)
     }
 
     static func start() async throws -> UFWNamespace {

@@ -72,6 +72,27 @@ struct FirewalldValidationTests {
         #expect(fakes.calls)
     }
 
+    @Test func probeIsCachedAndRunsNothing() async throws {
+        let fakes = try Fakes()
+        let probe = FirewallProbe(settings: fakes.settings)
+        #expect(probe.report() == .object(["tool": .string("firewalld"), "active": .bool(false), "defaultZone": .string("public"),
+                                           "target": .string("default"), "defaultIncoming": .string("reject"), "rules": .number(1)]))
+        // Once the files have settled (FileCache.settleSec), a beat is a few stats.
+        try await Task.sleep(for: .milliseconds(2100))
+        _ = probe.report()
+        let started = monotonicNow()
+        for _ in 0..<10_000 { _ = probe.report() }
+        let perBeat = (monotonicNow() - started) / 10_000
+        print("firewalld probe: \(Int(perBeat * 1e6)) µs per report (debug)")
+        #expect(perBeat < 0.002)
+        // A changed zone file is seen at once; a live pid in the pid file reads as active.
+        try SafeFile.write(fakes.root + "/fw/zones/public.xml", Array("<zone target=\"DROP\"><service name=\"ssh\"/><port port=\"80\" protocol=\"tcp\"/></zone>\n".utf8), mode: 0o644)
+        try SafeFile.write(fakes.root + "/no-pid", Array("\(getpid())\n".utf8), mode: 0o644)
+        let r = probe.report()
+        #expect(r?["rules"] == .number(2) && r?["target"] == .string("DROP") && r?["defaultIncoming"] == .string("deny") && r?["active"] == .bool(true))
+        #expect(!fakes.calls)
+    }
+
     @Test func zoneNameFromFirewalldConfIsChecked() async throws {
         let fakes = try Fakes()
         try SafeFile.write(fakes.root + "/fw/firewalld.conf", Array("DefaultZone=--help\n".utf8), mode: 0o644)

@@ -183,6 +183,17 @@ struct FirewalldRealTests {
         let host = try await ProcessRunner().run("/usr/sbin/nft", ["list", "ruleset"], timeoutSec: 30)
         #expect(!host.output.contains("dport 9090") && !host.output.contains("203.0.113.0/24"))
 
+        // Restore while the daemon runs: files back, --check-config, --reload — the runtime
+        // loses a port added after the backup.
+        let (made, _) = try await runJob(BackupHandler(settings: s))
+        let name = try #require(made.result?["backup"]?.stringValue)
+        _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(7070), "protocol": .string("tcp")]))
+        #expect(try await ns.online(["--zone=public", "--list-ports"]).contains("7070/tcp"))
+        let (restored, _) = try await runJob(RestoreHandler(settings: s), .object(["backup": .string(name)]))
+        #expect(restored.changed && restored.summary.contains("reloaded"))
+        #expect(!(try await ns.online(["--zone=public", "--list-ports"]).contains("7070")))
+        #expect(try await ns.online(["--state"]).contains("running"))
+
         let (off, _) = try await runJob(DisableHandler(settings: s))
         #expect(off.changed)
         #expect(ns.systemctlCalls.contains("disable --now firewalld"))

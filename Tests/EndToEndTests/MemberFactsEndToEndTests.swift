@@ -64,4 +64,35 @@ struct MemberFactsEndToEndTests {
         let json = try h.balctl(["members", "show", "\(with.member.id)", "--json"])
         #expect(json.status == 0 && json.text.contains("\"rebootRequired\""), "\(json.text)")
     }
+
+    @Test("a real agent with BALCTL_CERT_PATHS reports stacks.host.certificates (periodic work, not the beat) and members show prints it")
+    func realAgentCertificates() async throws {
+        let h = try Harness()
+        try await h.startServer()
+        let api = try h.api()
+        let pool = try await api.pool("certs")
+        let e = try await api.member(pool: pool.id, hostname: "certs-1")
+        let certs = h.dir.appendingPathComponent("certs").path
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        try TestCertificate.pem.write(toFile: certs + "/site.pem", atomically: true, encoding: .utf8)
+        var env = h.agentEnv(secret: e.enrollmentSecret, hostname: "certs-1", stateDir: h.dir.appendingPathComponent("state-certs").path)
+        env["BALCTL_CERT_PATHS"] = certs + "/site.pem, " + certs + "/missing.pem"
+        // No update check in this test's lifetime (the first is 60 s after the start anyway).
+        env["BALCTL_UPDATES_INTERVAL_SEC"] = "0"
+        h.agents.append(try h.run(try Harness.binary("balctl-heartbeat"), [], env: env, log: "agent-certs.log"))
+        var fact: JSONValue?
+        let deadline = Date().addingTimeInterval(30)
+        while fact == nil && Date() < deadline {
+            let record: HeartbeatRecord? = try? await api.call("GET", "/members/\(e.member.id)/report")
+            fact = record?.report.stacks["host"]?["certificates"]
+            if fact == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let c = try #require(fact, "no stacks.host.certificates in 30 s: \(h.log("agent-certs.log"))")
+        #expect(c["count"] == .number(1) && c["unreadable"] == .number(1) && c["soonestPath"] == .string(certs + "/site.pem"))
+        #expect(c["soonestNotAfter"] == .number(TestCertificate.notAfter))
+        let record: HeartbeatRecord = try await api.call("GET", "/members/\(e.member.id)/report")
+        #expect(record.report.stacks["host"]?["updates"] == nil)
+        let shown = try h.balctl(["members", "show", "\(e.member.id)"])
+        #expect(shown.status == 0 && shown.text.contains("certs    "), "\(shown.text)")
+    }
 }

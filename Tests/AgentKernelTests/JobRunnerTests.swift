@@ -223,7 +223,16 @@ struct TestPlugin: AgentPlugin {
     var name: String { "test" }
     var handlers: [any CommandHandler] {
         [LockedSleep(recorder: recorder), FreeSleep(recorder: recorder), Counted(recorder: recorder), Failing(),
-         LockedRun(), Stubborn(), BigResult(), ProgressAt()]
+         LockedRun(), Stubborn(), BigResult(), ProgressAt(), ControlPlaneBaseEcho()]
+    }
+}
+
+/// Echoes the control plane origin the runner hands handlers (JobContext.controlPlaneBase).
+struct ControlPlaneBaseEcho: CommandHandler {
+    static let id = "test.control_plane_base"
+    static let summary = "the configured control plane origin"
+    func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
+        .unchanged("origin", result: context.controlPlaneBase.map(JSONValue.string) ?? .null)
     }
 }
 
@@ -242,13 +251,13 @@ struct Rig {
     let store: InFlightStore
     let runner: JobRunner
 
-    init() throws {
+    init(controlPlaneBase: String? = nil) throws {
         tmp = try TempDir()
         store = InFlightStore(stateDir: tmp.file("state"))
         try store.prepare()
         runner = JobRunner(registry: HandlerRegistry(plugins: [TestPlugin(recorder: recorder)]),
                            reporter: reporter, store: store, host: HostProbe(), log: AgentLog(minimum: .error),
-                           retryDelaySec: 0.05)
+                           retryDelaySec: 0.05, controlPlaneBase: controlPlaneBase)
     }
 
     func job(_ id: Int64, _ command: String, _ params: JSONValue = .emptyObject, attempt: Int = 1,
@@ -306,7 +315,7 @@ struct HandlerRegistryTests {
     @Test("descriptors carry each handler's lock, check-mode support and stack")
     func descriptors() throws {
         let registry = HandlerRegistry(plugins: [TestPlugin(recorder: Recorder())])
-        #expect(registry.commandIDs == ["test.big_result", "test.counted", "test.failing", "test.free_sleep",
+        #expect(registry.commandIDs == ["test.big_result", "test.control_plane_base", "test.counted", "test.failing", "test.free_sleep",
                                         "test.locked_run", "test.locked_sleep", "test.progress_at", "test.stubborn"])
         let locked = try #require(registry.handlers["test.locked_sleep"]).descriptor.info
         #expect(locked.lock == "tlock")
@@ -342,6 +351,16 @@ struct JobRunnerTests {
         #expect(try #require(c.startedAt) <= (try #require(c.finishedAt)))
         // Delivered, so nothing is left on disk.
         #expect(rig.store.all().isEmpty)
+    }
+
+    @Test("handlers see the control plane origin the agent is configured with")
+    func controlPlaneBase() async throws {
+        let rig = try Rig(controlPlaneBase: "https://cp.example.com:8443")
+        let (_, c) = try await rig.run(rig.job(1, "test.control_plane_base"))
+        #expect(c.result == .string("https://cp.example.com:8443"))
+        let bare = try Rig()
+        let (_, c2) = try await bare.run(bare.job(1, "test.control_plane_base"))
+        #expect(c2.result == nil || c2.result == .null)
     }
 
     @Test("check mode reaches the handler")

@@ -9,16 +9,24 @@ public enum Loopback {
     }
 
     /// A loopback port free for both TCP and UDP at the time of asking (named wants both).
+    ///
+    /// Drawn at random from 20000–32767, below Linux's ephemeral range (32768–60999): a port
+    /// the kernel hands out for `bind(0)` is also what it hands the next outgoing connection, so
+    /// between this answer and the caller's bind, a connection made by another test process
+    /// (the test runner runs two at once) could take it. Random, so two processes asking at
+    /// the same moment do not walk the same sequence.
     public static func freePort() throws -> UInt16 {
-        for _ in 0..<50 {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let candidate = UInt16.random(in: 20000...32767, using: &random)
             let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(tcp) }
-            guard let port = bind(tcp, port: 0) else { continue }
+            guard let port = bind(tcp, port: candidate) else { continue }
             let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
             defer { close(udp) }
             if bind(udp, port: port) != nil { return port }
         }
-        throw Failure("no free loopback port")
+        throw Failure("no free loopback port in 20000–32767")
     }
 
     /// Binds `fd` to 127.0.0.1:`port` (0: any free one) and returns the port bound.

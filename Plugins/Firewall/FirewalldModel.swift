@@ -37,7 +37,7 @@ struct FirewalldRichRule: Equatable, Sendable {
 
     init(xml: XMLElement) {
         family = xml["family"]
-        priority = xml["priority"].flatMap { Int($0) } ?? 0
+        priority = xml["priority"].flatMap(Self.pythonInt) ?? 0
         verdict = .other
         var parts = ["rule"]
         for (k, v) in xml.attributes { parts.append("\(k)=\"\(v)\"") }
@@ -46,10 +46,10 @@ struct FirewalldRichRule: Equatable, Sendable {
             let inverted = ["true", "yes"].contains(child["invert"]?.lowercased() ?? "")
             switch child.name {
             case "source":
-                if let a = child["address"] { source = FirewallAddress(a)?.text ?? a; sourceInvert = inverted }
+                if let a = child["address"] { source = Self.address(a); sourceInvert = inverted }
                 else { sourceOther = true }
             case "destination":
-                if let a = child["address"] { destination = FirewallAddress(a)?.text ?? a; destinationInvert = inverted }
+                if let a = child["address"] { destination = Self.address(a); destinationInvert = inverted }
                 else { hasOther = true }
             case "port":
                 port = child["port"].flatMap(PortSpec.parse)
@@ -63,6 +63,40 @@ struct FirewalldRichRule: Equatable, Sendable {
             }
         }
         text = parts.joined(separator: " ")
+    }
+
+    /// An integer as firewalld reads it (Python's `int()`): surrounding whitespace and `_`
+    /// between digits allowed. Red team: `priority=" -10"` is -10 to firewalld, and the guard
+    /// read it as 0 — a drop it placed after a priority -5 accept came first in fact.
+    static func pythonInt(_ s: String) -> Int? {
+        let t = s.trimmingWhitespace
+        guard !t.hasPrefix("_"), !t.hasSuffix("_"), !t.contains("__") else { return nil }
+        let digits = t.replacing("_", with: "")
+        guard !digits.contains(" ") else { return nil }
+        return Int(digits)
+    }
+
+    /// An address as firewalld's checkIPnMask accepts it, in the guard's form: `a.b.c.d/n`
+    /// also as `a.b.c.d/m.m.m.m` (a netmask) or with the prefix written `int()`'s way (` 0`).
+    /// Red team: `source address="0.0.0.0/0.0.0.0"` is everyone to firewalld; the guard could
+    /// not parse it and skipped the rule. What still does not parse stays as written (the
+    /// guard then reads the rule conservatively, see guardRules).
+    static func address(_ a: String) -> String {
+        if let f = FirewallAddress(a) { return f.text }
+        let halves = a.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard halves.count == 2, let ip = IPv4(String(halves[0])) else { return a }
+        let mask = String(halves[1])
+        var prefix: Int? = nil
+        if mask.contains("."), let m = IPv4(mask) {
+            let v = m.value
+            let ones = v.nonzeroBitCount
+            // Contiguous masks only: a prefix of `ones` one-bits.
+            if ones == 0 || v == UInt32.max << UInt32(32 - ones) { prefix = ones }
+        } else if let n = pythonInt(mask), (0...32).contains(n) {
+            prefix = n
+        }
+        guard let prefix else { return a }
+        return FirewallAddress("\(ip)/\(prefix)")?.text ?? a
     }
 
     /// `source NOT address="…"`, `log prefix="x" level="info" limit value="1/m"`.
@@ -248,7 +282,7 @@ struct FirewalldState: Sendable {
         for f in names.sorted() {
             guard let (px, _) = try? load("policies/\(f)"), px.name == "policy",
                   px.all("ingress-zone").contains(where: { $0["name"] == "HOST" }) else { continue }
-            policies.append((Int(px["priority"] ?? "") ?? -1, px["target"] ?? "CONTINUE", px.all("rule").map(FirewalldRichRule.init(xml:))))
+            policies.append((px["priority"].flatMap(FirewalldRichRule.pythonInt) ?? -1, px["target"] ?? "CONTINUE", px.all("rule").map(FirewalldRichRule.init(xml:))))
         }
         policies.sort { $0.priority < $1.priority }
         var outRules: [UFWRule] = []
@@ -299,8 +333,16 @@ struct FirewalldState: Sendable {
         let address = direction == .in ? r.source : r.destination
         let inverted = direction == .in ? r.sourceInvert : r.destinationInvert
         if let a = address, !inverted {
-            guard let fa = FirewallAddress(a), fa.family == .v4 else { return [] }
-            remote = fa.text
+            if let fa = FirewallAddress(a) {
+                guard fa.family == .v4 else { return [] }
+                remote = fa.text
+            } else if a.contains(":") {
+                return []  // an IPv6 form the guard does not read: not an IPv4 rule
+            } else {
+                // An address firewalld takes and the guard cannot place: a deny is read as
+                // from anywhere, an allow as from some source (never as everyone's way in).
+                remote = action == .allow ? "0.0.0.0/32" : any4
+            }
         } else if inverted, action == .allow {
             remote = "0.0.0.0/32"
         } else if r.sourceOther, direction == .in {

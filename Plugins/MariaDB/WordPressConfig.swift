@@ -35,8 +35,37 @@ struct WordPressConfig: Sendable, Equatable {
         var i = bytes.startIndex
         let end = bytes.endIndex
         func isIdent(_ b: UInt8) -> Bool { MariaDBNames.isWordByte(b) || b >= 0x80 }
+        // Red team: text outside `<?php … ?>` is inline HTML (printed, never run), and a
+        // heredoc/nowdoc body is a string — a `define('DB_NAME', 'decoy')` in either was read
+        // as the site's database (before a real define, it won: PHP's first define counts).
+        var inPHP = false
+        func at(_ j: Int, _ s: StaticString) -> Bool {
+            let n = s.utf8CodeUnitCount
+            guard j + n <= end else { return false }
+            return s.withUTF8Buffer { u in (0..<n).allSatisfy { bytes[j + $0] == u[$0] } }
+        }
         while i < end && out.count < maxTokens {
+            if !inPHP {
+                // Inline HTML up to the next open tag (`<?php`, `<?=`, short `<?`).
+                while i < end && !at(i, "<?") { i += 1 }
+                guard i < end else { break }
+                i += at(i, "<?php") ? 5 : at(i, "<?=") ? 3 : 2
+                inPHP = true
+                continue
+            }
             let b = bytes[i]
+            if at(i, "?>") {
+                // Leaves PHP; the close tag also ends a statement.
+                out.append(.punct(UInt8(ascii: ";")))
+                i += 2
+                inPHP = false
+                continue
+            }
+            if at(i, "<<<"), let (body, next) = Self.heredoc(bytes, at: i) {
+                out.append(.string(String(decoding: body.prefix(maxString), as: UTF8.self)))
+                i = next
+                continue
+            }
             if b == UInt8(ascii: "/") && i + 1 < end && bytes[i + 1] == UInt8(ascii: "/") || b == UInt8(ascii: "#") {
                 // A line comment ends at the newline (or at `?>`, which leaves PHP).
                 while i < end && bytes[i] != 10 {
@@ -80,6 +109,40 @@ struct WordPressConfig: Sendable, Equatable {
             }
         }
         return out
+    }
+
+    /// A heredoc or nowdoc starting at `start` (`<<<ID`, `<<<"ID"`, `<<<'ID'`, then a line
+    /// break): its body and the index after the closing identifier (PHP ≥ 7.3: the identifier
+    /// may be indented and followed by anything not part of a name). nil when `<<<` does not
+    /// open one; an unterminated one runs to the end of the input.
+    static func heredoc(_ bytes: ArraySlice<UInt8>, at start: Int) -> ([UInt8], Int)? {
+        let end = bytes.endIndex
+        func isIdent(_ b: UInt8) -> Bool { MariaDBNames.isWordByte(b) || b >= 0x80 }
+        var j = start + 3
+        while j < end && (bytes[j] == 32 || bytes[j] == 9) { j += 1 }
+        var quote: UInt8? = nil
+        if j < end && (bytes[j] == 0x27 || bytes[j] == 0x22) { quote = bytes[j]; j += 1 }
+        let idStart = j
+        while j < end && isIdent(bytes[j]) && j - idStart < maxString { j += 1 }
+        guard j > idStart else { return nil }
+        let id = Array(bytes[idStart..<j])
+        if let quote { guard j < end && bytes[j] == quote else { return nil }; j += 1 }
+        if j < end && bytes[j] == 13 { j += 1 }
+        guard j < end && bytes[j] == 10 else { return nil }
+        j += 1
+        let bodyStart = j
+        // Line by line: every step moves j forward by at least one byte.
+        while j < end {
+            var k = j
+            while k < end && (bytes[k] == 32 || bytes[k] == 9) { k += 1 }
+            if k + id.count <= end && Array(bytes[k..<(k + id.count)]) == id
+                && (k + id.count == end || !isIdent(bytes[k + id.count])) {
+                return (Array(bytes[bodyStart..<j]), k + id.count)
+            }
+            while j < end && bytes[j] != 10 { j += 1 }
+            j += 1
+        }
+        return (Array(bytes[bodyStart..<end]), end)
     }
 
     init(bytes: [UInt8]) {

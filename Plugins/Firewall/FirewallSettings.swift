@@ -94,8 +94,15 @@ public struct FirewallSettings: Sendable {
 
     /// Reading the environment has no side effects (the control plane builds the plugin too).
     public static func fromEnvironment() -> FirewallSettings {
-        FirewallSettings(stateDir: envValue("BALCTL_STATE_DIR") ?? "/var/lib/balctl",
-                         apiBase: envValue("BALCTL_API_BASE"))
+        // Overrides for non-standard installs (and the end-to-end tests, which point a real agent
+        // at ufw in a throwaway namespace); agent.env and the unit are root's, like the agent.
+        FirewallSettings(ufw: envValue("BALCTL_UFW") ?? "ufw",
+                         ufwDir: envValue("BALCTL_UFW_DIR") ?? "/etc/ufw",
+                         defaultsFile: envValue("BALCTL_UFW_DEFAULTS") ?? "/etc/default/ufw",
+                         sshd: envValue("BALCTL_SSHD") ?? "sshd",
+                         stateDir: envValue("BALCTL_STATE_DIR") ?? "/var/lib/balctl",
+                         apiBase: envValue("BALCTL_API_BASE"),
+                         tool: envValue("BALCTL_FIREWALL_TOOL").flatMap(FirewallTool.init(rawValue:)))
     }
 
     static func envValue(_ name: String) -> String? {

@@ -92,15 +92,53 @@ public struct AuthorizedKey: Sendable, Equatable {
     }
 
     /// The key in an existing authorized_keys line (options allowed there: the file is the
-    /// user's), as (type, body); nil for comments, blank lines and lines we cannot read.
+    /// user's), as (type, body); nil for comments, blank lines and lines sshd would not read.
+    /// Parsed as sshd does (auth2-pubkeyfile.c): a key at the start of the line, else the
+    /// options are skipped — up to the first space or tab outside double quotes, `\"` not
+    /// ending a quote — and the key must follow. A key is a type word and a canonical base64
+    /// body whose embedded type is that word (sshd ignores a line where they differ), of any
+    /// type, not only those add accepts: remove by fingerprint must find every key sshd uses.
     static func keyIn(existingLine line: Substring) -> (type: String, body: String)? {
-        let t = String(line).trimmingWhitespace
-        if t.isEmpty || t.hasPrefix("#") { return nil }
-        let words = t.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        for (i, w) in words.enumerated() where i + 1 < words.count && types.contains(String(w)) {
-            return (String(w), String(words[i + 1]))
+        keyIn(existingLine: Array(line.utf8)[...])
+    }
+
+    static func keyIn<C: Collection<UInt8>>(existingLine line: C) -> (type: String, body: String)? {
+        func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
+        // CR: a file edited on Windows; sshd's line reader also drops it at the end.
+        var b = Array(line)
+        while let last = b.last, blank(last) || last == 0x0d || last == 0 { b.removeLast() }
+        var i = 0
+        while i < b.count, blank(b[i]) { i += 1 }
+        guard i < b.count, b[i] != 0x23 else { return nil }
+        if let k = keyAt(b, i) { return k }
+        var quoted = false
+        while i < b.count, quoted || !blank(b[i]) {
+            if b[i] == 0x5c, i + 1 < b.count, b[i + 1] == 0x22 { i += 2; continue }
+            if b[i] == 0x22 { quoted.toggle() }
+            i += 1
         }
-        return nil
+        guard !quoted else { return nil }
+        while i < b.count, blank(b[i]) { i += 1 }
+        return keyAt(b, i)
+    }
+
+    /// `type body` at `start`, checked as above.
+    private static func keyAt(_ b: [UInt8], _ start: Int) -> (type: String, body: String)? {
+        func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
+        var i = start
+        while i < b.count, !blank(b[i]) { i += 1 }
+        let type = b[start..<i]
+        guard !type.isEmpty, type.count <= 64 else { return nil }
+        while i < b.count, blank(b[i]) { i += 1 }
+        let bodyStart = i
+        while i < b.count, !blank(b[i]) { i += 1 }
+        let bodyBytes = b[bodyStart..<i]
+        guard !bodyBytes.isEmpty, bodyBytes.count <= maxLineBytes,
+              bodyBytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        let body = String(decoding: bodyBytes, as: UTF8.self)
+        guard let blob = Base64.decodeStrict(body), let embedded = embeddedType(blob),
+              Array(embedded.utf8)[...] == type else { return nil }
+        return (embedded, body)
     }
 }
 

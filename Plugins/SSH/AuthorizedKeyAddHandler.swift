@@ -44,7 +44,7 @@ public struct AuthorizedKeyAddHandler: CommandHandler {
         }
         guard let dir = try file.openSSHDir(create: true) else { throw JobFailure("\(file.sshDir): cannot be created") }
         // Read again through the descriptor we write through.
-        let lines = AuthorizedKeysFile.trimmed(try file.read(dir)) + [key.line]
+        let lines = AuthorizedKeysFile.trimmed(try file.read(dir)) + [Array(key.line.utf8)]
         try file.write(lines, in: dir)
         context.log("added \(key.type) \(key.fingerprint) to \(file.path)")
         return JobOutcome(changed: true, summary: "added \(key.type) \(key.fingerprint) for \(account.name)", result: result)

@@ -60,7 +60,7 @@ public struct AuthorizedKeyRemoveHandler: CommandHandler {
         let account = try AuthorizedKeysFile.account(p.user, settings)
         let file = AuthorizedKeysFile(account: account)
         let (type, body, fingerprint) = p.matcher()
-        func matches(_ line: Substring) -> Bool {
+        func matches(_ line: [UInt8]) -> Bool {
             guard let k = AuthorizedKey.keyIn(existingLine: line) else { return false }
             if let fingerprint {
                 guard let blob = Base64.decodeStrict(k.body) else { return false }

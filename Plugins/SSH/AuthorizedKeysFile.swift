@@ -57,34 +57,66 @@ struct AuthorizedKeysFile {
         }
     }
 
-    /// The file's lines; [] when `.ssh` or the file does not exist.
-    func read(_ dir: PinnedDirectory?) throws -> [Substring] {
+    /// The file's lines as bytes (no newline; a line in another encoding or with a NUL is kept
+    /// exactly as it is); [] when `.ssh` or the file does not exist.
+    func read(_ dir: PinnedDirectory?) throws -> [[UInt8]] {
         guard let dir else { return [] }
-        do {
-            guard let entry = try dir.read(Self.name, limit: Self.limit) else { return [] }
-            return String(decoding: entry.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        } catch {
-            throw JobFailure("\(path): \(error.message)")
+        guard let bytes = try Self.readOwned(dir, Self.name, path: path, account: account) else { return [] }
+        return bytes.split(separator: 0x0a, omittingEmptySubsequences: false).map(Array.init)
+    }
+
+    /// A regular file in `dir`, checked on the descriptor it is read through (no window between
+    /// the check and the read): no link followed, and owned by the account or by root. Anyone
+    /// else's file (planted by a hard link where fs.protected_hardlinks is 0) is refused, and so
+    /// is a root-owned one with more than one link: a hard link to a root-only file (a shadow
+    /// copy) would otherwise be read here and its bytes written into a file the user owns.
+    static func readOwned(_ dir: PinnedDirectory, _ name: String, path: String, account: Account) throws -> [UInt8]? {
+        let fd = openat(dir.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT { return nil }
+            throw JobFailure(e == ELOOP ? "\(path): is a symbolic link; refusing to read through it"
+                                        : "\(path): cannot open: \(String(cString: strerror(e)))")
         }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw JobFailure("\(path): is not a regular file") }
+        guard st.st_uid == account.uid || st.st_uid == 0 else {
+            throw JobFailure("\(path): owned by uid \(st.st_uid), not by \(account.name) (uid \(account.uid)) or root; refusing to use it")
+        }
+        guard st.st_uid == account.uid || st.st_nlink <= 1 else {
+            throw JobFailure("\(path): a root-owned file with \(st.st_nlink) hard links; refusing to read it for \(account.name)")
+        }
+        guard Int(st.st_size) <= limit else { throw JobFailure("\(path): larger than \(limit) bytes") }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        bytes.removeSubrange(done...)
+        return bytes
     }
 
     /// Replace the file with `lines`; `.ssh` gets 0700 and the user's ownership first.
-    func write(_ lines: [String], in dir: PinnedDirectory) throws {
+    func write(_ lines: [[UInt8]], in dir: PinnedDirectory) throws {
         if geteuid() == 0 { _ = fchown(dir.fd, account.uid, account.gid) }
         guard fchmod(dir.fd, 0o700) == 0 else { throw JobFailure("\(sshDir): cannot set mode 0700: \(String(cString: strerror(errno)))") }
-        let text = lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        let text: [UInt8] = lines.isEmpty ? [] : Array(lines.joined(separator: [0x0a])) + [0x0a]
         let owner = geteuid() == 0 ? SafeFile.Owner(uid: account.uid, gid: account.gid) : nil
         do {
-            try dir.write(Self.name, Array(text.utf8), mode: 0o600, owner: owner)
+            try dir.write(Self.name, text, mode: 0o600, owner: owner)
         } catch {
             throw JobFailure("\(path): \(error.message)")
         }
     }
 
-    /// The existing lines without trailing empty ones (the file's last newline splits off one).
-    static func trimmed(_ lines: [Substring]) -> [String] {
-        var out = lines.map(String.init)
-        while let last = out.last, last.trimmingWhitespace.isEmpty { out.removeLast() }
+    /// The existing lines without trailing blank ones (the file's last newline splits off one).
+    static func trimmed(_ lines: [[UInt8]]) -> [[UInt8]] {
+        var out = lines
+        while let last = out.last, last.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }) { out.removeLast() }
         return out
     }
 
@@ -108,10 +140,17 @@ struct AuthorizedKeysFile {
             }
             if bad || path.isEmpty { continue }
             if !path.hasPrefix("/") { path = account.home + "/" + path }
-            guard let bytes = try? Files.readBytes(path, limit: limit, noFollow: true) else { continue }
-            count += String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-                .filter { AuthorizedKey.keyIn(existingLine: $0) != nil }.count
+            // Every component opened without following a link (a user's ~/.ssh may point anywhere).
+            guard let slash = path.lastIndex(of: "/") else { continue }
+            let name = String(path[path.index(after: slash)...])
+            guard !name.isEmpty, name != "..", name != ".",
+                  let dir = try? PinnedDirectory.open(slash == path.startIndex ? "/" : String(path[..<slash])).0,
+                  let bytes = try? readOwned(dir, name, path: path, account: account) else { continue }
+            count += bytes.split(separator: 0x0a).filter { AuthorizedKey.keyIn(existingLine: $0) != nil }.count
         }
         return count
     }
 }
+
+/// read(2), out of reach of `AuthorizedKeysFile.read`.
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }

@@ -27,7 +27,11 @@ enum OtherAccess {
             // sl local_address rem_address st …
             guard f.count > 3, f[3] == "0A" else { continue }
             let local = f[1].split(separator: ":")
-            guard local.count == 2, let port = Int(local[1], radix: 16) else { continue }
+            // The kernel prints the port as exactly four hex digits and the address as 8 (IPv4) or
+            // 32 (IPv6); anything else is not its line (Int(radix:) alone takes "-1" or "1D3D0").
+            func hex(_ s: Substring) -> Bool { s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 70) || ($0 >= 97 && $0 <= 102) } }
+            guard local.count == 2, local[1].utf8.count == 4, hex(local[1]), let port = Int(local[1], radix: 16),
+                  local[0].utf8.count == 8 || local[0].utf8.count == 32, hex(local[0]) else { continue }
             let addr = local[0]
             // IPv4 is printed as a little-endian word: the last two digits are the first octet.
             if addr.count == 8, addr.hasSuffix("7F") { continue }

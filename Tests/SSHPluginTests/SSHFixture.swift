@@ -98,6 +98,10 @@ final class SSHFixture: Sendable {
                                                            stateDir: root + "/state", agentEnvFile: root + "/no-agent.env",
                                                            firewalldMarkers: [], firewallCmd: root + "/no-firewall-cmd",
                                                            firewallOfflineCmd: root + "/no-firewall-offline-cmd",
+                                                           firewalldDir: root + "/no-firewalld", firewalldLibDir: root + "/no-firewalld-lib",
+                                                           firewalldPidFile: root + "/no-firewalld.pid", systemctl: root + "/no-systemctl",
+                                                           dnf: root + "/no-dnf",
+                                                           // A host os-release naming the RHEL family would select firewalld.
                                                            osReleaseFile: root + "/no-os-release"),
                     accounts: accounts)
     }

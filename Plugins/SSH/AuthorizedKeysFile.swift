@@ -42,19 +42,46 @@ struct AuthorizedKeysFile {
     var path: String { sshDir + "/" + Self.name }
 
     /// The home directory must exist (we never create a home); `.ssh` is created when `create`.
+    /// Whose directories these are is checked on their descriptors before anything is read or
+    /// chowned: the home must be the account's or root's (sshd's StrictModes rule), an existing
+    /// `.ssh` too, and a root-owned `.ssh` in a root-owned home is root's own (an account whose
+    /// home is /root or /etc): taking it over would hand root's keys to the account. A root-made
+    /// `.ssh` in the account's own home is the account's (its mode and owner are repaired).
     func openSSHDir(create: Bool) throws -> PinnedDirectory? {
+        let home: PinnedDirectory
         do {
-            _ = try PinnedDirectory.open(account.home)
+            home = try PinnedDirectory.open(account.home).0
         } catch {
             throw JobFailure("\(account.name)'s home \(account.home): \(error.message)")
         }
+        let homeOwner = try Self.owner(home.fd, account.home)
+        guard homeOwner == account.uid || homeOwner == 0 else {
+            throw JobFailure("\(account.name)'s home \(account.home) is owned by uid \(homeOwner), not by \(account.name) (uid \(account.uid)) "
+                             + "or root: refusing to manage keys there")
+        }
+        let dir: PinnedDirectory
+        let created: [String]
         do {
             let owner = SafeFile.Owner(uid: account.uid, gid: account.gid)
-            return try PinnedDirectory.open(sshDir, create: create ? (0o700, geteuid() == 0 ? owner : nil) : nil).0
+            (dir, created) = try PinnedDirectory.open(sshDir, create: create ? (0o700, geteuid() == 0 ? owner : nil) : nil)
         } catch {
             if !create && error.code == ENOENT { return nil }
             throw JobFailure("\(sshDir): \(error.message)")
         }
+        if created.isEmpty {
+            let sshOwner = try Self.owner(dir.fd, sshDir)
+            guard sshOwner == account.uid || (sshOwner == 0 && homeOwner == account.uid) else {
+                throw JobFailure("\(sshDir) is owned by uid \(sshOwner) in a home owned by uid \(homeOwner), not by \(account.name) "
+                                 + "(uid \(account.uid)): refusing to take it over")
+            }
+        }
+        return dir
+    }
+
+    static func owner(_ fd: Int32, _ path: String) throws -> uid_t {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw JobFailure("\(path): cannot inspect: \(String(cString: strerror(errno)))") }
+        return st.st_uid
     }
 
     /// The file's lines as bytes (no newline; a line in another encoding or with a NUL is kept

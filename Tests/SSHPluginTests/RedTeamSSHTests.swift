@@ -286,4 +286,39 @@ import TestSupport
         var st = stat()
         #expect(stat(f.homes + "/alice/.ssh/authorized_keys", &st) == 0 && st.st_size == 1 << 30)
     }
+
+    /// Finding 6: an account whose home is root's (a root-owned home with root's own `.ssh`, like
+    /// /root) or another user's got that `.ssh` chowned to it and root's authorized_keys rewritten
+    /// as a file it owns: a key job for that account handed it root's (or the other user's) keys.
+    @Test func aHomeThatIsNotTheAccountsIsNotTakenOver() async throws {
+        let f = try await SSHFixture()
+        defer { f.stop() }
+        let (rootKey, _) = try await SSHFixture.newKey()
+        let (k, _) = try await SSHFixture.newKey()
+        try await SSHFixture.sh("mkdir -m 700 \(f.root)/roothome \(f.root)/roothome/.ssh && echo '\(rootKey)' > \(f.root)/roothome/.ssh/authorized_keys && "
+                                + "chmod 600 \(f.root)/roothome/.ssh/authorized_keys && "
+                                + "mkdir -m 700 \(f.homes)/bob/.ssh && echo '\(rootKey)' > \(f.homes)/bob/.ssh/authorized_keys && chown -R 4242:4242 \(f.homes)/bob/.ssh")
+        let base = f.accounts
+        let list = [Account(name: "mallory", uid: 4343, gid: 4343, home: f.root + "/roothome", shell: "/bin/bash"),
+                    Account(name: "eve", uid: 4344, gid: 4344, home: f.homes + "/bob", shell: "/bin/bash")]
+        var s = f.settings()
+        s.accounts = AccountLookup(byName: { n in list.first { $0.name == n } ?? base.byName(n) }, all: { list + base.all() })
+        for user in ["mallory", "eve"] {
+            for h in [AnyHandlerRun.add, .remove] {
+                let params: JSONValue = .object(["user": .string(user), "key": .string(h == .add ? k : rootKey)])
+                let e = h == .add ? await jobError(AuthorizedKeyAddHandler(settings: s), params) : await jobError(AuthorizedKeyRemoveHandler(settings: s), params)
+                #expect(e?.contains("owned by") == true, "\(user) \(h): \(e ?? "nil")")
+            }
+        }
+        #expect(lstatInfo(f.root + "/roothome/.ssh")?.uid == 0 && lstatInfo(f.root + "/roothome/.ssh/authorized_keys")?.uid == 0)
+        #expect(f.text(f.root + "/roothome/.ssh/authorized_keys") == rootKey + "\n")
+        #expect(lstatInfo(f.homes + "/bob/.ssh")?.uid == 4242 && f.text(f.homes + "/bob/.ssh/authorized_keys") == rootKey + "\n")
+        // Root's own account there is fine; a user's root-made ~/.ssh in the user's home is still repaired (wrongModesAreRepaired).
+        let rootList = [Account(name: "toor", uid: 0, gid: 0, home: f.root + "/roothome", shell: "/bin/bash")]
+        s.accounts = AccountLookup(byName: { n in rootList.first { $0.name == n } }, all: { rootList })
+        #expect(try await run(AuthorizedKeyAddHandler(settings: s), .object(["user": .string("toor"), "key": .string(k)])).changed)
+        #expect(lstatInfo(f.root + "/roothome/.ssh/authorized_keys")?.uid == 0)
+    }
+
+    enum AnyHandlerRun { case add, remove }
 }

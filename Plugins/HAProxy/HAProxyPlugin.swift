@@ -34,6 +34,8 @@ public struct HAProxyPlugin: AgentPlugin {
 
     public var backupScopes: [any BackupScope] { [HAProxyBackupScope(settings: settings)] }
 
+    public var certificateSources: [any CertificateSource] { [HAProxyCertificateSource(settings: settings)] }
+
     /// BALCTL_PROVISION_HAPROXY=1 and no stamp yet: install HAProxy once, on the "haproxy" lock.
     public func startupWork(log: AgentLog) -> StartupWork? {
         HAProxyFirstStart.startupWork(settings: settings, log: log)

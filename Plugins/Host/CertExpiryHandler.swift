@@ -10,20 +10,21 @@ import BalctlProtocol
 /// directories of certificates as haproxy's `crt DIR` loads them), read with the kernel's
 /// `CertificateExpiry` (no second X.509 reader).
 ///
-/// Explicit paths only: "every certificate haproxy references" would need the HAProxy plugin's
-/// config parser, and plugins do not depend on each other (there is no kernel seam through which
-/// one plugin asks another for paths). HAProxy's own probe already reports its certificates
-/// (`haproxy.certificates` in the heartbeat) for the control plane's `tls_expiry` thresholds.
+/// Without `paths` it checks every certificate the stacks on this host serve, as their plugins
+/// report them through the kernel's `CertificateSource` seam (haproxy: every `crt` its config
+/// names) — the host plugin never parses another stack's configuration itself.
 public struct CertExpiryHandler: CommandHandler {
     public static let maxPaths = 64
     public static let maxPathBytes = 4096
 
     public struct Parameters: CommandParameters {
-        public var paths: [String]
+        /// nil: every certificate the stacks' plugins report (`CertificateSource`).
+        public var paths: [String]?
 
         public func validate() throws {
+            guard let paths else { return }
             guard !paths.isEmpty else {
-                throw ParameterError("paths: give at least one absolute path (haproxy's certificates are in its probe's report)")
+                throw ParameterError("paths: give at least one absolute path, or leave paths out to check every certificate the stacks serve")
             }
             guard paths.count <= CertExpiryHandler.maxPaths else {
                 throw ParameterError("paths: at most \(CertExpiryHandler.maxPaths)")
@@ -65,12 +66,30 @@ public struct CertExpiryHandler: CommandHandler {
     public init(now: @escaping @Sendable () -> Double = { Double(time(nil)) }) { self.now = now }
     public static let id = "host.cert_expiry"
     public static let exampleParameters: JSONValue = .object(["paths": .array([.string("/etc/haproxy/certs")])])
-    public static let summary = "Days left on the PEM certificates at the given paths"
-    public static let parameterHelp = "paths: [absolute path] (1–64; files or certificate directories)"
+    public static let summary = "Days left on the PEM certificates at the given paths, or on every certificate the stacks serve"
+    public static let parameterHelp = "paths: [absolute path] (1–64; files or certificate directories); leave out for every certificate the stacks serve (haproxy's crt files)"
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
-        let paths = p.paths
+        let paths: [String]
+        if let given = p.paths {
+            paths = given
+        } else {
+            // Paths from root-owned stack configuration: only absolute ones, at most the cap.
+            var found: [String] = []
+            for source in context.certificateSources {
+                for path in source.certificatePaths() where path.hasPrefix("/") && !found.contains(path) {
+                    found.append(path)
+                    context.log("\(source.name): \(path)")
+                }
+            }
+            guard !found.isEmpty else {
+                let stacks = context.certificateSources.map(\.name).joined(separator: ", ")
+                throw JobFailure("no paths given and no stack on this host names a certificate" + (stacks.isEmpty ? "" : " (asked: \(stacks))"))
+            }
+            paths = Array(found.prefix(Self.maxPaths))
+            if found.count > Self.maxPaths { context.log("checking the first \(Self.maxPaths) of \(found.count) paths") }
+        }
         let report = await runBlocking { CertificateExpiry().report(paths) }
         let now = self.now()
         var entries: [JSONValue] = []

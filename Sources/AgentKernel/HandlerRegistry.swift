@@ -12,6 +12,8 @@ public struct HandlerRegistry: Sendable {
     public let handlers: [String: RegisteredHandler]
     /// Every plugin's backup scopes, by name.
     public let backupScopes: [String: any BackupScope]
+    /// Every plugin's certificate sources.
+    public let certificateSources: [any CertificateSource]
 
     public init(plugins: [any AgentPlugin]) {
         self.plugins = plugins
@@ -32,6 +34,7 @@ public struct HandlerRegistry: Sendable {
             scopes[scope.name] = scope
         }
         backupScopes = scopes
+        certificateSources = plugins.flatMap(\.certificateSources)
     }
 
     private static func register<H: CommandHandler>(_ handler: H, stack: String) -> RegisteredHandler {

@@ -22,17 +22,20 @@ public struct JobContext: Sendable {
     /// handlers that must keep it reachable (the firewall's lock-out guard); nil where the
     /// context is not built by the agent (tests, first-start work).
     public let controlPlaneBase: String?
+    /// Every plugin's certificate sources (`host.cert_expiry` without paths reads them).
+    public let certificateSources: [any CertificateSource]
     let progressSink: @Sendable (String?, Double?) async -> Void
 
     public init(jobID: Int64, attempt: Int, command: String, checkMode: Bool, timeoutSec: Int,
                 output: OutputTail, processes: ProcessRunner, host: HostProbe,
                 backupScopes: [String: any BackupScope] = [:], controlPlane: (any ControlPlaneChannel)? = nil,
-                controlPlaneBase: String? = nil,
+                controlPlaneBase: String? = nil, certificateSources: [any CertificateSource] = [],
                 progress: @escaping @Sendable (String?, Double?) async -> Void) {
         self.jobID = jobID; self.attempt = attempt; self.command = command
         self.checkMode = checkMode; self.timeoutSec = timeoutSec; self.output = output
         self.processes = processes; self.host = host; self.backupScopes = backupScopes
         self.controlPlane = controlPlane; self.controlPlaneBase = controlPlaneBase
+        self.certificateSources = certificateSources
         self.progressSink = progress
     }
 

@@ -219,6 +219,7 @@ public actor JobRunner {
             jobID: job.id, attempt: job.attempt, command: job.command, checkMode: job.checkMode,
             timeoutSec: job.timeoutSec, output: output, processes: processes, host: host,
             backupScopes: registry.backupScopes, controlPlane: channel, controlPlaneBase: controlPlaneBase,
+            certificateSources: registry.certificateSources,
             progress: { message, percent in
                 await progress.post(JobProgress(jobId: job.id, attempt: job.attempt,
                                                 message: message, percent: percent))

@@ -141,6 +141,8 @@ public protocol AgentPlugin: Sendable {
     /// readout that costs a program run, so `probe()` can return a cached value and no program
     /// ever runs on the heartbeat path; nil when there is none. Declaring it has no side effect.
     var periodicWork: PeriodicWork? { get }
+    /// The certificates this stack serves (see `CertificateSource`); most plugins have none.
+    var certificateSources: [any CertificateSource] { get }
 }
 
 extension AgentPlugin {
@@ -148,6 +150,18 @@ extension AgentPlugin {
     public func startupWork(log: AgentLog) -> StartupWork? { nil }
     public var backupScopes: [any BackupScope] { [] }
     public var periodicWork: PeriodicWork? { nil }
+    public var certificateSources: [any CertificateSource] { [] }
+}
+
+/// A stack that serves TLS certificates says where they are, so a host-level command
+/// (`host.cert_expiry` without paths) checks them without knowing the stack: the kernel hands
+/// every plugin's sources to handlers (`JobContext.certificateSources`).
+public protocol CertificateSource: Sendable {
+    /// The stack, e.g. "haproxy".
+    var name: String { get }
+    /// Absolute paths of PEM files or certificate directories, read now from the stack's
+    /// configuration; empty when it has none or is not configured.
+    func certificatePaths() -> [String]
 }
 
 /// See `AgentPlugin.periodicWork`. The agent runs `run` once at start, then every `intervalSec`

@@ -45,6 +45,21 @@ extension HAProxyPluginSuite {
         #expect(HAProxyConfigFile(text: "frontend fe\n    bind :443 ssl crt site.pem\n").certificatePaths() == [])
     }
 
+    @Test("the plugin's certificate source (host.cert_expiry without paths) reads the crt paths from the config file now")
+    func certificateSource() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crtsrc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plugin = HAProxyPlugin(settings: HAProxySettings(configPath: dir + "/haproxy.cfg"))
+        let source = try #require(plugin.certificateSources.first)
+        #expect(source.name == "haproxy")
+        #expect(source.certificatePaths().isEmpty, "no config: nothing")
+        try "frontend fe\n    bind :443 ssl crt /etc/haproxy/certs/site.pem\n".write(toFile: dir + "/haproxy.cfg", atomically: true, encoding: .utf8)
+        #expect(source.certificatePaths() == ["/etc/haproxy/certs/site.pem"])
+        try "frontend fe\n    bind :443 ssl crt /etc/haproxy/other.pem\n".write(toFile: dir + "/haproxy.cfg", atomically: true, encoding: .utf8)
+        #expect(source.certificatePaths() == ["/etc/haproxy/other.pem"], "read again, not cached from the first call")
+    }
+
     @Test func socketsPidfileAndPaths() {
         let cfg = HAProxyConfigFile(text: """
         global

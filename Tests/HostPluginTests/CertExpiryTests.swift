@@ -56,6 +56,40 @@ struct CertExpiryTests {
         #expect(log.contains("site.pem: 10 days left"))
     }
 
+    struct Source: CertificateSource {
+        let name: String
+        let paths: [String]
+        func certificatePaths() -> [String] { paths }
+    }
+
+    @Test("without paths: every certificate the stacks' plugins name (CertificateSource), relative ones and repeats dropped")
+    func fromStacks() async throws {
+        let dir = tempDir()
+        try Self.pem.write(toFile: dir + "/site.pem", atomically: true, encoding: .utf8)
+        let out = OutputTail(limit: 64 * 1024)
+        let ctx = JobContext(jobID: 1, attempt: 1, command: CertExpiryHandler.id, checkMode: false, timeoutSec: 60,
+                             output: out, processes: ProcessRunner(), host: HostProbe(),
+                             certificateSources: [Source(name: "haproxy", paths: [dir + "/site.pem", "relative.pem", dir + "/site.pem"]),
+                                                  Source(name: "other", paths: [])],
+                             progress: { _, _ in })
+        let handler = CertExpiryHandler(now: { Self.notAfter - 3 * 86_400 - 5 })
+        let outcome = try await handler.run(try CertExpiryHandler.decodeParameters(.emptyObject), in: ctx)
+        guard case .object(let r)? = outcome.result, case .array(let certs)? = r["certificates"] else {
+            Issue.record("no result"); return
+        }
+        #expect(certs.count == 1)
+        #expect(r["soonestDays"] == .number(3) && r["soonestPath"] == .string(dir + "/site.pem"))
+        #expect(out.text.contains("haproxy: \(dir)/site.pem"))
+        // Sources that name nothing: a clear failure naming the stacks asked.
+        let none = JobContext(jobID: 1, attempt: 1, command: CertExpiryHandler.id, checkMode: false, timeoutSec: 60,
+                              output: out, processes: ProcessRunner(), host: HostProbe(),
+                              certificateSources: [Source(name: "haproxy", paths: [])], progress: { _, _ in })
+        await #expect(throws: JobFailure.self) { _ = try await handler.run(try CertExpiryHandler.decodeParameters(.emptyObject), in: none) }
+        do { _ = try await handler.run(try CertExpiryHandler.decodeParameters(.emptyObject), in: none) } catch {
+            #expect("\(error)" == "no paths given and no stack on this host names a certificate (asked: haproxy)")
+        }
+    }
+
     @Test("an expired certificate gives negative days and expired: true")
     func expired() async throws {
         let dir = tempDir()
@@ -81,7 +115,7 @@ struct CertExpiryTests {
     func refused() async {
         let h = CertExpiryHandler()
         func err(_ v: JSONValue) async -> String? { await hostJobError(h, v) }
-        #expect(await err(.emptyObject) == "host.cert_expiry: missing key 'paths'")
+        #expect(await err(.emptyObject) == "no paths given and no stack on this host names a certificate")
         #expect(await err(.object(["paths": .array([])]))?.hasPrefix("host.cert_expiry: paths: give at least one absolute path") == true)
         let many = JSONValue.array((0...64).map { .string("/etc/c\($0).pem") })
         #expect(await err(.object(["paths": many])) == "host.cert_expiry: paths: at most 64")

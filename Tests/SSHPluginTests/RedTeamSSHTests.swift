@@ -321,4 +321,40 @@ import TestSupport
     }
 
     enum AnyHandlerRun { case add, remove }
+
+    /// Held: harden and harden_undo with the drop-in a symlink (to a file root cares about), the
+    /// drop-in directory a symlink, and the main config a symlink: refused, nothing written
+    /// through, nothing removed. (A root-made link in a root-only directory would be followed by
+    /// PinnedDirectory as the administrator's layout; these are in the fixture's dir.)
+    @Test func hardenRefusesLinkedConfigPaths() async throws {
+        let f = try await SSHFixture()
+        defer { f.stop() }
+        var s = f.settings()
+        let victim = f.root + "/victim.conf"
+        // Valid for sshd (which follows the link itself), so harden gets as far as its own read.
+        try f.write(victim, "# keep\n")
+        // The fixture's config dir is root's, so make the links as a user would: in a dir the user owns.
+        try await SSHFixture.sh("chown 4242 \(s.dropInDir) && setpriv --reuid=4242 --regid=4242 --clear-groups ln -s \(victim) \(s.dropInFile)")
+        let e1 = await jobError(HardenHandler(settings: s), .object(["force": .bool(true)]))
+        #expect(e1?.contains("symbolic link") == true, "\(e1 ?? "nil")")
+        let e1u = await jobError(HardenUndoHandler(settings: s))
+        #expect(e1u?.contains("symbolic link") == true, "\(e1u ?? "nil")")
+        #expect(f.text(victim) == "# keep\n")
+        var st = stat()
+        #expect(lstat(s.dropInFile, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK)
+
+        // The drop-in directory a user's symlink to elsewhere.
+        try await SSHFixture.sh("mkdir \(f.root)/user-d && chown 4242 \(f.root)/user-d \(f.configDir) && rm -rf \(s.dropInDir) && "
+                                + "setpriv --reuid=4242 --regid=4242 --clear-groups ln -s \(f.root)/user-d \(s.dropInDir)")
+        let e2 = await jobError(HardenHandler(settings: s), .object(["force": .bool(true)]))
+        #expect(e2?.contains("symbolic link") == true, "\(e2 ?? "nil")")
+        #expect(Files.list(f.root + "/user-d").isEmpty)
+
+        // The main config a symlink: not read through.
+        try await SSHFixture.sh("rm \(s.dropInDir) && mkdir \(s.dropInDir) && mv \(s.configFile) \(f.root)/real_config && ln -s \(f.root)/real_config \(s.configFile)")
+        s = f.settings()
+        let e3 = await jobError(HardenHandler(settings: s), .object(["force": .bool(true)]))
+        #expect(e3?.contains("cannot read") == true, "\(e3 ?? "nil")")
+        #expect(Files.list(s.dropInDir).isEmpty)
+    }
 }

@@ -105,8 +105,10 @@ public struct AuthorizedKey: Sendable, Equatable {
     static func keyIn<C: Collection<UInt8>>(existingLine line: C) -> (type: String, body: String)? {
         func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
         // CR: a file edited on Windows; sshd's line reader also drops it at the end.
+        // sshd reads each line as a C string: a NUL ends it (`key\0junk` is the key).
         var b = Array(line)
-        while let last = b.last, blank(last) || last == 0x0d || last == 0 { b.removeLast() }
+        if let nul = b.firstIndex(of: 0) { b.removeSubrange(nul...) }
+        while let last = b.last, blank(last) || last == 0x0d { b.removeLast() }
         var i = 0
         while i < b.count, blank(b[i]) { i += 1 }
         guard i < b.count, b[i] != 0x23 else { return nil }

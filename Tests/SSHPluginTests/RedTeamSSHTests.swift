@@ -357,4 +357,18 @@ import TestSupport
         #expect(e3?.contains("cannot read") == true, "\(e3 ?? "nil")")
         #expect(Files.list(s.dropInDir).isEmpty)
     }
+
+    /// Finding 7: sshd (and ssh-keygen) read a line as a C string, so `key\0junk` is the key; our
+    /// parser took the NUL and the junk as part of the body and remove missed a key sshd accepts.
+    @Test func aNULEndsTheLineAsForSSHD() async throws {
+        let f = try await SSHFixture()
+        defer { f.stop() }
+        let (k, fp) = try await SSHFixture.newKey()
+        let path = f.homes + "/alice/.ssh/authorized_keys"
+        try await SSHFixture.sh("mkdir -m 700 \(f.homes)/alice/.ssh && chown 4242:4242 \(f.homes)/alice/.ssh && "
+                                + "printf '%s\\000junk\\n' '\(k.split(separator: " ")[0...1].joined(separator: " "))' > \(path)")
+        #expect(try await sshKeygenFingerprints(path) == [fp])
+        #expect(try await run(AuthorizedKeyRemoveHandler(settings: f.settings()), .object(["user": .string("alice"), "fingerprint": .string(fp)])).changed)
+        #expect(try await sshKeygenFingerprints(path).isEmpty)
+    }
 }

@@ -80,6 +80,9 @@ extension HAProxyPluginSuite {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         p.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/sbin/haproxy", "-f", config, "-f", evil, "-db"]
+        // haproxy returns to its starting directory after reading the config: nobody must be able
+        // to enter it (a checkout under a 0700 directory is not), so start it in the test's own.
+        p.currentDirectoryURL = URL(fileURLWithPath: dir.path)
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

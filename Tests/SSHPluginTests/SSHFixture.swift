@@ -121,21 +121,11 @@ final class SSHFixture: Sendable {
         (try? Files.readBytes(path)).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func sh(_ command: String) async throws {
-        let r = try await ProcessRunner().run("/bin/sh", ["-c", command], timeoutSec: 60)
-        guard r.succeeded else { throw Failure("\(command): \(r.output)") }
-    }
+    // Shell helpers: TestSupport's (one copy for the firewall, SSH and end-to-end tests).
+    static func sh(_ command: String) async throws { try await UFWNamespace.sh(command) }
 
-    static func runSync(_ command: String) throws -> Int32 {
-        var pid = pid_t()
-        let args: [String] = ["/bin/sh", "-c", command]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return -1 }
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        return status
-    }
+    @discardableResult
+    static func runSync(_ command: String) throws -> Int32 { try UFWNamespace.runSync(command) }
 
     /// A fresh key from the real ssh-keygen: (public line, fingerprint as ssh-keygen prints it).
     static func newKey(_ type: String = "ed25519", bits: Int? = nil, comment: String = "test@balctl") async throws -> (line: String, fingerprint: String) {

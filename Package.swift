@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // MARK: shared wire contract
@@ -102,6 +104,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // The web dashboard (issue 19): server-rendered templates and bcrypt password hashes.
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ]),
         .executableTarget(
             name: "balctl-server",
@@ -162,7 +167,8 @@ let package = Package(
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
                                                              .product(name: "X509", package: "swift-certificates"),
-                                                             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                                                             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                             .product(name: "HummingbirdTesting", package: "hummingbird")],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",

@@ -39,6 +39,8 @@ public struct BackupCreateHandler: CommandHandler {
     public static let parameterHelp = "scope: string (required); paths: [absolute path] (the paths scope); partMiB: 1–64 (default 16); zstdLevel: 1–19 (default 1)"
     public static let requiresRoot = true
     public static let lock: String? = "backup"
+    /// Long work (a whole upgrade, dump or transfer): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {

@@ -49,6 +49,8 @@ public struct BackupRestoreHandler: CommandHandler {
     public static let parameterHelp = "snapshot: id (required); restoreTo: absolute dir (unpack only); keepSetuid: bool; maxCompressionRatio: int (default 200)"
     public static let requiresRoot = true
     public static let lock: String? = "backup"
+    /// Long work (a whole transfer and unpack): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
@@ -75,6 +77,8 @@ public struct StandbyProvisionHandler: CommandHandler {
     public static let parameterHelp = "snapshot: id (required); keepSetuid: bool"
     public static let requiresRoot = true
     public static let lock: String? = "backup"
+    /// Long work (a whole transfer and unpack): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let supportsCheckMode = true
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {

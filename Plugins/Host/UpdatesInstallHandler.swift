@@ -46,6 +46,8 @@ public struct UpdatesInstallHandler: CommandHandler {
     public static let requiresRoot = true
     public static let supportsCheckMode = true
     public static let lock: String? = "host.packages"
+    /// Long work (a whole upgrade, dump or transfer): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     /// The output tail kept in the result.
     public static let resultTailBytes = 4096
     /// Below this job timeout the output warns: an upgrade stopped by the timeout leaves dpkg

@@ -21,6 +21,8 @@ public struct BackupHandler: CommandHandler {
     public static let parameterHelp = "database: name (A–Z a–z 0–9 _, ≤ 64; omit for every database); zstdLevel: 1–19 (default 3)"
     public static let requiresRoot = true
     public static let lock: String? = "mariadb"
+    /// Long work (a whole upgrade, dump or transfer): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let supportsCheckMode = true
     public static let exampleParameters: JSONValue = .object(["database": .string("shop")])
 

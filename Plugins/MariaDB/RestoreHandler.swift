@@ -40,6 +40,8 @@ public struct RestoreHandler: CommandHandler {
     public static let parameterHelp = "backup: file name from mariadb.backup (required); database: target name (default: the backup's own); confirm: true to replace an existing database"
     public static let requiresRoot = true
     public static let lock: String? = "mariadb"
+    /// Long work (a whole upgrade, dump or transfer): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let supportsCheckMode = true
     public static let exampleParameters: JSONValue = .object(["backup": .string("shop--20260101T000000Z-0123abcd.sql.zst"), "database": .string("shop_restored")])
 

@@ -20,6 +20,8 @@ public struct BackupHandler: CommandHandler {
     public static let parameterHelp = "zstdLevel: 1–19 (default 1)"
     public static let requiresRoot = true
     public static let lock: String? = "backup"
+    /// Long work (a whole upgrade, dump or transfer): an hour unless the job says otherwise.
+    public static let defaultTimeoutSec: Int? = 3600
     public static let snapshotUse: SnapshotUse? = .creates
     public static let supportsCheckMode = true
 

@@ -41,7 +41,7 @@ public struct HandlerRegistry: Sendable {
         let info = CommandInfo(
             id: H.id, stack: stack, summary: H.summary, requiresRoot: H.requiresRoot, lock: H.lock,
             supportsCheckMode: H.supportsCheckMode, parameters: H.parameterHelp, example: H.exampleParameters,
-            snapshotUse: H.snapshotUse)
+            snapshotUse: H.snapshotUse, defaultTimeoutSec: H.defaultTimeoutSec)
         let descriptor = CommandDescriptor(info: info) { json in _ = try H.decodeParameters(json) }
         return RegisteredHandler(descriptor: descriptor) { json, context in
             let params = try H.decodeParameters(json)

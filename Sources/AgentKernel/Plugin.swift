@@ -78,6 +78,9 @@ public protocol CommandHandler: Sendable {
     static var exampleParameters: JSONValue { get }
     /// Whether it uploads or reads a snapshot (see `CommandInfo.snapshotUse`).
     static var snapshotUse: SnapshotUse? { get }
+    /// A job's timeout when the enqueuer names none (see `CommandInfo.defaultTimeoutSec`); nil:
+    /// the queue's default.
+    static var defaultTimeoutSec: Int? { get }
 
     func run(_ params: Parameters, in context: JobContext) async throws -> JobOutcome
 }
@@ -89,6 +92,7 @@ extension CommandHandler {
     public static var supportsCheckMode: Bool { false }
     public static var exampleParameters: JSONValue { .emptyObject }
     public static var snapshotUse: SnapshotUse? { nil }
+    public static var defaultTimeoutSec: Int? { nil }
 
     /// Decode and validate untyped job parameters; a `ParameterError` says what was wrong.
     public static func decodeParameters(_ json: JSONValue) throws -> Parameters {

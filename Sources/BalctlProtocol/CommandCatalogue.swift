@@ -18,12 +18,17 @@ public struct CommandInfo: Codable, Sendable, Hashable {
     /// `creates` command upload one, and a running job of a `restores` command (its `snapshot`
     /// parameter) read one — by these declarations, not by command names.
     public var snapshotUse: SnapshotUse?
+    /// How long a job of this command may run when its enqueuer names no `timeoutSec`; nil: the
+    /// queue's default (600 s). Long work (package upgrades, dumps, restores) declares its own so
+    /// a job is not failed mid-way by a default meant for quick commands.
+    public var defaultTimeoutSec: Int?
 
     public init(id: String, stack: String, summary: String, requiresRoot: Bool, lock: String?,
-                supportsCheckMode: Bool, parameters: String, example: JSONValue? = nil, snapshotUse: SnapshotUse? = nil) {
+                supportsCheckMode: Bool, parameters: String, example: JSONValue? = nil, snapshotUse: SnapshotUse? = nil,
+                defaultTimeoutSec: Int? = nil) {
         self.id = id; self.stack = stack; self.summary = summary; self.requiresRoot = requiresRoot
         self.lock = lock; self.supportsCheckMode = supportsCheckMode; self.parameters = parameters
-        self.example = example; self.snapshotUse = snapshotUse
+        self.example = example; self.snapshotUse = snapshotUse; self.defaultTimeoutSec = defaultTimeoutSec
     }
 }
 
@@ -80,6 +85,12 @@ public struct CommandCatalogue: Sendable {
     }
 
     public var infos: [CommandInfo] { descriptors.values.map(\.info).sorted { $0.id < $1.id } }
+
+    /// The timeout a job of `command` gets when none is asked for: the command's own default,
+    /// else `fallback` (the queue's).
+    public func defaultTimeout(for command: String, fallback: Int) -> Int {
+        descriptors[command]?.info.defaultTimeoutSec ?? fallback
+    }
 
     /// Refuse an unknown command, check mode it does not support, or bad parameters.
     public func validate(command: String, params: JSONValue, checkMode: Bool) throws {

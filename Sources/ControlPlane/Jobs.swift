@@ -69,7 +69,7 @@ extension Store {
         }
         let priority = req.priority ?? 0
         let maxAttempts = req.maxAttempts ?? policy.defaultMaxAttempts
-        let timeout = req.timeoutSec ?? policy.defaultTimeoutSec
+        let timeout = req.timeoutSec ?? catalogue.defaultTimeout(for: req.command, fallback: policy.defaultTimeoutSec)
         guard (-100...100).contains(priority) else { throw ControlPlaneError.badRequest("priority must be -100…100") }
         guard (1...20).contains(maxAttempts) else { throw ControlPlaneError.badRequest("maxAttempts must be 1…20") }
         guard (1...86_400).contains(timeout) else { throw ControlPlaneError.badRequest("timeoutSec must be 1…86400") }

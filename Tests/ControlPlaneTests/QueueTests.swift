@@ -47,6 +47,23 @@ struct QueueTests {
         #expect(ok.events?.map(\.kind) == ["enqueued"])
     }
 
+    @Test("a job without timeoutSec gets its command's declared default (an hour for updates_install), else the queue's; an asked timeout wins")
+    func perCommandDefaultTimeout() async throws {
+        let f = try await Fixture()
+        let (_, e) = try await f.member()
+        try await f.beat(e, commands: ["host.echo", "host.updates_install"])
+        #expect(f.catalogue.descriptors["host.updates_install"]?.info.defaultTimeoutSec == 3600)
+        #expect(f.catalogue.descriptors["host.echo"]?.info.defaultTimeoutSec == nil)
+        let long = try await f.enqueue(e.member.id, "host.updates_install", .emptyObject)
+        #expect(long.timeoutSec == 3600)
+        let quick = try await f.enqueue(e.member.id, "host.echo")
+        #expect(quick.timeoutSec == f.queue.defaultTimeoutSec)
+        let asked = try await f.store.enqueue(member: e.member.id,
+                                              EnqueueJobRequest(command: "host.updates_install", params: .emptyObject, timeoutSec: 120),
+                                              catalogue: f.catalogue, policy: f.queue, by: f.admin)
+        #expect(asked.timeoutSec == 120)
+    }
+
     @Test("a heartbeat claims pending jobs once, highest priority first; the next heartbeat does not re-hand them")
     func claimOnce() async throws {
         let f = try await Fixture()

@@ -59,7 +59,7 @@ extension Store {
                 throw ControlPlaneError.badRequest(e.description)
             }
             return ResolvedStep(name: step.name, command: step.run, params: resolved,
-                                timeoutSec: step.timeoutSec ?? policy.defaultTimeoutSec, onFailure: step.onFailure)
+                                timeoutSec: step.timeoutSec ?? catalogue.defaultTimeout(for: step.run, fallback: policy.defaultTimeoutSec), onFailure: step.onFailure)
         }
     }
 

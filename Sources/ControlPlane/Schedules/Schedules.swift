@@ -179,7 +179,7 @@ extension Store {
                 try catalogue.validate(command: command, params: s.params, checkMode: false)
                 try requireAgentReports(member, command)
                 jobID = try insertJob(db, member: member, command: command, params: s.params,
-                                      maxAttempts: policy.defaultMaxAttempts, timeoutSec: policy.defaultTimeoutSec,
+                                      maxAttempts: policy.defaultMaxAttempts, timeoutSec: catalogue.defaultTimeout(for: command, fallback: policy.defaultTimeoutSec),
                                       accountID: accountID, by: who)
             } else if let recipeID = s.recipe, let recipe = recipes[recipeID] {
                 guard case .object(let given) = s.params else { throw ControlPlaneError.badRequest("recipe parameters must be an object") }

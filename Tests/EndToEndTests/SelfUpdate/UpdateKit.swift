@@ -91,7 +91,14 @@ final class UpdateKit: @unchecked Sendable {
         let root = dir.appendingPathComponent("bundles")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let script = """
-            import http.server, ssl, sys, os, functools
+            import http.server, ssl, sys, os, functools, threading, time
+            # Ends with the test process even when the kit is never deinitialised (a crash, a
+            # kill): it watches for being re-parented.
+            parent = os.getppid()
+            def watch():
+                while os.getppid() == parent: time.sleep(1)
+                os._exit(0)
+            threading.Thread(target=watch, daemon=True).start()
             class Quiet(http.server.SimpleHTTPRequestHandler):
                 def log_message(self, *a): pass
             handler = functools.partial(Quiet, directory=sys.argv[1])

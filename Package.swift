@@ -175,7 +175,7 @@ let package = Package(
             dependencies: ["ControlPlane", "CurlClient", "BalctlProtocol", "TestSupport", "ServiceLaunchers",
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto")],
-            exclude: ["Installer"]),
+            exclude: ["Installer", "Browser/dashboard_driver.py", "Browser/scenarios.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -33,8 +33,9 @@ struct FailoverEndToEndTests {
         var edges: [String: HAProxyEndToEndTests.EdgeHAProxy] = [:]
         var agentsByHost: [String: Process] = [:]
 
-        init(bind: BINDServer, keySecret: String? = nil, serverArgs: [String] = []) async throws {
+        init(bind: BINDServer, keySecret: String? = nil, serverArgs: [String] = [], serverEnv: [String: String] = [:]) async throws {
             h = try Harness(extraServerArgs: serverArgs)
+            h.serverEnv = serverEnv
             self.bind = bind
             try await h.startServer()
             serverStartedAt = Date()

@@ -109,6 +109,7 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ]),
         .executableTarget(
+                .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: bcrypt off the event loop and the task pool
             name: "balctl-server",
             dependencies: [
                 "ControlPlane", "AgentKernel", "BalctlPlugins", "CurlClient",

@@ -121,6 +121,8 @@ public final class ControlPlane: Sendable {
     public let metrics: ServerMetrics
     /// Member alert thresholds, evaluated on the reports received.
     public let thresholds: ThresholdMonitor
+    /// The web dashboard's users, sessions and templates (issue 19).
+    public let dashboard: DashboardState
     /// The agent version members should run: the bundle's, else this build's.
     public var latestAgentVersion: String { agentBundle?.manifest.version ?? BalctlVersion.current }
     let logger: Logger
@@ -178,6 +180,7 @@ public final class ControlPlane: Sendable {
         self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger,
                                  owner: holder, leader: leader, metrics: metrics)
         self.logger = logger
+        self.dashboard = DashboardState()
         if let objects = config.snapshotStore {
             self.backups = Backups(store: store, objects: objects)
         } else {
@@ -210,6 +213,8 @@ public final class ControlPlane: Sendable {
         RecipeRoutes(server: self).register(router)
         ThresholdRoutes(server: self).register(router)
         FailoverRoutes(server: self).register(router)
+        UserRoutes(server: self).register(router)
+        DashboardRoutes(server: self).register(router)
         return router
     }
 

@@ -11,6 +11,9 @@ public struct BalctlRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public let peer: SocketAddress?
     var operatorIdentity: Operator?
+    /// Dashboard routes: the signed-in browser, and a POST's form (read once by the session middleware).
+    var webSession: WebSession? = nil
+    var webForm: [String: String] = [:]
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

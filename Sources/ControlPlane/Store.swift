@@ -524,6 +524,30 @@ public final class Store: Sendable {
                 CREATE INDEX threshold_events_account ON threshold_events(account_id, id);
                 """))
         }
+        m.register("v13: web dashboard users and sessions") { db in
+            // Issue 19. Passwords only as bcrypt; a session only as the SHA-256 of its token, so a
+            // copy of the database signs nobody in.
+            try db.executeScript(db.dialect.schema("""
+                CREATE TABLE users(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                    username TEXT NOT NULL UNIQUE,
+                    password_hash TEXT NOT NULL,
+                    created_at REAL NOT NULL);
+                CREATE TABLE web_sessions(
+                    token_hash TEXT PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    csrf TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    last_seen REAL NOT NULL);
+                CREATE INDEX web_sessions_user ON web_sessions(user_id);
+                CREATE TABLE member_geo(
+                    member_id INTEGER NOT NULL PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
+                    lat REAL NOT NULL,
+                    lon REAL NOT NULL);
+                """))
+        }
         return m
     }
 }

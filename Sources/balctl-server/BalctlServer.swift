@@ -191,6 +191,10 @@ struct Serve: AsyncParsableCommand {
         }
         let server = try ControlPlane(config: config)
         printAdminToken(try server.store.bootstrapAdminIfNeeded(), announce: announce)
+        if let password = try await server.store.bootstrapAdminWebUserIfNeeded(hasher: server.dashboard.hasher) {
+            // Once, like the admin token: only its bcrypt hash is stored.
+            announce("dashboard: sign in at \(config.publicURL)/signin as user 'admin' with password \(password) (shown once; change it with balctl users)")
+        }
         let scheme = config.tlsCertFile == nil ? "http" : "https"
         let announced = announce
         try await server.run { port in

@@ -1,0 +1,210 @@
+import BalctlProtocol
+import Foundation
+import HTTPTypes
+
+/// The member workspace: one tab per docs section, each filled from what the store has; the
+/// forms call the same Store operations as the API.
+struct MemberPage {
+    let server: ControlPlane
+    let session: WebSession
+    let pool: PoolView
+    let member: MemberView
+    var store: Store { server.store }
+    var ui: DashboardState { server.dashboard }
+    var op: Operator { session.op }
+
+    static let tabs: [(String, String)] = [
+        ("control", "Control panel"), ("security", "Security"), ("status", "Status"), ("jobs", "Cron & Jobs"),
+        ("restore", "Restore Backups"), ("recipes", "Recipes"), ("monitoring", "Monitoring"), ("settings", "Settings"),
+    ]
+
+    func render(tab: String, values: [String: Any] = [:], notice: String? = nil) async throws -> String {
+        guard Self.tabs.contains(where: { $0.0 == tab }) else { throw ControlPlaneError.notFound("no tab '\(tab.prefix(32))'") }
+        var v: [String: Any] = ["poolID": pool.id, "memberID": member.id, "csrf": session.csrf]
+        let report = try await store.latestReport(member: member.id, by: op)
+        switch tab {
+        case "control":
+            var facts: [[String: Any]] = []
+            if let r = report?.report {
+                facts = [("Hostname", r.hostname), ("OS", r.os.prettyName), ("Kernel", r.os.kernel), ("Agent", r.agentVersion),
+                         ("Uptime", "\(Int(r.uptimeSec / 3600)) h"), ("Load", r.load.map { String(format: "%.2f", $0) }.joined(separator: " ")),
+                         ("CPUs", "\(r.cpuCount)"), ("Public IPv4", r.publicIPv4 ?? "–"), ("Source IP", report!.sourceIP),
+                         ("Stacks", r.stacks.keys.sorted().joined(separator: ", "))].map { ["k": $0.0, "v": $0.1] }
+            }
+            v["facts"] = facts
+        case "security", "status":
+            if tab == "security" {
+                v["heading"] = "Firewall and SSH"
+                v["stacks"] = ["firewall", "ssh"].compactMap { name -> [String: Any]? in
+                    guard let s = report?.report.stacks[name] else { return nil }
+                    return ["name": name, "json": Self.pretty(s)]
+                }
+            } else {
+                v["rows"] = Self.haproxyServers(report?.report.stacks["haproxy"]).map { row -> [String: Any] in
+                    var r = row
+                    r["poolID"] = pool.id; r["memberID"] = member.id; r["csrf"] = session.csrf
+                    return r
+                }
+            }
+        case "jobs":
+            let chosen = values["command"] as? String ?? "host.echo"
+            v["commands"] = server.catalogue.infos.map { ["id": $0.id, "selected": $0.id == chosen] as [String: Any] }
+            v["params"] = values["params"] ?? ""
+            v["paramsError"] = values["paramsError"]
+            v["commandError"] = values["commandError"]
+            v["schedules"] = try await store.listSchedules(member: member.id, by: op).map {
+                ["name": $0.name, "cron": $0.cron, "what": $0.command ?? $0.recipe ?? "", "enabled": $0.enabled ? "on" : "off"] as [String: Any]
+            }
+            v["jobs"] = try await store.listJobs(member: member.id, pool: nil, limit: 50, by: op).map { ["html": Self.jobRow($0, ui)] }
+        case "restore":
+            v["unavailable"] = server.backups.unavailableReason
+            v["snapshots"] = ((try? await server.backups.list(member: member.id, by: op)) ?? []).map {
+                ["id": $0.id, "scope": $0.scope, "state": $0.state, "bytes": Self.bytes($0.bytes), "created": WebTime.fields($0.createdAt) as Any] as [String: Any]
+            }
+        case "recipes":
+            let fits = try await store.applicableRecipes(Array(server.recipes.values), member: member.id, by: op)
+            v["recipes"] = fits.sorted { $0.id < $1.id }.map { ["id": $0.id, "title": $0.title, "description": $0.description] }
+            v["runs"] = try await store.listRecipeRuns(member: member.id, limit: 20, by: op).map {
+                ["id": $0.id, "recipeId": $0.recipeId, "mode": $0.mode, "state": $0.state.rawValue, "error": $0.error ?? ""] as [String: Any]
+            }
+        case "monitoring":
+            let t = try await store.thresholds(member: member.id, by: op)
+            v["thresholds"] = (t.effective ?? t.own.map { EffectiveThreshold(setting: $0, source: "member") }).map {
+                ["metric": $0.setting.metric.rawValue, "raiseAt": $0.setting.raiseAt, "clearAt": $0.setting.clearAt, "source": $0.source] as [String: Any]
+            }
+        default:  // settings
+            let geo = try await store.memberLocation(member.id, by: op)
+            v["form"] = values["form"] ?? ["hostname": member.hostname, "allowedIPs": member.allowedIPs.joined(separator: ", "),
+                                            "lat": geo.map { String($0.lat) } ?? "", "lon": geo.map { String($0.lon) } ?? ""]
+            for k in ["hostnameError", "allowedError", "geoError", "installCommand"] { v[k] = values[k] }
+        }
+        let tabHTML = ui.render(Self.template(tab), v)
+        return ui.render("memberFrame", [
+            "poolID": pool.id, "poolName": pool.name, "memberID": member.id, "member": ["hostname": member.hostname],
+            "notice": notice as Any, "tab": tabHTML,
+            "tabs": Self.tabs.map { ["key": $0.0, "label": $0.1, "current": $0.0 == tab] as [String: Any] },
+        ])
+    }
+
+    static func template(_ tab: String) -> String {
+        switch tab {
+        case "control": "tabControl"
+        case "security": "tabStack"
+        case "status": "tabStatus"
+        case "jobs": "tabJobs"
+        case "restore": "tabRestore"
+        case "recipes": "tabRecipes"
+        case "monitoring": "tabMonitoring"
+        default: "tabSettings"
+        }
+    }
+
+    /// A POST on the workspace: (tab, status, page). 303 on success; the tab re-rendered with
+    /// the typed values and the reason beside the field when refused.
+    func post(action: String, form f: [String: String]) async throws -> (String, HTTPResponse.Status, String) {
+        switch action {
+        case "jobs":
+            let command = f["command"] ?? ""
+            let raw = (f["params"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            var values: [String: Any] = ["command": command, "params": f["params"] ?? ""]
+            do {
+                var params: JSONValue? = nil
+                if !raw.isEmpty {
+                    do { params = try JSONTree.decode(JSONValue.self, from: raw) } catch {
+                        throw FieldError(field: "paramsError", message: "not valid JSON: \(error)")
+                    }
+                    guard case .object = params! else { throw FieldError(field: "paramsError", message: "must be a JSON object ({…})") }
+                }
+                _ = try await store.enqueue(member: member.id, EnqueueJobRequest(command: command, params: params),
+                                            catalogue: server.catalogue, policy: server.config.queue, by: op)
+                return ("jobs", .seeOther, "")
+            } catch let e as FieldError {
+                values[e.field] = e.message
+            } catch let e as ControlPlaneError where e.kind == .badRequest || e.kind == .conflict {
+                values[e.message.contains("command") && !e.message.contains("param") ? "commandError" : "paramsError"] = e.message
+            }
+            return ("jobs", .badRequest, try await render(tab: "jobs", values: values))
+        case "haproxy":
+            let act = f["action"] ?? ""
+            guard ["drain", "ready", "maint"].contains(act) else { throw ControlPlaneError.badRequest("action must be drain, ready or maint") }
+            _ = try await store.enqueue(member: member.id, EnqueueJobRequest(
+                command: "haproxy.server_\(act)", params: .object(["backend": .string(f["backend"] ?? ""), "server": .string(f["server"] ?? "")])),
+                catalogue: server.catalogue, policy: server.config.queue, by: op)
+            return ("status", .seeOther, "")
+        case "settings":
+            let hostname = (f["hostname"] ?? "").trimmingCharacters(in: .whitespaces)
+            let ips = (f["allowedIPs"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            do {
+                _ = try await store.updateMember(member.id, UpdateMemberRequest(hostname: hostname == member.hostname ? nil : hostname,
+                                                                                allowedIPs: ips), by: op)
+                return ("settings", .seeOther, "")
+            } catch let e as ControlPlaneError where e.kind == .badRequest || e.kind == .conflict {
+                let field = e.message.contains("IP") ? "allowedError" : "hostnameError"
+                return ("settings", .badRequest, try await render(tab: "settings", values: [
+                    field: e.message, "form": ["hostname": f["hostname"] ?? "", "allowedIPs": f["allowedIPs"] ?? "", "lat": "", "lon": ""]]))
+            }
+        case "geo":
+            let lat = Double(f["lat"] ?? ""), lon = Double(f["lon"] ?? "")
+            do {
+                guard let lat, let lon else { throw ControlPlaneError.badRequest("latitude and longitude must be numbers (e.g. 52.37, 4.90)") }
+                try await store.setMemberLocation(member.id, lat: lat, lon: lon, by: op)
+                return ("settings", .seeOther, "")
+            } catch let e as ControlPlaneError where e.kind == .badRequest {
+                return ("settings", .badRequest, try await render(tab: "settings", values: [
+                    "geoError": e.message, "form": ["hostname": member.hostname, "allowedIPs": member.allowedIPs.joined(separator: ", "),
+                                                    "lat": f["lat"] ?? "", "lon": f["lon"] ?? ""]]))
+            }
+        case "rotate-secret":
+            let e = try await store.rotateSecret(member.id, install: server.installContext, by: op)
+            // Shown in this answer only (never stored in clear, never in a URL).
+            return ("settings", .ok, try await render(tab: "settings", values: ["installCommand": e.installCommand],
+                                                      notice: "Secret rotated: reinstall the agent with the command below."))
+        case "remove":
+            try await store.removeMember(member.id, by: op)
+            throw DashboardRedirect(location: "/pools/\(pool.id)")
+        default:
+            throw ControlPlaneError.notFound("no such action")
+        }
+    }
+
+    struct FieldError: Error { let field: String; let message: String }
+
+    static func jobRow(_ j: JobView, _ ui: DashboardState) -> String {
+        let progress = j.progressPercent.map { String(format: "%.0f %%", $0) + (j.progressMessage.map { " " + $0 } ?? "") }
+            ?? j.progressMessage ?? (j.error ?? "")
+        return ui.render("jobRow", ["id": j.id, "memberId": j.memberId, "command": j.command, "state": j.state.rawValue,
+                                    "progress": progress, "created": WebTime.fields(j.createdAt) as Any,
+                                    "finished": WebTime.fields(j.finishedAt) as Any])
+    }
+
+    /// Server rows (type 2) of the heartbeat's `show stat` table.
+    static func haproxyServers(_ stack: JSONValue?) -> [[String: Any]] {
+        guard case .object(let h)? = stack, case .object(let stats)? = h["stats"], case .array(let cols)? = stats["columns"],
+              case .array(let rows)? = stats["rows"] else { return [] }
+        let names = cols.map { if case .string(let s) = $0 { s } else { "" } }
+        func cell(_ row: [JSONValue], _ name: String) -> String {
+            guard let i = names.firstIndex(of: name), i < row.count else { return "" }
+            switch row[i] {
+            case .string(let s): return s
+            case .number(let n): return n == n.rounded() ? String(Int(n)) : String(n)
+            default: return ""
+            }
+        }
+        return rows.compactMap { r -> [String: Any]? in
+            guard case .array(let row) = r, cell(row, "type") == "2" else { return nil }
+            return ["backend": cell(row, "pxname"), "server": cell(row, "svname"), "status": cell(row, "status"),
+                    "scur": cell(row, "scur"), "check": cell(row, "check_status")]
+        }
+    }
+
+    static func pretty(_ v: JSONValue) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? e.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        n >= 1 << 30 ? String(format: "%.1f GiB", Double(n) / Double(1 << 30))
+            : n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / Double(1 << 20)) : "\(n / 1024) KiB"
+    }
+}

@@ -1,0 +1,86 @@
+/// The pool overview: KPIs, the traffic-flow line, member cards (live over SSE).
+extension DashboardTemplates {
+    static let poolTabs = """
+        <nav class="tabs pool-tabs" aria-label="Pool">
+        <a href="/pools/{{pool.id}}" data-tab="overview"{{#tabOverview}} aria-current="page"{{/tabOverview}}>Overview</a>
+        <a href="/pools/{{pool.id}}/failover" data-tab="failover"{{#tabFailover}} aria-current="page"{{/tabFailover}}>Failover</a>
+        </nav>
+        """
+
+    static let overview = """
+        <h1>{{pool.name}}</h1>
+        {{> poolTabs}}
+        <div id="live" data-events="/pools/{{pool.id}}/events">
+        <section class="kpis" aria-label="Key figures">
+        {{#kpis}}<div class="kpi" data-kpi="{{key}}"><span class="kpi-value">{{value}}</span> <span class="kpi-label">{{label}}</span></div>
+        {{/kpis}}
+        </section>
+        {{{trafficFlow}}}
+        <p class="actions"><a class="button" href="/pools/{{pool.id}}/cut">Cut DNS to standby…</a> <a class="refresh" href="/pools/{{pool.id}}">Refresh</a></p>
+        <section class="cards" aria-label="Members">
+        {{^cards}}<p>No members yet. Add one with <code>balctl members add</code>.</p>{{/cards}}
+        {{#cards}}{{{html}}}{{/cards}}
+        </section>
+        </div>
+        """
+
+    static let trafficFlow = """
+        <p id="traffic-flow" class="flow">{{#hostname}}<span class="flow-host">{{hostname}}</span> → <span class="flow-provider">{{provider}}</span> → <span class="flow-ip">{{ip}}</span>{{#activeName}} ({{activeName}}){{/activeName}}{{/hostname}}{{^hostname}}No failover hostname set. <a href="/pools/{{poolID}}/failover">Set one</a>{{/hostname}}</p>
+        """
+
+    static let memberCard = """
+        <article class="member-card role-{{roleClass}}" data-member-id="{{id}}" data-member-name="{{hostname}}">
+        <h2><a href="/pools/{{poolID}}/members/{{id}}">{{hostname}}</a></h2>
+        <p><span class="member-role">{{role}}</span> · <span class="member-readiness {{readyClass}}">{{readiness}}</span></p>
+        <p class="muted">last heartbeat <span class="heartbeat-age" data-received="{{receivedISO}}">{{age}}</span></p>
+        <p><span class="member-load">load {{load}}</span> · <span class="member-cpu">CPU {{cpu}}</span> · <span class="member-memory">memory {{memory}}</span></p>
+        {{{sparkline}}}
+        {{#canMakeActive}}<p><a class="make-active button" href="/pools/{{poolID}}/members/{{id}}/make-active">Make active…</a></p>{{/canMakeActive}}
+        </article>
+        """
+
+    static let confirmMakeActive = """
+        <h1>Make {{hostname}} active?</h1>
+        <div class="card narrow">
+        <p>This points the failover record at {{hostname}} now.</p>
+        <dl class="changes">
+        <dt>Record</dt><dd id="change-record">{{record}}</dd>
+        <dt>Old IP</dt><dd id="change-old-ip">{{oldIP}}</dd>
+        <dt>New IP</dt><dd id="change-new-ip">{{newIP}}</dd>
+        <dt>Active member</dt><dd>{{oldActive}} → {{hostname}}</dd>
+        </dl>
+        {{#error}}<p class="error" role="alert" id="confirm-error">{{error}}</p>{{/error}}
+        <form id="{{formID}}" method="post" action="{{action}}" data-confirm="{{confirmText}}">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#offerForce}}<p><input type="checkbox" id="force" name="force" value="1"> <label for="force">Promote even though it is not ready</label></p>{{/offerForce}}
+        <button type="submit">{{button}}</button> <a href="/pools/{{poolID}}">Cancel</a>
+        </form>
+        </div>
+        """
+
+    static let failover = """
+        <h1>{{pool.name}}: failover</h1>
+        {{> poolTabs}}
+        <form id="failover-settings" method="post" action="/pools/{{pool.id}}/failover" class="card">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        {{#warnings}}<p class="warning">{{.}}</p>{{/warnings}}
+        <label for="hostname">Failover hostname</label>
+        <input id="hostname" name="hostname" value="{{form.hostname}}">
+        <label for="provider">DNS provider</label>
+        <select id="provider" name="providerId"><option value="0">(none)</option>{{#providers}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}} ({{kind}})</option>{{/providers}}</select>
+        <label for="ttl">TTL (s)</label>
+        <input id="ttl" name="ttl" inputmode="numeric" value="{{form.ttl}}">
+        <label for="delay">Delay before failover (s)</label>
+        <input id="delay" name="delaySec" inputmode="numeric" value="{{form.delaySec}}">
+        <p><input type="checkbox" id="auto" name="autoFailover" value="1"{{#form.autoFailover}} checked{{/form.autoFailover}}> <label for="auto">Automatic failover</label></p>
+        <button type="submit">Save</button>
+        </form>
+        <h2>Events</h2>
+        <table id="failover-events">
+        <thead><tr><th scope="col">When</th><th scope="col">Kind</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Reason</th><th scope="col">Error</th></tr></thead>
+        <tbody>{{#events}}<tr class="failover-event" data-event-id="{{id}}"><td>{{#at}}{{> time}}{{/at}}</td><td>{{kind}}</td><td>{{fromIP}}</td><td>{{toIP}}</td><td>{{reason}}</td><td>{{error}}</td></tr>
+        {{/events}}</tbody>
+        </table>
+        """
+}

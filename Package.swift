@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "SSHPluginTests", dependencies: ["SSHPlugin", "FirewallPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
-        .testTarget(name: "MariaDBPluginTests", dependencies: ["MariaDBPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "MariaDBPluginTests", dependencies: ["MariaDBPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
                                                              .product(name: "X509", package: "swift-certificates"),

@@ -45,8 +45,13 @@ public struct BackupCreateHandler: CommandHandler {
 
     public func run(_ p: Parameters, in context: JobContext) async throws -> JobOutcome {
         let scope = try BackupScopes.find(p.scope, in: context)
-        let roots = try TreeWalk.normalise(try scope.roots(paths: p.paths ?? []))
-        guard !roots.isEmpty else { throw JobFailure("scope \(p.scope) has nothing to back up on this host") }
+        let roots = try TreeWalk.normalise(try await scope.capture(paths: p.paths ?? [], in: context))
+        guard !roots.isEmpty else {
+            // A scope that makes its files when it runs (a dump) made none in check mode; what it
+            // would make is in the output.
+            if context.checkMode { return .unchanged("check mode: scope \(p.scope) makes its files when the job runs (see the output)") }
+            throw JobFailure("scope \(p.scope) has nothing to back up on this host")
+        }
         let walk = TreeWalk(maxEntries: settings.maxEntries)
         // A first pass that only counts, for progress and for check mode.
         let counted = try await runBlocking { () throws -> (Int, Int64, [TreeWalk.Skipped]) in

@@ -26,6 +26,9 @@ public struct MariaDBPlugin: AgentPlugin {
         ]
     }
 
+    /// `backup.create scope=mariadb`: every database dumped, the dumps shipped (see the scope).
+    public var backupScopes: [any BackupScope] { [MariaDBBackupScope(settings: settings)] }
+
     /// The cached readout: no program runs here.
     public func probe() async -> JSONValue? { prober.report() }
 

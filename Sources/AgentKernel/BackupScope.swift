@@ -10,6 +10,10 @@ public protocol BackupScope: Sendable {
     /// `paths` is the operator's list, for scopes that take one (the `paths` scope); others
     /// refuse a non-empty list.
     func roots(paths: [String]) throws -> [String]
+    /// What `backup.create` walks: by default `roots(paths:)`. A scope whose data must be made
+    /// first (a database dump) makes it here, in the job, and returns the files it made; in check
+    /// mode it makes nothing, says what it would make in the job output, and returns what exists.
+    func capture(paths: [String], in context: JobContext) async throws -> [String]
     /// Before a restore onto a host that may lack the stack (standby provisioning): install it.
     /// Returns true when something was installed.
     func prepare(in context: JobContext) async throws -> Bool
@@ -26,6 +30,7 @@ public protocol BackupScope: Sendable {
 }
 
 extension BackupScope {
+    public func capture(paths: [String], in context: JobContext) async throws -> [String] { try roots(paths: paths) }
     public func prepare(in context: JobContext) async throws -> Bool { false }
     public func validateStaged(stagingRoot: String, roots: [String], in context: JobContext) async throws {}
     public func activate(in context: JobContext) async throws {}

@@ -22,7 +22,7 @@ public struct MariaDBPlugin: AgentPlugin {
             StatusHandler(settings: settings, probe: prober), RestartHandler(settings: settings),
             ConfigTestHandler(settings: settings), FlushPrivilegesHandler(settings: settings),
             DatabasesHandler(settings: settings), BackupHandler(settings: settings), RestoreHandler(settings: settings),
-            HardenHandler(settings: settings), WordPressSitesHandler(settings: settings),
+            HardenHandler(settings: settings), WordPressSitesHandler(settings: settings), BackupsHandler(settings: settings),
         ]
     }
 

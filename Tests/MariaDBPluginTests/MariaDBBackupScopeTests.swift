@@ -52,6 +52,15 @@ extension MariaDBLiveTests {
         #expect(restored.changed)
         #expect(MariaDBBackupScope.existingDumps(in: settings.backupsDir) == dumps)
         let dumpA = try #require(dumps.first { $0.hasPrefix("scoped_a--") })
+        // mariadb.backups lists them (a symlink named like a dump is not listed).
+        try FileManager.default.createSymbolicLink(atPath: settings.backupsDir + "/evil--20260101T000000Z-0123abcd.sql.zst",
+                                                   withDestinationPath: "/etc/shadow")
+        let (listed, _) = try await runJob(BackupsHandler(settings: settings))
+        #expect(!listed.changed)
+        guard case .array(let entries)? = listed.result?["backups"] else { Issue.record("no list"); return }
+        let names = entries.compactMap { $0["backup"]?.stringValue }
+        #expect(Set(names) == Set(dumps))
+        #expect(entries.contains { $0["backup"]?.stringValue == dumpA && $0["database"] == .string("scoped_a") })
         _ = try await runJob(RestoreHandler(settings: settings), .object(["backup": .string(dumpA), "database": .string("scoped_a_back")]))
         #expect(try server.sql("CHECKSUM TABLE scoped_a_back.t").replacingOccurrences(of: "scoped_a_back.", with: "scoped_a.") == original)
     }

@@ -115,11 +115,11 @@ struct DashboardRoutes {
             let page = MemberPage(server: server, session: s, pool: pool, member: member)
             return try await layout(s, "\(member.hostname) · \(tab)", try await page.render(tab: tab), pool: pool.id)
         }
-        authed.post("pools/:pool/members/:member/:action") { _, c in
+        authed.post("pools/:pool/members/:member/:tab") { _, c in
             let s = try c.requireWebSession()
             let (pool, member) = try await poolMember(c, s)
             let page = MemberPage(server: server, session: s, pool: pool, member: member)
-            let (tab, status, html) = try await page.post(action: c.parameters.get("action") ?? "", form: c.webForm)
+            let (tab, status, html) = try await page.post(action: c.parameters.get("tab") ?? "", form: c.webForm)
             if status == .seeOther { throw DashboardRedirect(location: "/pools/\(pool.id)/members/\(member.id)/\(tab)") }
             var response = try await layout(s, "\(member.hostname) · \(tab)", html, pool: pool.id)
             response.status = status

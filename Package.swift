@@ -75,8 +75,10 @@ let package = Package(
                 exclude: ["README.md"]),
         .target(name: "MariaDBPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive"], path: "Plugins/MariaDB",
                 exclude: ["README.md"]),
+        .target(name: "GaleraPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "MariaDBPlugin"], path: "Plugins/Galera",
+                exclude: ["README.md"]),
         // The one place that lists every plugin module (agent and control-plane catalogue).
-        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin", "FirewallPlugin", "MariaDBPlugin", "SSHPlugin"]),
+        .target(name: "BalctlPlugins", dependencies: ["AgentKernel", "HostPlugin", "HAProxyPlugin", "BackupPlugin", "OpenLiteSpeedPlugin", "FirewallPlugin", "MariaDBPlugin", "GaleraPlugin", "SSHPlugin"]),
         .executableTarget(
             name: "balctl-heartbeat",
             dependencies: ["AgentKernel", "BalctlPlugins", "HAProxyPlugin"]),
@@ -165,6 +167,7 @@ let package = Package(
         .testTarget(name: "SSHPluginTests", dependencies: ["SSHPlugin", "FirewallPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "MariaDBPluginTests", dependencies: ["MariaDBPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "GaleraPluginTests", dependencies: ["GaleraPlugin", "MariaDBPlugin", "AgentKernel", "BalctlProtocol", "ControlPlane", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
                                                              .product(name: "X509", package: "swift-certificates"),

@@ -2,8 +2,8 @@
 /// and inside a field `\\`, `\t`, `\n` and `\0` escaped (so a value cannot break a row). Bounded:
 /// at most `maxRows` rows and `maxFields` fields a row are kept; the rest is dropped, never an
 /// error (the caller decides whether a short answer matters). Fuzzed in the tests.
-enum BatchOutput {
-    static func parse(_ bytes: [UInt8], maxRows: Int = 100_000, maxFields: Int = 64) -> [[String]] {
+public enum BatchOutput {
+    public static func parse(_ bytes: [UInt8], maxRows: Int = 100_000, maxFields: Int = 64) -> [[String]] {
         var rows: [[String]] = []
         var fields: [String] = []
         var field: [UInt8] = []

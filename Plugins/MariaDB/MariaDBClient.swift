@@ -9,7 +9,7 @@ import AgentKernel
 /// password is configured it is written to a fresh option file (random name, O_EXCL, mode 600,
 /// in a 0700 directory of the agent's state) named by `--defaults-extra-file`, removed after
 /// the run: it never appears on a command line or in the process table.
-struct MariaDBClient: Sendable {
+public struct MariaDBClient: Sendable {
     let settings: MariaDBSettings
     let runner: ProcessRunner
     /// Where the programs' stderr goes (a job's output); nil for the background refresh.
@@ -18,16 +18,16 @@ struct MariaDBClient: Sendable {
     /// The largest result a query may return (a `mariadb.databases` list, status variables).
     static let maxResultBytes = 8 << 20
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        init(_ d: String) { description = d }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ d: String) { description = d }
     }
 
-    init(settings: MariaDBSettings, runner: ProcessRunner = ProcessRunner(), log: OutputTail? = nil) {
+    public init(settings: MariaDBSettings, runner: ProcessRunner = ProcessRunner(), log: OutputTail? = nil) {
         self.settings = settings; self.runner = runner; self.log = log
     }
 
-    init(settings: MariaDBSettings, context: JobContext) {
+    public init(settings: MariaDBSettings, context: JobContext) {
         self.init(settings: settings, runner: context.processes, log: context.output)
     }
 
@@ -101,7 +101,7 @@ struct MariaDBClient: Sendable {
 
     /// One `mariadb --batch` run of `sql` (several statements may be given; the rows of all
     /// come back in order). stdout is read apart from stderr, so a warning cannot become a row.
-    func query(_ sql: String, database: String? = nil, timeoutSec: Double? = nil) async throws -> [[String]] {
+    public func query(_ sql: String, database: String? = nil, timeoutSec: Double? = nil) async throws -> [[String]] {
         let (readEnd, writeEnd) = try SpawnSupport.closeOnExecPipe()
         async let collected = runBlocking { Self.readAll(readEnd, limit: Self.maxResultBytes) }
         var args = ["--batch", "--skip-column-names", "--execute=" + sql]
@@ -127,12 +127,12 @@ struct MariaDBClient: Sendable {
     }
 
     /// True when the server answers `mariadb-admin ping` within `timeoutSec`.
-    func ping(timeoutSec: Double = 5) async -> Bool {
+    public func ping(timeoutSec: Double = 5) async -> Bool {
         guard let r = try? await admin(["--connect-timeout=2", "ping"], timeoutSec: timeoutSec) else { return false }
         return r.succeeded
     }
 
-    static func describe(_ r: ProcessResult) -> String {
+    public static func describe(_ r: ProcessResult) -> String {
         if r.timedOut { return "timed out" }
         if let s = r.signal { return "signal \(s)" }
         return "exit \(r.exitCode)"

@@ -2,10 +2,11 @@ import AgentKernel
 import BalctlProtocol
 
 /// The MariaDB stack: detection and a cached health readout in every heartbeat
-/// (`stacks.mariadb`; absent when no server binary is installed, so the stack is hidden), the
+/// (`stacks.mariadb`; absent when no server binary is installed, so the stack is hidden, with the
+/// reason in `hiddenStacks`), the
 /// readout refreshed by periodic work beside the heartbeat loop, and the `mariadb.*` commands.
 /// Commands that change the server take the "mariadb" lock.
-public struct MariaDBPlugin: AgentPlugin {
+public struct MariaDBPlugin: AgentPlugin, StackPresence {
     public let settings: MariaDBSettings
     public let prober: MariaDBProbe
 
@@ -31,6 +32,9 @@ public struct MariaDBPlugin: AgentPlugin {
 
     /// The cached readout: no program runs here.
     public func probe() async -> JSONValue? { prober.report() }
+
+    /// Said in the heartbeat's `hiddenStacks` while the stack is absent.
+    public func hiddenReason() async -> String? { prober.absenceReason }
 
     public var periodicWork: PeriodicWork? {
         guard settings.installed else { return nil }

@@ -63,8 +63,13 @@ public final class Agent: Sendable {
     /// The heartbeat body: host facts, plugin probes, commands and jobs in flight.
     public func buildReport(trial: Bool = false) async -> HostReport {
         var stacks: [String: JSONValue] = [:]
+        var hidden: [String: String] = [:]
         for plugin in registry.plugins {
-            if let found = await plugin.probe() { stacks[plugin.name] = found }
+            if let found = await plugin.probe() {
+                stacks[plugin.name] = found
+            } else if let presence = plugin as? any StackPresence, let why = await presence.hiddenReason() {
+                hidden[plugin.name] = HiddenStacks.clip(why)
+            }
         }
         let ip = await publicIP.current()
         return HostReport(
@@ -73,7 +78,8 @@ public final class Agent: Sendable {
             cpuCount: host.cpuCount(), memory: host.memory(), disks: host.disks(),
             publicIPv4: ip?.ip, publicIPSource: ip?.source, stacks: stacks,
             commands: registry.commandIDs, jobsInFlight: trial ? [] : await runner.inFlight,
-            updateEvents: trial ? nil : nonEmpty(updates.events()), updateTrial: trial ? true : nil)
+            updateEvents: trial ? nil : nonEmpty(updates.events()), updateTrial: trial ? true : nil,
+            hiddenStacks: hidden.isEmpty ? nil : hidden)
     }
 
     private func nonEmpty(_ events: [AgentUpdateEvent]) -> [AgentUpdateEvent]? { events.isEmpty ? nil : events }

@@ -1,6 +1,7 @@
 import AgentKernel
 import BackupPlugin
 import FirewallPlugin
+import GaleraPlugin
 import HAProxyPlugin
 import HostPlugin
 import MariaDBPlugin
@@ -11,7 +12,7 @@ import SSHPlugin
 /// catalogue from the same list. Add a plugin here (and to Package.swift) and nowhere else.
 public enum AllPlugins {
     public static var list: [any AgentPlugin] {
-        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin(), FirewallPlugin(), MariaDBPlugin(), SSHPlugin()]
+        [AgentSelfPlugin(), HostPlugin(), HAProxyPlugin(), BackupPlugin(), OpenLiteSpeedPlugin(), FirewallPlugin(), MariaDBPlugin(), GaleraPlugin(), SSHPlugin()]
     }
 
     public static var registry: HandlerRegistry { HandlerRegistry(plugins: list) }

@@ -90,13 +90,16 @@ public struct HostReport: Codable, Sendable {
     /// A new agent version proving itself before it takes over (see `UpdateSupervisor`): the
     /// control plane records the heartbeat but hands out no jobs.
     public var updateTrial: Bool?
+    /// Why a plugin's stack is absent from `stacks` (plugin name → reason, e.g. "wsrep is off
+    /// (not a Galera node)"); nil when none says. Older agents omit it.
+    public var hiddenStacks: [String: String]?
 
     public init(
         hostname: String, agentVersion: String, protocolVersion: Int = AgentWire.protocolVersion,
         os: OSInfo, uptimeSec: Double, load: [Double], cpuPercent: Double?, cpuCount: Int,
         memory: MemoryInfo, disks: [DiskInfo], publicIPv4: String?, publicIPSource: String?,
         stacks: [String: JSONValue], commands: [String], jobsInFlight: [JobRef],
-        updateEvents: [AgentUpdateEvent]? = nil, updateTrial: Bool? = nil
+        updateEvents: [AgentUpdateEvent]? = nil, updateTrial: Bool? = nil, hiddenStacks: [String: String]? = nil
     ) {
         self.hostname = hostname; self.agentVersion = agentVersion
         self.protocolVersion = protocolVersion; self.os = os; self.uptimeSec = uptimeSec
@@ -104,6 +107,7 @@ public struct HostReport: Codable, Sendable {
         self.memory = memory; self.disks = disks; self.publicIPv4 = publicIPv4
         self.publicIPSource = publicIPSource; self.stacks = stacks; self.commands = commands
         self.jobsInFlight = jobsInFlight; self.updateEvents = updateEvents; self.updateTrial = updateTrial
+        self.hiddenStacks = hiddenStacks
     }
 }
 

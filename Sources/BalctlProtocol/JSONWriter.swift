@@ -185,6 +185,12 @@ extension HostReport {
             w.endArray()
         }
         if let updateTrial { w.key("updateTrial"); w.bool(updateTrial) }
+        if let hiddenStacks {
+            w.key("hiddenStacks")
+            w.beginObject()
+            for (name, reason) in hiddenStacks.sorted(by: { $0.key < $1.key }) { w.key(name); w.string(reason) }
+            w.endObject()
+        }
         w.endObject()
         return w.bytes
     }

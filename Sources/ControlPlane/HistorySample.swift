@@ -34,6 +34,7 @@ enum HistorySample {
         r.publicIPv4 = r.publicIPv4.map(clip)
         r.publicIPSource = r.publicIPSource.map(clip)
         r.stacks = [:]
+        r.hiddenStacks = nil
         r.commands = []
         r.jobsInFlight = []
         return r

@@ -172,6 +172,9 @@ struct OperatorRoutes {
             return try jsonResponse(try await store.addMember(
                 pool: pathID(c, "pool"), req, install: server.installContext, by: c.requireOperator()).withLatest(server), status: .created)
         }
+        api.get("pools/:pool/clusters") { _, c in
+            try jsonResponse(try await store.poolClusters(pathID(c, "pool"), by: c.requireOperator()))
+        }
         api.get("pools/:pool/jobs") { r, c in
             try jsonResponse(try await store.listJobs(member: nil, pool: pathID(c, "pool"), limit: limitParam(r), by: c.requireOperator()))
         }

@@ -86,8 +86,8 @@ func confirm(_ prompt: String, expect: String, yes: Bool) throws {
 
 struct Pools: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pools: list, create, rename, delete.",
-        subcommands: [List.self, Create.self, Rename.self, Delete.self], defaultSubcommand: List.self)
+        abstract: "Pools: list, show, create, rename, delete.",
+        subcommands: [List.self, Show.self, Create.self, Rename.self, Delete.self], defaultSubcommand: List.self)
 
     static func table(_ pools: [PoolView]) -> String {
         Render.table(["ID", "NAME", "TEMPLATE", "MEMBERS", "CREATED"], pools.map {
@@ -101,6 +101,24 @@ struct Pools: ParsableCommand {
             try perform {
                 let pools: [PoolView] = try global.client().get(APIPath("pools"))
                 try global.output(pools) { Pools.table(pools) }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A pool, its members and its database clusters (Galera quorum warnings).")
+        @OptionGroup var global: Global
+        @Argument var id: Int64
+        func run() throws {
+            try perform {
+                let client = try global.client()
+                let pool: PoolView = try client.get(APIPath("pools", id))
+                let members: [MemberView] = try client.get(APIPath("pools", id, "members"))
+                let clusters: PoolClustersView = try client.get(APIPath("pools", id, "clusters"))
+                struct All: Encodable { var pool: PoolView; var members: [MemberView]; var clusters: PoolClustersView }
+                try global.output(All(pool: pool, members: members, clusters: clusters)) {
+                    ([Pools.table([pool]), "", Members.table(members), ""] + ClusterViewText.lines(clusters)).joined(separator: "\n")
+                }
             }
         }
     }
@@ -231,6 +249,7 @@ struct Members: ParsableCommand {
                             lines.append("disk     \(d.mount) (\(d.fsType)): \(Render.bytes(d.availableBytes)) free of \(Render.bytes(d.totalBytes))")
                         }
                         lines.append("stacks   \(r.stacks.keys.sorted().joined(separator: ", ").isEmpty ? "none detected" : r.stacks.keys.sorted().joined(separator: ", "))")
+                        lines += ClusterViewText.hiddenStacks(r.hiddenStacks)
                         lines += MemberFactsView.lines(stacks: r.stacks, now: Date().timeIntervalSince1970)
                         lines.append("commands \(r.commands.joined(separator: ", "))")
                         if !r.jobsInFlight.isEmpty {

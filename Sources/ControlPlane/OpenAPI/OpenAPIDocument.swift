@@ -1593,6 +1593,53 @@ public enum OpenAPIDocument {
     ]
    }
   },
+  "/api/v1/pools/{pool}/clusters": {
+   "get": {
+    "summary": "The pool's database clusters as its members report them: Galera members grouped by cluster state UUID, with quorum and disagreement warnings.",
+    "tags": [
+     "pools"
+    ],
+    "operationId": "getPoolsPoolClusters",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PoolClustersView"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/E400"
+     },
+     "401": {
+      "$ref": "#/components/responses/E401"
+     },
+     "404": {
+      "$ref": "#/components/responses/E404"
+     }
+    },
+    "parameters": [
+     {
+      "name": "pool",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "integer",
+       "format": "int64"
+      },
+      "description": "The pool's id."
+     }
+    ],
+    "security": [
+     {
+      "operatorToken": []
+     }
+    ]
+   }
+  },
   "/api/v1/pools/{pool}/jobs": {
    "get": {
     "summary": "A pool's jobs, newest first.",
@@ -4782,6 +4829,114 @@ public enum OpenAPIDocument {
     ],
     "description": "The latest heartbeat's key facts."
    },
+   "PoolClustersView": {
+    "type": "object",
+    "properties": {
+     "poolId": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "galera": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/GaleraClusterView"
+      }
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    },
+    "required": [
+     "poolId",
+     "galera",
+     "warnings"
+    ]
+   },
+   "GaleraClusterView": {
+    "type": "object",
+    "properties": {
+     "clusterStateUUID": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "status": {
+      "type": "string",
+      "description": "healthy | degraded | no quorum | unknown"
+     },
+     "nodes": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/GaleraNodeView"
+      }
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    },
+    "required": [
+     "status",
+     "nodes",
+     "warnings"
+    ]
+   },
+   "GaleraNodeView": {
+    "type": "object",
+    "properties": {
+     "memberId": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "hostname": {
+      "type": "string"
+     },
+     "up": {
+      "type": "boolean"
+     },
+     "clusterSize": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "clusterStatus": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "localState": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "confID": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "reportAgeSec": {
+      "type": [
+       "number",
+       "null"
+      ]
+     }
+    },
+    "required": [
+     "memberId",
+     "hostname",
+     "up"
+    ]
+   },
    "MemberView": {
     "type": "object",
     "properties": {
@@ -5075,6 +5230,16 @@ public enum OpenAPIDocument {
        "boolean",
        "null"
       ]
+     },
+     "hiddenStacks": {
+      "type": [
+       "object",
+       "null"
+      ],
+      "description": "Why a plugin's stack is absent from stacks (plugin name → reason); older agents omit it.",
+      "additionalProperties": {
+       "type": "string"
+      }
      }
     },
     "required": [

@@ -7,6 +7,6 @@ struct BalctlBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "balctl-bench",
         abstract: "Benchmarks of the control plane (heartbeat throughput by default; failover modes as subcommands).",
-        subcommands: [HeartbeatBench.self, WakeBench.self, FailoverTickBench.self, FailoverTimingBench.self, ReplicaBench.self, AgentUpdateBench.self, BackupBench.self],
+        subcommands: [HeartbeatBench.self, DashboardBench.self, WakeBench.self, FailoverTickBench.self, FailoverTimingBench.self, ReplicaBench.self, AgentUpdateBench.self, BackupBench.self],
         defaultSubcommand: HeartbeatBench.self)
 }

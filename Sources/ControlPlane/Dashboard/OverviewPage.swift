@@ -179,3 +179,11 @@ extension Store {
         }
     }
 }
+
+extension ControlPlane {
+    /// The overview page body of `pool` as `op` sees it (what `GET /pools/{id}` renders inside the
+    /// layout), for `balctl-bench dashboard`: returns its size in bytes.
+    public func renderOverview(pool: Int64, by op: Operator) async throws -> Int {
+        try await OverviewPage.build(server: self, pool: pool, by: op).html.utf8.count
+    }
+}

@@ -18,7 +18,8 @@ public struct GaleraPlugin: AgentPlugin, StackPresence {
     public var name: String { "galera" }
 
     public var handlers: [any CommandHandler] {
-        [GaleraStatusHandler(settings: settings, probe: prober), GaleraBootstrapHandler(settings: settings, probe: prober)]
+        [GaleraStatusHandler(settings: settings, probe: prober), GaleraBootstrapHandler(settings: settings, probe: prober),
+         GaleraRecoverPositionHandler(settings: settings)]
     }
 
     /// The cached readout: no program runs here.

@@ -142,6 +142,19 @@ struct GaleraLiveTests {
         #expect(g3.safeToBootstrap == false, "\(c.grastate(2))")
         #expect(g3.seqno == -1)
 
+        // Which node is most advanced? The crashed one's grastate.dat says -1; its real position
+        // comes from mariadbd --wsrep-recover (check mode runs nothing), and is not past node 1's.
+        let recover2 = GaleraRecoverPositionHandler(settings: try Self.settings(c, 2))
+        let (wouldRecover, _) = try await runJob(recover2, checkMode: true)
+        #expect(wouldRecover.summary.contains("would run /usr/sbin/mariadbd --defaults-file=\(c.nodes[2].config) --wsrep-recover"))
+        let (recovered, recoverLog) = try await runJob(recover2)
+        guard case .object(let rec)? = recovered.result else { Issue.record("no result"); return }
+        #expect(rec["source"] == .string("wsrep-recover"), "\(recoverLog)")
+        #expect(rec["uuid"] == .string(uuid))
+        let recoveredSeqno = try #require(rec["seqno"]?.doubleValue)
+        #expect(recoveredSeqno >= 1 && recoveredSeqno <= Double(g1.seqno ?? -1), "node 3 \(recoveredSeqno), node 1 \(g1.seqno ?? -1)")
+        #expect(c.pid(2) == nil)
+
         // The crashed node: no peer runs now, but grastate.dat says safe_to_bootstrap: 0 — refused
         // without force, naming the seqno and the rule; check mode with force says what it would do.
         let unsafe = await jobError(boot2, .object(["confirm": .bool(true)]))
@@ -163,6 +176,10 @@ struct GaleraLiveTests {
         #expect(s["wsrep_cluster_size"] == "1")
         #expect(s["wsrep_cluster_state_uuid"] == uuid, "the same cluster history continues")
         #expect(Date().timeIntervalSince(started) < 60)
+        // A running node's position is its own wsrep_last_committed.
+        let (live, _) = try await runJob(GaleraRecoverPositionHandler(settings: try Self.settings(c, 0)))
+        #expect(live.result?["source"] == .string("running server"))
+        #expect(live.result?["seqno"] == .number(Double(c.wsrepStatus(0)["wsrep_last_committed"] ?? "") ?? -2))
         // A second bootstrap is refused: the node is Primary now.
         #expect(await jobError(boot0, .object(["confirm": .bool(true)]))?.contains("already in a Primary component (size 1") == true)
     }

@@ -91,6 +91,22 @@ import TestSupport
         #expect(GraState.parse(many).safeToBootstrap == nil)
     }
 
+    @Test func recoveredPositionIsReadFromTheLastWellFormedLine() {
+        let u = "04aaad88-ebce-11f1-93d5-e6ceda60e39c"
+        let log = """
+            2026-11-29  8:43:01 0 [Note] WSREP: Recovered position: \(u):7
+            2026-11-29  8:43:01 0 [Note] WSREP: Recovered position: \(u):12,0-1-12
+            2026-11-29  8:43:01 0 [Note] WSREP: Recovered position: not-a-uuid:99
+            2026-11-29  8:43:01 0 [Note] WSREP: Recovered position: \(u):-5
+            2026-11-29  8:43:01 0 [Note] WSREP: Recovered position: \(u):99999999999999999999
+            """
+        let p = GaleraRecoverPositionHandler.recoveredPosition(log)
+        #expect(p?.0 == u && p?.1 == 12)
+        #expect(GaleraRecoverPositionHandler.recoveredPosition("WSREP: Recovered position: 00000000-0000-0000-0000-000000000000:-1")?.1 == -1)
+        #expect(GaleraRecoverPositionHandler.recoveredPosition("nothing here") == nil)
+        #expect(GaleraRecoverPositionHandler.recoveredPosition(String(repeating: "WSREP: Recovered position: ", count: 10_000)) == nil)
+    }
+
     // MARK: option files and cluster addresses
 
     @Test func optionsAndGroupAddresses() {

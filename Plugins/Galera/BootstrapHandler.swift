@@ -8,9 +8,11 @@ import MariaDBPlugin
 ///
 /// 1. `confirm: true` is required (check mode reports without it).
 /// 2. The local server must not run: answering in a Primary component means there is nothing to
-///    bootstrap; answering non-Primary means promote it (`pc.bootstrap=YES`) or stop it first.
+///    bootstrap; answering non-Primary means promote it (`pc.bootstrap=YES`) or stop it first;
+///    answering `mariadb-admin ping` although its state could not be read refuses too.
 /// 3. The option files must turn wsrep on.
-/// 4. No peer of `wsrep_cluster_address` may be listening on its group-communication port: a
+/// 4. No peer of `wsrep_cluster_address` (nor this node's own `gmcast.listen_addr`) may be
+///    listening on its group-communication port: a
 ///    running node may hold a Primary component, and a second cluster beside it splits the data.
 ///    A peer entry that cannot be read refuses too (it cannot be checked).
 /// 5. grastate.dat must say `safe_to_bootstrap: 1` — or be absent (a node that never ran) —
@@ -52,12 +54,22 @@ public struct GaleraBootstrapHandler: CommandHandler {
             throw JobFailure("mariadbd runs here in a \(r.clusterStatus ?? "non-Primary") component; galera.bootstrap starts a stopped node — stop it first, or promote it if it is the most advanced (SET GLOBAL wsrep_provider_options='pc.bootstrap=YES')",
                              result: .object(r.json))
         }
+        // The server may run although its wsrep state could not be read (a wrong password, a
+        // full connection table): mariadb-admin ping says so even when access is denied, and
+        // galera_new_cluster would restart a running node as a second cluster.
+        if await MariaDBClient(settings: settings.mariadb, runner: context.processes).ping() {
+            throw JobFailure("mariadbd answers on \(settings.mariadb.socket) but its wsrep state could not be read (\(facts.serverError ?? "no answer")); galera.bootstrap starts a stopped node — refusing")
+        }
         // 3. Configured for Galera.
         guard facts.options?.wsrepOn == true else {
             throw JobFailure("wsrep is not turned on in the server's option files (my_print_defaults); not a Galera node")
         }
         // 4. Peers.
-        let (peers, unreadable) = GroupAddress.peers(ofClusterAddress: facts.clusterAddress ?? "")
+        var (peers, unreadable) = GroupAddress.peers(ofClusterAddress: facts.clusterAddress ?? "")
+        // This node's own group port too: something listening there means a server runs here.
+        if let own = facts.options?.listenAddress, !peers.contains(own) {
+            peers.append(own.host == "0.0.0.0" || own.host == "::" ? GroupAddress(host: "127.0.0.1", port: own.port) : own)
+        }
         if !unreadable.isEmpty {
             throw JobFailure("cannot check the peers \(unreadable.joined(separator: ", ")) of wsrep_cluster_address; refusing to bootstrap")
         }

@@ -90,6 +90,12 @@ struct GaleraLiveTests {
         #expect(refusedPrimary?.contains("already in a Primary component (size 3") == true, "\(refusedPrimary ?? "nil")")
         #expect(await jobError(boot0, .object(["confirm": .bool(true), "force": .bool(true)]), checkMode: true)?
             .contains("already in a Primary component") == true)
+        // A running node whose state cannot be read (an account the server refuses) is still
+        // seen running: mariadb-admin ping answers even when access is denied.
+        var wrongUser = try Self.settings(c, 0)
+        wrongUser.mariadb.user = "balctl_nobody"
+        let blind = await jobError(GaleraBootstrapHandler(settings: wrongUser, probe: GaleraProbe(settings: wrongUser)), .object(["confirm": .bool(true)]))
+        #expect(blind?.contains("answers on \(c.nodes[0].socket) but its wsrep state could not be read") == true, "\(blind ?? "nil")")
         #expect(c.wsrepStatus(0)["wsrep_cluster_size"] == "3", "nothing changed")
 
         // Phase 3: node 3 crashes; the two left report size 2 and Primary.

@@ -23,7 +23,8 @@ import time
 import urllib.parse
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -87,6 +88,8 @@ class Dashboard:
         os.makedirs(self.shots, exist_ok=True)
         self.visited = []          # paths this scenario loaded (each one is checked by check_pages)
         self.console = []          # every browser console entry seen so far
+        self.dialogs = []          # texts of the confirmations accepted
+        self.result = {}           # what the Swift side checks next (printed as RESULT even on failure)
         self.profile = tempfile.mkdtemp(prefix="balctl-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
@@ -180,22 +183,40 @@ class Dashboard:
             except WebDriverException as e:
                 last = f"{type(e).__name__}: {e.msg if hasattr(e, 'msg') else e}"
             time.sleep(0.1)
+        what = what() if callable(what) else what
         raise ScenarioFailure(f"{what}: not within {timeout} s (last: {last!r}) on {self.path()}")
 
     def submit(self, form_css, button_css="button[type=submit]"):
-        """Submits a form with its own button, as a user would, and waits for the next page."""
+        """Submits a form with its own button, as a user would (accepting the confirmation the
+        page's script may ask for), and waits for the next page."""
         form = self.find(form_css)
         old = self.driver.find_element(By.TAG_NAME, "html")
         form.find_element(By.CSS_SELECTOR, button_css).click()
+        self.accept_dialog()
         self.wait_until(lambda: self.is_stale(old), 20, f"the page after submitting {form_css}")
         self.wait_until(lambda: self.driver.execute_script("return document.readyState") == "complete", 20,
                         "document loaded")
+
+    def accept_dialog(self, timeout=1.0):
+        """Accepts a window.confirm/alert if one opens within `timeout` s; returns its text."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                alert = self.driver.switch_to.alert
+                text = alert.text
+                alert.accept()
+                self.dialogs.append(text)
+                log(f"accepted the page's dialog: {text!r}")
+                return text
+            except NoAlertPresentException:
+                time.sleep(0.05)
+        return None
 
     def is_stale(self, element):
         try:
             element.tag_name
             return False
-        except WebDriverException:
+        except StaleElementReferenceException:
             return True
 
     # MARK: sign-in
@@ -279,6 +300,9 @@ class Dashboard:
                 problems.append(f"{p}: {len(body)} bytes, over {MAX_PAGE_BYTES}")
             problems += [f"{p}: {m}" for m in header_problems(headers)]
             html = body.decode("utf-8", "replace").lower()
+            for leak in ["optional(", ">nil<"]:
+                if leak in "".join(html.split()):
+                    problems.append(f"{p}: shows {leak!r} (a template printed a Swift optional)")
             if inline_script(html):
                 problems.append(f"{p}: has an inline <script> (CSP blocks it)")
             if " style=" in html or "\tstyle=" in html or "\nstyle=" in html:

@@ -127,6 +127,7 @@ def jobs(d, c):
     new = d.wait_until(lambda: job_ids(d) - before, 10, "a new row in the job timeline")
     expect(len(new) == 1, f"{len(new)} new rows after one enqueue: {new}")
     job_id = new.pop()
+    d.result.update(jobId=job_id, message=message)
     expect("host.echo" in d.find(f"tr.job-row[data-job-id='{job_id}'] .job-command").text, "the new row is not host.echo")
     first = row_state(d, job_id)
     log(f"job {job_id} shown as {first!r}")
@@ -160,6 +161,7 @@ def make_active(d, c):
     active = next(n for n, (_, r) in before.items() if r == "Active")
     standby_id = before[standby][0]
     standby_ip = next(m["ip"] for m in c["members"] if m["name"] == standby)
+    d.result.update(promoted=standby_id, promotedIP=standby_ip, demoted=before[active][0])
     d.find(f".member-card[data-member-name='{standby}'] a.make-active").click()
     d.wait_until(lambda: d.path() == f"/pools/{pool}/members/{standby_id}/make-active", 20, "the confirmation page")
     d.remember()
@@ -183,8 +185,8 @@ def make_active(d, c):
 
 
 def drain(d, c):
-    """On the Status tab of a haproxy member, drain s1 of be1 and see its status become DRAIN,
-    then make it ready again (UP)."""
+    """On the Status tab of a haproxy member, drain s1 of be1 and see its row show DRAIN once the
+    job completed (live, no reload), then make it ready again (UP)."""
     member = c["members"][0]
     d.sign_in(c["user"]["username"], c["user"]["password"], next_path=member_path(c, member["id"], "status"),
               expect_status=200)
@@ -192,17 +194,32 @@ def drain(d, c):
     d.remember()
     seen = []
     for action, want in [("drain", "DRAIN"), ("ready", "UP")]:
-        button = d.find(f"form.server-action button[name=action][value={action}]", server_row(d, "be1", "s1"))
         log(f"clicking {action} on be1/s1")
-        button.click()
+        d.submit(f"#haproxy-servers tr.haproxy-server[data-backend='be1'][data-server='s1'] form.server-action",
+                 f"button[name=action][value={action}]")
+        expect(d.status() == 200 and d.path() == member_path(c, member["id"], "status"),
+               f"after {action}: status {d.status()} at {d.path()}, expected the status tab")
+        d.remember()
+        marker = secrets.token_hex(8)
+        d.driver.execute_script("window.__marker = arguments[0]", marker)
 
         def shows():
             s = server_status(d, "be1", "s1")
             if not seen or seen[-1] != s:
                 seen.append(s)
                 log(f"be1/s1 shown {s!r}")
-            return s == want
-        d.wait_until(shows, 40, f"be1/s1 shown {want} after {action} (seen {seen})")
+            return s.startswith(want)
+        try:
+            d.wait_until(shows, 30, lambda: f"be1/s1 shown {want} after {action} (seen {seen})")
+        except ScenarioFailure as live:
+            # Say whether the server had the new status and only the live update is missing.
+            d.driver.refresh()
+            d.wait_for("#haproxy-servers")
+            after = server_status(d, "be1", "s1")
+            raise ScenarioFailure(f"{live}; after a reload it shows {after!r}"
+                                  + (": the row does not update live" if after.startswith(want) else ""))
+        expect(d.driver.execute_script("return window.__marker") == marker,
+               f"the page was reloaded while {action} ran: the row did not update live")
         if action == "drain":
             d.screenshot("status-drain")
     d.check_console()
@@ -371,9 +388,8 @@ def main():
     signal.alarm(args.timeout)
     d = Dashboard(config)
     try:
-        result = SCENARIOS[args.scenario](d, config)
+        d.result.update(SCENARIOS[args.scenario](d, config) or {})
         log(f"scenario {args.scenario} passed in {time.monotonic() - started:.1f} s")
-        print("RESULT " + json.dumps(result), flush=True)
         return 0
     except ScenarioFailure as e:
         try:
@@ -391,6 +407,7 @@ def main():
         print(f"FAILED: {args.scenario}: the script broke at {d.driver.current_url}", flush=True)
         return 2
     finally:
+        print("RESULT " + json.dumps(d.result), flush=True)
         d.close()
 
 

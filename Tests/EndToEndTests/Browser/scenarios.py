@@ -18,7 +18,7 @@ import urllib.parse
 
 from selenium.webdriver.support.ui import Select
 
-from dashboard_driver import Dashboard, ScenarioFailure, load_config, log
+from dashboard_driver import Dashboard, ScenarioFailure, header_problems, load_config, log
 
 TABS = ["control", "security", "status", "jobs", "restore", "recipes", "monitoring", "settings"]
 
@@ -168,7 +168,8 @@ def make_active(d, c):
     expect(d.status() == 200, f"confirmation page status {d.status()}")
     d.wait_for("form#confirm-make-active", what="the confirmation form")
     page = d.text()
-    for needed in [standby, standby_ip, c["failoverHostname"]]:
+    active_ip = next(m["ip"] for m in c["members"] if m["name"] == active)
+    for needed in [standby, standby_ip, active_ip, c["failoverHostname"]]:
         expect(needed in page, f"the confirmation page does not say {needed!r} (what changes): {page[:500]!r}")
     d.screenshot("make-active-confirm")
     d.submit("form#confirm-make-active")
@@ -365,6 +366,12 @@ def rate_limit(d, c):
     expect(error.strip(), "the 429 page has no #signin-error saying when to retry")
     expect(d.session_cookie() is None, "a session cookie was set while rate-limited")
     d.check_console()
+    d.check_pages()  # signed out: the sign-in page's own headers
+    wrong = urllib.parse.urlencode({"username": "nobody-here", "password": "wrong-password-x"})
+    status, headers, body = d.fetch("/signin", "POST", wrong)
+    log(f"scripted POST /signin: {status}, {len(body)} bytes")
+    problems = header_problems(headers)
+    expect(status in (401, 403, 429) and not problems, f"POST /signin answered {status} with header problems {problems}")
     return {}
 
 

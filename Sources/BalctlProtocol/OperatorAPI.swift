@@ -232,3 +232,25 @@ public struct TokenIssued: Codable, Sendable {
     public var token: String
     public init(account: AccountView, token: String) { self.account = account; self.token = token }
 }
+
+/// A dashboard user as the operator API shows it (never its password hash). `GET /api/v1/users`.
+public struct WebUserView: Codable, Sendable {
+    public var id: Int64
+    public var accountId: Int64
+    public var username: String
+    public var createdAt: Double
+    public init(id: Int64, accountId: Int64, username: String, createdAt: Double) {
+        self.id = id; self.accountId = accountId; self.username = username; self.createdAt = createdAt
+    }
+}
+
+/// `POST /api/v1/users`.
+public struct CreateWebUserRequest: Codable, Sendable {
+    public var username: String
+    public var password: String
+    /// Admin tokens only: create the user in another account.
+    public var account: Int64?
+    public init(username: String, password: String, account: Int64? = nil) {
+        self.username = username; self.password = password; self.account = account
+    }
+}

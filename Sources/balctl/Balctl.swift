@@ -12,7 +12,7 @@ struct Balctl: ParsableCommand {
         discussion: "Connection: --server/BALCTL_SERVER, --token/BALCTL_TOKEN, --ca-file/BALCTL_CA_FILE.",
         version: BalctlVersion.current,
         subcommands: [Pools.self, Members.self, Jobs.self, Recipes.self, Schedules.self, FailoverCommand.self, DNSCommand.self,
-                      Backups.self, Alerts.self, Commands.self, Accounts.self, Tokens.self, Audit.self])
+                      Backups.self, Alerts.self, Commands.self, Accounts.self, Tokens.self, Users.self, Audit.self])
 }
 
 /// Connection and output options every command takes.

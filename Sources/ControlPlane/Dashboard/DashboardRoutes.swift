@@ -30,6 +30,7 @@ struct DashboardRoutes {
 
         let authed = pages.group().add(middleware: DashboardSessionMiddleware(store: store, policy: ui.sessions))
         authed.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/pools"]) }
+        AccountPage(routes: self).register(authed)
         authed.post("signout") { r, c -> Response in
             let s = try c.requireWebSession()
             try await store.endWebSession(tokenHash: s.tokenHash)

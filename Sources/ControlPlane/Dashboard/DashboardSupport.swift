@@ -26,7 +26,7 @@ public final class DashboardState: Sendable {
             ("confirm", t.confirmMakeActive), ("failover", t.failover), ("memberFrame", t.memberFrame),
             ("tabControl", t.tabControl), ("tabStack", t.tabStack), ("tabStatus", t.tabStatus), ("tabJobs", t.tabJobs),
             ("jobRow", t.jobRow), ("tabRestore", t.tabRestore), ("tabRecipes", t.tabRecipes), ("tabMonitoring", t.tabMonitoring),
-            ("tabSettings", t.tabSettings), ("fleetMap", t.fleetMap),
+            ("tabSettings", t.tabSettings), ("fleetMap", t.fleetMap), ("account", t.account),
         ]
         for (name, text) in all {
             // The templates are part of the binary: one that does not parse is a build defect.

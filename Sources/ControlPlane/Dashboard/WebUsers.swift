@@ -6,22 +6,6 @@ import NIOPosix
 import SQLEngine
 import Synchronization
 
-/// A dashboard user as the operator API shows it (never its password hash).
-public struct WebUserView: Codable, Sendable {
-    public var id: Int64
-    public var accountId: Int64
-    public var username: String
-    public var createdAt: Double
-}
-
-/// `POST /api/v1/users`.
-public struct CreateWebUserRequest: Codable, Sendable {
-    public var username: String
-    public var password: String
-    /// Admin tokens only: create the user in another account.
-    public var account: Int64?
-}
-
 /// A signed-in browser: who, which account it acts as, and its CSRF token.
 public struct WebSession: Sendable {
     public var userID: Int64

@@ -16,7 +16,7 @@ extension DashboardTemplates {
         <a class="brand" href="/pools">balctl</a>
         {{#session}}
         <nav class="pools-nav" aria-label="Pools">{{#pools}}<a href="/pools/{{id}}"{{#current}} aria-current="page"{{/current}}>{{name}}</a> {{/pools}}<a href="/fleet-map">Fleet map</a></nav>
-        <span class="who">{{username}}</span>
+        <a class="who" id="account-link" href="/account">{{username}}</a>
         <form id="signout-form" method="post" action="/signout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
         <form id="signout-everywhere-form" method="post" action="/signout-everywhere"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out everywhere</button></form>
         {{/session}}

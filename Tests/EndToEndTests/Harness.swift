@@ -90,7 +90,8 @@ final class Harness: @unchecked Sendable {
         let process = Process()
         private let out: Drain, err: Drain
 
-        init(_ args: [String], env: [String: String] = [:]) throws {
+        /// `stdin`: written to the child's standard input (a pipe, closed after it); nil: inherited.
+        init(_ args: [String], env: [String: String] = [:], stdin: String? = nil) throws {
             process.executableURL = URL(fileURLWithPath: try Harness.binary("balctl"))
             process.arguments = args
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BALCTL_") }
@@ -98,7 +99,13 @@ final class Harness: @unchecked Sendable {
             let o = Pipe(), e = Pipe()
             process.standardOutput = o
             process.standardError = e
+            let input = stdin.map { _ in Pipe() }
+            if let input { process.standardInput = input }
             try process.run()
+            if let input, let stdin {
+                input.fileHandleForWriting.write(Data(stdin.utf8))
+                try input.fileHandleForWriting.close()
+            }
             out = Drain(o.fileHandleForReading)
             err = Drain(e.fileHandleForReading)
         }
@@ -138,8 +145,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Runs the `balctl` CLI to completion.
-    static func cli(_ args: [String], env: [String: String] = [:], timeout: Double = 30) async throws -> CLIResult {
-        try await CLIRun(args, env: env).finish(timeout: timeout)
+    static func cli(_ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: Double = 30) async throws -> CLIResult {
+        try await CLIRun(args, env: env, stdin: stdin).finish(timeout: timeout)
     }
 
     struct HarnessError: Error, CustomStringConvertible {

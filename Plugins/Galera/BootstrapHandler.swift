@@ -15,8 +15,9 @@ import MariaDBPlugin
 ///    listening on its group-communication port: a
 ///    running node may hold a Primary component, and a second cluster beside it splits the data.
 ///    A peer entry that cannot be read refuses too (it cannot be checked).
-/// 5. grastate.dat must say `safe_to_bootstrap: 1` — or be absent (a node that never ran) —
-///    unless `force: true`, which sets it to 1 first (the DBA's manual edit, done safely).
+/// 5. grastate.dat must say `safe_to_bootstrap: 1` — or not exist (a node that never ran; a
+///    link, a non-regular or unreadable file refuses) — unless `force: true`, which sets it to 1
+///    first (the DBA's manual edit, done safely).
 ///
 /// Then `galera_new_cluster` (or `BALCTL_GALERA_BOOTSTRAP`) runs and the handler waits until the
 /// node answers as Primary.
@@ -96,14 +97,15 @@ public struct GaleraBootstrapHandler: CommandHandler {
                 setSafe = true
                 notes.append("force: safe_to_bootstrap set to 1 (seqno \(seqno))")
             }
+        } else if facts.grastateMissing {
+            notes.append("no grastate.dat in \(facts.datadir): a node that never ran as a Galera node")
         } else {
-            notes.append("no readable grastate.dat (\(clipped(facts.grastateProblem ?? "?", 120))): a node that never ran as a Galera node")
+            throw JobFailure("cannot read \(facts.grastatePath) (\(clipped(facts.grastateProblem ?? "?", 160))); refusing to bootstrap")
         }
         let argv = settings.bootstrapCommand
         if context.checkMode {
-            var what = (setSafe ? ["set safe_to_bootstrap: 1 in \(facts.grastatePath)"] : []) + ["run \(argv.joined(separator: " "))", "wait up to \(Int(settings.primaryTimeoutSec))s for this node to be Primary"]
-            if p.confirm != true { what.append("(confirm: true is required to do it)") }
-            return JobOutcome(changed: true, summary: "would " + what.joined(separator: ", then "),
+            let what = (setSafe ? ["set safe_to_bootstrap: 1 in \(facts.grastatePath)"] : []) + ["run \(argv.joined(separator: " "))", "wait up to \(Int(settings.primaryTimeoutSec))s for this node to be Primary"]
+            return JobOutcome(changed: true, summary: "would " + what.joined(separator: ", then ") + (p.confirm == true ? "" : " (confirm: true is required to do it)"),
                               result: .object(["peersChecked": .array(peers.map { .string($0.description) }), "notes": .array(notes.map { .string($0) })]))
         }
         if setSafe { try Self.markSafe(facts.grastatePath) }

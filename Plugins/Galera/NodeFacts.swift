@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import AgentKernel
 import BalctlProtocol
 import MariaDBPlugin
@@ -12,6 +17,9 @@ struct NodeFacts: Sendable {
     var grastate: GraState?
     /// Why grastate.dat could not be read (absent, a link, too large…); nil when it was.
     var grastateProblem: String?
+    /// grastate.dat does not exist (ENOENT): a node that never ran as a Galera node. Any other
+    /// failure (a link, not a regular file, too large, unreadable) is not "missing".
+    var grastateMissing = false
 
     var grastatePath: String { datadir.hasSuffix("/") ? datadir + "grastate.dat" : datadir + "/grastate.dat" }
 
@@ -30,6 +38,7 @@ struct NodeFacts: Sendable {
             f.grastate = GraState.parse(bytes).state
         } catch {
             f.grastateProblem = "\(error)"
+            f.grastateMissing = error.code == ENOENT
         }
         return f
     }

@@ -165,7 +165,11 @@ struct JSONErrorMiddleware: RouterMiddleware {
         } catch is NIOTooManyBytesError {
             return errorResponse(.contentTooLarge, "request body too large")
         } catch let e as HTTPError {
-            return errorResponse(e.status, e.body ?? e.status.reasonPhrase)
+            // Hummingbird's own answers (no route: 404, 405) also reach browsers on dashboard
+            // paths (red team D7): they carry the dashboard's CSP and nosniff like its pages.
+            var response = errorResponse(e.status, e.body ?? e.status.reasonPhrase)
+            DashboardHeaders.apply(&response.headers, html: false)
+            return response
         } catch let e as any HTTPResponseError {
             return errorResponse(e.status, e.status.reasonPhrase)
         } catch {

@@ -58,7 +58,7 @@ struct DashboardRoutes {
             let s = try c.requireWebSession()
             let pool = try pathID(c, "pool")
             _ = try await store.pool(pool, by: s.op)  // 404 before the stream starts
-            return DashboardEvents(server: server, pool: pool, op: s.op).response()
+            return DashboardEvents(server: server, pool: pool, op: s.op, session: s).response()
         }
         authed.get("pools/:pool/cut") { _, c in try await confirmCut(c, error: nil) }
         authed.post("pools/:pool/cut") { _, c in
@@ -146,9 +146,11 @@ struct DashboardRoutes {
         let next = safeNext(form["next"])
         let ip = ClientIP.resolve(peer: ClientIP.peerIPv4(c.peer), cfConnectingIP: r.headers[.cfConnectingIP],
                                   forwardedFor: r.headers[.xForwardedFor], trustedProxies: server.config.trustedProxies,
-                                  cloudflareProxies: server.config.cloudflareProxies)?.description ?? "unknown"
-        let keys = ["user:" + username.lowercased(), "ip:" + ip]
-        if let wait = await ui.limiter.retryAfter(keys) {
+                                  cloudflareProxies: server.config.cloudflareProxies)
+        let keys = SignInLimiter.keys(username: username, peer: c.peer, clientIP: ip)
+        // Checked and counted in one step before the bcrypt (red team D1: parallel guesses).
+        let attempt = now()
+        if let wait = await ui.limiter.begin(keys, at: attempt) {
             let minutes = Int((wait / 60).rounded(.up))
             var response = page("Sign in", "signin", ["next": next, "username": username,
                                                       "error": "Too many failed sign-ins. Try again in \(minutes) minute\(minutes == 1 ? "" : "s")."], nil)
@@ -157,12 +159,11 @@ struct DashboardRoutes {
             return response
         }
         guard let user = try await store.checkWebPassword(username: username, password: form["password"] ?? "", hasher: ui.hasher) else {
-            await ui.limiter.fail(keys)
             var response = page("Sign in", "signin", ["next": next, "username": username, "error": "Wrong username or password."], nil)
             response.status = .unauthorized
             return response
         }
-        await ui.limiter.succeed(username: keys[0])
+        await ui.limiter.succeeded(keys, at: attempt)
         // A new token at every sign-in (session fixation: a cookie set before sign-in is never kept).
         let (token, _) = try await store.createWebSession(userID: user.userID, policy: ui.sessions)
         throw DashboardRedirect(location: next, cookie: sessionCookie(token, r))
@@ -291,6 +292,14 @@ struct DashboardPageMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         do {
+            // Red team D4: a form posted from another site (login CSRF — the attacker's session
+            // planted in the victim's browser — or any form with a leaked token) is refused when
+            // the browser says so. Clients that send no Sec-Fetch-Site are not browsers of that
+            // kind and are judged by the CSRF token alone.
+            if request.method != .get, request.method != .head,
+               let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site == "cross-site" || site == "same-site" {
+                throw ControlPlaneError.forbidden("Forms are only accepted from this site's own pages.")
+            }
             response = try await next(request, context)
         } catch let r as DashboardRedirect {
             response = Response(status: .seeOther, headers: [.location: r.location])

@@ -10,6 +10,8 @@ public final class DashboardState: Sendable {
     public let hasher: PasswordHasher
     public let limiter = SignInLimiter()
     public let sessions = WebSessionPolicy()
+    /// The open SSE streams per user (bounded: red team D3).
+    let streams = DashboardStreams()
     let library: MustacheLibrary
 
     public init(hasher: PasswordHasher = .fromEnvironment()) {
@@ -85,9 +87,11 @@ enum WebTime {
     }
 }
 
-/// The next= after sign-in: only a local path (`/…`, not `//…` nor `/\…`), else /pools.
+/// The next= after sign-in: only a local path (`/…`, not `//…` nor `/\…`), else /pools. Printable
+/// ASCII only (red team D8: raw UTF-8 went into the Location header, where browsers and proxies
+/// each decode it their own way; the dashboard's own links are percent-encoded ASCII anyway).
 func safeNext(_ raw: String?) -> String {
     guard let raw, raw.hasPrefix("/"), !raw.hasPrefix("//"), !raw.hasPrefix("/\\"), raw.count <= 512,
-          !raw.unicodeScalars.contains(where: { $0.value < 0x21 || $0 == "\\" }) else { return "/pools" }
+          !raw.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7e || $0 == "\\" }) else { return "/pools" }
     return raw
 }

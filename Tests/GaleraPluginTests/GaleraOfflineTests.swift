@@ -271,6 +271,11 @@ import TestSupport
         #expect(split.galera.first?.status == "no quorum")
         #expect(split.galera.first?.warnings.first == "db-1: non-Primary — lost quorum (not in a Primary component)")
 
+        // A Primary node that is not Synced (a donor, a joiner) degrades the cluster.
+        let donor = GaleraPoolEvaluation.evaluate(poolId: 1, members: [Self.member(1, Self.u1, size: 2), Self.member(2, Self.u1, size: 2, state: "Donor/Desynced")])
+        #expect(donor.galera.first?.status == "degraded")
+        #expect(donor.galera.first?.warnings == ["db-2: Donor/Desynced, not Synced (a state transfer or a desync)"])
+
         // Disagreement inside one UUID: sizes / conf ids differ.
         let disagree = GaleraPoolEvaluation.evaluate(poolId: 1, members: [Self.member(1, Self.u1, size: 3, conf: 5), Self.member(2, Self.u1, size: 3, conf: 6)])
         #expect(disagree.galera.first?.warnings.contains { $0.hasPrefix("nodes of cluster 04aaad88 disagree") } == true)

@@ -8,6 +8,7 @@ import BalctlProtocol
 ///   last UUID it saw, so it stays in its cluster's group);
 /// - a node that is down, or whose heartbeat is older than `staleAfterSec`, is named;
 /// - a node that answers but is not Primary has lost quorum in its component ("no quorum");
+/// - a Primary node that is not Synced (Donor/Desynced, Joining, Joined) is named;
 /// - a node that sees fewer nodes (`clusterSize`) than the pool has in that group is named;
 /// - live Primary nodes of one UUID that disagree on size or conf id are named;
 /// - two or more UUIDs in one pool: the members disagree on which cluster they are in.
@@ -65,6 +66,8 @@ public enum GaleraPoolEvaluation {
             } else if n.clusterStatus != "Primary" {
                 noQuorum = true
                 warnings.append("\(n.hostname): \(n.clusterStatus ?? "no status") — lost quorum (not in a Primary component)")
+            } else if let state = n.localState, state != "Synced" {
+                warnings.append("\(n.hostname): \(state), not Synced (a state transfer or a desync)")
             }
         }
         let live = nodes.filter { !stale($0) && $0.up && $0.clusterStatus == "Primary" }

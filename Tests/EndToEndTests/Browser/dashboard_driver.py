@@ -285,9 +285,10 @@ class Dashboard:
         finally:
             conn.close()
 
-    def check_pages(self, paths=None):
+    def check_pages(self, paths=None, rendering=False):
         """Every page this scenario loaded (or `paths`), fetched again with the browser's session:
-        200, HTML at most 200 KB, the contract's CSP and headers. Prints each page's size."""
+        HTML at most 200 KB, the contract's CSP and headers, no inline script or style; with
+        `rendering`, also no Swift optional printed by a template. Prints each page's size."""
         cookie = (self.session_cookie() or {}).get("value")
         problems = []
         for p in paths or self.visited:
@@ -300,9 +301,10 @@ class Dashboard:
                 problems.append(f"{p}: {len(body)} bytes, over {MAX_PAGE_BYTES}")
             problems += [f"{p}: {m}" for m in header_problems(headers)]
             html = body.decode("utf-8", "replace").lower()
-            for leak in ["optional(", ">nil<"]:
-                if leak in "".join(html.split()):
-                    problems.append(f"{p}: shows {leak!r} (a template printed a Swift optional)")
+            if rendering:
+                for leak in ["optional(", ">nil<"]:
+                    if leak in "".join(html.split()):
+                        problems.append(f"{p}: shows {leak!r} (a template printed a Swift optional)")
             if inline_script(html):
                 problems.append(f"{p}: has an inline <script> (CSP blocks it)")
             if " style=" in html or "\tstyle=" in html or "\nstyle=" in html:

@@ -339,7 +339,7 @@ def pages(d, c):
         log(f"asset {a}: {status}, {len(body)} bytes, {headers.get('content-type')}")
         if status != 200:
             missing.append(f"asset {a}: {status}")
-    d.check_pages([p for p in paths if p not in bad])
+    d.check_pages([p for p in paths if p not in bad], rendering=True)
     expect(not missing, "pages missing or wrong:\n  " + "\n  ".join(missing))
     return {"pages": len(paths), "assets": sorted(assets)}
 

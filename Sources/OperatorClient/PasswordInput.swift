@@ -16,9 +16,12 @@ public enum PasswordInput {
     /// not part of the password; anything else is kept byte for byte.
     public static func fromStdinText(_ text: String) throws -> String {
         var p = text
-        if p.hasSuffix("\r\n") { p.removeLast(2) } else if p.hasSuffix("\n") { p.removeLast() }
+        // "\r\n" is one Character in Swift: one removeLast drops either ending.
+        if p.hasSuffix("\r\n") || p.hasSuffix("\n") { p.removeLast() }
         guard !p.isEmpty else { throw Refused("no password on standard input") }
-        guard !p.contains("\n") && !p.contains("\r") else { throw Refused("the password on standard input spans more than one line") }
+        guard !p.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+            throw Refused("the password on standard input spans more than one line")
+        }
         return p
     }
 

@@ -141,6 +141,15 @@ enum DashboardAssets {
               var old = document.getElementById("traffic-flow");
               if (old) { old.replaceWith(fragment(d.html)); }
             });
+            es.addEventListener("haproxy", function (e) {
+              var d = JSON.parse(e.data);
+              if (only && String(d.memberID) !== only) { return; }
+              document.querySelectorAll("tr.haproxy-server").forEach(function (row) {
+                if (row.getAttribute("data-backend") !== d.backend || row.getAttribute("data-server") !== d.server) { return; }
+                var cells = { ".server-status": d.status, ".server-sessions": d.scur, ".server-check": d.check };
+                Object.keys(cells).forEach(function (sel) { var c = row.querySelector(sel); if (c) { c.textContent = cells[sel]; } });
+              });
+            });
             es.addEventListener("kpis", function (e) {
               var d = JSON.parse(e.data);
               Object.keys(d).forEach(function (k) {

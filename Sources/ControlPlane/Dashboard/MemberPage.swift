@@ -58,7 +58,9 @@ struct MemberPage {
             v["jobs"] = try await store.listJobs(member: member.id, pool: nil, limit: 50, by: op).map { ["html": Self.jobRow($0, ui)] }
         case "restore":
             v["unavailable"] = server.backups.unavailableReason
-            v["snapshots"] = ((try? await server.backups.list(member: member.id, by: op)) ?? []).map {
+            let snapshots = (try? await server.backups.list(member: member.id, by: op)) ?? []
+            v["hasSnapshots"] = snapshots.contains { $0.state == "complete" }
+            v["snapshots"] = snapshots.map {
                 ["id": $0.id, "scope": $0.scope, "state": $0.state, "bytes": Self.bytes($0.bytes), "created": WebTime.fields($0.createdAt) as Any] as [String: Any]
             }
         case "recipes":
@@ -78,6 +80,7 @@ struct MemberPage {
                                             "lat": geo.map { String($0.lat) } ?? "", "lon": geo.map { String($0.lon) } ?? ""]
             for k in ["hostnameError", "allowedError", "geoError", "installCommand"] { v[k] = values[k] }
         }
+        v.merge(try await formValues(tab: tab, values: values)) { $1 }
         let tabHTML = ui.render(Self.template(tab), v)
         return ui.render("memberFrame", [
             "poolID": pool.id, "poolName": pool.name, "memberID": member.id, "member": ["hostname": member.hostname],
@@ -163,7 +166,8 @@ struct MemberPage {
             try await store.removeMember(member.id, by: op)
             throw DashboardRedirect(location: "/pools/\(pool.id)")
         default:
-            throw ControlPlaneError.notFound("no such action")
+            guard let answer = try await postForm(action: action, form: f) else { throw ControlPlaneError.notFound("no such action") }
+            return answer
         }
     }
 

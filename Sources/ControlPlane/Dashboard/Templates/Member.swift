@@ -16,7 +16,13 @@ extension DashboardTemplates {
         {{^facts}}<p>No heartbeat yet.</p>{{/facts}}
         <dl class="facts" id="host-facts">{{#facts}}<dt>{{k}}</dt><dd>{{v}}</dd>{{/facts}}</dl>
         <h2>Host operations</h2>
-        <p>Queue a host command from the <a href="/pools/{{poolID}}/members/{{memberID}}/jobs">Cron &amp; Jobs</a> tab (for example <code>host.collect_facts</code>, <code>host.updates_install</code>).</p>
+        {{#hostOpError}}<p class="error" role="alert" id="hostop-error">{{hostOpError}}</p>{{/hostOpError}}
+        <div class="host-ops">
+        {{#hostOps}}<form class="host-op" method="post" action="/pools/{{poolID}}/members/{{memberID}}/hostop"{{#confirmText}} data-confirm="{{confirmText}}"{{/confirmText}}>
+        <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" name="op" value="{{op}}"{{#confirmText}} class="danger"{{/confirmText}}>{{label}}</button> <code>{{command}}</code></form>
+        {{/hostOps}}
+        </div>
+        <p class="muted">Each queues a job; its result shows on the <a href="/pools/{{poolID}}/members/{{memberID}}/jobs">Cron &amp; Jobs</a> tab. Install and reboot ask first.</p>
         """
 
     static let tabStack = """
@@ -27,17 +33,19 @@ extension DashboardTemplates {
 
     static let tabStatus = """
         <h2>HAProxy servers</h2>
+        <div data-events="/pools/{{poolID}}/events" data-member-id="{{memberID}}">
         {{^rows}}<p>No HAProxy statistics in this member's heartbeat (HAProxy not installed, or no admin socket answering).</p>{{/rows}}
         <table id="haproxy-servers">
         <thead><tr><th scope="col">Backend</th><th scope="col">Server</th><th scope="col">Status</th><th scope="col">Sessions</th><th scope="col">Check</th><th scope="col">Action</th></tr></thead>
         <tbody>
-        {{#rows}}<tr class="haproxy-server" data-backend="{{backend}}" data-server="{{server}}"><td>{{backend}}</td><td>{{server}}</td><td class="server-status">{{status}}</td><td>{{scur}}</td><td>{{check}}</td>
+        {{#rows}}<tr class="haproxy-server" data-backend="{{backend}}" data-server="{{server}}"><td>{{backend}}</td><td>{{server}}</td><td class="server-status">{{status}}</td><td class="server-sessions">{{scur}}</td><td class="server-check">{{check}}</td>
         <td><form class="server-action" method="post" action="/pools/{{poolID}}/members/{{memberID}}/haproxy"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="backend" value="{{backend}}"><input type="hidden" name="server" value="{{server}}">
         <button type="submit" name="action" value="drain">Drain</button> <button type="submit" name="action" value="ready">Ready</button> <button type="submit" name="action" value="maint">Maint</button></form></td></tr>
         {{/rows}}
         </tbody>
         </table>
-        <p><a class="refresh" href="/pools/{{poolID}}/members/{{memberID}}/status">Refresh</a></p>
+        <p><a class="refresh" href="/pools/{{poolID}}/members/{{memberID}}/status">Refresh</a> <span class="muted">(rows update live as the agent reports them)</span></p>
+        </div>
         """
 
     static let tabJobs = """
@@ -74,24 +82,72 @@ extension DashboardTemplates {
         {{#unavailable}}<p class="warning">{{unavailable}}</p>{{/unavailable}}
         {{^snapshots}}<p>No snapshots of this member.</p>{{/snapshots}}
         <table id="snapshots"><thead><tr><th scope="col">Snapshot</th><th scope="col">Scope</th><th scope="col">State</th><th scope="col">Size</th><th scope="col">Taken</th></tr></thead>
-        <tbody>{{#snapshots}}<tr><td><code>{{id}}</code></td><td>{{scope}}</td><td>{{state}}</td><td>{{bytes}}</td><td>{{#created}}{{> time}}{{/created}}</td></tr>{{/snapshots}}</tbody></table>
-        <p>Restore one here or onto another member (disaster recovery) with <code>balctl backups restore ID [--to-member N]</code>.</p>
+        <tbody>{{#snapshots}}<tr class="snapshot-row" data-snapshot-id="{{id}}"><td><code>{{id}}</code></td><td>{{scope}}</td><td>{{state}}</td><td>{{bytes}}</td><td>{{#created}}{{> time}}{{/created}}</td></tr>{{/snapshots}}</tbody></table>
+        {{#restoreError}}<p class="error field-error" role="alert" id="restore-error">{{restoreError}}</p>{{/restoreError}}
+        {{#hasSnapshots}}
+        <h2>Restore</h2>
+        <form id="restore-snapshot" method="post" action="/pools/{{poolID}}/members/{{memberID}}/restore-snapshot" class="card">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="snapshot">Snapshot</label>
+        <select id="snapshot" name="snapshot">{{#snapshots}}<option value="{{id}}">{{id}} · {{scope}} · {{bytes}}</option>{{/snapshots}}</select>
+        <label for="restore-to">Onto member (another one: disaster recovery)</label>
+        <select id="restore-to" name="to">{{#targets}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{hostname}}{{#here}} (this member){{/here}}</option>{{/targets}}</select>
+        <p><input type="checkbox" id="provision" name="provision" value="1"> <label for="provision">Install the stack first (<code>standby.provision_from_backup</code>, for a fresh standby)</label></p>
+        <button type="submit">Restore…</button>
+        </form>
+        {{/hasSnapshots}}
         """
 
     static let tabRecipes = """
         <h2>Recipes that fit this member</h2>
         {{^recipes}}<p>None loaded (start the server with <code>--recipes-dir</code>).</p>{{/recipes}}
-        <ul>{{#recipes}}<li><strong>{{title}}</strong> <code>{{id}}</code> — {{description}}</li>{{/recipes}}</ul>
+        {{#recipeForms}}
+        <form class="recipe-run card" data-recipe-id="{{id}}" method="post" action="/pools/{{poolID}}/members/{{memberID}}/recipe">
+        <h3>{{title}} <code>{{id}}</code></h3>
+        <p>{{description}}</p>
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="recipe" value="{{id}}">
+        {{#params}}<label for="{{inputID}}">{{name}} ({{type}}){{#description}} — {{description}}{{/description}}</label>
+        <input id="{{inputID}}" name="p.{{name}}" value="{{value}}" placeholder="{{placeholder}}">
+        {{/params}}
+        {{#error}}<p class="error field-error" role="alert">{{error}}</p>{{/error}}
+        <button type="submit" name="mode" value="run">Run</button>{{#canDisable}} <button type="submit" name="mode" value="disable" class="danger">Disable…</button>{{/canDisable}}
+        </form>
+        {{/recipeForms}}
         <h2>Runs</h2>
         {{^runs}}<p>No runs.</p>{{/runs}}
-        <table id="recipe-runs">{{#runs}}<tr><td>#{{id}}</td><td>{{recipeId}}</td><td>{{mode}}</td><td>{{state}}</td><td>{{error}}</td></tr>{{/runs}}</table>
+        <table id="recipe-runs">{{#runs}}<tr class="recipe-run-row" data-run-id="{{id}}"><td>#{{id}}</td><td>{{recipeId}}</td><td>{{mode}}</td><td>{{state}}</td><td>{{error}}</td></tr>{{/runs}}</table>
         """
 
     static let tabMonitoring = """
         <h2>Thresholds in effect</h2>
         {{^thresholds}}<p>No thresholds set for this member or its pool.</p>{{/thresholds}}
         <table id="thresholds"><thead><tr><th scope="col">Metric</th><th scope="col">Raise at</th><th scope="col">Clear at</th><th scope="col">From</th></tr></thead>
-        <tbody>{{#thresholds}}<tr><td>{{metric}}</td><td>{{raiseAt}}</td><td>{{clearAt}}</td><td>{{source}}</td></tr>{{/thresholds}}</tbody></table>
+        <tbody>{{#thresholds}}<tr class="threshold-row" data-metric="{{metric}}"><td>{{metric}}</td><td>{{raiseAt}}</td><td>{{clearAt}}</td><td>{{source}}</td></tr>{{/thresholds}}</tbody></table>
+        <h2>Set a threshold for this member</h2>
+        <form id="threshold-form" method="post" action="/pools/{{poolID}}/members/{{memberID}}/threshold" class="card">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="metric">Metric</label>
+        <select id="metric" name="metric">{{#metrics}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{id}}</option>{{/metrics}}</select>
+        <label for="raise-at">Raise at</label><input id="raise-at" name="raiseAt" inputmode="decimal" value="{{thresholdForm.raiseAt}}">
+        <label for="clear-at">Clear at (optional)</label><input id="clear-at" name="clearAt" inputmode="decimal" value="{{thresholdForm.clearAt}}">
+        <p><input type="checkbox" id="threshold-enabled" name="enabled" value="1"{{#thresholdForm.enabled}} checked{{/thresholdForm.enabled}}> <label for="threshold-enabled">Enabled</label></p>
+        {{#thresholdError}}<p class="error field-error" role="alert" id="threshold-error">{{thresholdError}}</p>{{/thresholdError}}
+        <button type="submit">Save threshold</button>
+        </form>
+        """
+
+    /// A confirmation for a destructive member action: what will happen, and the same form
+    /// again with `confirmed=1`.
+    static let confirmAction = """
+        <h1>{{title}}</h1>
+        <div class="card narrow">
+        <dl class="changes">{{#changes}}<dt>{{k}}</dt><dd>{{v}}</dd>{{/changes}}</dl>
+        <form id="{{formID}}" method="post" action="{{action}}">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="confirmed" value="1">
+        {{#fields}}<input type="hidden" name="{{name}}" value="{{value}}">{{/fields}}
+        <button type="submit" class="danger">{{button}}</button> <a href="{{back}}">Cancel</a>
+        </form>
+        </div>
         """
 
     static let tabSettings = """

@@ -145,6 +145,7 @@ def jobs(d, c):
     d.wait_until(completed, 30, f"job {job_id}'s row to show completed (seen {seen})")
     expect(d.driver.execute_script("return window.__marker") == marker,
            "the page was reloaded while the job ran: the row did not update live")
+    d.driver.execute_script("document.querySelector('#job-timeline').scrollIntoView({block: 'center'})")
     d.screenshot("job-timeline")
     d.check_console()
     d.check_pages()

@@ -35,6 +35,8 @@ public struct GaleraBootstrapHandler: CommandHandler {
     public static let requiresRoot = true
     public static let lock: String? = "mariadb"
     public static let supportsCheckMode = true
+    /// The bootstrap command (300 s) plus the wait for Primary, or InnoDB crash recovery: 15 minutes.
+    public static let defaultTimeoutSec: Int? = 900
     public static let exampleParameters: JSONValue = .object(["confirm": .bool(true)])
 
     init(settings: GaleraSettings, probe: GaleraProbe) { self.settings = settings; self.probe = probe }

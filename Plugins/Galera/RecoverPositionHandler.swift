@@ -17,6 +17,8 @@ public struct GaleraRecoverPositionHandler: CommandHandler {
     public static let requiresRoot = true
     public static let lock: String? = "mariadb"
     public static let supportsCheckMode = true
+    /// The bootstrap command (300 s) plus the wait for Primary, or InnoDB crash recovery: 15 minutes.
+    public static let defaultTimeoutSec: Int? = 900
 
     init(settings: GaleraSettings) { self.settings = settings }
 

@@ -96,8 +96,15 @@ import TestSupport
         unlink(n.grastatePath)
         mkdir(n.grastatePath, 0o755)
         #expect(await jobError(n.handler, Self.force)?.hasPrefix("cannot read") == true)
-        // No file at all: a node that never ran; allowed.
+        // A FIFO (opened non-blocking, never hangs) and a file past 64 KB.
         rmdir(n.grastatePath)
+        mkfifo(n.grastatePath, 0o600)
+        #expect(await jobError(n.handler, Self.force)?.hasPrefix("cannot read \(n.grastatePath) (\(n.grastatePath): not a regular file)") == true)
+        unlink(n.grastatePath)
+        try (safe + String(repeating: "#\n", count: 40_000)).write(toFile: n.grastatePath, atomically: false, encoding: .utf8)
+        #expect(await jobError(n.handler, Self.force)?.contains("larger than 65536 bytes") == true)
+        // No file at all: a node that never ran; allowed.
+        unlink(n.grastatePath)
         let (plan, _) = try await runJob(n.handler, Self.confirm, checkMode: true)
         #expect(plan.summary.hasPrefix("would run /bin/true --bootstrap-marker"))
         #expect(plan.result?["notes"] == .array([.string("no grastate.dat in \(n.dir)/data: a node that never ran as a Galera node")]))

@@ -74,6 +74,12 @@ struct GaleraLiveTests {
             #expect(bytes.count < 1024, "entry is \(bytes.count) bytes")
         }
         let uuid = try #require(c.wsrepStatus(0)["wsrep_cluster_state_uuid"])
+        // The pool view of a healthy cluster: one group, no warnings.
+        let healthy = try await Self.poolView(plugins)
+        #expect(healthy.warnings.isEmpty)
+        #expect(healthy.galera.map(\.status) == ["healthy"])
+        #expect(healthy.galera.first?.warnings == [])
+        #expect(healthy.galera.first?.nodes.map(\.clusterSize) == [3, 3, 3])
 
         // galera.status reads now and adds grastate.dat (a running node: seqno -1).
         let (status, _) = try await runJob(plugins[1].handlers.compactMap { $0 as? GaleraStatusHandler }.first!)

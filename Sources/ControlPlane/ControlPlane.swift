@@ -61,6 +61,11 @@ public struct ServerConfig: Sendable {
     public var failoverTickSec: Double = 0.25
     /// Directory of recipe YAML files (every file must validate, or the server refuses to start).
     public var recipesDir: String? = nil
+    /// Dashboard live-update (SSE) streams this server holds at most (issue 19).
+    public var dashboardMaxStreams = 1000
+    /// One shared poller per watched pool (false: one per stream, as before — only for
+    /// `balctl-bench dashboard --sse-clients` to measure the difference).
+    public var dashboardSharedPoller = true
     /// The relay alert mail goes through (nil: email alerts fail with "no SMTP server configured").
     public var smtp: SMTPSettings? = nil
     public var alerts = AlertPolicy()
@@ -180,7 +185,7 @@ public final class ControlPlane: Sendable {
         self.failover = Failover(store: store, box: secrets, heartbeatIntervalSec: config.heartbeat.intervalSec, logger: logger,
                                  owner: holder, leader: leader, metrics: metrics)
         self.logger = logger
-        self.dashboard = DashboardState()
+        self.dashboard = DashboardState(maxStreams: config.dashboardMaxStreams, sharedPoller: config.dashboardSharedPoller)
         if let objects = config.snapshotStore {
             self.backups = Backups(store: store, objects: objects)
         } else {

@@ -5,15 +5,15 @@ import NIOCore
 import ServiceLifecycle
 import SQLEngine
 
-/// `GET /pools/{id}/events`: Server-Sent Events for one pool. Each connection looks at the store
-/// once a second with one small query (the pool's newest heartbeat, newest job event, newest
-/// failover event, member count); only when that changed does it re-read the overview and send
-/// the cards, job rows and traffic-flow line whose HTML differs from what it last sent. An idle
-/// pool costs one indexed query per second per open page. Streams end on graceful shutdown (the
-/// server would otherwise wait on them), when the browser goes away (the write fails), when
-/// their session ends (sign-out, sign-out everywhere, expiry, the user removed: red team D2 — a
-/// stream used to outlive its session and go on sending the pool's cards and job rows), and when
-/// the user opens more than `DashboardStreams.perUser` (red team D3).
+/// `GET /pools/{id}/events`: Server-Sent Events for one pool. The store is read by the pool's
+/// shared poller (`DashboardHub`: one small query a second per pool with watchers, whatever the
+/// number of pages open on it; the pieces rendered once per change); each connection only
+/// compares the pieces of a new tick with what it last sent and writes what differs. Streams
+/// end on graceful shutdown (the server would otherwise wait on them), when the browser goes
+/// away (the write fails), when their session ends (sign-out, sign-out everywhere, expiry, the
+/// user removed: red team D2 — checked by the poller for all its streams in one query), when the
+/// user opens more than `DashboardStreams.perUser` (red team D3), and past the server's
+/// `DashboardHub.maxStreams` (the page is told to retry in 30 s).
 struct DashboardEvents {
     let server: ControlPlane
     let pool: Int64
@@ -21,12 +21,8 @@ struct DashboardEvents {
     /// The session the stream was opened with (its token's hash) and its user; nil only for
     /// tests of the change detector.
     var session: WebSession? = nil
-    var intervalSec: Double = 1
     /// A comment line this often keeps proxies from closing a quiet stream.
     var keepAliveSec: Double = 15
-    /// The session is looked up this often: a small indexed read, and it must not slide the
-    /// session's idle expiry (an open tab is not a person using it).
-    var sessionCheckSec: Double = 3
 
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
@@ -38,47 +34,12 @@ struct DashboardEvents {
         })
     }
 
-    struct Fingerprint: Equatable { var heartbeat: Double; var jobEvent: Int64; var failover: Int64; var members: Int }
-
-    func fingerprint() async throws -> Fingerprint {
-        try await server.store.db.read { db in
-            let row = try SQLRow.fetchOne(db, sql: """
-                SELECT (SELECT MAX(h.received_at) FROM heartbeat_latest h JOIN members m ON m.id = h.member_id WHERE m.pool_id = ?) AS hb,
-                       (SELECT MAX(id) FROM job_events) AS je,
-                       (SELECT MAX(id) FROM failover_events WHERE pool_id = ?) AS fe,
-                       (SELECT COUNT(*) FROM members WHERE pool_id = ?) AS n
-                """, arguments: [pool, pool, pool])!
-            return Fingerprint(heartbeat: row["hb"] ?? 0, jobEvent: row["je"] ?? 0, failover: row["fe"] ?? 0, members: row["n"])
-        }
-    }
-
-    /// What changed since `sent` (updated in place), as SSE text.
+    /// What changed since `sent` (updated in place), as SSE text (tests of the change detector).
     func changes(_ sent: inout [String: String]) async throws -> String {
-        let ui = server.dashboard
-        let d = try await OverviewPage.load(server: server, pool: pool, by: op)
         var out = ""
-        func emit(_ key: String, _ html: String, event: String, _ payload: [String: JSONValue]) {
-            guard sent[key] != html else { return }
-            sent[key] = html
-            var p = payload
-            p["html"] = .string(html)
-            let data = (try? JSONEncoder().encode(JSONValue.object(p))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            out += "event: \(event)\ndata: \(data)\n\n"
-        }
-        for m in d.members {
-            emit("m\(m.id)", OverviewPage.card(m, d, ui), event: "member", ["id": .number(Double(m.id))])
-        }
-        emit("flow", OverviewPage.trafficFlow(d, ui), event: "failover", [:])
-        let kpis = Dictionary(uniqueKeysWithValues: d.kpis.map { ($0.key, JSONValue.string($0.value)) })
-        let kpiText = d.kpis.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
-        if sent["kpis"] != kpiText {
-            sent["kpis"] = kpiText
-            let data = (try? JSONEncoder().encode(JSONValue.object(kpis))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            out += "event: kpis\ndata: \(data)\n\n"
-        }
-        let jobs = try await server.store.listJobs(member: nil, pool: pool, limit: 30, by: op)
-        for j in jobs.reversed() {
-            emit("j\(j.id)", MemberPage.jobRow(j, ui), event: "job", ["id": .number(Double(j.id)), "memberID": .number(Double(j.memberId))])
+        for p in try await DashboardPieces.render(server: server, pool: pool, by: op) where sent[p.key] != p.value {
+            sent[p.key] = p.value
+            out += p.text
         }
         return out
     }
@@ -98,13 +59,38 @@ struct DashboardEvents {
 
     private func run(_ writer: inout any ResponseBodyWriter, id: UInt64?) async throws {
         let streams = server.dashboard.streams
+        let hub = server.dashboard.hub
+        let sub: (id: UInt64, ticks: AsyncStream<DashboardTick>)
+        do {
+            sub = try await hub.subscribe(server: server, pool: pool, op: op, tokenHash: session?.tokenHash)
+        } catch is DashboardHub.Full {
+            // Past the server's bound: EventSource retries later (a refused stream it would not).
+            try await writer.write(ByteBuffer(string: "retry: 30000\n\n: too many live streams on this server\n\n"))
+            return
+        }
+        do {
+            try await withGracefulShutdownHandler {
+                try await loop(&writer, sub: sub, id: id, streams: streams)
+            } onGracefulShutdown: {
+                // Ends the tick stream at once (the loop also checks on every tick).
+                Task { await hub.unsubscribe(sub.id) }
+            }
+        } catch {
+            await hub.unsubscribe(sub.id)
+            throw error
+        }
+        await hub.unsubscribe(sub.id)
+    }
+
+    private func loop(_ writer: inout any ResponseBodyWriter, sub: (id: UInt64, ticks: AsyncStream<DashboardTick>), id: UInt64?,
+                      streams: DashboardStreams) async throws {
         var sent: [String: String] = [:]
-        var last: Fingerprint? = nil
+        var seen: UInt64? = nil
         var quietSince = ContinuousClock.now
-        var sessionCheckedAt = ContinuousClock.now
-        // The first round fills `sent` with what the page already shows: nothing is re-sent.
         try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // Every tick (once a second) wakes the stream, changed or not: its clock for the checks.
+        for await tick in sub.ticks {
+            if Task.isCancelled || Task.isShuttingDownGracefully { return }
             // Ended for a newer stream of the same user (D3).
             if let id, await !streams.isOpen(id) {
                 // A page whose stream was ended for a newer one waits a minute before it tries
@@ -112,27 +98,25 @@ struct DashboardEvents {
                 try await writer.write(ByteBuffer(string: "retry: 60000\n\n"))
                 return
             }
-            if let session, ContinuousClock.now - sessionCheckedAt >= .milliseconds(Int(sessionCheckSec * 1000)) {
-                // D2: the session is gone or expired — stop sending. (The page's EventSource then
-                // reconnects, and the session middleware sends it to sign-in.)
-                guard try await server.store.webSessionIsLive(tokenHash: session.tokenHash) else { return }
-                sessionCheckedAt = .now
-            }
-            let f = try await fingerprint()
-            if f != last {
-                let text = try await changes(&sent)
-                if last != nil, !text.isEmpty {
-                    try await writer.write(ByteBuffer(string: text))
+            if tick.version != seen {
+                var out = ""
+                for p in tick.pieces where sent[p.key] != p.value {
+                    sent[p.key] = p.value
+                    // The first tick fills `sent` with what the page already shows: nothing re-sent.
+                    if seen != nil { out += p.text }
+                }
+                seen = tick.version
+                if !out.isEmpty {
+                    try await writer.write(ByteBuffer(string: out))
                     quietSince = .now
                 }
-                last = f
             }
             if ContinuousClock.now - quietSince > .seconds(keepAliveSec) {
                 try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                 quietSince = .now
             }
-            try? await Task.sleep(for: .milliseconds(Int(intervalSec * 1000)))
         }
+        // The tick stream ended: the session is gone (D2), the pool is gone, or shutdown.
     }
 }
 
@@ -169,6 +153,20 @@ actor DashboardStreams {
 }
 
 extension Store {
+    /// Which of `tokenHashes` are live sessions (the hub's check for all streams of a pool in
+    /// one query; same rule as `webSessionIsLive`).
+    func liveWebSessions(_ tokenHashes: [String]) async throws -> Set<String> {
+        guard !tokenHashes.isEmpty else { return [] }
+        let t = now()
+        let marks = Array(repeating: "?", count: tokenHashes.count).joined(separator: ", ")
+        return try await db.read { db in
+            Set(try String.fetchAll(db, sql: """
+                SELECT s.token_hash FROM web_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id
+                WHERE s.expires_at > ? AND s.token_hash IN (\(marks))
+                """, arguments: SQLArguments([t as any SQLValueConvertible] + tokenHashes.map { $0 as any SQLValueConvertible })))
+        }
+    }
+
     /// Whether the session of `tokenHash` still exists and has not expired, without sliding its
     /// expiry (the SSE stream's check: an open tab must not keep a session alive).
     func webSessionIsLive(tokenHash: String) async throws -> Bool {

@@ -12,10 +12,13 @@ public final class DashboardState: Sendable {
     public let sessions = WebSessionPolicy()
     /// The open SSE streams per user (bounded: red team D3).
     let streams = DashboardStreams()
+    /// The live updates' shared pollers, one per watched pool (and the server-wide stream bound).
+    let hub: DashboardHub
     let library: MustacheLibrary
 
-    public init(hasher: PasswordHasher = .fromEnvironment()) {
+    public init(hasher: PasswordHasher = .fromEnvironment(), maxStreams: Int = 1000, sharedPoller: Bool = true) {
         self.hasher = hasher
+        self.hub = DashboardHub(maxStreams: maxStreams, shared: sharedPoller)
         self.library = Self.makeLibrary()
     }
 
@@ -39,8 +42,35 @@ public final class DashboardState: Sendable {
     }
 
     func render(_ name: String, _ object: [String: Any]) -> String {
-        library.render(object, withTemplate: name) ?? ""
+        library.render(Self.unwrapped(object), withTemplate: name) ?? ""
     }
+
+    /// The pages build their objects as `[String: Any]`, where `x as Any` of an absent optional
+    /// is a value, not nothing: mustache then prints "nil" and opens `{{#x}}` sections. Absent
+    /// optionals are dropped here (and present ones unwrapped), through nested objects and lists.
+    static func unwrapped(_ object: [String: Any]) -> [String: Any] {
+        var out: [String: Any] = [:]
+        out.reserveCapacity(object.count)
+        for (k, v) in object { if let u = unwrap(v) { out[k] = u } }
+        return out
+    }
+
+    private static func unwrap(_ v: Any) -> Any? {
+        switch v {
+        case is String, is Int, is Int64, is Double, is Bool: return v
+        case let o as any AnyOptional: return o.wrapped.flatMap(unwrap)
+        case let d as [String: Any]: return unwrapped(d)
+        case let a as [[String: Any]]: return a.map(unwrapped)
+        case let a as [Any]: return a.compactMap(unwrap)
+        default: return v
+        }
+    }
+}
+
+/// Lets `unwrapped` see through an optional hidden in an `Any`.
+protocol AnyOptional { var wrapped: Any? { get } }
+extension Optional: AnyOptional {
+    var wrapped: Any? { self.map { $0 as Any } }
 }
 
 /// Headers on every dashboard response (the contract's list).

@@ -201,3 +201,18 @@ struct DashboardFormsTests {
         }
     }
 }
+
+@Suite("Dashboard template objects")
+struct DashboardTemplateObjectTests {
+    @Test("an absent optional passed as Any renders as nothing (not 'nil'), a present one as its value")
+    func optionalsAreUnwrapped() throws {
+        let ui = DashboardState(hasher: PasswordHasher(cost: 4))
+        let none: String? = nil, some: String? = "shown"
+        let html = ui.render("error", ["heading": some as Any, "message": none as Any])
+        #expect(html.contains(">shown<") && !html.contains("nil"))
+        let nested = DashboardState.unwrapped(["a": [["b": none as Any, "c": some as Any]], "d": ["e": none as Any]])
+        let rows = try #require(nested["a"] as? [[String: Any]])
+        #expect(rows[0]["b"] == nil && rows[0]["c"] as? String == "shown")
+        #expect((nested["d"] as? [String: Any])?.isEmpty == true)
+    }
+}

@@ -77,7 +77,7 @@ struct MariaDBOfflineTests {
         // The catalogue still lists every command (the control plane validates against it).
         let ids = Set(HandlerRegistry(plugins: [plugin]).commandIDs)
         #expect(ids == ["mariadb.status", "mariadb.restart", "mariadb.config_test", "mariadb.flush_privileges", "mariadb.databases",
-                        "mariadb.backup", "mariadb.restore", "mariadb.harden", "mariadb.wordpress_sites"])
+                        "mariadb.backup", "mariadb.restore", "mariadb.harden", "mariadb.wordpress_sites", "mariadb.backups"])
         #expect(fakes.calls().isEmpty)
         // Installed (a server binary exists): the entry is there even before the first refresh.
         let (installed, _) = try Self.fakeSettings()

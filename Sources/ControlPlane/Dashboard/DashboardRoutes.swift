@@ -91,12 +91,20 @@ struct DashboardRoutes {
             req.hostname = f["hostname"]?.trimmingCharacters(in: .whitespaces)
             req.providerId = f["providerId"].flatMap { Int64($0) }
             req.autoFailover = f["autoFailover"] == "1"
+            req.proxied = f["proxied"] == "1"
+            req.dynamicDNS = f["dynamicDNS"] == "1"
+            req.allowPrivateIPs = f["allowPrivateIPs"] == "1"
+            req.alertEmails = (f["alertEmails"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            req.webhookURL = (f["webhookURL"] ?? "").trimmingCharacters(in: .whitespaces)
+            // Empty: keep the secret set before (it is never shown back).
+            if let secret = f["webhookSecret"], !secret.isEmpty { req.webhookSecret = secret }
             do {
-                guard let ttl = Int(f["ttl"] ?? ""), let delay = Int(f["delaySec"] ?? "") else {
-                    throw ControlPlaneError.badRequest("TTL and delay must be whole numbers of seconds")
+                guard let ttl = Int(f["ttl"] ?? ""), let delay = Int(f["delaySec"] ?? ""), let spacing = Int(f["minSpacingSec"] ?? "") else {
+                    throw ControlPlaneError.badRequest("TTL, delay and spacing must be whole numbers of seconds")
                 }
                 req.ttl = ttl
                 req.delaySec = delay
+                req.minSpacingSec = spacing
                 _ = try await store.updateFailoverSettings(pool: pool, req, box: server.secrets,
                                                            allowLoopbackHTTP: server.config.allowLoopbackHTTP, by: s.op)
             } catch let e as ControlPlaneError where e.kind == .badRequest || e.kind == .conflict {
@@ -255,10 +263,16 @@ struct DashboardRoutes {
             "hostname": form?["hostname"] ?? settings.hostname ?? "", "ttl": form?["ttl"] ?? String(settings.ttl),
             "delaySec": form?["delaySec"] ?? String(settings.delaySec),
             "autoFailover": form.map { $0["autoFailover"] == "1" } ?? settings.autoFailover,
+            "minSpacingSec": form?["minSpacingSec"] ?? String(settings.minSpacingSec),
+            "proxied": form.map { $0["proxied"] == "1" } ?? settings.proxied,
+            "dynamicDNS": form.map { $0["dynamicDNS"] == "1" } ?? settings.dynamicDNS,
+            "allowPrivateIPs": form.map { $0["allowPrivateIPs"] == "1" } ?? settings.allowPrivateIPs,
+            "alertEmails": form?["alertEmails"] ?? settings.alertEmails.joined(separator: ", "),
+            "webhookURL": form?["webhookURL"] ?? settings.webhookURL ?? "",
         ]
         var response = try await layout(s, "\(pool.name) · failover", ui.render("failover", [
             "pool": ["id": pool.id, "name": pool.name], "tabFailover": true, "csrf": s.csrf, "error": error as Any,
-            "warnings": settings.warnings, "form": values,
+            "warnings": settings.warnings, "form": values, "webhookSecretSet": settings.webhookSecretSet,
             "providers": providers.map { ["id": $0.id, "name": $0.name, "kind": $0.kind.rawValue, "selected": $0.id == chosen] as [String: Any] },
             "events": events.map { e -> [String: Any] in
                 ["id": e.id, "at": WebTime.fields(e.at) as Any, "kind": e.kind, "fromIP": e.fromIP ?? "", "toIP": e.toIP ?? "",

@@ -216,3 +216,44 @@ struct DashboardTemplateObjectTests {
         #expect((nested["d"] as? [String: Any])?.isEmpty == true)
     }
 }
+
+@Suite("Dashboard failover settings form", .timeLimit(.minutes(2)))
+struct DashboardFailoverFormTests {
+    typealias P = DashboardPageTests
+
+    @Test("every FailoverSettings field: saved through the store; a refused one keeps what was typed; an empty secret keeps the set one")
+    func allFields() async throws {
+        let env = try await DashboardFormsEnv()
+        let url = "/pools/\(env.pool.id)/failover"
+        try await env.server.application().test(.router) { c in
+            let (cookie, csrf) = try await P.signIn(c, "ops")
+            let h: HTTPFields = P.formHeaders + [.cookie: cookie]
+            let page = String(buffer: try await c.execute(uri: url, method: .get, headers: [.cookie: cookie]).body)
+            for name in ["hostname", "providerId", "ttl", "delaySec", "autoFailover", "minSpacingSec", "proxied", "dynamicDNS",
+                         "allowPrivateIPs", "alertEmails", "webhookURL", "webhookSecret"] {
+                #expect(page.contains("name=\"\(name)\""), "\(name)")
+            }
+            let fields: [(String, String)] = [("csrf", csrf), ("hostname", "lb.example.com"), ("providerId", "0"), ("ttl", "60"), ("delaySec", "30"),
+                                              ("minSpacingSec", "600"), ("proxied", "1"), ("allowPrivateIPs", "1"),
+                                              ("alertEmails", "ops@example.com, oncall@example.com"), ("webhookURL", "https://hooks.example.com/x"),
+                                              ("webhookSecret", "a-webhook-secret-of-24b")]
+            let ok = try await c.execute(uri: url, method: .post, headers: h, body: P.form(fields))
+            #expect(ok.status == .seeOther, "\(String(buffer: ok.body))")
+            var s = try await env.server.store.failoverSettings(pool: env.pool.id, by: env.admin)
+            #expect(s.hostname == "lb.example.com" && s.minSpacingSec == 600 && s.proxied && !s.dynamicDNS && s.allowPrivateIPs)
+            #expect(s.alertEmails == ["ops@example.com", "oncall@example.com"] && s.webhookURL == "https://hooks.example.com/x" && s.webhookSecretSet)
+            // Saved again with an empty secret: the secret stays; the checkboxes left out turn off.
+            let again = try await c.execute(uri: url, method: .post, headers: h,
+                                            body: P.form(fields.filter { !["webhookSecret", "proxied"].contains($0.0) }))
+            #expect(again.status == .seeOther)
+            s = try await env.server.store.failoverSettings(pool: env.pool.id, by: env.admin)
+            #expect(s.webhookSecretSet && !s.proxied)
+            // Refused (a plain-http webhook): 400, the reason, the typed values kept.
+            let bad = try await c.execute(uri: url, method: .post, headers: h,
+                                          body: P.form(fields.map { $0.0 == "webhookURL" ? ($0.0, "http://hooks.example.com/plain") : $0 }))
+            #expect(bad.status == .badRequest)
+            let badHTML = String(buffer: bad.body)
+            #expect(badHTML.contains("value=\"http://hooks.example.com/plain\"") && badHTML.contains("value=\"600\"") && badHTML.contains("class=\"error\""))
+        }
+    }
+}

@@ -74,6 +74,17 @@ extension DashboardTemplates {
         <label for="delay">Delay before failover (s)</label>
         <input id="delay" name="delaySec" inputmode="numeric" value="{{form.delaySec}}">
         <p><input type="checkbox" id="auto" name="autoFailover" value="1"{{#form.autoFailover}} checked{{/form.autoFailover}}> <label for="auto">Automatic failover</label></p>
+        <label for="spacing">Minimum time between failovers (s)</label>
+        <input id="spacing" name="minSpacingSec" inputmode="numeric" value="{{form.minSpacingSec}}">
+        <p><input type="checkbox" id="proxied" name="proxied" value="1"{{#form.proxied}} checked{{/form.proxied}}> <label for="proxied">Proxied record (Cloudflare orange cloud)</label></p>
+        <p><input type="checkbox" id="dynamic-dns" name="dynamicDNS" value="1"{{#form.dynamicDNS}} checked{{/form.dynamicDNS}}> <label for="dynamic-dns">Dynamic DNS (follow the active member's reported public IP)</label></p>
+        <p><input type="checkbox" id="private-ips" name="allowPrivateIPs" value="1"{{#form.allowPrivateIPs}} checked{{/form.allowPrivateIPs}}> <label for="private-ips">Allow private IPs in the record</label></p>
+        <label for="alert-emails">Alert emails (comma-separated)</label>
+        <input id="alert-emails" name="alertEmails" value="{{form.alertEmails}}">
+        <label for="webhook-url">Webhook URL (empty: none)</label>
+        <input id="webhook-url" name="webhookURL" inputmode="url" value="{{form.webhookURL}}">
+        <label for="webhook-secret">Webhook signing secret (16+ bytes; empty: keep {{#webhookSecretSet}}the one set{{/webhookSecretSet}}{{^webhookSecretSet}}none{{/webhookSecretSet}})</label>
+        <input id="webhook-secret" name="webhookSecret" type="password" autocomplete="off">
         <button type="submit">Save</button>
         </form>
         <h2>Events</h2>

@@ -948,6 +948,135 @@ public enum OpenAPIDocument {
     ]
    }
   },
+  "/api/v1/users": {
+   "get": {
+    "summary": "Dashboard users of this account (an admin token: of every account). Never a password hash.",
+    "tags": [
+     "accounts"
+    ],
+    "operationId": "getUsers",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "$ref": "#/components/schemas/WebUserView"
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/E400"
+     },
+     "401": {
+      "$ref": "#/components/responses/E401"
+     },
+     "404": {
+      "$ref": "#/components/responses/E404"
+     }
+    },
+    "security": [
+     {
+      "operatorToken": []
+     }
+    ]
+   },
+   "post": {
+    "summary": "A dashboard user in this account (an admin token may name another account). The password (12–72 bytes) is stored as a bcrypt hash only.",
+    "tags": [
+     "accounts"
+    ],
+    "operationId": "postUsers",
+    "responses": {
+     "201": {
+      "description": "Created",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WebUserView"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/E400"
+     },
+     "401": {
+      "$ref": "#/components/responses/E401"
+     },
+     "403": {
+      "$ref": "#/components/responses/E403"
+     },
+     "404": {
+      "$ref": "#/components/responses/E404"
+     },
+     "409": {
+      "$ref": "#/components/responses/E409"
+     },
+     "413": {
+      "$ref": "#/components/responses/E413"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/CreateWebUserRequest"
+       }
+      }
+     }
+    },
+    "security": [
+     {
+      "operatorToken": []
+     }
+    ]
+   }
+  },
+  "/api/v1/users/{username}": {
+   "delete": {
+    "summary": "Remove a dashboard user and end its sessions (another account's user: 404, unless admin).",
+    "tags": [
+     "accounts"
+    ],
+    "operationId": "deleteUsersUsername",
+    "responses": {
+     "204": {
+      "description": "Deleted."
+     },
+     "400": {
+      "$ref": "#/components/responses/E400"
+     },
+     "401": {
+      "$ref": "#/components/responses/E401"
+     },
+     "404": {
+      "$ref": "#/components/responses/E404"
+     }
+    },
+    "parameters": [
+     {
+      "name": "username",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string"
+      },
+      "description": "The user's name."
+     }
+    ],
+    "security": [
+     {
+      "operatorToken": []
+     }
+    ]
+   }
+  },
   "/api/v1/audit": {
    "get": {
     "summary": "This account's audit log, newest first.",
@@ -5547,6 +5676,55 @@ public enum OpenAPIDocument {
     },
     "required": [
      "name"
+    ]
+   },
+   "WebUserView": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "accountId": {
+      "type": "integer",
+      "format": "int64"
+     },
+     "username": {
+      "type": "string"
+     },
+     "createdAt": {
+      "type": "number"
+     }
+    },
+    "required": [
+     "id",
+     "accountId",
+     "username",
+     "createdAt"
+    ]
+   },
+   "CreateWebUserRequest": {
+    "type": "object",
+    "properties": {
+     "username": {
+      "type": "string"
+     },
+     "password": {
+      "type": "string",
+      "description": "12–72 bytes; stored as a bcrypt hash only."
+     },
+     "account": {
+      "type": [
+       "integer",
+       "null"
+      ],
+      "format": "int64",
+      "description": "Admin tokens only: the account to create the user in."
+     }
+    },
+    "required": [
+     "username",
+     "password"
     ]
    },
    "CreateTokenRequest": {

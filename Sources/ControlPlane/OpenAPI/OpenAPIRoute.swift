@@ -22,4 +22,13 @@ extension ControlPlane {
         try router.validate()
         return router.routes.map { (method: $0.method.rawValue, path: $0.path.description) }
     }
+
+    /// The web dashboard's routes (HTML pages, form posts, SSE, static assets): a browser UI, not
+    /// part of the API the document describes. Read from a router holding only them, so the list
+    /// cannot drift from what the dashboard registers.
+    func dashboardRouteTable() -> [(method: String, path: String)] {
+        let router = Router(context: BalctlRequestContext.self)
+        DashboardRoutes(server: self).register(router)
+        return router.routes.map { (method: $0.method.rawValue, path: $0.path.description) }
+    }
 }

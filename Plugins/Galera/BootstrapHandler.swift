@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import AgentKernel
 import BalctlProtocol
 import MariaDBPlugin
@@ -137,11 +142,30 @@ public struct GaleraBootstrapHandler: CommandHandler {
     }
 
     /// Rewrite grastate.dat with `safe_to_bootstrap: 1`, every other line kept byte for byte;
-    /// through SafeFile (a link at the path is refused; owner and mode kept).
+    /// through SafeFile (a link at the path is refused).
+    ///
+    /// The datadir is the mysql user's: it can swap grastate.dat for a link or another file at
+    /// any moment. So the bytes, the owner and the mode all come from ONE descriptor opened with
+    /// O_NOFOLLOW (a second look by path — `stat` follows links — let the mysql user borrow a
+    /// root-owned set-uid file's owner and mode for its own bytes); set-id and sticky bits are
+    /// dropped (root never writes set-id files for another user); a file with another hard link
+    /// is refused (it is also some other file).
     static func markSafe(_ path: String) throws {
-        let bytes: [UInt8]
-        do { bytes = try Files.readBytes(path, limit: GraState.maxBytes, noFollow: true) } catch {
-            throw JobFailure("cannot read \(path): \(error)")
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { throw JobFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw JobFailure("cannot read \(path): not a regular file") }
+        guard st.st_nlink == 1 else { throw JobFailure("\(path) has \(st.st_nlink) hard links; refusing to rewrite it") }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw JobFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+            guard bytes.count <= GraState.maxBytes else { throw JobFailure("cannot read \(path): larger than \(GraState.maxBytes) bytes") }
         }
         var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
         var found = false
@@ -153,6 +177,7 @@ public struct GaleraBootstrapHandler: CommandHandler {
             lines.append(Array("safe_to_bootstrap: 1".utf8)); lines.append([])
         }
         let out = Array(lines.joined(separator: [0x0A]))
-        do { try Files.replace(path, with: out, like: Files.info(path)) } catch { throw JobFailure("cannot write \(path): \(error)") }
+        let owner = geteuid() == 0 ? SafeFile.Owner(uid: st.st_uid, gid: st.st_gid) : nil
+        do { try SafeFile.write(path, out, mode: st.st_mode & 0o777, owner: owner) } catch { throw JobFailure("cannot write \(path): \(error)") }
     }
 }

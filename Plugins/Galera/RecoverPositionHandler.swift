@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import AgentKernel
 import BalctlProtocol
 import MariaDBPlugin
@@ -36,7 +41,21 @@ public struct GaleraRecoverPositionHandler: CommandHandler {
             if let s = r.lastCommitted { result["seqno"] = .number(Double(s)) }
             return .unchanged("the server runs: position \(r.clusterStateUUID ?? "?"):\(r.lastCommitted.map(String.init) ?? "?") (wsrep_last_committed)", result: .object(result))
         }
-        let argv = [server] + (settings.mariadb.configFile.map { ["--defaults-file=" + $0] } ?? []) + ["--wsrep-recover", "--skip-log-error"]
+        // Run as the datadir's owner, never as root: Debian's option files leave `user=` out, and
+        // mariadbd then refuses root (the command never worked there); with `user=root` in them
+        // recovery would create root-owned InnoDB files in the mysql-owned datadir and the next
+        // normal start fails. `--user` on the command line wins over the option files.
+        var runAs: [String] = []
+        if geteuid() == 0 {
+            guard let dirInfo = Files.info(facts.datadir), dirInfo.isDirectory else {
+                throw JobFailure("the datadir \(clipped(facts.datadir, 200)) is not a directory; cannot recover its position", result: .object(result))
+            }
+            guard dirInfo.uid != 0 else {
+                throw JobFailure("the datadir \(clipped(facts.datadir, 200)) is owned by root; refusing to run mariadbd --wsrep-recover as root (chown it to the server's user)", result: .object(result))
+            }
+            runAs = ["--user=\(dirInfo.uid)"]
+        }
+        let argv = [server] + (settings.mariadb.configFile.map { ["--defaults-file=" + $0] } ?? []) + ["--wsrep-recover", "--skip-log-error"] + runAs
         if context.checkMode {
             return .unchanged("would run \(argv.joined(separator: " ")) and read the recovered position", result: .object(result))
         }

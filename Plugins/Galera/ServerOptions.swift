@@ -76,19 +76,28 @@ struct GroupAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The peers of `gcomm://a,b:4568,c?pc.wait_prim=no` (options after `?` ignored), at most
-    /// `maxPeers`, duplicates dropped; entries that do not parse are returned apart so the
-    /// caller can say so.
+    /// `maxPeers`, duplicates dropped; entries that do not parse, and any past `maxPeers`, are
+    /// returned apart so the caller can say so (and refuse).
     static func peers(ofClusterAddress address: String) -> (peers: [GroupAddress], unreadable: [String]) {
         var t = address.trimmingWhitespace
         guard t.hasPrefix("gcomm://") else { return ([], t.isEmpty ? [] : [clipped(t, 80)]) }
         t = String(t.dropFirst("gcomm://".count))
         if let q = t.firstIndex(of: "?") { t = String(t[..<q]) }
         var peers: [GroupAddress] = [], bad: [String] = []
-        for part in t.split(separator: ",", omittingEmptySubsequences: true).prefix(maxPeers * 2) {
-            if let a = parse(String(part)) { if !peers.contains(a) && peers.count < maxPeers { peers.append(a) } } else {
+        // Past the limit the address is unreadable, not cut short: a peer that is skipped is a
+        // peer never probed, and a node running there would get a second cluster beside it.
+        var more = 0
+        for part in t.split(separator: ",", omittingEmptySubsequences: true) {
+            if let a = parse(String(part)) {
+                if peers.contains(a) { continue }
+                if peers.count < maxPeers { peers.append(a) } else { more += 1 }
+            } else if bad.count < maxPeers {
                 bad.append(clipped(String(part), 80))
+            } else {
+                more += 1
             }
         }
+        if more > 0 { bad.append("\(more) more (at most \(maxPeers) peers are checked)") }
         return (peers, bad)
     }
 }

@@ -242,19 +242,7 @@ struct Members: ParsableCommand {
                     var lines = [Members.table([m])]
                     if let r = report?.report {
                         lines.append("")
-                        lines.append("os       \(r.os.prettyName) (\(r.os.family)), kernel \(r.os.kernel)")
-                        lines.append("uptime   \(Render.age(r.uptimeSec)); load \(r.load.map { "\($0)" }.joined(separator: " ")); \(r.cpuCount) CPUs")
-                        lines.append("memory   \(Render.bytes(r.memory.availableBytes)) free of \(Render.bytes(r.memory.totalBytes))")
-                        for d in r.disks {
-                            lines.append("disk     \(d.mount) (\(d.fsType)): \(Render.bytes(d.availableBytes)) free of \(Render.bytes(d.totalBytes))")
-                        }
-                        lines.append("stacks   \(r.stacks.keys.sorted().joined(separator: ", ").isEmpty ? "none detected" : r.stacks.keys.sorted().joined(separator: ", "))")
-                        lines += ClusterViewText.hiddenStacks(r.hiddenStacks)
-                        lines += MemberFactsView.lines(stacks: r.stacks, now: Date().timeIntervalSince1970)
-                        lines.append("commands \(r.commands.joined(separator: ", "))")
-                        if !r.jobsInFlight.isEmpty {
-                            lines.append("running  \(r.jobsInFlight.map { "job \($0.id)#\($0.attempt)" }.joined(separator: ", "))")
-                        }
+                        lines += ClusterViewText.reportLines(r, now: Date().timeIntervalSince1970)
                     }
                     return lines.joined(separator: "\n")
                 }

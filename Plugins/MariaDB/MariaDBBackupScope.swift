@@ -77,7 +77,8 @@ struct MariaDBBackupScope: BackupScope {
             guard Files.dirname(root) == settings.backupsDir, MariaDBNames.isBackupName(name) else {
                 throw JobFailure("the snapshot's root \(root) is not a MariaDB dump in \(settings.backupsDir)")
             }
-            let fd = open(stagingRoot + root, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            // O_NONBLOCK: a FIFO (which extraction refuses anyway) must not hang the check.
+            let fd = open(stagingRoot + root, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
             guard fd >= 0 else { throw JobFailure("the staged dump \(name) cannot be opened: \(String(cString: strerror(errno)))") }
             defer { close(fd) }
             var magic = [UInt8](repeating: 0, count: 4)
@@ -102,7 +103,12 @@ struct MariaDBBackupScope: BackupScope {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if MariaDBNames.isBackupName(name) { names.append(name) }
+            // Regular files only (lstat: never through a link): a link or FIFO named like a dump
+            // is not one of ours, and would be walked or opened as if it were.
+            var st = stat()
+            if MariaDBNames.isBackupName(name), lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+                names.append(name)
+            }
         }
         return names.sorted()
     }

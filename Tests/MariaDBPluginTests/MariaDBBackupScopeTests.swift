@@ -55,6 +55,7 @@ extension MariaDBLiveTests {
         // mariadb.backups lists them (a symlink named like a dump is not listed).
         try FileManager.default.createSymbolicLink(atPath: settings.backupsDir + "/evil--20260101T000000Z-0123abcd.sql.zst",
                                                    withDestinationPath: "/etc/shadow")
+        #expect(try MariaDBBackupScope(settings: settings).roots(paths: []).count == dumps.count, "the link is no root")
         let (listed, _) = try await runJob(BackupsHandler(settings: settings))
         #expect(!listed.changed)
         guard case .array(let entries)? = listed.result?["backups"] else { Issue.record("no list"); return }

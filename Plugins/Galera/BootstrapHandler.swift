@@ -82,9 +82,15 @@ public struct GaleraBootstrapHandler: CommandHandler {
             throw JobFailure("cannot check the peers \(unreadable.joined(separator: ", ")) of wsrep_cluster_address; refusing to bootstrap")
         }
         let timeout = settings.peerConnectTimeoutSec
-        var live: [String] = []
-        for peer in peers {
-            if await runBlocking({ PeerProbe.listening(peer, timeoutSec: timeout) }) { live.append(peer.description) }
+        // All at once (each on its own thread): at most 17 addresses, so the check takes one
+        // connect timeout (plus name resolution), not one per peer in turn.
+        let live = await withTaskGroup(of: String?.self) { group in
+            for peer in peers {
+                group.addTask { await runBlocking({ PeerProbe.listening(peer, timeoutSec: timeout) }) ? peer.description : nil }
+            }
+            var found: [String] = []
+            for await answer in group { if let answer { found.append(answer) } }
+            return found.sorted()
         }
         if !live.isEmpty {
             throw JobFailure("a Galera node listens at \(live.joined(separator: ", ")) (its group port answers): it may hold a Primary component; bootstrapping here would split the cluster — start this node normally to rejoin it, or stop that node first",

@@ -248,3 +248,12 @@ extension Store {
         }
     }
 }
+
+extension ControlPlane {
+    /// The live-update fan-out's figures (`balctl-bench dashboard --sse-clients`): open streams,
+    /// running pollers, fingerprint reads and renders since start.
+    public func dashboardLiveStats() async -> (streams: Int, pollers: Int, reads: Int, renders: Int) {
+        let hub = dashboard.hub
+        return (await hub.streamCount, await hub.pollerCount, await hub.reads, await hub.renders)
+    }
+}

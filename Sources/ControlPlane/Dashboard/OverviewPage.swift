@@ -86,6 +86,13 @@ struct OverviewPage {
 
 /// A tiny inline SVG line of recent CPU % (0–100), drawn on the server from numbers only.
 enum Sparkline {
+    /// `x` (≥ 0) with one decimal, as `%.1f` would print it — without Foundation's formatter,
+    /// which was a tenth of the overview's render time (50 cards × 30 points × 2).
+    static func tenths(_ x: Double) -> String {
+        let t = Int((max(0, x) * 10).rounded())
+        return "\(t / 10).\(t % 10)"
+    }
+
     static func svg(_ values: [Double], label: String) -> String {
         let w = 120.0, h = 30.0
         let escaped = label.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -95,9 +102,13 @@ enum Sparkline {
         }
         let step = w / Double(values.count - 1)
         var points = ""
+        points.reserveCapacity(values.count * 10)
         for (i, v) in values.enumerated() {
             let y = h - min(100, max(0, v.isFinite ? v : 0)) / 100 * (h - 2) - 1
-            points += String(format: "%.1f,%.1f ", Double(i) * step, y)
+            points += tenths(Double(i) * step)
+            points += ","
+            points += tenths(y)
+            points += " "
         }
         return "<svg class=\"sparkline\" viewBox=\"0 0 120 30\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"\(escaped)\"><polyline points=\"\(points)\"/></svg>"
     }
@@ -123,10 +134,29 @@ extension Store {
 
     /// `"cpuPercent":N` at the top level of a report (the agent's encoder writes it once).
     static func cpuPercent(_ report: String) -> Double? {
-        guard let r = report.range(of: "\"cpuPercent\":") else { return nil }
-        let tail = report[r.upperBound...].prefix(24)
-        let num = tail.prefix { $0.isNumber || $0 == "." || $0 == "-" || $0 == "e" || $0 == "E" || $0 == "+" }
-        return Double(num)
+        // Bytes, not `String.range(of:)` (Foundation's search was a fifth of the overview's time).
+        var report = report
+        return report.withUTF8 { bytes -> Double? in
+            let key = Array("\"cpuPercent\":".utf8)
+            guard bytes.count > key.count else { return nil }
+            var i = 0
+            let last = bytes.count - key.count
+            while i <= last {
+                if bytes[i] == key[0] {
+                    var j = 1
+                    while j < key.count && bytes[i + j] == key[j] { j += 1 }
+                    if j == key.count {
+                        var end = i + key.count
+                        let start = end
+                        while end < bytes.count, end - start < 24,
+                              (48...57).contains(bytes[end]) || [46, 45, 43, 101, 69].contains(bytes[end]) { end += 1 }
+                        return Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self))
+                    }
+                }
+                i += 1
+            }
+            return nil
+        }
     }
 
     struct OverviewCounts { var snapshots = 0, schedules = 0, running = 0 }

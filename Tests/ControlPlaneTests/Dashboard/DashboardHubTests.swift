@@ -118,3 +118,28 @@ struct DashboardHubTests {
         #expect(await server.dashboard.hub.streamCount == 0)
     }
 }
+
+@Suite("Dashboard overview pieces")
+struct DashboardOverviewPieceTests {
+    @Test("cpuPercent reads the top-level number from a report's bytes", arguments: [
+        ("{\"a\":1,\"cpuPercent\":12.5,\"x\":2}", 12.5), ("{\"cpuPercent\":0}", 0), ("{\"cpuPercent\":1e2}", 100),
+        ("{\"cpuPercent\":-3.25,\"load\":[1]}", -3.25),
+    ])
+    func cpuPercent(report: String, expected: Double) {
+        #expect(Store.cpuPercent(report) == expected)
+    }
+
+    @Test("no cpuPercent, or not a number: nil", arguments: ["{}", "{\"cpuPercent\":\"x\"}", "{\"cpuPercent\":", ""])
+    func cpuPercentMissing(report: String) {
+        #expect(Store.cpuPercent(report) == nil)
+    }
+
+    @Test("sparkline points: one decimal, as %.1f prints them")
+    func tenths() {
+        for x in [0.0, 0.04, 0.05, 1.0, 12.34, 29.96, 120.0] {
+            #expect(Sparkline.tenths(x) == String(format: "%.1f", x), "\(x)")
+        }
+        let svg = Sparkline.svg([0, 50, 100], label: "cpu <of> \"x\"")
+        #expect(svg.contains("points=\"0.0,29.0 60.0,15.0 120.0,1.0 \"") && svg.contains("cpu &lt;of&gt; &quot;x&quot;"))
+    }
+}

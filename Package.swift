@@ -109,9 +109,9 @@ let package = Package(
                 // The web dashboard (issue 19): server-rendered templates and bcrypt password hashes.
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: bcrypt off the event loop and the task pool
             ]),
         .executableTarget(
-                .product(name: "NIOPosix", package: "swift-nio"),  // NIOThreadPool: bcrypt off the event loop and the task pool
             name: "balctl-server",
             dependencies: [
                 "ControlPlane", "AgentKernel", "BalctlPlugins", "CurlClient",

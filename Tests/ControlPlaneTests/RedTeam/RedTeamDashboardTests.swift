@@ -399,7 +399,8 @@ struct RedTeamDashboardTests {
             let provider = try await store.addDNSProvider(CreateDNSProviderRequest(name: "b-dns", kind: .cloudflare,
                 settings: ["zone": "b.example"], secret: "tok-1234567890"), box: env.server.secrets, by: other)
             let r = try await c.execute(uri: "/pools/\(aPool.id)/failover", method: .post, headers: P.formHeaders + h,
-                                        body: P.form([("csrf", csrf), ("providerId", String(provider.id)), ("ttl", "60"), ("delaySec", "30")]))
+                                        body: P.form([("csrf", csrf), ("providerId", String(provider.id)), ("ttl", "60"), ("delaySec", "30"),
+                                                     ("minSpacingSec", "300")]))
             #expect(r.status == .notFound)
             #expect(try await store.failoverSettings(pool: aPool.id, by: env.admin).providerId == nil)
             let map = String(buffer: try await c.execute(uri: "/fleet-map", method: .get, headers: h).body)

@@ -104,6 +104,22 @@ enum DashboardAssets {
               e.textContent = s < 120 ? s + " s ago" : Math.round(s / 60) + " min ago";
             });
           }
+          // A live update swaps a whole card; the control that had the keyboard focus in it gets
+          // it back in the new card (found by id, link or name), so a keyboard user is not thrown
+          // to the top of the page every heartbeat.
+          function focusKey(el) {
+            if (el.id) { return "#" + CSS.escape(el.id); }
+            var href = el.getAttribute("href");
+            if (href) { return el.tagName.toLowerCase() + '[href="' + CSS.escape(href) + '"]'; }
+            if (el.name) { return el.tagName.toLowerCase() + '[name="' + CSS.escape(el.name) + '"]'; }
+            return null;
+          }
+          function swap(old, n) {
+            var focused = document.activeElement;
+            var key = focused && focused !== document.body && old.contains(focused) ? focusKey(focused) : null;
+            old.replaceWith(n);
+            if (key) { var again = n.querySelector(key); if (again) { again.focus(); } }
+          }
           function fragment(html) {
             var t = document.createElement("template");
             t.innerHTML = html.trim();
@@ -124,7 +140,7 @@ enum DashboardAssets {
             es.addEventListener("member", function (e) {
               var d = JSON.parse(e.data);
               var old = document.querySelector('.member-card[data-member-id="' + d.id + '"]');
-              if (old) { var n = fragment(d.html); old.replaceWith(n); localTimes(n); ages(n); }
+              if (old) { var n = fragment(d.html); swap(old, n); localTimes(n); ages(n); }
             });
             es.addEventListener("job", function (e) {
               var d = JSON.parse(e.data);
@@ -133,13 +149,13 @@ enum DashboardAssets {
               if (!body) { return; }
               var n = fragment("<table><tbody>" + d.html + "</tbody></table>").querySelector("tr");
               var old = body.querySelector('tr.job-row[data-job-id="' + d.id + '"]');
-              if (old) { old.replaceWith(n); } else { body.insertBefore(n, body.firstChild); }
+              if (old) { swap(old, n); } else { body.insertBefore(n, body.firstChild); }
               localTimes(n);
             });
             es.addEventListener("failover", function (e) {
               var d = JSON.parse(e.data);
               var old = document.getElementById("traffic-flow");
-              if (old) { old.replaceWith(fragment(d.html)); }
+              if (old) { swap(old, fragment(d.html)); }
             });
             es.addEventListener("haproxy", function (e) {
               var d = JSON.parse(e.data);

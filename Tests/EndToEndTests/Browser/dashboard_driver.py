@@ -186,6 +186,19 @@ class Dashboard:
         what = what() if callable(what) else what
         raise ScenarioFailure(f"{what}: not within {timeout} s (last: {last!r}) on {self.path()}")
 
+    def click(self, css, timeout=10):
+        """Finds and clicks `css`, again if a live update replaced the element in between (the
+        overview's cards are swapped by server-sent events while a user looks at them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.find(css).click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() >= deadline:
+                    raise ScenarioFailure(f"{css}: replaced by live updates on every try for {timeout} s")
+                time.sleep(0.05)
+
     def submit(self, form_css, button_css="button[type=submit]"):
         """Submits a form with its own button, as a user would (accepting the confirmation the
         page's script may ask for), and waits for the next page."""

@@ -163,7 +163,7 @@ def make_active(d, c):
     standby_id = before[standby][0]
     standby_ip = next(m["ip"] for m in c["members"] if m["name"] == standby)
     d.result.update(promoted=standby_id, promotedIP=standby_ip, demoted=before[active][0])
-    d.find(f".member-card[data-member-name='{standby}'] a.make-active").click()
+    d.click(f".member-card[data-member-name='{standby}'] a.make-active")
     d.wait_until(lambda: d.path() == f"/pools/{pool}/members/{standby_id}/make-active", 20, "the confirmation page")
     d.remember()
     expect(d.status() == 200, f"confirmation page status {d.status()}")

@@ -174,8 +174,11 @@ struct MemberPage {
     struct FieldError: Error { let field: String; let message: String }
 
     static func jobRow(_ j: JobView, _ ui: DashboardState) -> String {
-        let progress = j.progressPercent.map { String(format: "%.0f %%", $0) + (j.progressMessage.map { " " + $0 } ?? "") }
-            ?? j.progressMessage ?? (j.error ?? "")
+        // A finished job shows how it ended, not the last progress its agent sent ("67 % waiting").
+        let progress = j.state.isTerminal
+            ? (j.error ?? (j.state == .completed ? (j.changed == false ? "done (unchanged)" : "done") : ""))
+            : j.progressPercent.map { String(format: "%.0f %%", $0) + (j.progressMessage.map { " " + $0 } ?? "") }
+                ?? j.progressMessage ?? ""
         return ui.render("jobRow", ["id": j.id, "memberId": j.memberId, "command": j.command, "state": j.state.rawValue,
                                     "progress": progress, "created": WebTime.fields(j.createdAt) as Any,
                                     "finished": WebTime.fields(j.finishedAt) as Any])

@@ -145,6 +145,8 @@ def jobs(d, c):
     d.wait_until(completed, 30, f"job {job_id}'s row to show completed (seen {seen})")
     expect(d.driver.execute_script("return window.__marker") == marker,
            "the page was reloaded while the job ran: the row did not update live")
+    ended = d.wait_for(f"tr.job-row[data-job-id='{job_id}'] .job-progress", what="the job's progress cell").text
+    expect(ended.startswith("done"), f"a completed job's progress cell says {ended!r}, not how it ended")
     d.driver.execute_script("document.querySelector('#job-timeline').scrollIntoView({block: 'center'})")
     d.screenshot("job-timeline")
     d.check_console()

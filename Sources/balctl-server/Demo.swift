@@ -43,6 +43,8 @@ struct Demo: AsyncParsableCommand {
             say("• admin account created; API token (shown once): \(issued.token)")
         }
         guard let admin = try await server.store.adminOperator() else { throw ValidationError("no admin account") }
+        // The dashboard's first user, as `serve` makes it on a fresh data directory (shown once).
+        let webPassword = try await server.store.bootstrapAdminWebUserIfNeeded(hasher: server.dashboard.hasher)
 
         // Pool and member (a re-run reuses them and rotates the member's secret).
         var pool: PoolView
@@ -96,6 +98,7 @@ struct Demo: AsyncParsableCommand {
         say("""
 
             The control plane keeps serving at \(base) with the demo agent heartbeating.
+            Dashboard:    \(base)/ — \(webPassword.map { "sign in as 'admin' with password \($0) (shown once)" } ?? "sign in as 'admin' (its password was shown on the first run; balctl users add makes others)")
             Try the CLI:  BALCTL_SERVER=\(base) BALCTL_CA_FILE=\(tls.caCert) BALCTL_TOKEN=<admin token> balctl members list
             Press Ctrl-C to stop.
             """)

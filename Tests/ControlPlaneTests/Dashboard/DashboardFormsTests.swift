@@ -257,3 +257,38 @@ struct DashboardFailoverFormTests {
         }
     }
 }
+
+@Suite("Dashboard fleet map", .timeLimit(.minutes(2)))
+struct DashboardFleetMapTests {
+    typealias P = DashboardPageTests
+
+    @Test("a location set on the Settings tab plots the member on the world outline (equirectangular); bad values are refused beside the field")
+    func plotsMembersWithALocation() async throws {
+        let env = try await DashboardFormsEnv()
+        try await env.server.application().test(.router) { c in
+            let (cookie, csrf) = try await P.signIn(c, "ops")
+            let h: HTTPFields = P.formHeaders + [.cookie: cookie]
+            let empty = try await c.execute(uri: "/fleet-map", method: .get, headers: [.cookie: cookie])
+            P.checkPage(empty, "fleet map")
+            #expect(!String(buffer: empty.body).contains("class=\"map-member\""))
+            #expect(String(buffer: empty.body).contains("No member has a geo location yet"))
+
+            // Amsterdam: x = lon + 180, y = 90 − lat in the 360 × 180 view box.
+            let set = try await c.execute(uri: env.base + "/geo", method: .post, headers: h,
+                                          body: P.form([("csrf", csrf), ("lat", "52.37"), ("lon", "4.90")]))
+            #expect(set.status == .seeOther)
+            let map = String(buffer: try await c.execute(uri: "/fleet-map", method: .get, headers: [.cookie: cookie]).body)
+            #expect(map.contains("<circle class=\"map-member\" data-member-id=\"\(env.member.member.id)\" cx=\"184.90\" cy=\"37.63\""), "\(map)")
+            #expect(map.contains("lb-1") && !map.contains("data-member-id=\"\(env.other.member.id)\""))
+
+            for (lat, lon) in [("91", "0"), ("0", "181"), ("nan", "0"), ("x", "1")] {
+                let bad = try await c.execute(uri: env.base + "/geo", method: .post, headers: h, body: P.form([("csrf", csrf), ("lat", lat), ("lon", lon)]))
+                #expect(bad.status == .badRequest, "\(lat),\(lon)")
+                let html = String(buffer: bad.body)
+                #expect(html.contains("value=\"\(lat)\"") && html.contains("class=\"error field-error\""), "\(lat),\(lon): the typed value is kept and the reason shown")
+            }
+            let still = String(buffer: try await c.execute(uri: "/fleet-map", method: .get, headers: [.cookie: cookie]).body)
+            #expect(still.contains("cx=\"184.90\" cy=\"37.63\""))
+        }
+    }
+}

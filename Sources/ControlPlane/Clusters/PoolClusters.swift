@@ -1,3 +1,4 @@
+import Foundation
 import BalctlProtocol
 import SQLEngine
 
@@ -15,6 +16,9 @@ extension Store {
                 """, arguments: [pool, op.accountID])
             return rows.compactMap { row in
                 let text: String = row["report"]
+                // Most reports have no Galera entry: skip the parse for them (the dashboard's
+                // overview asks for every pool it shows).
+                guard text.contains("\"galera\"") else { return nil }
                 guard let tree = try? JSONTree.parse(text), let galera = tree["stacks"]?["galera"] else { return nil }
                 let received: Double = row["received_at"]
                 return GaleraPoolEvaluation.Member(id: row["id"], hostname: row["hostname"], galera: galera,

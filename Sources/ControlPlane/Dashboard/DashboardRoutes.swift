@@ -117,12 +117,15 @@ struct DashboardRoutes {
             let (pool, member) = try await poolMember(c, s)
             throw DashboardRedirect(location: "/pools/\(pool.id)/members/\(member.id)/control")
         }
-        authed.get("pools/:pool/members/:member/:tab") { _, c in
+        authed.get("pools/:pool/members/:member/:tab") { request, c in
             let s = try c.requireWebSession()
             let (pool, member) = try await poolMember(c, s)
             let tab = c.parameters.get("tab") ?? ""
             let page = MemberPage(server: server, session: s, pool: pool, member: member)
-            return try await layout(s, "\(member.hostname) · \(tab)", try await page.render(tab: tab), pool: pool.id)
+            // `?command=` preselects the job form's command (the stack tabs' "Run…" links); an
+            // unknown one just selects nothing.
+            let values: [String: Any] = request.uri.queryParameters.get("command").map { ["command": String($0.prefix(128))] } ?? [:]
+            return try await layout(s, "\(member.hostname) · \(tab)", try await page.render(tab: tab, values: values), pool: pool.id)
         }
         authed.post("pools/:pool/members/:member/:tab") { _, c in
             let s = try c.requireWebSession()

@@ -32,7 +32,7 @@ public final class DashboardState: Sendable {
             ("tabControl", t.tabControl), ("tabStack", t.tabStack), ("tabStatus", t.tabStatus), ("tabJobs", t.tabJobs),
             ("jobRow", t.jobRow), ("tabRestore", t.tabRestore), ("tabRecipes", t.tabRecipes), ("tabMonitoring", t.tabMonitoring),
             ("tabSettings", t.tabSettings), ("fleetMap", t.fleetMap), ("account", t.account),
-            ("confirmAction", t.confirmAction),
+            ("confirmAction", t.confirmAction), ("tabStackReadout", t.tabStackReadout), ("clusterView", t.clusterView),
         ]
         for (name, text) in all {
             // The templates are part of the binary: one that does not parse is a build defect.

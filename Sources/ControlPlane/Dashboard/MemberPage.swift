@@ -18,11 +18,33 @@ struct MemberPage {
         ("restore", "Restore Backups"), ("recipes", "Recipes"), ("monitoring", "Monitoring"), ("settings", "Settings"),
     ]
 
+    /// Stacks shown on a fixed tab (Security: firewall, SSH; Status: HAProxy — the docs keep a
+    /// dedicated HAProxy tab hidden) get no stack tab of their own.
+    static let stacksOnFixedTabs: Set<String> = ["firewall", "ssh", "haproxy"]
+    static let stackTabPrefix = "stack-"
+
+    /// The member's stack tabs ("each member's tabs reflect its OS"): one per stack its latest
+    /// heartbeat reports, in name order.
+    static func stackTabs(_ report: HostReport?) -> [String] {
+        (report?.stacks.keys.sorted() ?? []).filter { !stacksOnFixedTabs.contains($0) }
+    }
+
     func render(tab: String, values: [String: Any] = [:], notice: String? = nil) async throws -> String {
-        guard Self.tabs.contains(where: { $0.0 == tab }) else { throw ControlPlaneError.notFound("no tab '\(tab.prefix(32))'") }
+        let isStackTab = tab.hasPrefix(Self.stackTabPrefix)
+        guard isStackTab || Self.tabs.contains(where: { $0.0 == tab }) else { throw ControlPlaneError.notFound("no tab '\(tab.prefix(32))'") }
         var v: [String: Any] = ["poolID": pool.id, "memberID": member.id, "csrf": session.csrf]
         let report = try await store.latestReport(member: member.id, by: op)
-        switch tab {
+        let stackTabs = Self.stackTabs(report?.report)
+        if isStackTab {
+            let name = String(tab.dropFirst(Self.stackTabPrefix.count))
+            guard stackTabs.contains(name), let entry = report?.report.stacks[name] else {
+                throw ControlPlaneError.notFound("this member reports no stack '\(name.prefix(32))'")
+            }
+            v.merge(try await stackTabValues(name, entry, receivedAt: report!.receivedAt)) { $1 }
+        }
+        switch isStackTab ? "stack" : tab {
+        case "stack":
+            break
         case "control":
             var facts: [[String: Any]] = []
             if let r = report?.report {
@@ -32,6 +54,12 @@ struct MemberPage {
                          ("Stacks", r.stacks.keys.sorted().joined(separator: ", "))].map { ["k": $0.0, "v": $0.1] }
             }
             v["facts"] = facts
+            // What a plugin said about itself when it stayed hidden (its stack is absent here).
+            let hidden = (report?.report.hiddenStacks ?? [:]).sorted { $0.key < $1.key }.prefix(32).map {
+                ["name": String($0.key.prefix(32)), "reason": StackReadout.clip($0.value)]
+            }
+            v["hiddenStacks"] = hidden
+            v["hasHiddenStacks"] = !hidden.isEmpty
         case "security", "status":
             if tab == "security" {
                 v["heading"] = "Firewall and SSH"
@@ -81,12 +109,36 @@ struct MemberPage {
             for k in ["hostnameError", "allowedError", "geoError", "installCommand"] { v[k] = values[k] }
         }
         v.merge(try await formValues(tab: tab, values: values)) { $1 }
-        let tabHTML = ui.render(Self.template(tab), v)
+        let tabHTML = ui.render(isStackTab ? "tabStackReadout" : Self.template(tab), v)
+        // Stack tabs sit after Status, where the docs put the per-stack workspaces.
+        var tabs = Self.tabs
+        let at = (tabs.firstIndex { $0.0 == "status" } ?? 0) + 1
+        tabs.insert(contentsOf: stackTabs.map { (Self.stackTabPrefix + $0, StackReadout.label($0)) }, at: at)
         return ui.render("memberFrame", [
             "poolID": pool.id, "poolName": pool.name, "memberID": member.id, "member": ["hostname": member.hostname],
             "notice": notice as Any, "tab": tabHTML,
-            "tabs": Self.tabs.map { ["key": $0.0, "label": $0.1, "current": $0.0 == tab] as [String: Any] },
+            "tabs": tabs.map { ["key": $0.0, "label": $0.1, "current": $0.0 == tab] as [String: Any] },
         ])
+    }
+
+    /// A stack tab: what the plugin reported, its commands (each a link to the job form with the
+    /// command chosen), and for Galera the pool's view of the cluster this node is in.
+    func stackTabValues(_ name: String, _ entry: JSONValue, receivedAt: Double) async throws -> [String: Any] {
+        let (rows, omitted) = StackReadout.rows(entry)
+        let commands = server.catalogue.infos.filter { $0.stack == name }
+        var v: [String: Any] = [
+            "hasStackCommands": !commands.isEmpty, "stackName": name, "stackLabel": StackReadout.label(name), "received": WebTime.fields(receivedAt) as Any,
+            "rows": rows.map { ["k": $0.key, "v": $0.value] }, "omitted": (omitted > 0 ? omitted : nil) as Any,
+            "stackCommands": commands.map {
+                ["id": $0.id, "summary": $0.summary, "parameters": $0.parameters] as [String: Any]
+            },
+        ]
+        if name == "galera" {
+            let view = try await store.poolClusters(pool.id, by: op)
+            let mine = view.galera.filter { $0.nodes.contains { $0.memberId == member.id } }
+            v["clusterView"] = OverviewPage.clusterView(PoolClustersView(poolId: view.poolId, galera: mine, warnings: view.warnings), ui)
+        }
+        return v
     }
 
     static func template(_ tab: String) -> String {

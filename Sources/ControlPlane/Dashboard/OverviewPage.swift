@@ -50,8 +50,27 @@ struct OverviewPage {
             "kpis": d.kpis.map { ["key": $0.key, "label": $0.label, "value": $0.value] },
             "trafficFlow": trafficFlow(d, ui),
             "cards": d.members.map { ["html": card($0, d, ui)] },
+            "clusterView": clusterView(try await server.store.poolClusters(id, by: op), ui) as Any,
         ])
         return OverviewPage(poolID: d.pool.id, poolName: d.pool.name, html: html)
+    }
+
+    /// The pool's Galera clusters, or nil when no member reports one (most pools).
+    static func clusterView(_ view: PoolClustersView, _ ui: DashboardState) -> String? {
+        guard !view.galera.isEmpty || !view.warnings.isEmpty else { return nil }
+        func text(_ x: Int?) -> String { x.map(String.init) ?? "–" }
+        return ui.render("clusterView", [
+            "poolWarnings": view.warnings,
+            "clusters": view.galera.map { c -> [String: Any] in
+                ["uuid": c.clusterStateUUID ?? "(none reported)", "status": c.status,
+                 "statusClass": c.status == "healthy" ? "ready-ok" : "ready-bad", "warnings": c.warnings,
+                 "nodes": c.nodes.map { n -> [String: Any] in
+                     ["id": n.memberId, "poolID": view.poolId, "hostname": n.hostname, "up": n.up ? "up" : "down",
+                      "size": text(n.clusterSize), "component": n.clusterStatus ?? "–", "state": n.localState ?? "–",
+                      "conf": text(n.confID), "age": n.reportAgeSec.map { "\(Int($0)) s ago" } ?? "–"]
+                 }]
+            },
+        ])
     }
 
     static func trafficFlow(_ d: Data, _ ui: DashboardState) -> String {

@@ -79,7 +79,7 @@ struct DashboardBrowserTests {
         #expect(probes.isEmpty, "refused posts queued jobs: \(probes.map(\.id))")
     }
 
-    @Test("every page of the contract: 200, HTML at most 200 KB, the CSP and security headers, no console violation, no Swift optional printed by a template; assets served")
+    @Test("every page of the contract: 200, HTML at most 200 KB, the CSP and security headers, no console violation, no Swift optional printed by a template; assets served; no page wider than a 360 px phone")
     func everyPage() async throws {
         let run = try await world.browse("pages")
         try run.requirePassed()

@@ -317,6 +317,11 @@ def pages(d, c):
     confirm = urllib.parse.urlsplit(d.find("a.make-active").get_attribute("href")).path
     paths = ["/pools", f"/pools/{pool}", f"/pools/{pool}/failover", f"/pools/{pool}/cut", confirm, "/fleet-map"]
     paths += [member_path(c, member, t) for t in TABS]
+    # The stack tabs this member's heartbeat gives it (one per reported stack beyond the fixed tabs).
+    d.get(member_path(c, member, "control"))
+    stack_tabs = [a.get_attribute("data-tab") for a in d.find_all("nav.tabs a[data-tab^='stack-']")]
+    log(f"stack tabs: {stack_tabs}")
+    paths += [member_path(c, member, t) for t in stack_tabs]
     assets = set()
     missing, bad = [], set()
     for p in paths:
@@ -343,8 +348,39 @@ def pages(d, c):
         if status != 200:
             missing.append(f"asset {a}: {status}")
     d.check_pages([p for p in paths if p not in bad], rendering=True)
+    narrow = narrow_pages(d, [p for p in paths if p not in bad])
     expect(not missing, "pages missing or wrong:\n  " + "\n  ".join(missing))
+    expect(not narrow, "pages wider than a 360 px phone:\n  " + "\n  ".join(narrow))
     return {"pages": len(paths), "assets": sorted(assets)}
+
+
+def narrow_pages(d, paths, width=360):
+    """Readable at 360 px: with a phone's viewport (Chromium's device emulation, as its DevTools
+    do it), no page is wider than the screen — wide tables scroll inside their own box instead.
+    Returns the pages that overflow, with the widest elements that stick out."""
+    d.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                             {"width": width, "height": 780, "deviceScaleFactor": 1, "mobile": True})
+    overflowing = []
+    try:
+        for p in paths:
+            d.get(p, expect_status=None)
+            scroll = d.driver.execute_script(
+                "return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+            if scroll > width:
+                culprits = d.driver.execute_script("""
+                    var w = arguments[0], out = [];
+                    document.querySelectorAll('body *').forEach(function (e) {
+                      var r = e.getBoundingClientRect();
+                      if (r.right > w + 1 && out.length < 3) { out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ' + Math.round(r.right)); }
+                    });
+                    return out;""", width)
+                overflowing.append(f"{p}: {scroll} px wide ({', '.join(culprits)})")
+            if p.endswith("/jobs"):
+                d.screenshot("member-jobs-360px")
+        log(f"{len(paths)} pages at {width} px: {len(overflowing)} wider than the screen")
+    finally:
+        d.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return overflowing
 
 
 def rate_limit(d, c):

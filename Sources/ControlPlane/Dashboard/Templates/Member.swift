@@ -23,6 +23,25 @@ extension DashboardTemplates {
         {{/hostOps}}
         </div>
         <p class="muted">Each queues a job; its result shows on the <a href="/pools/{{poolID}}/members/{{memberID}}/jobs">Cron &amp; Jobs</a> tab. Install and reboot ask first.</p>
+        {{#hasHiddenStacks}}<h2>Stacks not on this host</h2>
+        <dl class="facts" id="hidden-stacks">{{#hiddenStacks}}<dt>{{name}}</dt><dd>{{reason}}</dd>{{/hiddenStacks}}</dl>{{/hasHiddenStacks}}
+        """
+
+    /// A stack's own tab: the plugin's heartbeat entry as rows, its commands, and (Galera) the
+    /// pool's view of the cluster.
+    static let tabStackReadout = """
+        <h2>{{stackLabel}}</h2>
+        <p class="muted">As the latest heartbeat reported it{{#received}} ({{> time}}){{/received}}.</p>
+        {{{clusterView}}}
+        <table class="readout" id="stack-readout" data-stack="{{stackName}}"><tbody>
+        {{#rows}}<tr><th scope="row">{{k}}</th><td>{{v}}</td></tr>
+        {{/rows}}</tbody></table>
+        {{#omitted}}<p class="muted">{{omitted}} more values not shown (see <code>balctl members show {{memberID}}</code>).</p>{{/omitted}}
+        <h2>Commands</h2>
+        {{^stackCommands}}<p>This control plane's catalogue lists no commands for this stack.</p>{{/stackCommands}}
+        {{#hasStackCommands}}<table id="stack-commands"><thead><tr><th scope="col">Command</th><th scope="col">What it does</th><th scope="col">Parameters</th><th scope="col">Run</th></tr></thead><tbody>
+        {{#stackCommands}}<tr data-command="{{id}}"><td><code>{{id}}</code></td><td>{{summary}}</td><td>{{parameters}}</td><td><a href="/pools/{{poolID}}/members/{{memberID}}/jobs?command={{id}}#enqueue-job">Run…</a></td></tr>
+        {{/stackCommands}}</tbody></table>{{/hasStackCommands}}
         """
 
     static let tabStack = """

@@ -22,6 +22,22 @@ extension DashboardTemplates {
         {{#cards}}{{{html}}}{{/cards}}
         </section>
         </div>
+        {{#clusterView}}<h2>Database clusters</h2>{{{clusterView}}}{{/clusterView}}
+        """
+
+    /// Galera clusters as the pool's members report them (`GET /api/v1/pools/{pool}/clusters`):
+    /// one block per cluster state UUID, its status, warnings and nodes.
+    static let clusterView = """
+        <section class="clusters" aria-label="Database clusters">
+        {{#poolWarnings}}<p class="warning" role="alert">{{.}}</p>{{/poolWarnings}}
+        {{#clusters}}<div class="cluster card" data-cluster="{{uuid}}">
+        <h3>Galera cluster <code>{{uuid}}</code>: <span class="cluster-status {{statusClass}}">{{status}}</span></h3>
+        {{#warnings}}<p class="warning" role="alert">{{.}}</p>{{/warnings}}
+        <table class="cluster-nodes"><thead><tr><th scope="col">Member</th><th scope="col">MariaDB</th><th scope="col">Size</th><th scope="col">Component</th><th scope="col">State</th><th scope="col">Conf</th><th scope="col">Report</th></tr></thead><tbody>
+        {{#nodes}}<tr class="cluster-node" data-member-id="{{id}}"><td><a href="/pools/{{poolID}}/members/{{id}}/stack-galera">{{hostname}}</a></td><td>{{up}}</td><td>{{size}}</td><td>{{component}}</td><td>{{state}}</td><td>{{conf}}</td><td>{{age}}</td></tr>
+        {{/nodes}}</tbody></table>
+        </div>{{/clusters}}
+        </section>
         """
 
     static let trafficFlow = """

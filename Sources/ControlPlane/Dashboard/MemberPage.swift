@@ -25,8 +25,14 @@ struct MemberPage {
 
     /// The member's stack tabs ("each member's tabs reflect its OS"): one per stack its latest
     /// heartbeat reports, in name order.
+    /// Only names that are safe as a URL path segment and short get a tab (the names come from
+    /// the agent), at most 16 of them.
     static func stackTabs(_ report: HostReport?) -> [String] {
-        (report?.stacks.keys.sorted() ?? []).filter { !stacksOnFixedTabs.contains($0) }
+        let tabs = (report?.stacks.keys.sorted() ?? []).filter { name in
+            !stacksOnFixedTabs.contains(name) && (1...32).contains(name.utf8.count)
+                && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F || $0 == 0x2D }
+        }
+        return Array(tabs.prefix(16))
     }
 
     func render(tab: String, values: [String: Any] = [:], notice: String? = nil) async throws -> String {

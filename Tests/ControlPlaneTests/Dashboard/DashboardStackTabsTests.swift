@@ -46,17 +46,20 @@ struct DashboardStackTabsTests {
                                 "databases": .array([.string("shop"), .string("wp")])]),
             "galera": Self.galera(size: 2, status: "Primary", state: "Synced"),
             "firewall": .object(["backend": .string("ufw")]),
+            "../x?y": .object([:]), "Upper": .object([:]), String(repeating: "a", count: 33): .object([:]),
         ], hidden: ["openlitespeed": "OpenLiteSpeed is not installed: no /usr/local/lsws/bin/lshttpd"])
         try await env.server.application().test(.router) { c in
             let (cookie, _) = try await P.signIn(c, "ops")
             let control = try await c.execute(uri: env.base + "/control", method: .get, headers: [.cookie: cookie])
             P.checkPage(control, "control tab")
             let html = String(buffer: control.body)
-            // Stack tabs after Status, in name order; none for firewall (Security) or haproxy (Status).
+            // Stack tabs after Status, in name order; none for firewall (Security) or haproxy (Status),
+            // none for names that are not a plain lowercase path segment of ≤ 32 bytes.
             let nav = try #require(html.firstMatch(of: /<nav class="tabs" aria-label="Member">(?s)(.*?)<\/nav>/)?.output.1)
             let keys = nav.matches(of: /data-tab="([a-z-]+)"/).map { String($0.output.1) }
             #expect(keys == ["control", "security", "status", "stack-galera", "stack-mariadb", "jobs", "restore", "recipes", "monitoring", "settings"])
             #expect(nav.contains(">MariaDB</a>") && nav.contains(">Galera</a>"))
+            #expect(nav.matches(of: /data-tab=/).count == keys.count, "no tab for ../x?y, Upper or a 33-byte name: \(nav)")
             // The reason a plugin hid itself is shown, escaped.
             #expect(html.contains("<dt>openlitespeed</dt><dd>OpenLiteSpeed is not installed: no /usr/local/lsws/bin/lshttpd</dd>"))
 

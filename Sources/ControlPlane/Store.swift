@@ -548,6 +548,12 @@ public final class Store: Sendable {
                     lon REAL NOT NULL);
                 """))
         }
+        m.register("v14: snapshot part versions") { db in
+            // Issue 14's red team: each upload of a part is stored under a name of its own and
+            // the catalog says which one is the part, so a late PUT cannot overwrite bytes a
+            // committed snapshot points at. '' is the bare name of parts stored before this.
+            try db.execute(sql: "ALTER TABLE snapshot_parts ADD COLUMN version TEXT NOT NULL DEFAULT ''")
+        }
         return m
     }
 }

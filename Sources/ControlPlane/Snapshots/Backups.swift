@@ -137,6 +137,8 @@ public struct Backups: Sendable {
             throw ControlPlaneError.badRequest("part \(index) does not match its \(SnapshotWire.hashHeader) (\(claimed.prefix(16))…): damaged in transit, not stored")
         }
         let part = SnapshotPart(index: index, size: Int64(bytes.count), sha256: sha)
+        let version = SnapshotObject.newVersion()
+        let object = SnapshotObject.part(kind: kind, index: index, version: version)
         let row = try await store.db.read { db -> Row in
             guard let row = try Self.fetch(db, id), row.view.memberId == member.memberID else {
                 throw ControlPlaneError.notFound("no snapshot \(id) of this member")
@@ -150,30 +152,46 @@ public struct Backups: Sendable {
             }
             return row
         }
-        do { try await objects.put(kind == "data" ? .data(index) : .manifest(index), at: row.location, bytes: bytes) } catch {
+        // Under a new name: whatever happens next, no bytes the catalog points at are touched.
+        do { try await objects.put(object, at: row.location, bytes: bytes) } catch {
             throw ControlPlaneError(.unavailable, "the snapshot store cannot take the part: \(error)")
         }
         // Checked again where it counts: the read above lets parallel uploads all see the same
         // usage (an agent sending parts concurrently stored past the quota), and the snapshot may
-        // have been committed, reaped or deleted meanwhile. A refused part's bytes stay under the
-        // snapshot's prefix, uncatalogued, until the snapshot is deleted or reaped.
-        try await store.db.write { db in
-            guard let now = try Self.fetch(db, id), now.view.memberId == member.memberID, now.view.state == "uploading" else {
-                throw ControlPlaneError.conflict("snapshot \(id) is no longer uploading")
+        // have been committed, reaped or deleted meanwhile — then this upload's object goes.
+        let replaced: SnapshotObject?
+        do {
+            replaced = try await store.db.write { db -> SnapshotObject? in
+                guard let now = try Self.fetch(db, id), now.view.memberId == member.memberID, now.view.state == "uploading" else {
+                    throw ControlPlaneError.conflict("snapshot \(id) is no longer uploading")
+                }
+                let old = try SQLRow.fetchOne(db, sql: "SELECT size, version FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
+                                              arguments: [id, kind, index])
+                let previous: Int64 = old?["size"] ?? 0
+                if let quota = try Self.quota(db, account: row.view.accountId) {
+                    let used = try Self.usedBytes(db, account: row.view.accountId)
+                    guard used - previous + part.size <= quota else { throw Self.quotaRefusal(used: used, adding: part.size - previous, quota: quota) }
+                }
+                try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?", arguments: [id, kind, index])
+                try db.execute(sql: "INSERT INTO snapshot_parts(snapshot_id, kind, idx, size, sha256, version) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [id, kind, index, part.size, part.sha256, version])
+                try db.execute(sql: "UPDATE snapshots SET bytes = (SELECT COALESCE(SUM(size), 0) FROM snapshot_parts WHERE snapshot_id = ?) WHERE id = ?",
+                               arguments: [id, id])
+                return old.map { Self.object(kind: kind, index: index, version: $0["version"]) } ?? nil
             }
-            let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
-                                              arguments: [id, kind, index]) ?? 0
-            if let quota = try Self.quota(db, account: row.view.accountId) {
-                let used = try Self.usedBytes(db, account: row.view.accountId)
-                guard used - previous + part.size <= quota else { throw Self.quotaRefusal(used: used, adding: part.size - previous, quota: quota) }
-            }
-            try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?", arguments: [id, kind, index])
-            try db.execute(sql: "INSERT INTO snapshot_parts(snapshot_id, kind, idx, size, sha256) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, kind, index, part.size, part.sha256])
-            try db.execute(sql: "UPDATE snapshots SET bytes = (SELECT COALESCE(SUM(size), 0) FROM snapshot_parts WHERE snapshot_id = ?) WHERE id = ?",
-                           arguments: [id, id])
+        } catch {
+            try? await objects.delete(object, at: row.location)
+            throw error
         }
+        // The upload it replaced (a retry of the same part): no catalog entry points at it now.
+        if let replaced, replaced != object { try? await objects.delete(replaced, at: row.location) }
         return part
+    }
+
+    /// The stored object of a catalogued part; nil for a version the catalog should never hold.
+    static func object(kind: String, index: Int, version: String) -> SnapshotObject? {
+        guard version.isEmpty || SnapshotObject.isValidVersion(version) else { return nil }
+        return .part(kind: kind, index: index, version: version)
     }
 
     /// The agent's complete list must be exactly what is stored (parts past it, from an earlier
@@ -182,9 +200,10 @@ public struct Backups: Sendable {
         try requireAvailable()
         guard !req.data.isEmpty, !req.manifest.isEmpty else { throw ControlPlaneError.badRequest("a snapshot has at least one data and one manifest part") }
         guard req.entries >= 0, req.sourceBytes >= 0 else { throw ControlPlaneError.badRequest("entries and sourceBytes must not be negative") }
-        // Parts past the list (an earlier attempt made more) leave the catalog here; their bytes
-        // stay under the snapshot's prefix until the snapshot is deleted, which removes them all.
-        let row = try await store.db.write { db -> Row in
+        // Parts past the list (an earlier attempt made more) leave the catalog here, and their
+        // objects the store once it is committed.
+        let (row, unlisted) = try await store.db.write { db -> (Row, [SnapshotObject]) in
+            var unlisted: [SnapshotObject] = []
             guard let row = try Self.fetch(db, id), row.view.memberId == member.memberID, row.view.jobId == req.jobId else {
                 throw ControlPlaneError.notFound("no snapshot \(id) of job \(req.jobId) for this member")
             }
@@ -203,14 +222,19 @@ public struct Backups: Sendable {
                         throw ControlPlaneError.conflict("\(kind) part \(part.index) is not stored as listed (size \(part.size), \(part.sha256.prefix(12))…): upload it first")
                     }
                 }
+                for r in try SQLRow.fetchAll(db, sql: "SELECT idx, version FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx >= ?",
+                                             arguments: [id, kind, listed.count]) {
+                    if let o = Self.object(kind: kind, index: Int(r["idx"] as Int64), version: r["version"]) { unlisted.append(o) }
+                }
                 try db.execute(sql: "DELETE FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx >= ?", arguments: [id, kind, listed.count])
             }
             try db.execute(sql: """
                 UPDATE snapshots SET state = 'complete', completed_at = ?, entries = ?, source_bytes = ?,
                     bytes = (SELECT COALESCE(SUM(size), 0) FROM snapshot_parts WHERE snapshot_id = ?) WHERE id = ?
                 """, arguments: [now(), req.entries, req.sourceBytes, id, id])
-            return try Self.fetch(db, id)!
+            return (try Self.fetch(db, id)!, unlisted)
         }
+        for o in unlisted { try? await objects.delete(o, at: row.location) }
         await applyRetention(member: row.view.memberId)
         return try await store.db.read { try Self.withParts($0, row) }
     }
@@ -249,7 +273,13 @@ public struct Backups: Sendable {
     func agentPart(_ id: String, kind: String, index: Int, member: AgentIdentity) async throws -> [UInt8] {
         guard kind == "data" || kind == "manifest" else { throw ControlPlaneError.notFound("no such part kind '\(kind)'") }
         let row = try await agentView(id, member: member)
-        let object: SnapshotObject = kind == "data" ? .data(index) : .manifest(index)
+        let version = try await store.db.read { db in
+            try String.fetchOne(db, sql: "SELECT version FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
+                                arguments: [id, kind, index])
+        }
+        guard let version, let object = Self.object(kind: kind, index: index, version: version) else {
+            throw ControlPlaneError.notFound("snapshot \(id) has no \(kind) part \(index)")
+        }
         do { return try await objects.get(object, at: row.location) } catch {
             if error.kind == .notFound { throw ControlPlaneError.notFound("\(object) of snapshot \(id) is missing from the store") }
             throw ControlPlaneError(.unavailable, "the snapshot store cannot serve \(object): \(error)")

@@ -60,6 +60,16 @@ public struct FilesystemSnapshotStore: SnapshotStore {
         }
     }
 
+    public func delete(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError) {
+        let path = directory(location)[2] + "/" + object.name
+        try await runBlocking { () throws(SnapshotStoreError) in
+            // unlink removes a name, never what a link points at.
+            if unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR {
+                throw SnapshotStoreError(.unavailable, "snapshot store: cannot remove \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     public func deleteAll(at location: SnapshotLocation) async throws(SnapshotStoreError) {
         let dir = directory(location)[2]
         try await runBlocking { () throws(SnapshotStoreError) in

@@ -187,6 +187,13 @@ public struct S3SnapshotStore: SnapshotStore {
         return r.body
     }
 
+    public func delete(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError) {
+        // DeleteObject answers 204 whether or not the key existed.
+        let key = key(object, at: location)
+        let r = try await send("DELETE", key: key, body: nil, what: "DELETE \(key)")
+        guard (200..<300).contains(r.status) || r.status == 404 else { throw failure(r, "DELETE \(key)") }
+    }
+
     public func deleteAll(at location: SnapshotLocation) async throws(SnapshotStoreError) {
         let prefix = keyPrefix + location.prefix
         let keys = try await listKeys(prefix: prefix)

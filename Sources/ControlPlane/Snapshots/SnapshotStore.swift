@@ -22,15 +22,43 @@ public struct SnapshotLocation: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The objects of one snapshot: data parts and manifest parts, numbered from 0.
-public enum SnapshotObject: Sendable, Hashable, CustomStringConvertible {
+public indirect enum SnapshotObject: Sendable, Hashable, CustomStringConvertible {
     case data(Int)
     case manifest(Int)
+    /// One upload of a part under a name of its own ("data-000003.9f0c…"): an upload never
+    /// overwrites bytes the catalog points at, so a late or repeated PUT (an earlier attempt's,
+    /// one racing the commit) cannot change a snapshot after the fact. The catalog records which
+    /// version is the part; snapshots stored before versions existed use the bare name.
+    case version(SnapshotObject, String)
 
-    /// "data-000000", "manifest-000003": fixed width so a listing sorts in order.
+    /// The part `index` of `kind` ("data" or "manifest"), `version` "" for the bare name.
+    public static func part(kind: String, index: Int, version: String) -> SnapshotObject {
+        let base: SnapshotObject = kind == "data" ? .data(index) : .manifest(index)
+        return version.isEmpty ? base : .version(base, version)
+    }
+
+    /// A fresh version tag: 16 lowercase hex characters.
+    public static func newVersion() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<8).map { _ in String(UInt8.random(in: 0...255, using: &g), radix: 16) }
+            .map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+    }
+
+    /// 1–32 lowercase hex characters: what `newVersion` makes (the catalog is ours, but a name
+    /// becomes a file name and an S3 key, so it is checked where it is used).
+    public static func isValidVersion(_ v: String) -> Bool {
+        (1...32).contains(v.utf8.count) && v.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// "data-000000", "manifest-000003": fixed width so a listing sorts in order;
+    /// "data-000003.9f0c…" for a version.
     public var name: String {
         switch self {
         case .data(let i): return "data-" + Self.pad(i)
         case .manifest(let i): return "manifest-" + Self.pad(i)
+        case .version(let base, let v):
+            precondition(Self.isValidVersion(v), "a part version is lowercase hex")
+            return base.name + "." + v
         }
     }
     public var description: String { name }
@@ -59,6 +87,8 @@ public protocol SnapshotStore: Sendable {
     func put(_ object: SnapshotObject, at location: SnapshotLocation, bytes: [UInt8]) async throws(SnapshotStoreError)
     /// The object's bytes; `.notFound` when it is not there.
     func get(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError) -> [UInt8]
+    /// Remove one object (a missing one is not an error).
+    func delete(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError)
     /// Remove every object of the snapshot (a missing snapshot is not an error).
     func deleteAll(at location: SnapshotLocation) async throws(SnapshotStoreError)
 }

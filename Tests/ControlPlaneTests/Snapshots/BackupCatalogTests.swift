@@ -18,9 +18,10 @@ struct BackupCatalogTests {
         let member: MemberEnrollment
         var agent: AgentIdentity { AgentIdentity(memberID: member.member.id, hostname: member.member.hostname) }
 
-        init() async throws {
+        /// `wrap` puts a test double in front of the filesystem store (e.g. one that holds a PUT).
+        init(wrap: (FilesystemSnapshotStore) -> any SnapshotStore = { $0 }) async throws {
             f = try await Fixture()
-            backups = Backups(store: f.store, objects: try FilesystemSnapshotStore(root: f.dir.appendingPathComponent("snapshots").path))
+            backups = Backups(store: f.store, objects: wrap(try FilesystemSnapshotStore(root: f.dir.appendingPathComponent("snapshots").path)))
             member = try await f.member().enrollment
             try await f.beat(member, commands: BackupCatalogTests.commands)
         }

@@ -317,6 +317,30 @@ struct S3SnapshotStoreTests {
         }
     }
 
+    @Test("versioned parts: each version is its own object; delete removes one and leaves its siblings; deleting a missing one is fine",
+          arguments: S3Fixture.StoreKind.allCases)
+    func versionsAndDelete(_ kind: S3Fixture.StoreKind) async throws {
+        try await S3Fixture.withStore(kind) { store, _ in
+            let loc = S3Fixture.newLocation()
+            let v1 = SnapshotObject.part(kind: "data", index: 0, version: SnapshotObject.newVersion())
+            let v2 = SnapshotObject.part(kind: "data", index: 0, version: SnapshotObject.newVersion())
+            try await store.put(v1, at: loc, bytes: [1])
+            try await store.put(v2, at: loc, bytes: [2])
+            try await store.put(.data(0), at: loc, bytes: [3])
+            #expect(try await store.get(v1, at: loc) == [1])
+            #expect(try await store.get(v2, at: loc) == [2])
+            #expect(try await store.get(.data(0), at: loc) == [3])
+            try await store.delete(v1, at: loc)
+            await #expect { try await store.get(v1, at: loc) } throws: { ($0 as? SnapshotStoreError)?.kind == .notFound }
+            #expect(try await store.get(v2, at: loc) == [2])
+            #expect(try await store.get(.data(0), at: loc) == [3])
+            try await store.delete(v1, at: loc)
+            try await store.delete(.manifest(5), at: S3Fixture.newLocation())
+            try await store.deleteAll(at: loc)
+            await #expect { try await store.get(v2, at: loc) } throws: { ($0 as? SnapshotStoreError)?.kind == .notFound }
+        }
+    }
+
     @Test("deleteAll removes that snapshot only", arguments: S3Fixture.StoreKind.allCases)
     func deleteAll(_ kind: S3Fixture.StoreKind) async throws {
         // Page size 2: five objects take three ListObjectsV2 pages (continuation tokens followed).

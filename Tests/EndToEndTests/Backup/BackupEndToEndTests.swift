@@ -10,6 +10,13 @@ import TestSupport
 /// moto), real `balctl-heartbeat` agents running as root, a real haproxy for the haproxy scope.
 @Suite(.serialized, .motoServer)
 struct BackupEndToEndTests {
+    /// The path of the one stored object of a part in a filesystem snapshot directory (each
+    /// upload has its own name, `data-000000.<version>`); nil when there is none or more than one.
+    static func storedPart(_ dir: String, _ part: String) -> String? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix(part + ".") }
+        return names.count == 1 ? dir + "/" + names[0] : nil
+    }
+
     // MARK: the issue's tree
 
     /// Regular files (modes 600/755/4755), other owners, symlinks inside the tree, an empty
@@ -134,7 +141,7 @@ struct BackupEndToEndTests {
         #expect(view.entries == 10_010)
         #expect(view.data.count == Int(parts))
         let dir = "\(h.dataDir)/snapshots/1/\(a.id)/\(id)"
-        #expect(FileManager.default.fileExists(atPath: dir + "/data-000000"))
+        #expect(Self.storedPart(dir, "data-000000") != nil)
 
         // Restore elsewhere, keeping setuid bits: identical.
         let target = h.dir.appendingPathComponent("restored").path
@@ -161,13 +168,14 @@ struct BackupEndToEndTests {
         #expect(job.state == .completed, "\(job.error ?? "") \(h.log("server.log").suffix(1500))")
         guard let id = snapshotID(job) else { Issue.record("no snapshot"); return }
         let view: SnapshotView = try await api.call("GET", "/backups/\(id)")
-        // boto3, an independent client, lists what balctl stored under the snapshot's prefix.
+        // boto3, an independent client, lists what balctl stored under the snapshot's prefix: one
+        // object per catalogued part (named `data-000003.<version>`; the version cut off here).
         let listed = try moto.boto3("""
             import sys, boto3
             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
             keys = []
             for page in s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[4], Prefix=sys.argv[5]):
-                keys += [o['Key'].rsplit('/', 1)[1] + ' ' + str(o['Size']) for o in page.get('Contents', [])]
+                keys += [o['Key'].rsplit('/', 1)[1].split('.')[0] + ' ' + str(o['Size']) for o in page.get('Contents', [])]
             print('\\n'.join(sorted(keys)))
             """, [moto.endpoint, moto.accessKeyID, moto.secretAccessKey, MotoServer.bucket, h.serverEnv["BALCTL_S3_PREFIX"]! + "1/\(a.id)/\(id)/"])
         #expect(listed.status == 0, "\(listed.err)")
@@ -203,7 +211,7 @@ struct BackupEndToEndTests {
         for i in 0..<50 { try Data(repeating: UInt8(i), count: 10_000).write(to: src.appendingPathComponent("f\(i)")) }
         let job = try await finished(api, try await api.enqueue(a.id, "backup.create", .object(["scope": .string("paths"), "paths": .array([.string(src.path)])])))
         guard let id = snapshotID(job) else { Issue.record("no snapshot: \(job.error ?? "")"); return }
-        let part = "\(h.dataDir)/snapshots/1/\(a.id)/\(id)/data-000000"
+        let part = try #require(Self.storedPart("\(h.dataDir)/snapshots/1/\(a.id)/\(id)", "data-000000"))
         var bytes = try Data(contentsOf: URL(fileURLWithPath: part))
         bytes[bytes.count / 2] ^= 0x20
         try bytes.write(to: URL(fileURLWithPath: part))
@@ -337,7 +345,7 @@ struct BackupEndToEndTests {
         let checked = try await Harness.cli(["backups", "restore", ids[1], "--check", "--wait"] + conn, timeout: 60)
         #expect(checked.status == 0 && checked.stdout.contains("completed"), "\(checked.stdout) \(checked.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(h.dataDir)/snapshots/1/\(a.id)/\(ids[0])"))
-        #expect(FileManager.default.fileExists(atPath: "\(h.dataDir)/snapshots/1/\(a.id)/\(ids[1])/data-000000"))
+        #expect(Self.storedPart("\(h.dataDir)/snapshots/1/\(a.id)/\(ids[1])", "data-000000") != nil)
 
         let used: BackupQuotaView = try await api.call("GET", "/backup-quota")
         #expect(used.usedBytes == left.reduce(0) { $0 + $1.bytes })

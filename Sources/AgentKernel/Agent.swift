@@ -37,10 +37,14 @@ public final class Agent: Sendable {
     /// Raised by the long poll when the control plane has work for us, and by an installed
     /// update that wants its restart: the loop's sleep ends at once.
     private let signal: LoopSignal
+    /// Every plugin with its `StackPresence` side, if it has one: cast once, not on every beat
+    /// (the dynamic cast was a per-beat cost of its own).
+    private let probed: [(plugin: any AgentPlugin, presence: (any StackPresence)?)]
 
     public init(config: AgentConfig, plugins: [any AgentPlugin], host: HostProbe = HostProbe()) throws {
         self.config = config
         self.registry = HandlerRegistry(plugins: plugins)
+        self.probed = registry.plugins.map { ($0, $0 as? any StackPresence) }
         self.log = AgentLog(minimum: config.logLevel, json: config.logJSON)
         self.api = try AgentAPIClient(config: config)
         self.host = host
@@ -64,10 +68,10 @@ public final class Agent: Sendable {
     public func buildReport(trial: Bool = false) async -> HostReport {
         var stacks: [String: JSONValue] = [:]
         var hidden: [String: String] = [:]
-        for plugin in registry.plugins {
+        for (plugin, presence) in probed {
             if let found = await plugin.probe() {
                 stacks[plugin.name] = found
-            } else if let presence = plugin as? any StackPresence, let why = await presence.hiddenReason() {
+            } else if let presence, let why = await presence.hiddenReason() {
                 hidden[plugin.name] = HiddenStacks.clip(why)
             }
         }
@@ -86,9 +90,18 @@ public final class Agent: Sendable {
 
     /// One heartbeat; claimed jobs start in the background, cancellations are passed on.
     @discardableResult
-    public func beat() async throws -> HeartbeatReply {
+    public func beat() async throws -> HeartbeatReply { try await beat(loopThread: nil) }
+
+    /// `loopThread`: the loop's own thread (`DedicatedThreadExecutor`); when the beat runs on it,
+    /// the transfer runs there too, blocking it, instead of hopping to libcurl's queue and back.
+    func beat(loopThread: DedicatedThreadExecutor?) async throws -> HeartbeatReply {
         let report = await buildReport()
-        let reply = try await api.heartbeat(report)
+        let reply: HeartbeatReply
+        if let loopThread, loopThread.isCurrentThread {
+            reply = try api.heartbeatOnThisThread(report)
+        } else {
+            reply = try await api.heartbeat(report)
+        }
         if let sent = report.updateEvents { updates.acknowledge(sent) }
         for ref in reply.cancelJobs { await runner.cancel(ref) }
         for job in reply.jobs { await runner.submit(job) }
@@ -164,6 +177,14 @@ public final class Agent: Sendable {
     /// together does not beat in lock-step; failures back off exponentially with full jitter up
     /// to 3 s (`HeartbeatSchedule`), so a member is heard again within seconds of an outage.
     public func run() async -> AgentRunEnd {
+        // The loop on a thread of its own: report, transfer and reply without a thread hop
+        // (issue 18). Tasks it starts (the long poll, jobs, periodic work) run on the shared pool.
+        let loopThread = DedicatedThreadExecutor()
+        defer { loopThread.stop() }
+        return await withTaskExecutorPreference(loopThread) { await self.runLoop(loopThread) }
+    }
+
+    private func runLoop(_ loopThread: DedicatedThreadExecutor) async -> AgentRunEnd {
         // An update left pending by a process that died: if this is the new version it is on
         // trial now (confirmed by the first accepted heartbeat, rolled back at the deadline); if
         // this is the old version the swap never happened.
@@ -205,7 +226,7 @@ public final class Agent: Sendable {
                 break
             }
             do {
-                let reply = try await beat()
+                let reply = try await beat(loopThread: loopThread)
                 if schedule.failures > 0 { log.info("heartbeat accepted again after \(schedule.failures) failure(s)") }
                 schedule.succeeded(serverIntervalSec: reply.heartbeatIntervalSec)
                 if let p = trial { _ = UpdateSupervisor.confirm(p, state: updates, log: log); trial = nil }
@@ -268,14 +289,19 @@ public final class Agent: Sendable {
 
     /// For benchmarks: `count` heartbeats `spacingMs` apart, whatever interval the server asks.
     /// With `holdingWait`, the long poll is parked beside them, as in service.
+    /// They run as in service: on the loop's own thread.
     public func benchHeartbeats(count: Int, spacingMs: Int, holdingWait: Bool = false) async -> Int {
         let waiter = holdingWait ? Task { [self] in await waitForWork() } : nil
         defer { waiter?.cancel() }
-        var ok = 0
-        for _ in 0..<count {
-            if (try? await beat()) != nil { ok += 1 }
-            if spacingMs > 0 { try? await Task.sleep(for: .milliseconds(spacingMs)) }
+        let loopThread = DedicatedThreadExecutor()
+        defer { loopThread.stop() }
+        return await withTaskExecutorPreference(loopThread) {
+            var ok = 0
+            for _ in 0..<count {
+                if (try? await self.beat(loopThread: loopThread)) != nil { ok += 1 }
+                if spacingMs > 0 { try? await Task.sleep(for: .milliseconds(spacingMs)) }
+            }
+            return ok
         }
-        return ok
     }
 }

@@ -43,6 +43,10 @@ public final class HostProbe: Sendable {
     /// walk and close per file per beat. -1 when `procRoot` is not /proc (tests' fixtures, read
     /// by path every time) or the open failed.
     private let uptimeFD: Int32, loadavgFD: Int32, statFD: Int32, meminfoFD: Int32
+    /// /sys/devices/system/cpu/online, kept open likewise (a sysfs file also shows its current
+    /// state when read again from offset 0): what sysconf(_SC_NPROCESSORS_ONLN) opens, reads
+    /// and closes on every call.
+    private let onlineFD: Int32
 
     /// File systems worth reporting; pseudo and memory file systems are left out.
     static let diskFileSystems: Set<String> = [
@@ -60,10 +64,11 @@ public final class HostProbe: Sendable {
         mountWatch = Mutex(MountWatch(fd: watched ? open(path, O_RDONLY | O_CLOEXEC) : -1))
         func keep(_ name: String) -> Int32 { procRoot == "/proc" ? open("/proc/" + name, O_RDONLY | O_CLOEXEC) : -1 }
         (uptimeFD, loadavgFD, statFD, meminfoFD) = (keep("uptime"), keep("loadavg"), keep("stat"), keep("meminfo"))
+        onlineFD = procRoot == "/proc" ? open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC) : -1
     }
 
     deinit {
-        for fd in [uptimeFD, loadavgFD, statFD, meminfoFD] where fd >= 0 { close(fd) }
+        for fd in [uptimeFD, loadavgFD, statFD, meminfoFD, onlineFD] where fd >= 0 { close(fd) }
     }
 
     private func read(_ fd: Int32, _ name: String, limit: Int) -> [UInt8]? {
@@ -122,7 +127,14 @@ public final class HostProbe: Sendable {
         }
     }
 
-    public func cpuCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// CPUs online: from the kept-open sysfs list, or sysconf when that is not to be had.
+    public func cpuCount() -> Int {
+        var work = 0
+        if onlineFD >= 0, let n = ProcText.cpuListCount(readAll(onlineFD, limit: 4096, shortReadEnds: true), work: &work) {
+            return n
+        }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
 
     public func memory() -> MemoryInfo {
         var work = 0

@@ -132,23 +132,53 @@ public enum ProcText {
         return (total - idle, total)
     }
 
-    /// /proc/meminfo: MemTotal and MemAvailable in bytes (0 when missing).
+    /// /proc/meminfo: MemTotal and MemAvailable in bytes (0 when missing). The scan stops once
+    /// both are read: they are the first and third of some fifty lines.
     public static func memory(_ b: [UInt8], work: inout Int) -> (total: UInt64, available: UInt64) {
         var total: UInt64 = 0, available: UInt64 = 0
+        var found = (total: false, available: false)
         var i = 0
-        while i < b.count {
+        while i < b.count, !(found.total && found.available) {
             work += 1
             if let key = field(b, &i, &work), let valueRange = field(b, &i, &work),
                let kb = unsigned(b, valueRange, &work) {
                 let bytes = kb.multipliedReportingOverflow(by: 1024)
                 if !bytes.overflow {
-                    if b[key].elementsEqual("MemTotal:".utf8) { total = bytes.partialValue }
-                    else if b[key].elementsEqual("MemAvailable:".utf8) { available = bytes.partialValue }
+                    if b[key].elementsEqual("MemTotal:".utf8) { total = bytes.partialValue; found.total = true }
+                    else if b[key].elementsEqual("MemAvailable:".utf8) { available = bytes.partialValue; found.available = true }
                 }
             }
             skipLine(b, &i, &work)
         }
         return (total, available)
+    }
+
+    /// A kernel CPU list (`/sys/devices/system/cpu/online`: `0-3,5,7-8`): how many CPUs it names.
+    /// nil when it is not one (empty, a descending range, anything but digits, `-` and `,`).
+    public static func cpuListCount(_ b: [UInt8], work: inout Int) -> Int? {
+        var i = 0, count = 0
+        func number() -> Int? {
+            let start = i
+            var v = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39, i - start < 9 {
+                v = v * 10 + Int(b[i] - 0x30); i += 1; work += 1
+            }
+            return i > start ? v : nil
+        }
+        while i < b.count, b[i] != 0x0A {
+            work += 1
+            guard let first = number() else { return nil }
+            var last = first
+            if i < b.count, b[i] == 0x2D {
+                i += 1
+                guard let l = number(), l >= first else { return nil }
+                last = l
+            }
+            count += last - first + 1
+            if i < b.count, b[i] == 0x2C { i += 1; guard i < b.count, b[i] != 0x0A else { return nil } }
+            else if i < b.count, b[i] != 0x0A { return nil }
+        }
+        return count > 0 ? count : nil
     }
 
     /// /proc/mounts: (mount point, file system type) of the lines whose type `keep` accepts, the

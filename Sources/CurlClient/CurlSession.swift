@@ -87,6 +87,23 @@ public final class CurlSession: @unchecked Sendable {
     // Touched only on `queue`.
     private let handle: UnsafeMutableRawPointer
     private let queue: DispatchQueue
+    /// What the handle is set up for, kept between requests (touched only on `queue`): the
+    /// options that never change are set on the first request and not again (no
+    /// `curl_easy_reset` + full setup per request: the agent heartbeats every second), and the
+    /// ones that depend on the URL are set again only when that changes.
+    private struct Setup {
+        var fixed = false
+        /// The protocol restriction last applied (https only, or http and https).
+        var httpsOnly: Bool?
+        /// An empty CURLOPT_PROXY is set (plain http: no proxy from the environment).
+        var proxyOff = false
+        /// The request headers whose slist is on the handle (`list`), and whether a body was
+        /// sent with them ("Expect:" added): the same headers next time reuse the list.
+        var headers: [(String, String)] = []
+        var withBody = false
+        var list: UnsafeMutablePointer<curl_slist>?
+    }
+    private var setup = Setup()
 
     public init(options: Options) throws {
         guard curlGlobalInit == CURLE_OK, let h = curl_easy_init() else {
@@ -97,7 +114,10 @@ public final class CurlSession: @unchecked Sendable {
         self.queue = DispatchQueue(label: "balctl.curl")
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit {
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(setup.list)
+    }
 
     /// Is this URL acceptable under the session's policy? Throws `RequestRefused` if not.
     public static func checkScheme(_ url: String, requireHTTPS: Bool) throws {
@@ -158,7 +178,9 @@ public final class CurlSession: @unchecked Sendable {
     /// A CR, LF or NUL in a header would end it early and let the rest become another header
     /// (or be cut off by the C string): refuse the request instead.
     static func checkHeaders(_ headers: [(String, String)]) throws {
-        for (name, value) in headers where (name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+        // Over the UTF-8 bytes of each part (no concatenated String per header per request).
+        func bad(_ s: String) -> Bool { s.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 } }
+        for (name, value) in headers where bad(name) || bad(value) {
             throw RequestRefused("header \(name) contains a line break (CR or LF) or NUL: refusing to send it")
         }
     }
@@ -214,46 +236,25 @@ public final class CurlSession: @unchecked Sendable {
         let parsed = try ParsedURL(url)
         try URLPolicy.check(parsed, allowLoopbackHTTP: !options.requireHTTPS)
         try Self.checkHeaders(headers)
-        // Reset options but keep the connection cache.
-        curl_easy_reset(handle)
         let check = HTTPClientError.check
+        try configure(parsed, headers, hasBody: body != nil)
         // The handle that was checked is the one libcurl uses: no second parse of the text.
         try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
         // The handle must not keep pointing at the parsed URL once it is freed.
         defer { _ = balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, nil) }
-        try check(balctl_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
-        try check(balctl_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMs), "connect timeout")
-        try check(balctl_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, options.timeoutMs), "timeout")
-        _ = balctl_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)  // an optimisation only
-        try check(balctl_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent), "user agent")
-        // Never follow redirects, and never speak anything but the allowed protocols.
-        try check(balctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
-        try Self.restrictProtocols(handle, httpsOnly: options.requireHTTPS || parsed.scheme == "https")
-        // red team finding F4: plain http is allowed only to loopback, but libcurl would send it
-        // (bearer token included) in clear to a proxy named by http_proxy / ALL_PROXY. An empty
-        // CURLOPT_PROXY turns proxies off whatever the environment says. https is left alone: a
-        // proxy only sees the CONNECT, the request itself travels inside TLS.
-        if parsed.scheme != "https" {
-            try check(balctl_curl_setopt_string(handle, CURLOPT_PROXY, ""), "turning off the proxy for plain http")
-        }
-        if let ca = options.caFile {
-            try check(balctl_curl_setopt_string(handle, CURLOPT_CAINFO, ca), "CA file")
-        }
 
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(list) }
-        for (name, value) in headers {
-            list = curl_slist_append(list, "\(name): \(value)")
-        }
-        if body != nil { list = curl_slist_append(list, "Expect:") }  // no 100-continue round trip
-        if let list { _ = balctl_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list) }
-
+        // The method is set on every request, from the same starting point a reset gave:
+        // HTTPGET puts libcurl back to a plain GET (no body, no upload), then POST or a custom
+        // verb on top; a custom verb of an earlier request is cleared.
+        _ = balctl_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
         switch method {
-        case "GET": _ = balctl_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
-        case "POST": _ = balctl_curl_setopt_long(handle, CURLOPT_POST, 1)
+        case "GET": _ = balctl_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, nil)
+        case "POST":
+            _ = balctl_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, nil)
+            _ = balctl_curl_setopt_long(handle, CURLOPT_POST, 1)
         default: _ = balctl_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
         }
-        if let body { _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count) }
+        _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body?.count ?? -1)
 
         let sink = Sink(limit: options.maxResponseBytes, handle: handle)
         let sinkPtr = Unmanaged.passRetained(sink)
@@ -272,7 +273,6 @@ public final class CurlSession: @unchecked Sendable {
         let headerPtr = Unmanaged.passRetained(headerSink)
         defer { headerPtr.release() }
         _ = balctl_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, headerPtr.toOpaque())
-        _ = balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, Self.collect)
 
         let code: CURLcode = try withExtendedLifetime(parsed) {
             guard let body else { return curl_easy_perform(handle) }
@@ -300,6 +300,73 @@ public final class CurlSession: @unchecked Sendable {
         var status = 0
         _ = balctl_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return HTTPResponse(status: status, body: sink.bytes, rawHeaders: headerSink.bytes)
+    }
+
+    /// Sets what a request needs on the handle, leaving what an earlier request set when it is
+    /// the same: the fixed options once, the protocol restriction and the proxy switch when the
+    /// scheme's policy changes, the header list when the headers change. Every option a reset
+    /// would clear and a request depends on is either fixed for the session or set here or in
+    /// `perform` each time (URL, method, body size, body, write and header sinks).
+    private func configure(_ parsed: ParsedURL, _ headers: [(String, String)], hasBody: Bool) throws {
+        let check = HTTPClientError.check
+        if !setup.fixed {
+            try check(balctl_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+            try check(balctl_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMs), "connect timeout")
+            try check(balctl_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, options.timeoutMs), "timeout")
+            _ = balctl_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)  // an optimisation only
+            try check(balctl_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent), "user agent")
+            // Never follow redirects.
+            try check(balctl_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
+            if let ca = options.caFile {
+                try check(balctl_curl_setopt_string(handle, CURLOPT_CAINFO, ca), "CA file")
+            }
+            try check(balctl_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, Self.collect), "header callback")
+            setup.fixed = true
+        }
+        // Never speak anything but the allowed protocols (for the request and any redirect).
+        let httpsOnly = options.requireHTTPS || parsed.scheme == "https"
+        if setup.httpsOnly != httpsOnly {
+            setup.httpsOnly = nil  // unknown until the restriction is in place
+            try Self.restrictProtocols(handle, httpsOnly: httpsOnly)
+            setup.httpsOnly = httpsOnly
+        }
+        // red team finding F4: plain http is allowed only to loopback, but libcurl would send it
+        // (bearer token included) in clear to a proxy named by http_proxy / ALL_PROXY. An empty
+        // CURLOPT_PROXY turns proxies off whatever the environment says. https is left alone: a
+        // proxy only sees the CONNECT, the request itself travels inside TLS (NULL gives the
+        // environment's proxy back to a later https request, as a reset did).
+        let proxyOff = parsed.scheme != "https"
+        if setup.proxyOff != proxyOff {
+            setup.proxyOff = false
+            if proxyOff {
+                try check(balctl_curl_setopt_string(handle, CURLOPT_PROXY, ""), "turning off the proxy for plain http")
+            } else {
+                try check(balctl_curl_setopt_string(handle, CURLOPT_PROXY, nil), "proxy")
+            }
+            setup.proxyOff = proxyOff
+        }
+        // The header list: the same headers as last time keep their list (the agent's bearer
+        // and content type, every second).
+        if setup.list == nil || setup.withBody != hasBody || !Self.same(setup.headers, headers) {
+            _ = balctl_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil)
+            curl_slist_free_all(setup.list)
+            setup.list = nil
+            setup.headers = []
+            var list: UnsafeMutablePointer<curl_slist>? = nil
+            for (name, value) in headers {
+                list = curl_slist_append(list, "\(name): \(value)")
+            }
+            if hasBody { list = curl_slist_append(list, "Expect:") }  // no 100-continue round trip
+            // A request without headers has a NULL list: set again (and compared) every time.
+            _ = balctl_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+            setup.list = list
+            setup.headers = headers
+            setup.withBody = hasBody
+        }
+    }
+
+    private static func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
     }
 
     static let maxHeaderBytes = 64 << 10

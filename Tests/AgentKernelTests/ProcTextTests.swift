@@ -258,3 +258,29 @@ struct KeptOpenProcTests {
         #expect(kept.loadAverages().count == 3 && byPath.loadAverages().count == 3)
     }
 }
+
+/// cpuCount reads /sys/devices/system/cpu/online from a descriptor kept open (issue 18).
+@Suite("HostProbe: CPUs online")
+struct CPUOnlineTests {
+    @Test("CPU lists: ranges and singles counted; anything else is not a list")
+    func lists() {
+        var work = 0
+        let cases: [(String, Int?)] = [
+            ("0-1\n", 2), ("0\n", 1), ("0-3,5,7-8\n", 7), ("0,2,4", 3), ("0-63\n", 64),
+            ("", nil), ("\n", nil), ("3-1\n", nil), ("0-\n", nil), ("0,\n", nil), ("a\n", nil), ("0 1\n", nil),
+            ("-1\n", nil), ("0-1x\n", nil), ("1234567890\n", nil),
+        ]
+        for (text, expected) in cases {
+            #expect(ProcText.cpuListCount(Array(text.utf8), work: &work) == expected, "\(text.debugDescription)")
+        }
+    }
+
+    @Test("the kept-open count is sysconf's, read after read; a probe of fixtures uses sysconf")
+    func agreesWithSysconf() {
+        let expected = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let probe = HostProbe()
+        #expect(expected > 0)
+        for _ in 0..<3 { #expect(probe.cpuCount() == expected) }
+        #expect(HostProbe(procRoot: "/proc/.").cpuCount() == expected)
+    }
+}

@@ -54,15 +54,23 @@ struct MemberPage {
         case "control":
             var facts: [[String: Any]] = []
             if let r = report?.report {
+                // Every fact is the agent's text or number: clipped, and numbers turned into text
+                // without `Int(_:)`, which traps out of range (`uptimeSec: 1e300` stopped the
+                // server, red team S6). The stack names: the first 32, and how many in all (S5).
+                let names = r.stacks.keys.sorted()
+                let stacks = StackReadout.clip(names.prefix(32).map { StackReadout.clip($0, 32) }.joined(separator: ", "),
+                                               StackReadout.maxValueLength) + (names.count > 32 ? ", … (\(names.count) in all)" : "")
                 facts = [("Hostname", r.hostname), ("OS", r.os.prettyName), ("Kernel", r.os.kernel), ("Agent", r.agentVersion),
-                         ("Uptime", "\(Int(r.uptimeSec / 3600)) h"), ("Load", r.load.map { String(format: "%.2f", $0) }.joined(separator: " ")),
+                         ("Uptime", "\(StackReadout.number((r.uptimeSec / 3600).rounded(.towardZero))) h"),
+                         ("Load", r.load.prefix(3).map { String(format: "%.2f", $0) }.joined(separator: " ")),
                          ("CPUs", "\(r.cpuCount)"), ("Public IPv4", r.publicIPv4 ?? "–"), ("Source IP", report!.sourceIP),
-                         ("Stacks", r.stacks.keys.sorted().joined(separator: ", "))].map { ["k": $0.0, "v": $0.1] }
+                         ("Stacks", stacks)].map { ["k": $0.0, "v": StackReadout.clip($0.1, 2 * StackReadout.maxValueLength)] }
             }
             v["facts"] = facts
             // What a plugin said about itself when it stayed hidden (its stack is absent here).
             let hidden = (report?.report.hiddenStacks ?? [:]).sorted { $0.key < $1.key }.prefix(32).map {
-                ["name": String($0.key.prefix(32)), "reason": StackReadout.clip($0.value)]
+                // Clipped by scalars: `prefix(32)` counted Characters, and one can be 400 KB (S3).
+                ["name": StackReadout.clip($0.key, 32), "reason": StackReadout.clip($0.value)]
             }
             v["hiddenStacks"] = hidden
             v["hasHiddenStacks"] = !hidden.isEmpty
@@ -251,7 +259,9 @@ struct MemberPage {
             guard let i = names.firstIndex(of: name), i < row.count else { return "" }
             switch row[i] {
             case .string(let s): return s
-            case .number(let n): return n == n.rounded() ? String(Int(n)) : String(n)
+            // `Int(n)` traps out of range: a cell of 1e300 stopped the server from this tab and
+            // from the live poller (red team S6).
+            case .number(let n): return StackReadout.number(n)
             default: return ""
             }
         }

@@ -23,8 +23,15 @@ public enum Render {
         return "\(rounded)"
     }
 
+    /// `Int(x)` that cannot trap: numbers from an agent's report (1e300, NaN) are clamped to
+    /// ±9e15 (NaN → 0). `Int(_:)` stops the process on a value out of range.
+    public static func integer(_ x: Double) -> Int {
+        guard !x.isNaN else { return 0 }
+        return Int(min(max(x, -9e15), 9e15))
+    }
+
     public static func age(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded(.down))
+        let s = integer(seconds.rounded(.down))
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m\(pad(s % 60))s" }
         if s < 86_400 { return "\(s / 3600)h\(pad(s / 60 % 60))m" }

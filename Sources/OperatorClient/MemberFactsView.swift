@@ -49,14 +49,14 @@ public enum MemberFactsView {
             if let v = f[key]?.stringValue { defaults.append("\(name) \(text(v, 16))") }
         }
         if !defaults.isEmpty { parts.append("default " + defaults.joined(separator: ", ")) }
-        if let n = f["rules"]?.doubleValue { parts.append("\(Int(max(0, n))) rule\(n == 1 ? "" : "s")") }
+        if let n = f["rules"]?.doubleValue { parts.append("\(Render.integer(max(0, n))) rule\(n == 1 ? "" : "s")") }
         return parts.joined(separator: " · ")
     }
 
     static func ssh(_ s: JSONValue) -> String {
         var parts = [text(s["service"]?.stringValue ?? "sshd", 32) + ((s["active"]?.boolValue == true) ? " active" : " INACTIVE")]
         if case .array(let ports)? = s["ports"] {
-            let list = ports.prefix(16).compactMap { $0.doubleValue.map { String(Int($0)) } }
+            let list = ports.prefix(16).compactMap { $0.doubleValue.map { String(Render.integer($0)) } }
             if !list.isEmpty { parts.append("port\(list.count == 1 ? "" : "s") \(list.joined(separator: ","))") }
         }
         if let pw = s["passwordAuthentication"]?.boolValue { parts.append("password login \(pw ? "yes" : "no")") }
@@ -105,7 +105,7 @@ public enum MemberFactsView {
     }
 
     static func daysText(_ days: Double) -> String {
-        days < 0 ? "EXPIRED \(Int(-days)) day\(Int(-days) == 1 ? "" : "s") ago" : "\(Int(days)) day\(Int(days) == 1 ? "" : "s") left"
+        days < 0 ? "EXPIRED \(Render.integer(-days)) day\(Render.integer(-days) == 1 ? "" : "s") ago" : "\(Render.integer(days)) day\(Render.integer(days) == 1 ? "" : "s") left"
     }
 
     static func count(_ v: JSONValue?) -> Int {

@@ -77,7 +77,7 @@ struct Backups: ParsableCommand {
         while true {
             let job: JobView = try pollThroughOutages { try client.get(APIPath("jobs", id)) }
             let all = job.events ?? []
-            let percent = job.state == .running ? job.progressPercent.map { Int($0.rounded(.down)) } : nil
+            let percent = job.state == .running ? job.progressPercent.map { Render.integer($0.rounded(.down)) } : nil
             if events && !json {
                 let fresh = all.dropFirst(printed)
                 for e in fresh {
@@ -114,7 +114,7 @@ struct Backups: ParsableCommand {
                 var facts: [String] = []
                 if let n = job.result?["storedBytes"]?.doubleValue { facts.append("\(size(Int64(n))) stored") }
                 if let n = job.result?["sourceBytes"]?.doubleValue { facts.append("\(size(Int64(n))) source") }
-                if let n = job.result?["entries"]?.doubleValue { facts.append("\(Int(n)) entries") }
+                if let n = job.result?["entries"]?.doubleValue { facts.append("\(Render.integer(n)) entries") }
                 text += "\nsnapshot \(id)" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))")
             } else if let changed = job.changed {
                 text += job.checkMode ? (changed ? " (check: would change)" : " (check: nothing to change)")

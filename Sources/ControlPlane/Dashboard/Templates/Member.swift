@@ -63,6 +63,7 @@ extension DashboardTemplates {
         {{/rows}}
         </tbody>
         </table>
+        {{#capped}}<p class="muted">The first {{capped}} servers are shown; <code>balctl members stats {{memberID}}</code> lists them all.</p>{{/capped}}
         <p><a class="refresh" href="/pools/{{poolID}}/members/{{memberID}}/status">Refresh</a> <span class="muted">(rows update live as the agent reports them)</span></p>
         </div>
         """

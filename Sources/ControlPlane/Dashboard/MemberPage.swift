@@ -24,9 +24,8 @@ struct MemberPage {
     static let stackTabPrefix = "stack-"
 
     /// The member's stack tabs ("each member's tabs reflect its OS"): one per stack its latest
-    /// heartbeat reports, in name order.
-    /// Only names that are safe as a URL path segment and short get a tab (the names come from
-    /// the agent), at most 16 of them.
+    /// heartbeat reports, in name order. Only names that are safe as a URL path segment and short
+    /// get a tab (the names come from the agent), at most 16 of them.
     static func stackTabs(_ report: HostReport?) -> [String] {
         let tabs = (report?.stacks.keys.sorted() ?? []).filter { name in
             !stacksOnFixedTabs.contains(name) && (1...32).contains(name.utf8.count)
@@ -77,9 +76,12 @@ struct MemberPage {
         case "security", "status":
             if tab == "security" {
                 v["heading"] = "Firewall and SSH"
+                // The same bounded readout as the stack tabs: the entries are the agent's (a
+                // pretty-printed 500 KB firewall entry made a page over 200 KB).
                 v["stacks"] = ["firewall", "ssh"].compactMap { name -> [String: Any]? in
                     guard let s = report?.report.stacks[name] else { return nil }
-                    return ["name": name, "json": Self.pretty(s)]
+                    let (rows, omitted) = StackReadout.rows(s)
+                    return ["name": name, "rows": rows.map { ["k": $0.key, "v": $0.value] }, "omitted": (omitted > 0 ? omitted : nil) as Any]
                 }
             } else {
                 let servers = Self.haproxyServers(report?.report.stacks["haproxy"])
@@ -252,11 +254,11 @@ struct MemberPage {
                                     "finished": WebTime.fields(j.finishedAt) as Any])
     }
 
-    /// Server rows (type 2) of the heartbeat's `show stat` table.
     /// The Status tab shows at most this many servers, each cell at most 100 characters: the
     /// table is the agent's, and a 512 KB report could otherwise make a page of megabytes.
     static let maxServerRows = 150
 
+    /// Server rows (type 2) of the heartbeat's `show stat` table, at most `maxServerRows`.
     static func haproxyServers(_ stack: JSONValue?) -> [[String: Any]] {
         guard case .object(let h)? = stack, case .object(let stats)? = h["stats"], case .array(let cols)? = stats["columns"],
               case .array(let rows)? = stats["rows"] else { return [] }
@@ -278,12 +280,6 @@ struct MemberPage {
                         "scur": cell(row, "scur"), "check": cell(row, "check_status")])
         }
         return out
-    }
-
-    static func pretty(_ v: JSONValue) -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return (try? e.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     static func bytes(_ n: Int64) -> String {

@@ -190,6 +190,26 @@ struct RedTeamStackTabsTests {
         }
     }
 
+    /// S8: the Security tab pretty-printed the firewall and SSH entries whole: a 400 KB
+    /// firewall entry made a page over 200 KB. Now the same bounded readout as the stack tabs.
+    @Test func s8SecurityTabIsBounded() async throws {
+        let env = try await DashboardFormsEnv()
+        let rules: JSONValue = .array((0..<4000).map { i in .object(["to": .string("\(i)/tcp"), "action": .string("ALLOW IN"), "from": .string("Anywhere")]) })
+        try await Self.beat(env.server, env.member, Self.report(env.member, stacks: [
+            "firewall": .object(["backend": .string("ufw"), "active": .bool(true), "rules": rules]),
+            "ssh": .object(["active": .bool(true), "ports": .array([.number(22)])]),
+        ]))
+        try await env.server.application().test(.router) { c in
+            let (cookie, _) = try await P.signIn(c, "ops")
+            let (r, t) = try await Self.get(c, env.base + "/security", cookie)
+            Self.checkAttackedPage(r, t, "security tab with 4,000 firewall rules")
+            let html = String(buffer: r.body)
+            #expect(html.contains("<tr><th scope=\"row\">rules[0].to</th><td>0/tcp</td></tr>"))
+            #expect(html.contains("<tr><th scope=\"row\">ports</th><td>22</td></tr>"))
+            #expect(html.contains("more values not shown"))
+        }
+    }
+
     // MARK: held
 
     /// The overview's Galera pre-filter is a substring test, so reports that merely say

@@ -47,7 +47,9 @@ extension DashboardTemplates {
     static let tabStack = """
         <h2>{{heading}}</h2>
         {{^stacks}}<p>This member reports nothing for it yet.</p>{{/stacks}}
-        {{#stacks}}<h3>{{name}}</h3><pre class="facts-json">{{json}}</pre>{{/stacks}}
+        {{#stacks}}<h3>{{name}}</h3><table class="readout" data-stack="{{name}}"><tbody>
+        {{#rows}}<tr><th scope="row">{{k}}</th><td>{{v}}</td></tr>
+        {{/rows}}</tbody></table>{{#omitted}}<p class="muted">{{omitted}} more values not shown.</p>{{/omitted}}{{/stacks}}
         """
 
     static let tabStatus = """

@@ -49,19 +49,25 @@ struct DashboardHubTests {
         #expect(pollersAfter == 0 && streamsAfter == 0)
         // The unshared mode (the bench's "before") polls once per stream.
         let solo = DashboardHub(intervalSec: 0.05, shared: false)
-        for _ in 0..<5 { _ = try await solo.subscribe(server: env.server, pool: env.pool.id, op: env.admin) }
+        var held: [(id: UInt64, ticks: AsyncStream<DashboardTick>)] = []
+        for _ in 0..<5 { held.append(try await solo.subscribe(server: env.server, pool: env.pool.id, op: env.admin)) }
         #expect(await solo.pollerCount == 5)
+        for s in held { await solo.unsubscribe(s.id) }
     }
 
     @Test("past maxStreams a new stream is refused; a freed place is taken again")
     func serverBound() async throws {
         let env = try await DashboardFormsEnv()
         let hub = DashboardHub(maxStreams: 2, intervalSec: 0.05)
+        // Each stream is held to the end: a dropped stream frees its place by itself (its
+        // onTermination unsubscribes), which made the refusal below race that cleanup.
         let a = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin)
-        _ = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin)
+        let b = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin)
         await #expect(throws: DashboardHub.Full.self) { _ = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin) }
         await hub.unsubscribe(a.id)
-        _ = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin)
+        let c = try await hub.subscribe(server: env.server, pool: env.pool.id, op: env.admin)
+        #expect(await hub.streamCount == 2)
+        withExtendedLifetime((a, b, c)) {}
     }
 
     @Test("the Status tab's rows: a heartbeat with the server drained is a new tick with its new status")

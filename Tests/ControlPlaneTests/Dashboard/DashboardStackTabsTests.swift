@@ -16,20 +16,11 @@ struct DashboardStackTabsTests {
 
     static let uuid = "6c3c3a8e-6f4b-11ef-9d3a-0b3e1c2f4a55"
 
-    /// A heartbeat with `stacks` (beside HAProxy's) and `hidden` reasons.
+    /// A heartbeat with `stacks` and `hidden` reasons, through the real ingest path (the red
+    /// team's report builder: one way to make these reports).
     static func beat(_ env: DashboardFormsEnv, _ e: MemberEnrollment, ip: String, stacks: [String: JSONValue],
                      hidden: [String: String]? = nil) async throws {
-        let addr = IPv4(ip)!
-        let agent = try await env.server.store.authenticateAgent(secret: e.enrollmentSecret, clientIP: addr, hostname: e.member.hostname)
-        var r = HostReport(hostname: e.member.hostname, agentVersion: "0.1.0",
-                           os: OSInfo(family: "debian", id: "debian", versionID: "12", prettyName: "Debian 12", kernel: "6.1.0"),
-                           uptimeSec: 100, load: [0.1, 0.2, 0.3], cpuPercent: 5, cpuCount: 2,
-                           memory: MemoryInfo(totalBytes: 1000, availableBytes: 250), disks: [], publicIPv4: nil,
-                           publicIPSource: nil, stacks: stacks, commands: ["host.echo", "mariadb.status", "galera.status"],
-                           jobsInFlight: [])
-        r.hiddenStacks = hidden
-        let raw = String(decoding: r.jsonBytes(), as: UTF8.self)
-        _ = try await env.server.heartbeats.record(agent, report: try HeartbeatEnvelope.read(raw), raw: raw, ip: addr)
+        try await RedTeamStackTabsTests.beat(env.server, e, ip: ip, RedTeamStackTabsTests.report(e, stacks: stacks, hidden: hidden))
     }
 
     static func galera(size: Int, status: String, state: String) -> JSONValue {

@@ -36,12 +36,17 @@ bin="$(swift build --show-bin-path)/balctlPackageTests.xctest"
 
 run_half() { # name, filter flag, regex
     { "$bin" --testing-library swift-testing --no-parallel "$2" "$3" 2>&1; echo $? > "$logs/$1.rc"; } \
-        | sed -u "s/^/[$1] /"
+        | sed -u "s/^/[$1] /" | tee "$logs/$1.out"
+}
+
+# What failed, again at the very end: CI keeps only the tail of a long log.
+failures() { # name
+    grep -E '✘|recorded an issue|Expectation failed|Caught error|Fatal error' "$logs/$1.out" 2>/dev/null | cut -c1-600 | head -60
 }
 
 case "${1:-all}" in
-    e2e) run_half e2e --filter "$e2e"; exit "$(cat "$logs/e2e.rc")" ;;
-    unit) run_half unit --skip "$e2e"; exit "$(cat "$logs/unit.rc")" ;;
+    e2e) run_half e2e --filter "$e2e"; failures e2e; exit "$(cat "$logs/e2e.rc")" ;;
+    unit) run_half unit --skip "$e2e"; failures unit; exit "$(cat "$logs/unit.rc")" ;;
     all) ;;
     *) echo "usage: $0 [all|e2e|unit]" >&2; exit 2 ;;
 esac
@@ -56,7 +61,7 @@ status=0
 for half in unit e2e; do
     rc=$(cat "$logs/$half.rc" 2>/dev/null || echo 1)
     echo "[$half] exit status $rc"
-    [ "$rc" = 0 ] || status=1
+    [ "$rc" = 0 ] || { status=1; echo "[$half] failures:"; failures "$half"; }
 done
 echo "tests: $(( $(date +%s) - start )) s wall for both halves; $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status

@@ -45,10 +45,24 @@ public final class FirewallProbe: Sendable {
         return nil
     }
 
+    /// Which tool, and ufw's whole entry (it comes from files only), derived again only when one
+    /// of the files they come from changes (`PathWatched`: one read of an inotify descriptor a
+    /// beat instead of six stats). firewalld's entry is read each beat: whether its daemon is
+    /// alive is a question for /proc, which inotify cannot watch.
+    private let toolWatch = PathWatched<FirewallTool?>()
+    private let ufwWatch = PathWatched<JSONValue?>()
+
     public func report() -> JSONValue? {
-        switch tool() {
+        let settings = self.settings
+        let chosen = toolWatch.value(watching: { [settings.osReleaseFile, settings.ufwDir + "/ufw.conf"] + settings.firewalldMarkers }) {
+            tool()
+        }
+        switch chosen {
         case .firewalld?: return firewalldReport()
-        case .ufw?: return ufwReport()
+        case .ufw?:
+            return ufwWatch.value(watching: {
+                [settings.ufwDir + "/ufw.conf", settings.defaultsFile, settings.ufwDir + "/user.rules", settings.ufwDir + "/user6.rules"]
+            }) { ufwReport() }
         case nil: return nil
         }
     }

@@ -31,6 +31,14 @@ public final class GaleraProbe: Sendable {
     }
     private let state = Locked(State())
 
+    /// Whether a MariaDB server binary is installed, looked at again only when its directory
+    /// changes (a package install), not with a stat and an access on every beat.
+    private let installedWatch = PathWatched<Bool>()
+    var installed: Bool {
+        let mariadb = settings.mariadb
+        return installedWatch.value(watching: { mariadb.presencePaths }) { mariadb.installed }
+    }
+
     public init(settings: GaleraSettings) { self.settings = settings }
 
     /// Read the node's wsrep state now and remember it.
@@ -65,7 +73,7 @@ public final class GaleraProbe: Sendable {
     }
 
     func visible(_ s: State) -> Bool {
-        guard settings.mariadb.installed, s.checkedAt != nil else { return false }
+        guard installed, s.checkedAt != nil else { return false }
         if s.up { return s.readout?.wsrepOn == true }
         return s.configuredOn == true || s.lastOn
     }
@@ -79,7 +87,7 @@ public final class GaleraProbe: Sendable {
     public func hiddenReason() -> String? {
         let s = state.value
         if visible(s) { return nil }
-        if !settings.mariadb.installed {
+        if !installed {
             return "MariaDB is not installed: no server binary at \(([settings.mariadb.server] + settings.mariadb.serverAlternatives).joined(separator: " or "))"
         }
         if s.checkedAt == nil { return "wsrep state not read yet" }

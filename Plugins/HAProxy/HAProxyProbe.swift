@@ -52,6 +52,11 @@ public final class HAProxyProbe: Sendable {
         var unitPids: [Int32] = []
     }
     private let cache = Mutex(Cache())
+    /// Where haproxy is, its stat, and whether systemd runs the host, looked up again only when a
+    /// directory along the search path (or /run/systemd) changes — a package install or upgrade —
+    /// rather than with a walk along PATH on every beat.
+    private struct FoundBinary: Sendable { var path: String?; var key: Files.Info?; var systemd: Bool }
+    private let binaryWatch = PathWatched<FoundBinary>()
     /// What the probe reads from the config (its admin socket), parsed again only when the file
     /// changes (`FileCache`): tokenising it on every beat was 13 % of the agent's CPU (issue 18).
     private let configCache = FileCache<ProbedConfig>()
@@ -66,9 +71,14 @@ public final class HAProxyProbe: Sendable {
     public init(settings: HAProxySettings) { self.settings = settings }
 
     public func report() async -> JSONValue? {
-        guard let binary = resolvedBinary() else { return nil }
+        let settings = self.settings
+        let found = binaryWatch.value(watching: { settings.binaryCandidates() + [settings.systemdRunDir] }) {
+            let binary = settings.resolvedBinary()
+            return FoundBinary(path: binary, key: binary.flatMap(Files.info), systemd: settings.systemdRunning)
+        }
+        guard let binary = found.path else { return nil }
         var out: [String: JSONValue] = ["installed": .bool(true)]
-        let (version, trust) = await binaryFacts(binary)
+        let (version, trust) = await binaryFacts(binary, key: found.key)
         out["version"] = version.map(JSONValue.string) ?? .null
         out["configPath"] = .string(settings.configPath)
         let (config, pids) = await configAndPIDs(trust)
@@ -81,7 +91,7 @@ public final class HAProxyProbe: Sendable {
         }
 
         out["processes"] = .number(Double(pids.count))
-        if settings.systemdRunning {
+        if found.systemd {
             let state = await unitState(pids: pids)
             out["activeSource"] = .string("systemd")
             out["unitState"] = .string(state)
@@ -113,18 +123,9 @@ public final class HAProxyProbe: Sendable {
         return .object(out)
     }
 
-    /// The binary found last time while it stays executable (one stat instead of a walk along
-    /// PATH every beat); once it is gone, looked up again. A second haproxy installed earlier in
-    /// PATH is picked up when the first one goes (an agent restart picks it up at once).
-    private func resolvedBinary() -> String? {
-        if let last = cache.withLock({ $0.binaryPath }), Files.isExecutable(last) { return last }
-        return settings.resolvedBinary()
-    }
-
     /// The binary's version and which processes are trusted as haproxy, recomputed only when the
     /// binary changes (a package upgrade; provisioning creates the haproxy user).
-    private func binaryFacts(_ binary: String) async -> (String?, ProcessTrust?) {
-        let key = Files.info(binary)
+    private func binaryFacts(_ binary: String, key: Files.Info?) async -> (String?, ProcessTrust?) {
         if let cached = cache.withLock({ $0.binaryPath == binary && $0.binaryKey == key ? ($0.version, $0.trust) : nil }) {
             return cached
         }

@@ -107,13 +107,15 @@ public struct HAProxySettings: Sendable {
 
     /// The haproxy executable, or nil when it is not installed.
     public func resolvedBinary() -> String? {
-        if haproxyBinary.contains("/") { return Files.isExecutable(haproxyBinary) ? haproxyBinary : nil }
+        binaryCandidates().first(where: Files.isExecutable)
+    }
+
+    /// Where `resolvedBinary` looks, in order: the path itself, else along PATH then the sbin
+    /// directories (what the probe watches to know when to look again).
+    public func binaryCandidates() -> [String] {
+        if haproxyBinary.contains("/") { return [haproxyBinary] }
         let path = (environmentValue("PATH") ?? "").split(separator: ":").map(String.init)
-        for dir in path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"] where !dir.isEmpty {
-            let candidate = dir + "/" + haproxyBinary
-            if Files.isExecutable(candidate) { return candidate }
-        }
-        return nil
+        return (path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"]).filter { !$0.isEmpty }.map { $0 + "/" + haproxyBinary }
     }
 }
 

@@ -24,12 +24,22 @@ public final class MariaDBProbe: Sendable {
         var lastDatadir: String?
     }
     private let state = Locked(State())
+    /// Whether a server binary is installed and cPanel manages it: stats looked at again only
+    /// when those files' directories change (package installs), not on every beat.
+    struct Presence: Sendable { var installed: Bool; var cpanel: Bool }
+    private let presenceWatch = PathWatched<Presence>()
+    var presence: Presence {
+        let settings = self.settings
+        return presenceWatch.value(watching: { settings.presencePaths }) {
+            Presence(installed: settings.installed, cpanel: settings.cpanelManaged)
+        }
+    }
 
     public init(settings: MariaDBSettings) { self.settings = settings }
 
     /// Why the stack is hidden here (nil: it is installed). Said by `mariadb.status`.
     public var absenceReason: String? {
-        settings.installed ? nil
+        presence.installed ? nil
             : "MariaDB is not installed: no server binary at \(([settings.server] + settings.serverAlternatives).joined(separator: " or "))"
     }
 
@@ -63,12 +73,13 @@ public final class MariaDBProbe: Sendable {
     }
 
     public func report() -> JSONValue? {
-        guard settings.installed else { return nil }
-        return .object(entry(state.value))
+        let found = presence
+        guard found.installed else { return nil }
+        return .object(entry(state.value, cpanel: found.cpanel))
     }
 
-    func entry(_ s: State) -> [String: JSONValue] {
-        var o: [String: JSONValue] = ["installed": .bool(true), "up": .bool(s.up), "cpanel": .bool(settings.cpanelManaged)]
+    func entry(_ s: State, cpanel: Bool) -> [String: JSONValue] {
+        var o: [String: JSONValue] = ["installed": .bool(true), "up": .bool(s.up), "cpanel": .bool(cpanel)]
         if let h = s.health { o.merge(h.json) { a, _ in a } }
         if let v = s.health?.version ?? s.lastVersion { o["version"] = .string(clip(v, 64)) }
         o["socket"] = .string(clip((s.health?.socket ?? settings.socket), 128))

@@ -55,6 +55,8 @@ public struct MariaDBSettings: Sendable {
     }
     public var installed: Bool { installedServer != nil }
     public var cpanelManaged: Bool { Files.exists(cpanelMarker) }
+    /// The files `installed` and `cpanelManaged` depend on (for a probe's `PathWatched`).
+    public var presencePaths: [String] { [server] + serverAlternatives + [cpanelMarker] }
 
     public static func fromEnvironment() -> MariaDBSettings {
         func env(_ name: String) -> String? {

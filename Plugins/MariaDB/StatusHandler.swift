@@ -17,7 +17,7 @@ public struct StatusHandler: CommandHandler {
     public func run(_ p: NoParameters, in context: JobContext) async throws -> JobOutcome {
         if let why = probe.absenceReason { throw JobFailure(why) }
         let state = await probe.refresh(runner: context.processes)
-        let entry = probe.entry(state)
+        let entry = probe.entry(state, cpanel: settings.cpanelManaged)
         guard state.up else {
             throw JobFailure("MariaDB does not answer on \(settings.socket): \(state.error ?? "no answer")", result: .object(entry))
         }

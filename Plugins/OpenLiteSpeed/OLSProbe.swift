@@ -11,6 +11,14 @@ final class OLSProbe: Sendable {
     private let configCache = FileCache<ConfigFacts?>()
     struct ConfigFacts: Sendable { var listeners: [JSONValue]; var vhosts: Int }
 
+    /// Whether OLS is installed, looked at again only when its bin directory (or the nearest
+    /// directory above it that exists) changes, not with two stats on every beat.
+    private let installedWatch = PathWatched<Bool>()
+    var installed: Bool {
+        let settings = self.settings
+        return installedWatch.value(watching: { [settings.lshttpd, settings.lswsctrl] }) { settings.installed }
+    }
+
     init(settings: OLSSettings) { self.settings = settings }
 
     private func configFacts() -> ConfigFacts? {
@@ -25,7 +33,7 @@ final class OLSProbe: Sendable {
     }
 
     func report() -> JSONValue? {
-        guard settings.installed else { return nil }
+        guard installed else { return nil }
         let control = OLSControl(settings: settings)
         var o: [String: JSONValue] = ["installed": .bool(true), "serverRoot": .string(settings.serverRoot)]
         if let bytes = try? Files.readBytes(settings.versionFile, limit: 256) {

@@ -30,6 +30,10 @@ public final class SSHProbe: Sendable {
     }
     private let state = Mutex(State())
     private let runner = ProcessRunner(maxOutputBytes: 64 * 1024)
+    /// Whether sshd is installed and the service's name: looked up again only when a file they
+    /// depend on changes (a package install), not with a walk along PATH on every beat.
+    private struct Presence: Sendable { var installed: Bool; var service: String }
+    private let presence = PathWatched<Presence>()
 
     public init(settings: SSHSettings) { self.settings = settings }
 
@@ -49,9 +53,13 @@ public final class SSHProbe: Sendable {
 
     /// The heartbeat entry, from the cache and a few small files.
     public func report() -> JSONValue? {
-        guard settings.resolvedSSHD() != nil else { return nil }
+        let settings = self.settings
+        let found = presence.value(watching: settings.presencePaths) {
+            Presence(installed: settings.resolvedSSHD() != nil, service: settings.serviceName())
+        }
+        guard found.installed else { return nil }
         let readout = state.withLock { $0.readout }
-        var o: [String: JSONValue] = ["service": .string(settings.serviceName()),
+        var o: [String: JSONValue] = ["service": .string(found.service),
                                       "active": .bool(isRunning(pidFile: readout?.pidFile ?? "/run/sshd.pid"))]
         if let readout {
             o["ports"] = .array(readout.ports.map { .number(Double($0)) })

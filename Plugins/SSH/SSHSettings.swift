@@ -73,13 +73,19 @@ public struct SSHSettings: Sendable {
     public func resolvedSSHD() -> String? { Self.resolve(sshd) }
 
     static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return Files.isExecutable(program) ? program : nil }
+        candidates(program).first(where: Files.isExecutable)
+    }
+
+    /// Where `resolve` looks, in order: the path itself, else along PATH then the sbin directories.
+    static func candidates(_ program: String) -> [String] {
+        if program.contains("/") { return [program] }
         let path = (env("PATH") ?? "").split(separator: ":").map(String.init)
-        for dir in path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"] where !dir.isEmpty {
-            let candidate = dir + "/" + program
-            if Files.isExecutable(candidate) { return candidate }
-        }
-        return nil
+        return (path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"]).filter { !$0.isEmpty }.map { $0 + "/" + program }
+    }
+
+    /// Every file whose presence decides `resolvedSSHD()` and `serviceName()` (for `PathWatched`).
+    public func presencePaths() -> [String] {
+        Self.candidates(sshd) + unitDirs.flatMap { [$0 + "/ssh.service", $0 + "/sshd.service"] } + [osReleaseFile]
     }
 
     /// `ssh` where a unit file of that name exists (Debian/Ubuntu, where `sshd.service` is only

@@ -91,10 +91,53 @@ public final class SSHProbe: Sendable {
     }
 
     /// Files only: the pid file names a live sshd.
+    ///
+    /// The pid file is read again only when it changes (`PathWatched`). Once its pid was seen to
+    /// be sshd, that process's /proc/<pid>/comm stays open and each beat reads it again (one
+    /// pread): the descriptor holds the process, not the number, so the read fails (ESRCH) once
+    /// that sshd is gone, even if a later process is given the same pid.
     func isRunning(pidFile: String) -> Bool {
-        guard let bytes = try? Files.readBytes(pidFile, limit: 64),
-              let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace), pid > 0,
-              let comm = try? Files.readBytes(settings.procRoot + "/\(pid)/comm", limit: 64) else { return false }
-        return String(decoding: comm, as: UTF8.self).trimmingWhitespace.hasPrefix("sshd")
+        var named = pidWatch.value(watching: { [pidFile] }) { PIDFileReading(path: pidFile, pid: Self.readPID(pidFile)) }
+        if named.path != pidFile {  // sshd -T named another pid file since
+            pidWatch.invalidate()
+            named = pidWatch.value(watching: { [pidFile] }) { PIDFileReading(path: pidFile, pid: Self.readPID(pidFile)) }
+        }
+        guard let pid = named.pid else { return false }
+        let procRoot = settings.procRoot
+        return comm.withLock { held in
+            if let h = held, h.pid == pid {
+                if Self.isSSHD(h.fd) { return true }
+                close(h.fd); held = nil
+                return false
+            }
+            if let h = held { close(h.fd); held = nil }
+            let fd = open(procRoot + "/\(pid)/comm", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { return false }
+            guard Self.isSSHD(fd) else { close(fd); return false }
+            held = HeldComm(pid: pid, fd: fd)
+            return true
+        }
+    }
+
+    struct PIDFileReading: Sendable { var path: String; var pid: Int32? }
+    struct HeldComm: Sendable { var pid: Int32; var fd: Int32 }
+    private let pidWatch = PathWatched<PIDFileReading>()
+    private let comm = Mutex<HeldComm?>(nil)
+
+    deinit { comm.withLock { if let h = $0 { close(h.fd) } } }
+
+    static func readPID(_ path: String) -> Int32? {
+        guard let bytes = try? Files.readBytes(path, limit: 64),
+              let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingWhitespace), pid > 0 else { return nil }
+        return pid
+    }
+
+    /// The process behind `fd` (its /proc/<pid>/comm) still runs and is sshd.
+    static func isSSHD(_ fd: Int32) -> Bool {
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { buffer in
+            let n = pread(fd, buffer.baseAddress, buffer.count, 0)
+            guard n > 0 else { return false }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self).trimmingWhitespace.hasPrefix("sshd")
+        }
     }
 }

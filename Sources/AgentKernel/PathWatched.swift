@@ -55,6 +55,10 @@ public final class PathWatched<Value: Sendable>: Sendable {
         }
     }
 
+    /// Forget the value: the next look derives it again (its inputs changed in a way no watched
+    /// path shows, such as which paths to watch).
+    public func invalidate() { state.withLock { $0.value = nil } }
+
     /// How often the value was derived (for tests).
     public var derivations: Int { state.withLock { $0.derivations } }
 

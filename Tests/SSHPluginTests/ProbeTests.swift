@@ -84,4 +84,38 @@ import TestSupport
         try f.write(f.root + "/sshd.pid", "\(getpid())\n")
         #expect(p.report()?["active"] == .bool(false))
     }
+
+    /// The probe keeps the live sshd's /proc/<pid>/comm open between beats: the process ending
+    /// must show even though the pid file still names its pid, and a new one must show again.
+    @Test func aProcessThatEndsIsSeenWithThePIDFileUnchanged() async throws {
+        let f = try await SSHFixture(ports: [22])
+        defer { f.stop() }
+        let p = SSHProbe(settings: f.settings())
+        await p.refreshIfDue()
+        // A program whose comm is "sshd" (a copy of sleep), as sshd's pid file would name it.
+        let fake = f.root + "/sshd-fake/sshd"
+        try await SSHFixture.sh("mkdir -p \(f.root)/sshd-fake && cp /bin/sleep \(fake)")
+        func spawn() -> pid_t {
+            var pid = pid_t()
+            let argv = [strdup(fake), strdup("60"), nil]
+            defer { argv.forEach { free($0) } }
+            #expect(posix_spawn(&pid, fake, nil, nil, argv, environ) == 0)
+            return pid
+        }
+        let first = spawn()
+        try f.write(f.root + "/sshd.pid", "\(first)\n")
+        #expect(p.report()?["active"] == .bool(true))
+        #expect(p.report()?["active"] == .bool(true))
+
+        kill(first, SIGKILL)
+        var status: Int32 = 0
+        waitpid(first, &status, 0)
+        #expect(p.report()?["active"] == .bool(false), "the pid file still names \(first), which is gone")
+        #expect(p.report()?["active"] == .bool(false))
+
+        let second = spawn()
+        defer { kill(second, SIGKILL); waitpid(second, &status, 0) }
+        try f.write(f.root + "/sshd.pid", "\(second)\n")
+        #expect(p.report()?["active"] == .bool(true))
+    }
 }

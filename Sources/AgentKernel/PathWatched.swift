@@ -14,9 +14,9 @@ import Synchronization
 /// descriptor that finds nothing (EAGAIN).
 ///
 /// What is watched: each path itself (a symlinked path at its target, whose replacement drops
-/// its link count and so is seen too), and the nearest existing directory above it, so that a
-/// file or directory created, deleted, renamed, written or chmod'ed there is seen, and so is a
-/// missing directory appearing. What inotify cannot see — a mount over a path, /proc — is
+/// its link count and so is seen too), and every existing directory above it, so that a file or
+/// directory created, deleted, renamed, written or chmod'ed there is seen, and so are a missing
+/// directory appearing and a symlinked directory along the way retargeted. What inotify cannot see — a mount over a path, /proc — is
 /// covered by deriving the value again at least every `maxAgeSec`, and whenever inotify is not
 /// to be had (no descriptor left, a watch refused) the value is derived on every look, as before.
 ///
@@ -90,11 +90,18 @@ public final class PathWatched<Value: Sendable>: Sendable {
             if inotify_add_watch(fd, path, mask) < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES {
                 close(fd); return -1
             }
+            // Every directory above it, to the root: a directory along the way that is renamed,
+            // replaced, or a symlink retargeted (`/opt/haproxy/current`) changes what the path
+            // names, and shows only in the directory that holds it. Missing ones are skipped:
+            // their creation shows in the nearest existing one.
             var dir = parent(path)
-            while true {
-                if watched.contains(dir) { break }
-                if inotify_add_watch(fd, dir, mask | UInt32(IN_ONLYDIR)) >= 0 { watched.insert(dir); break }
-                guard errno == ENOENT || errno == ENOTDIR, dir != "/" else { close(fd); return -1 }
+            while !watched.contains(dir) {
+                if inotify_add_watch(fd, dir, mask | UInt32(IN_ONLYDIR)) >= 0 {
+                    watched.insert(dir)
+                } else if errno != ENOENT && errno != ENOTDIR {
+                    close(fd); return -1
+                }
+                if dir == "/" { break }
                 dir = parent(dir)
             }
         }

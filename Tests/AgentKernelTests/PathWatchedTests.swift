@@ -71,6 +71,31 @@ struct PathWatchedTests {
         #expect(lookup(watch, [program], counter) == program)
     }
 
+    @Test("a symlinked directory along the path retargeted (/opt/haproxy/current → 2.9) is seen")
+    func symlinkedDirectoriesRetargeted() throws {
+        let tmp = try TempDir()
+        for v in ["2.8", "2.9"] {
+            try tmp.write("opt/haproxy/\(v)/haproxy", "#!/bin/sh\n# \(v)\n")
+            chmod(tmp.file("opt/haproxy/\(v)/haproxy"), 0o755)
+        }
+        #expect(symlink("2.8", tmp.file("opt/haproxy/current")) == 0)
+        let path = tmp.file("opt/haproxy/current/haproxy")
+        let watch = PathWatched<String>(), counter = Counter()
+        func read() -> String {
+            watch.value(watching: { [path] }, now: 0) {
+                counter.n += 1
+                return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            }
+        }
+        #expect(read().contains("2.8"))
+        #expect(read().contains("2.8"))
+        #expect(counter.n == 1)
+        // Retargeted the way deployments do it: a new link renamed over the old one.
+        #expect(symlink("2.9", tmp.file("opt/haproxy/current.new")) == 0)
+        #expect(rename(tmp.file("opt/haproxy/current.new"), tmp.file("opt/haproxy/current")) == 0)
+        #expect(read().contains("2.9"))
+    }
+
     @Test("a file's content written in place, or the file a symlink names replaced, is seen")
     func contentAndSymlinkTargetsAreSeen() throws {
         let tmp = try TempDir()

@@ -79,7 +79,7 @@ public final class PathWatched<Value: Sendable>: Sendable {
         }
     }
 
-    /// A fresh inotify descriptor watching `paths` and their nearest existing directories; -1
+    /// A fresh inotify descriptor watching `paths` and every existing directory above them; -1
     /// when one cannot be had or a path cannot be watched (then nothing is cached).
     static func arm(_ paths: [String]) -> Int32 {
         let fd = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))

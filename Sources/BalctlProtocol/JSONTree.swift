@@ -30,6 +30,21 @@ public enum JSONTree {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }
 
+    /// Parse as `parse` does — the same text is accepted or refused, for the same reason — but
+    /// for each top-level member named in `hollow` whose value is an object, keep only that
+    /// object's keys: their values are checked without being built, and read as null. What a
+    /// summary needs from a large report (the names of its stacks, not the stacks: a 500 KB
+    /// HAProxy table read for a dashboard card).
+    public static func parse(_ bytes: [UInt8], hollowing hollow: Set<String>, maxDepth: Int = defaultMaxDepth) throws(JSONTreeError) -> JSONValue {
+        var p = Parser(bytes: bytes, maxDepth: maxDepth)
+        p.hollow = hollow
+        p.skipSpace()
+        let value = try p.value(depth: 1)
+        p.skipSpace()
+        guard p.i == bytes.count else { throw p.fail("unexpected data after the JSON value") }
+        return value
+    }
+
     /// Parse, then decode `T` from the tree. Throws `JSONTreeError` for malformed JSON and
     /// `DecodingError` (with the coding path) for a well-formed body of the wrong shape.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws -> T {
@@ -58,6 +73,8 @@ private struct Parser {
     let bytes: [UInt8]
     let maxDepth: Int
     var i = 0
+    /// Top-level keys whose object values keep only their keys (`JSONTree.parse(_:hollowing:)`).
+    var hollow: Set<String> = []
 
     init(bytes: [UInt8], maxDepth: Int) { self.bytes = bytes; self.maxDepth = maxDepth }
 
@@ -103,13 +120,105 @@ private struct Parser {
             i += 1
             skipSpace()
             // Duplicate keys: the first wins, as with JSONDecoder (no two readers may disagree).
-            let v = try value(depth: depth + 1)
+            let v = depth == 1 && hollow.contains(key) && i < bytes.count && bytes[i] == UInt8(ascii: "{")
+                ? try hollowObject(depth: depth + 1) : try value(depth: depth + 1)
             if out[key] == nil { out[key] = v }
             skipSpace()
             guard i < bytes.count else { throw fail("unterminated object") }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
             if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
             throw fail("expected ',' or '}' in an object")
+        }
+    }
+
+    /// An object whose members' values are checked (`skip`) and kept as null.
+    mutating func hollowObject(depth: Int) throws(JSONTreeError) -> JSONValue {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        var out: [String: JSONValue] = [:]
+        try members(depth: depth) { (p: inout Parser, key: String) throws(JSONTreeError) in
+            try p.skip(depth: depth + 1)
+            out[key] = .null
+        }
+        return .object(out)
+    }
+
+    /// An object's members, `{` to `}`, each value handed to `value` (which must consume it).
+    mutating func members(depth: Int, _ value: (inout Parser, String) throws(JSONTreeError) -> Void) throws(JSONTreeError) {
+        i += 1  // {
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try string()
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipSpace()
+            try value(&self, key)
+            skipSpace()
+            guard i < bytes.count else { throw fail("unterminated object") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return }
+            throw fail("expected ',' or '}' in an object")
+        }
+    }
+
+    /// Check one value exactly as `value` would, building no object or array (scalars are read
+    /// as `value` reads them, so the same texts are refused at the same offsets).
+    mutating func skip(depth: Int) throws(JSONTreeError) {
+        guard i < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+            try members(depth: depth) { (p: inout Parser, _: String) throws(JSONTreeError) in try p.skip(depth: depth + 1) }
+        case UInt8(ascii: "["):
+            guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+            i += 1  // [
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return }
+            while true {
+                skipSpace()
+                try skip(depth: depth + 1)
+                skipSpace()
+                guard i < bytes.count else { throw fail("unterminated array") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: "]") { i += 1; return }
+                throw fail("expected ',' or ']' in an array")
+            }
+        case UInt8(ascii: "\""):
+            // Plain ASCII without escapes (what stats tables hold) is checked here without
+            // building the string; anything else is read by `string` from the start.
+            let start = i
+            var j = i + 1
+            while j < bytes.count, bytes[j] != UInt8(ascii: "\""), bytes[j] >= 0x20, bytes[j] < 0x80, bytes[j] != UInt8(ascii: "\\") { j += 1 }
+            if j < bytes.count, bytes[j] == UInt8(ascii: "\"") { i = j + 1; return }
+            i = start
+            _ = try string()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            // Without an exponent and with few digits a number can neither overflow nor
+            // underflow: the grammar is checked here without building it. Anything else is read
+            // by `number` from the start.
+            let start = i
+            var j = i
+            if bytes[j] == UInt8(ascii: "-") { j += 1 }
+            let intStart = j
+            while j < bytes.count, isDigit(bytes[j]) { j += 1 }
+            var simple = j > intStart && (bytes[intStart] != UInt8(ascii: "0") || j == intStart + 1)
+            if simple, j < bytes.count, bytes[j] == UInt8(ascii: ".") {
+                let fracStart = j + 1
+                j = fracStart
+                while j < bytes.count, isDigit(bytes[j]) { j += 1 }
+                simple = j > fracStart
+            }
+            if simple, j - start <= 200, j == bytes.count || (bytes[j] != UInt8(ascii: "e") && bytes[j] != UInt8(ascii: "E")) {
+                i = j
+                return
+            }
+            i = start
+            _ = try number()
+        default:
+            _ = try value(depth: depth)
         }
     }
 

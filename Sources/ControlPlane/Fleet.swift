@@ -99,7 +99,9 @@ extension Store {
     static func heartbeatSummary(at: Double, report text: String, version: String, sourceIP: String) -> HeartbeatSummary {
         let report: HostReport
         do {
-            report = try JSONTree.decode(HostReport.self, from: text)
+            // The card needs the stacks' names, not the stacks: their values (a HAProxy table can
+            // be 500 KB) are checked but not built, for every card of every overview render.
+            report = try JSONTree.decode(HostReport.self, from: try JSONTree.parse(Array(text.utf8), hollowing: ["stacks"]))
         } catch {
             // The ingest checks only the fields it acts on; an agent that sends an incomplete
             // report is still alive, and its heartbeat age must show.

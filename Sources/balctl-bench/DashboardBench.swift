@@ -15,6 +15,7 @@ struct DashboardBench: AsyncParsableCommand {
     @Option(help: "Members in the pool.") var members = 50
     @Option(help: "History samples per member.") var history = 60
     @Option(help: "Measured renders.") var renders = 200
+    @Option(help: "Rows of a HAProxy stats table in each member's latest report (about 100 bytes each; 5000 ≈ 500 KB, a large edge).") var stackRows = 0
     @Option(help: "Goal for the median, in ms.") var goalMs = 50.0
     @Option(help: "Also measure this many idle SSE clients (server CPU and RSS; one poller per stream, then the shared poller). 0: skip.")
     var sseClients = 0
@@ -41,7 +42,7 @@ struct DashboardBench: AsyncParsableCommand {
                                    arguments: [e.member.id, t - Double(history - i), "127.0.0.1", report, report.utf8.count])
                 }
                 try db.execute(sql: "INSERT INTO heartbeat_latest(member_id, received_at, source_ip, agent_version, report, history_at) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [e.member.id, t, "127.0.0.1", "0.1.0", Self.report(host, cpu: 12), t])
+                               arguments: [e.member.id, t, "127.0.0.1", "0.1.0", Self.report(host, cpu: 12, stackRows: stackRows), t])
             }
         }
         var bytes = 0
@@ -152,9 +153,11 @@ struct DashboardBench: AsyncParsableCommand {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    static func report(_ host: String, cpu: Double) -> String {
-        """
-        {"hostname":"\(host)","agentVersion":"0.1.0","protocolVersion":1,"os":{"family":"debian","id":"debian","versionID":"12","prettyName":"Debian 12","kernel":"6.1.0"},"uptimeSec":1000,"load":[0.5,0.4,0.3],"cpuPercent":\(cpu),"cpuCount":2,"memory":{"totalBytes":1000,"availableBytes":400},"disks":[],"stacks":{},"commands":["host.echo"],"jobsInFlight":[]}
+    static func report(_ host: String, cpu: Double, stackRows: Int = 0) -> String {
+        let rows = (0..<stackRows).map { #"["be_app_\#($0 / 50)","srv\#($0)","UP",\#($0 * 37 % 1000),12,0,1048576,2097152,"L7OK",200,3,1]"# }
+        let stacks = stackRows == 0 ? "{}" : #"{"haproxy":{"installed":true,"stats":{"columns":["pxname","svname","status","scur","smax","ereq","bin","bout","check_status","check_code","weight","act"],"rows":[\#(rows.joined(separator: ","))]}}}"#
+        return """
+        {"hostname":"\(host)","agentVersion":"0.1.0","protocolVersion":1,"os":{"family":"debian","id":"debian","versionID":"12","prettyName":"Debian 12","kernel":"6.1.0"},"uptimeSec":1000,"load":[0.5,0.4,0.3],"cpuPercent":\(cpu),"cpuCount":2,"memory":{"totalBytes":1000,"availableBytes":400},"disks":[],"stacks":\(stacks),"commands":["host.echo"],"jobsInFlight":[]}
         """
     }
 }

@@ -72,9 +72,14 @@ struct JSONTreeTests {
                 inputs.append(m)
             }
         }
-        var accepted = 0
+        var accepted = 0, hollowed = 0
         for bytes in inputs {
             let mine = try? JSONTree.parse(bytes)
+            // The hollowing parse accepts exactly what the full one accepts, and gives the same
+            // tree with the top-level "stacks" object's values read as null.
+            let hollow = try? JSONTree.parse(bytes, hollowing: ["stacks"])
+            #expect(hollow == mine.map(Self.hollowStacks), "\(bytes)")
+            if case .object(let o)? = mine, case .object(let st)? = o["stacks"], !st.isEmpty { hollowed += 1 }
             let theirs = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
             // JSONDecoder refuses a bare zero with a positive exponent ("0e1"), which RFC 8259
             // allows; the one difference tolerated.
@@ -84,6 +89,31 @@ struct JSONTreeTests {
             if theirs == nil { #expect(mine == nil, "\(bytes)") }
         }
         #expect(accepted > 1_000 && inputs.count > 20_000)
+        #expect(hollowed > 50)
+    }
+
+    /// What `parse(_:hollowing: ["stacks"])` should give for a tree `parse` gave.
+    static func hollowStacks(_ v: JSONValue) -> JSONValue {
+        guard case .object(var o) = v, case .object(let stacks)? = o["stacks"] else { return v }
+        o["stacks"] = .object(stacks.mapValues { _ in .null })
+        return .object(o)
+    }
+
+    @Test("hollowing: the named top-level objects keep their keys only; the same texts are refused at the same offsets")
+    func hollowing() throws {
+        let report = #"{"hostname":"lb-1","stacks":{"haproxy":{"rows":[["be","s1",1,"UP"]]},"ssh":{"active":true}},"load":[0.1],"x":{"stacks":{"a":1}}}"#
+        #expect(try JSONTree.parse(Array(report.utf8), hollowing: ["stacks"]) == .object([
+            "hostname": .string("lb-1"), "stacks": .object(["haproxy": .null, "ssh": .null]), "load": .array([.number(0.1)]),
+            "x": .object(["stacks": .object(["a": .number(1)])]),
+        ]))
+        // Inside the hollowed object: bad UTF-8, a bad number, depth past the limit.
+        let deep = "{\"stacks\":{\"a\":" + String(repeating: "[", count: 63) + String(repeating: "]", count: 63) + "}}"
+        for bad in [#"{"stacks":{"a":[1,]}}"#, #"{"stacks":{"a":1e400}}"#, deep, #"{"stacks":{"a":{"b":tru}}}"#] {
+            var full: JSONTreeError?, hollow: JSONTreeError?
+            do { _ = try JSONTree.parse(bad) } catch { full = error }
+            do { _ = try JSONTree.parse(Array(bad.utf8), hollowing: ["stacks"]) } catch { hollow = error }
+            #expect(full != nil && full?.offset == hollow?.offset && full?.reason == hollow?.reason, "\(bad): \(String(describing: full)) vs \(String(describing: hollow))")
+        }
     }
 
     @Test("typed decoding: keys, optionals, exact integers, nested JSONValue handed over, errors with the path")

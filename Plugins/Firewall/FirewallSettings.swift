@@ -126,13 +126,7 @@ public struct FirewallSettings: Sendable {
     public func resolvedUFW() -> String? { Self.resolve(ufw) }
 
     static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return Files.isExecutable(program) ? program : nil }
-        let path = (envValue("PATH") ?? "").split(separator: ":").map(String.init)
-        for dir in path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"] where !dir.isEmpty {
-            let candidate = dir + "/" + program
-            if Files.isExecutable(candidate) { return candidate }
-        }
-        return nil
+        Files.programCandidates(program, path: envValue("PATH")).first(where: Files.isExecutable)
     }
 
     /// The control plane's origin as the agent knows it: the one the agent was configured with

@@ -112,11 +112,7 @@ public struct HAProxySettings: Sendable {
 
     /// Where `resolvedBinary` looks, in order: the path itself, else along PATH then the sbin
     /// directories (what the probe watches to know when to look again).
-    public func binaryCandidates() -> [String] {
-        if haproxyBinary.contains("/") { return [haproxyBinary] }
-        let path = (environmentValue("PATH") ?? "").split(separator: ":").map(String.init)
-        return (path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"]).filter { !$0.isEmpty }.map { $0 + "/" + haproxyBinary }
-    }
+    public func binaryCandidates() -> [String] { Files.programCandidates(haproxyBinary, path: environmentValue("PATH")) }
 }
 
 /// The package manager `haproxy.provision` drives.

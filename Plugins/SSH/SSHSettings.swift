@@ -77,11 +77,7 @@ public struct SSHSettings: Sendable {
     }
 
     /// Where `resolve` looks, in order: the path itself, else along PATH then the sbin directories.
-    static func candidates(_ program: String) -> [String] {
-        if program.contains("/") { return [program] }
-        let path = (env("PATH") ?? "").split(separator: ":").map(String.init)
-        return (path + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"]).filter { !$0.isEmpty }.map { $0 + "/" + program }
-    }
+    static func candidates(_ program: String) -> [String] { Files.programCandidates(program, path: env("PATH")) }
 
     /// Every file whose presence decides `resolvedSSHD()` and `serviceName()` (for `PathWatched`).
     public func presencePaths() -> [String] {

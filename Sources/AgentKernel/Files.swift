@@ -60,6 +60,15 @@ public enum Files {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Where a program is looked for, in order: `program` itself when it holds a "/", else each
+    /// directory of `path` (a PATH value) and then the sbin directories, where a service started
+    /// with a short PATH still finds what root's shell would.
+    public static func programCandidates(_ program: String, path: String?) -> [String] {
+        if program.contains("/") { return [program] }
+        let dirs = (path ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"]
+        return dirs.filter { !$0.isEmpty }.map { $0 + "/" + program }
+    }
+
     public static func isExecutable(_ path: String) -> Bool {
         guard let i = info(path), i.isRegular else { return false }
         return access(path, X_OK) == 0

@@ -107,28 +107,14 @@ private struct Parser {
 
     mutating func object(depth: Int) throws(JSONTreeError) -> JSONValue {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-        i += 1  // {
         var out: [String: JSONValue] = [:]
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
-        while true {
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try string()
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            i += 1
-            skipSpace()
+        try members(depth: depth) { (p: inout Parser, key: String) throws(JSONTreeError) in
+            let v = depth == 1 && p.hollow.contains(key) && p.i < p.bytes.count && p.bytes[p.i] == UInt8(ascii: "{")
+                ? try p.hollowObject(depth: depth + 1) : try p.value(depth: depth + 1)
             // Duplicate keys: the first wins, as with JSONDecoder (no two readers may disagree).
-            let v = depth == 1 && hollow.contains(key) && i < bytes.count && bytes[i] == UInt8(ascii: "{")
-                ? try hollowObject(depth: depth + 1) : try value(depth: depth + 1)
             if out[key] == nil { out[key] = v }
-            skipSpace()
-            guard i < bytes.count else { throw fail("unterminated object") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
-            throw fail("expected ',' or '}' in an object")
         }
+        return .object(out)
     }
 
     /// An object whose members' values are checked (`skip`) and kept as null.
@@ -137,7 +123,7 @@ private struct Parser {
         var out: [String: JSONValue] = [:]
         try members(depth: depth) { (p: inout Parser, key: String) throws(JSONTreeError) in
             try p.skip(depth: depth + 1)
-            out[key] = .null
+            if out[key] == nil { out[key] = .null }
         }
         return .object(out)
     }

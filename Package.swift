@@ -172,7 +172,9 @@ let package = Package(
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "SQLEngine", "TestSupport", "ServiceLaunchers", "CurlClient",
                                                              .product(name: "X509", package: "swift-certificates"),
                                                              .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                                             .product(name: "HummingbirdTesting", package: "hummingbird")],
+                                                             .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                             .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                             .product(name: "NIOHTTPTypes", package: "swift-nio-extras")],
                     exclude: ["Alerts/smtp_sink.py"]),
         .testTarget(
             name: "EndToEndTests",

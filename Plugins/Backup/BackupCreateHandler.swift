@@ -82,10 +82,14 @@ public struct BackupCreateHandler: CommandHandler {
         let (snapshotID, written, totals) = try await withTaskCancellationHandler {
             try await runBlocking { () throws -> (String, SnapshotWriter.Result, PartPipeline.Totals) in
                 let begun = try transfer.begin(SnapshotBeginRequest(jobId: job.0, attempt: job.1, scope: p.scope))
-                let pipeline = PartPipeline(transfer: transfer, snapshotID: begun.snapshotId, existing: begun)
+                // Data parts stream as they are compressed; manifest parts go whole, on the
+                // channel's other connection (see PartPipeline).
+                let data = PartPipeline(transfer: transfer, snapshotID: begun.snapshotId, kind: "data", streaming: true, existing: begun.data)
+                let manifest = PartPipeline(transfer: transfer, snapshotID: begun.snapshotId, kind: "manifest", streaming: false,
+                                            existing: begun.manifest)
                 let writer = SnapshotWriter(
-                    data: PartCutter(kind: "data", partBytes: partBytes, pipeline: pipeline),
-                    manifest: PartCutter(kind: "manifest", partBytes: min(partBytes, SnapshotWriter.manifestPartBytes), pipeline: pipeline),
+                    data: PartCutter(partBytes: partBytes, pipeline: data),
+                    manifest: PartCutter(partBytes: min(partBytes, SnapshotWriter.manifestPartBytes), pipeline: manifest),
                     compressionLevel: level, threads: threads,
                     onProgress: { done in
                         try stop.check()
@@ -93,10 +97,13 @@ public struct BackupCreateHandler: CommandHandler {
                     })
                 let written: SnapshotWriter.Result
                 do { written = try writer.write(header: header, roots: roots, walk: walk) } catch {
-                    _ = try? pipeline.finish()
+                    for p in [data, manifest] { p.abandonOpenParts(); _ = try? p.finish() }
                     throw error
                 }
-                let totals = try pipeline.finish()
+                // Both finished before either failure is thrown: no upload outlives the job.
+                let finished = (Result { try data.finish() }, Result { try manifest.finish() })
+                var totals = try finished.0.get()
+                totals.merge(try finished.1.get())
                 try transfer.commit(snapshot: begun.snapshotId, SnapshotCommitRequest(
                     jobId: job.0, attempt: job.1,
                     data: (totals.parts["data"] ?? []).sorted { $0.index < $1.index },

@@ -47,16 +47,66 @@ struct SnapshotTransfer: Sendable {
         try decode(SnapshotBeginReply.self, post(SnapshotWire.beginPath, request), what: "begin the snapshot")
     }
 
-    func put(snapshot: String, kind: String, index: Int, bytes: [UInt8], sha256: String) throws {
-        try withRetry {
-            let r = try channel.send("PUT", SnapshotWire.partPath(snapshot, kind, index),
-                                     headers: [(SnapshotWire.hashHeader, sha256), ("Content-Type", "application/octet-stream")],
-                                     body: bytes)
-            guard r.status == 200 else {
-                let f = failure(r, "upload \(kind) part \(index)")
-                throw Self.retryable(r.status) ? Retryable(failure: f) as any Error : f
+    /// Upload a part from its buffer; returns the part as the control plane stored it.
+    /// - `sha256` nil (a streaming pipeline's new part): the first try sends the bytes while the
+    ///   writer makes them, without a hash header; the control plane answers with the size and
+    ///   SHA-256 of what it stored, which must equal ours. A first try that fails the way a
+    ///   network or a busy server fails is not the end: the sealed part is sent again whole,
+    ///   and the retry window starts then (making the part may take longer than the window).
+    /// - Otherwise, and on every later try, the sealed part goes whole with its hash header,
+    ///   which the control plane checks before storing anything.
+    /// - `viaStream`: over the channel's streaming connection (data), else over its other one
+    ///   (manifest parts, which must not wait behind a data part that waits for the writer).
+    @discardableResult
+    func put(snapshot: String, kind: String, index: Int, buffer: PartBuffer, sha256: String?, viaStream: Bool) throws -> SnapshotPart {
+        let path = SnapshotWire.partPath(snapshot, kind, index)
+        if sha256 == nil {
+            do {
+                let hash = SHA256Stream()
+                var offset = 0
+                let r = try channel.stream("PUT", path, headers: [("Content-Type", "application/octet-stream")]) { dst in
+                    let n = try buffer.read(at: offset, into: dst)
+                    hash.update(UnsafeRawBufferPointer(rebasing: dst[0..<n]))
+                    offset += n
+                    return n
+                }
+                let local = SnapshotPart(index: index, size: Int64(offset), sha256: hash.finishHex())
+                return try accepted(r, local, kind: kind)
+            } catch {
+                // Anything but a broken connection, a busy server or a damaged transfer is final.
+                guard error is Retryable || (error as? HTTPClientError)?.isTransient == true else { throw error }
             }
         }
+        guard let count = buffer.waitSealed() else { throw JobFailure("the snapshot writer stopped before \(kind) part \(index) was complete") }
+        let local = SnapshotPart(index: index, size: Int64(count), sha256: sha256 ?? SHA256Stream.hex(buffer.sealedBytes))
+        let headers = [(SnapshotWire.hashHeader, local.sha256), ("Content-Type", "application/octet-stream")]
+        return try withRetry {
+            let r: HTTPResponse
+            if viaStream {
+                var offset = 0
+                r = try channel.stream("PUT", path, headers: headers) { dst in
+                    let n = try buffer.read(at: offset, into: dst)
+                    offset += n
+                    return n
+                }
+            } else {
+                r = try channel.send("PUT", path, headers: headers, body: Array(buffer.sealedBytes))
+            }
+            return try accepted(r, local, kind: kind)
+        }
+    }
+
+    /// A part upload's answer: 200 with the part as stored, which must be what was sent (the
+    /// control plane says so even when it checked a hash header itself).
+    private func accepted(_ r: HTTPResponse, _ local: SnapshotPart, kind: String) throws -> SnapshotPart {
+        guard r.status == 200 else {
+            let f = failure(r, "upload \(kind) part \(local.index)")
+            throw Self.retryable(r.status) ? Retryable(failure: f) as any Error : f
+        }
+        guard let stored = try? JSONDecoder().decode(SnapshotPart.self, from: Data(r.body)), stored == local else {
+            throw Retryable(failure: JobFailure("\(kind) part \(local.index) arrived different from what was sent (\(local.size) bytes, \(local.sha256.prefix(12))…; the control plane answered \(String(decoding: r.body.prefix(200), as: UTF8.self))): damaged in transit"))
+        }
+        return local
     }
 
     func commit(snapshot: String, _ request: SnapshotCommitRequest) throws {

@@ -28,6 +28,9 @@ public final class AgentAPIClient: Sendable {
     let jobSession: CurlSession
     /// Snapshot parts: a third handle, so a 16 MiB upload never queues a job report behind it.
     let bulkSession: CurlSession
+    /// Streamed snapshot parts: a fifth handle, so a data part that waits for the writer's
+    /// next bytes never holds up a manifest part sent whole on `bulkSession`.
+    let streamSession: CurlSession
     /// The long poll (`GET /api/agents/wait`): a fourth handle, so a parked request never
     /// delays a heartbeat or a report.
     let waitSession: CurlSession
@@ -51,6 +54,7 @@ public final class AgentAPIClient: Sendable {
         bulkOptions.timeoutMs = 600_000
         bulkOptions.maxResponseBytes = SnapshotWire.maxPartBytes + (1 << 20)
         bulkSession = try CurlSession(options: bulkOptions)
+        streamSession = try CurlSession(options: bulkOptions)
         var waitOptions = heartbeatOptions
         waitOptions.timeoutMs = Self.waitTimeoutMs
         waitOptions.maxResponseBytes = 4096
@@ -132,5 +136,10 @@ public final class AgentAPIClient: Sendable {
 extension AgentAPIClient: ControlPlaneChannel {
     public func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse {
         try bulkSession.requestBlocking(method, base + path, headers: headers + [("Authorization", "Bearer \(secret)")], body: body)
+    }
+
+    public func stream(_ method: String, _ path: String, headers: [(String, String)],
+                       body: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> HTTPResponse {
+        try streamSession.requestBlocking(method, base + path, headers: headers + [("Authorization", "Bearer \(secret)")], streamingBody: body)
     }
 }

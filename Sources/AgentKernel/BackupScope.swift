@@ -41,4 +41,24 @@ extension BackupScope {
 /// on their own threads (a part upload must not hold a cooperative-pool thread).
 public protocol ControlPlaneChannel: Sendable {
     func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse
+    /// A request whose body is produced while it travels (chunked): `body` fills the buffer it
+    /// is given, returns the count, 0 at the end, and may block until it has bytes.
+    func stream(_ method: String, _ path: String, headers: [(String, String)],
+                body: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> HTTPResponse
+}
+
+extension ControlPlaneChannel {
+    /// For channels that cannot stream (test doubles): the body is gathered, then sent whole.
+    public func stream(_ method: String, _ path: String, headers: [(String, String)],
+                       body: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> HTTPResponse {
+        var bytes: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let n = try body(chunk)
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return try send(method, path, headers: headers, body: bytes)
+    }
 }

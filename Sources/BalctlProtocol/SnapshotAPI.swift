@@ -16,7 +16,10 @@ public enum SnapshotWire {
         "/api/agents/snapshots/\(id)/\(kind)/\(index)"
     }
     public static func commitPath(_ id: String) -> String { "/api/agents/snapshots/\(id)/commit" }
-    /// The part's SHA-256 (lowercase hex), sent with every part upload and checked on arrival.
+    /// The part's SHA-256 (lowercase hex), sent with a part uploaded whole and checked before the
+    /// part is stored. A data part streamed while it is compressed (chunked, no length known up
+    /// front) comes without it: the control plane answers every part upload with the part as it
+    /// stored it (index, size, SHA-256), the agent compares, and the commit compares again.
     public static let hashHeader = "X-Balctl-SHA256"
     public static let defaultPartBytes = 16 << 20
     public static let minPartBytes = 1 << 20

@@ -10,6 +10,7 @@ static inline CURLcode balctl_curl_setopt_pointer(CURL *h, CURLoption o, void *v
 static inline CURLcode balctl_curl_setopt_slist(CURL *h, CURLoption o, struct curl_slist *v) { return curl_easy_setopt(h, o, v); }
 typedef size_t (*balctl_curl_write_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
 static inline CURLcode balctl_curl_setopt_write_cb(CURL *h, CURLoption o, balctl_curl_write_cb v) { return curl_easy_setopt(h, o, v); }
+static inline CURLcode balctl_curl_setopt_off(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode balctl_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode balctl_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode balctl_curl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }

@@ -82,10 +82,11 @@ struct AgentRoutes {
         router.put("/api/agents/snapshots/:snapshot/:kind/:index") { request, context in
             let (agent, _) = try await authenticate(request, context)
             let index = try partIndex(context)
-            let body = try await request.body.collect(upTo: SnapshotWire.maxPartBytes)
+            // Streamed to the store as it arrives (no 16 MiB gathered first): see `putPart`.
+            var body = request.body.makeAsyncIterator()
             let part = try await backups.putPart(try snapshotID(context), kind: context.parameters.get("kind") ?? "", index: index,
-                                                 bytes: Array(body.readableBytesView),
-                                                 sha256: request.headers[HTTPField.Name(SnapshotWire.hashHeader)!], member: agent)
+                                                 sha256: request.headers[HTTPField.Name(SnapshotWire.hashHeader)!], member: agent,
+                                                 chunks: { try await body.next() })
             return try jsonResponse(part)
         }
         router.post("/api/agents/snapshots/:snapshot/commit") { request, context in

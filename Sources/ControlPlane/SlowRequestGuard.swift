@@ -34,12 +34,25 @@ final class SlowRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var readDeadline: Scheduled<Void>?
     private var lingerDeadline: Scheduled<Void>?
 
-    init(readTimeout: TimeAmount) { self.readTimeout = readTimeout }
+    /// A snapshot part PUT streams while the agent compresses (`PartPipeline`): its body
+    /// arrives as fast as the agent reads and compresses files, so it gets the agent's own
+    /// transfer bound instead. Such a route answers 401/403 from the headers, so only an
+    /// authenticated agent can hold a connection this long.
+    let partReadTimeout: TimeAmount
+    static let streamedPartPrefix = "/api/agents/snapshots/"
+    /// Whether the newest request begun is a part PUT.
+    private var streamedPart = false
+
+    init(readTimeout: TimeAmount, partReadTimeout: TimeAmount = .seconds(600)) {
+        self.readTimeout = readTimeout
+        self.partReadTimeout = max(readTimeout, partReadTimeout)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             requestsBegun += 1
+            streamedPart = head.method == .put && head.path?.hasPrefix(Self.streamedPartPrefix) == true
         case .body(let chunk):
             if lingering {
                 dropped += chunk.readableBytes
@@ -60,7 +73,7 @@ final class SlowRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         // Scheduled here, once per incomplete request, rather than for every head.
         if requestsReceived < requestsBegun, readDeadline == nil {
-            readDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) {
+            readDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: streamedPart ? partReadTimeout : readTimeout) {
                 context.close(promise: nil)
             }
         }

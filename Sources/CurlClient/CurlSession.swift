@@ -175,6 +175,43 @@ public final class CurlSession: @unchecked Sendable {
         try queue.sync { try perform(method, url, headers, body) }
     }
 
+    /// A request whose body is produced while it is sent (a snapshot part streamed as it is
+    /// compressed): libcurl asks `body` for the next bytes and sends them as HTTP/1.1 chunks
+    /// (the length is not known up front). `body` fills the buffer it is given and returns how
+    /// much it wrote, 0 at the end; it may block until it has bytes. An error it throws stops the
+    /// transfer and is rethrown here. Blocking, on this session's queue.
+    public func requestBlocking(
+        _ method: String, _ url: String, headers: [(String, String)] = [],
+        streamingBody body: @escaping (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws -> HTTPResponse {
+        try queue.sync { try perform(method, url, headers, nil, source: BodySource(body)) }
+    }
+
+    /// What the read callback pulls from; the first error it threw.
+    private final class BodySource {
+        let produce: (UnsafeMutableRawBufferPointer) throws -> Int
+        var error: (any Error)?
+        init(_ produce: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) { self.produce = produce }
+    }
+
+    /// libcurl's read callback (the write callback's C signature): the next bytes of the body,
+    /// 0 at its end, CURL_READFUNC_ABORT when the producer failed.
+    private static let readBody: balctl_curl_write_cb = { buffer, size, n, user in
+        let source = Unmanaged<BodySource>.fromOpaque(user!).takeUnretainedValue()
+        guard let buffer else { return 0 }
+        do {
+            let wrote = try source.produce(UnsafeMutableRawBufferPointer(start: buffer, count: size * n))
+            precondition(wrote >= 0 && wrote <= size * n, "a body source wrote outside the buffer it was given")
+            return wrote
+        } catch {
+            source.error = error
+            return 0x1000_0000  // CURL_READFUNC_ABORT (a macro Swift does not import)
+        }
+    }
+
+    /// After a streamed request: an empty body for anything that would still ask.
+    private static let noBody: balctl_curl_write_cb = { _, _, _, _ in 0 }
+
     /// A CR, LF or NUL in a header would end it early and let the rest become another header
     /// (or be cut off by the C string): refuse the request instead.
     static func checkHeaders(_ headers: [(String, String)]) throws {
@@ -231,13 +268,13 @@ public final class CurlSession: @unchecked Sendable {
 
     private func perform(
         _ method: String, _ url: String, _ headers: [(String, String)], _ body: [UInt8]?,
-        file: FileSink? = nil
+        file: FileSink? = nil, source: BodySource? = nil
     ) throws -> HTTPResponse {
         let parsed = try ParsedURL(url)
         try URLPolicy.check(parsed, allowLoopbackHTTP: !options.requireHTTPS)
         try Self.checkHeaders(headers)
         let check = HTTPClientError.check
-        try configure(parsed, headers, hasBody: body != nil)
+        try configure(parsed, headers, hasBody: body != nil || source != nil)
         // The handle that was checked is the one libcurl uses: no second parse of the text.
         try check(balctl_curl_setopt_pointer(handle, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)), "bad URL")
         // The handle must not keep pointing at the parsed URL once it is freed.
@@ -255,6 +292,23 @@ public final class CurlSession: @unchecked Sendable {
         default: _ = balctl_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
         }
         _ = balctl_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body?.count ?? -1)
+        let sourcePtr = source.map { Unmanaged.passRetained($0) }
+        defer { sourcePtr?.release() }
+        if let sourcePtr {
+            // UPLOAD with an unknown size: a PUT (or the custom verb set above) in chunks. The
+            // next request's HTTPGET turns UPLOAD off again.
+            try check(balctl_curl_setopt_long(handle, CURLOPT_UPLOAD, 1), "upload")
+            try check(balctl_curl_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, -1), "upload size")
+            try check(balctl_curl_setopt_pointer(handle, CURLOPT_READDATA, sourcePtr.toOpaque()), "read data")
+            try check(balctl_curl_setopt_write_cb(handle, CURLOPT_READFUNCTION, Self.readBody), "read callback")
+        }
+        defer {
+            if sourcePtr != nil {
+                // The source goes with this request: no later request may reach it.
+                _ = balctl_curl_setopt_pointer(handle, CURLOPT_READDATA, nil)
+                _ = balctl_curl_setopt_write_cb(handle, CURLOPT_READFUNCTION, Self.noBody)
+            }
+        }
 
         let sink = Sink(limit: options.maxResponseBytes, handle: handle)
         let sinkPtr = Unmanaged.passRetained(sink)
@@ -285,6 +339,7 @@ public final class CurlSession: @unchecked Sendable {
                 return curl_easy_perform(handle)
             }
         }
+        if let source, let error = source.error { throw error }
         if let file, file.overflowed {
             throw HTTPClientError("download from \(url) exceeds \(file.limit) bytes", isOversized: true)
         }

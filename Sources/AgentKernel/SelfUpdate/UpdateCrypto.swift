@@ -44,7 +44,9 @@ public final class SHA256Stream {
         return hexString(out)
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hex($0) } }
+
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
         let s = SHA256Stream()
         s.update(bytes)
         return s.finishHex()

@@ -2,6 +2,7 @@ import BalctlPlugins
 import BalctlProtocol
 import Crypto
 import Foundation
+import NIOCore
 import SQLEngine
 
 /// Backup snapshots on the control plane: the catalog in the database, the bytes in a
@@ -125,18 +126,28 @@ public struct Backups: Sendable {
         }
     }
 
-    /// One part: its hash checked on arrival, the quota checked, stored, then catalogued.
+    /// One part given whole (tests, tools): as `putPart(…chunks:)` with a single chunk.
     func putPart(_ id: String, kind: String, index: Int, bytes: [UInt8], sha256 claimed: String?, member: AgentIdentity) async throws -> SnapshotPart {
+        var pending: ByteBuffer? = bytes.isEmpty ? nil : ByteBuffer(bytes: bytes)
+        return try await putPart(id, kind: kind, index: index, sha256: claimed, member: member, chunks: {
+            defer { pending = nil }
+            return pending
+        })
+    }
+
+    /// One part, stored as it arrives and hashed on the way: with a hash header (a part sent
+    /// whole) the hash is checked before the part is catalogued; without one (a part streamed
+    /// while the agent compresses it) the answer carries the size and hash the control plane
+    /// computed, which the agent compares with its own, and the commit compares them again.
+    /// The quota is checked before (room left) and after (the real size), then catalogued.
+    func putPart(_ id: String, kind: String, index: Int, sha256 claimed: String?, member: AgentIdentity,
+                 chunks: () async throws -> ByteBuffer?) async throws -> SnapshotPart {
         try requireAvailable()
         guard kind == "data" || kind == "manifest" else { throw ControlPlaneError.notFound("no such part kind '\(kind)'") }
         guard (0..<SnapshotWire.maxParts).contains(index) else { throw ControlPlaneError.badRequest("part index must be 0–\(SnapshotWire.maxParts - 1)") }
-        guard !bytes.isEmpty else { throw ControlPlaneError.badRequest("an empty part") }
-        let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-        guard let claimed else { throw ControlPlaneError.badRequest("the \(SnapshotWire.hashHeader) header is missing") }
-        guard claimed.lowercased() == sha else {
-            throw ControlPlaneError.badRequest("part \(index) does not match its \(SnapshotWire.hashHeader) (\(claimed.prefix(16))…): damaged in transit, not stored")
+        if let claimed, claimed.utf8.count != 64 || !claimed.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0 | 0x20) }) {
+            throw ControlPlaneError.badRequest("the \(SnapshotWire.hashHeader) header must be 64 hex digits")
         }
-        let part = SnapshotPart(index: index, size: Int64(bytes.count), sha256: sha)
         let version = SnapshotObject.newVersion()
         let object = SnapshotObject.part(kind: kind, index: index, version: version)
         let row = try await store.db.read { db -> Row in
@@ -148,14 +159,35 @@ public struct Backups: Sendable {
                 let used = try Self.usedBytes(db, account: row.view.accountId)
                 let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
                                                   arguments: [id, kind, index]) ?? 0
-                guard used - previous + part.size <= quota else { throw Self.quotaRefusal(used: used, adding: part.size - previous, quota: quota) }
+                // The size is known only once the part is in: refuse now when not a byte fits.
+                guard used - previous < quota else { throw Self.quotaRefusal(used: used, adding: 1, quota: quota) }
             }
             return row
         }
-        // Under a new name: whatever happens next, no bytes the catalog points at are touched.
-        do { try await objects.put(object, at: row.location, bytes: bytes) } catch {
-            throw ControlPlaneError(.unavailable, "the snapshot store cannot take the part: \(error)")
+        var hasher = SHA256()
+        var received = 0
+        let size: Int64
+        do {
+            // Under a new name: whatever happens next, no bytes the catalog points at are touched.
+            size = try await objects.put(object, at: row.location, streaming: {
+                guard let chunk = try await chunks() else { return nil }
+                received += chunk.readableBytes
+                guard received <= SnapshotWire.maxPartBytes else {
+                    throw ControlPlaneError(.payloadTooLarge, "a part is at most \(SnapshotWire.maxPartBytes) bytes")
+                }
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                return chunk
+            })
+        } catch let e as SnapshotStoreError {
+            throw ControlPlaneError(.unavailable, "the snapshot store cannot take the part: \(e)")
         }
+        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard size > 0, claimed == nil || claimed!.lowercased() == sha else {
+            try? await objects.delete(object, at: row.location)
+            if size == 0 { throw ControlPlaneError.badRequest("an empty part") }
+            throw ControlPlaneError.badRequest("part \(index) does not match its \(SnapshotWire.hashHeader) (\(claimed!.prefix(16))…): damaged in transit, not stored")
+        }
+        let part = SnapshotPart(index: index, size: size, sha256: sha)
         // Checked again where it counts: the read above lets parallel uploads all see the same
         // usage (an agent sending parts concurrently stored past the quota), and the snapshot may
         // have been committed, reaped or deleted meanwhile — then this upload's object goes.

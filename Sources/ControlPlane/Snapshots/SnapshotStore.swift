@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Where a snapshot's objects live: `<account>/<member>/<snapshot>/<object>`. Every component is
 /// made by the control plane (numeric IDs and a random hex snapshot ID), never taken from a
 /// request, so a key can never climb out of its prefix.
@@ -85,10 +87,26 @@ public protocol SnapshotStore: Sendable {
     var description: String { get }
     /// Store (or replace) one object; when this returns the bytes are durable.
     func put(_ object: SnapshotObject, at location: SnapshotLocation, bytes: [UInt8]) async throws(SnapshotStoreError)
+    /// Store a new object from its bytes as they arrive (`chunks` gives the next, nil at the
+    /// end; an error it throws ends the upload and leaves no object). Returns the size; when it
+    /// returns the bytes are durable. A store errs with `SnapshotStoreError`; what `chunks`
+    /// throws (a broken connection, a part too large) comes out as it is.
+    func put(_ object: SnapshotObject, at location: SnapshotLocation, streaming chunks: () async throws -> ByteBuffer?) async throws -> Int64
     /// The object's bytes; `.notFound` when it is not there.
     func get(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError) -> [UInt8]
     /// Remove one object (a missing one is not an error).
     func delete(_ object: SnapshotObject, at location: SnapshotLocation) async throws(SnapshotStoreError)
     /// Remove every object of the snapshot (a missing snapshot is not an error).
     func deleteAll(at location: SnapshotLocation) async throws(SnapshotStoreError)
+}
+
+extension SnapshotStore {
+    /// For stores that take an object whole (S3: one PUT of a known length): gather the part
+    /// (at most `SnapshotWire.maxPartBytes`, which the caller's `chunks` enforces), then `put`.
+    public func put(_ object: SnapshotObject, at location: SnapshotLocation, streaming chunks: () async throws -> ByteBuffer?) async throws -> Int64 {
+        var bytes: [UInt8] = []
+        while let chunk = try await chunks() { bytes.append(contentsOf: chunk.readableBytesView) }
+        try await put(object, at: location, bytes: bytes)
+        return Int64(bytes.count)
+    }
 }

@@ -2,6 +2,7 @@ import BalctlProtocol
 @testable import ControlPlane
 import Crypto
 import Foundation
+import NIOCore
 import SQLEngine
 import Testing
 import TestSupport
@@ -48,6 +49,51 @@ struct BackupCatalogTests {
             _ = try await backups.commit(begun.snapshotId, SnapshotCommitRequest(jobId: job.id, attempt: job.attempt, data: [d], manifest: [m], entries: 1, sourceBytes: 4), member: agent)
             return begun.snapshotId
         }
+    }
+
+    @Test("a part streamed in chunks without a hash header is stored and answered with its size and hash; a wrong header, an empty part or one past the limit leaves nothing in the store")
+    func streamedParts() async throws {
+        let r = try await Rig()
+        let job = try await r.runningBackup()
+        let begun = try await r.backups.begin(SnapshotBeginRequest(jobId: job.id, attempt: job.attempt, scope: "paths"), member: r.agent)
+        let account = try #require(try await r.f.store.db.read { try Int64.fetchOne($0, sql: "SELECT account_id FROM snapshots WHERE id = ?", arguments: [begun.snapshotId]) })
+        let dir = r.f.dir.appendingPathComponent("snapshots/\(account)/\(r.member.member.id)/\(begun.snapshotId)").path
+        func stored() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
+        /// `total` bytes in chunks of 3 MiB and odd sizes (crossing the store's 2 MiB batches).
+        func chunks(_ total: Int) -> () async throws -> ByteBuffer? {
+            var sent = 0
+            var sizes = [1, 65_536, 3 << 20, 12_345].makeIterator()
+            return {
+                guard sent < total else { return nil }
+                let n = min(total - sent, sizes.next() ?? (3 << 20))
+                defer { sent += n }
+                return ByteBuffer(bytes: (sent..<(sent + n)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            }
+        }
+        let total = 7 << 20 + 99
+        let expected = r.part((0..<total).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let next = chunks(total)
+        let p0 = try await r.backups.putPart(begun.snapshotId, kind: "data", index: 0, sha256: nil, member: r.agent, chunks: { try await next() })
+        #expect(p0 == expected)
+        #expect(stored().count == 1)
+        let object = try #require(stored().first)
+        let onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + object)))
+        #expect(onDisk.count == total && r.part(onDisk) == expected)
+
+        // Refused: nothing catalogued, no file left behind.
+        let wrong = chunks(1000)
+        let bad = await cpError { _ = try await r.backups.putPart(begun.snapshotId, kind: "data", index: 1, sha256: String(repeating: "a", count: 64), member: r.agent, chunks: { try await wrong() }) }
+        #expect(bad?.kind == .badRequest && bad?.message.contains("does not match") == true)
+        let empty = await cpError { _ = try await r.backups.putPart(begun.snapshotId, kind: "data", index: 1, sha256: nil, member: r.agent, chunks: { nil }) }
+        #expect(empty?.kind == .badRequest)
+        let notHex = await cpError { _ = try await r.backups.putPart(begun.snapshotId, kind: "data", index: 1, sha256: "../x", member: r.agent, chunks: { nil }) }
+        #expect(notHex?.kind == .badRequest)
+        let tooBig = chunks(SnapshotWire.maxPartBytes + 1)
+        let big = await cpError { _ = try await r.backups.putPart(begun.snapshotId, kind: "data", index: 1, sha256: nil, member: r.agent, chunks: { try await tooBig() }) }
+        #expect(big?.kind == .payloadTooLarge)
+        #expect(stored() == [object])
+        let again = try await r.backups.begin(SnapshotBeginRequest(jobId: job.id, attempt: job.attempt, scope: "paths"), member: r.agent)
+        #expect(again.data == [p0])
     }
 
     @Test("which commands may upload or read snapshots comes from the plugins' declarations")

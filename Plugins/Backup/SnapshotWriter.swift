@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import AgentKernel
+import Dispatch
 import BalctlProtocol
 import CArchive
 #if canImport(FoundationEssentials)
@@ -31,6 +32,8 @@ final class SnapshotWriter {
     let onProgress: (Int64) throws -> Void
     private var sinkError: (any Error)?
     static let readChunk = 1 << 20
+    /// Files from this size on are hashed on the hasher's thread.
+    static let offloadHashBytes: Int64 = 1 << 20
     /// Manifest parts are cut small: the manifest grows with the entry count (about 200 bytes
     /// an entry), so a whole-part buffer beside the data's would add megabytes per 10,000 files
     /// to the agent's memory, and readers take parts of any size.
@@ -69,8 +72,7 @@ final class SnapshotWriter {
 
         try manifest.append(Array(try JSONEncoder().encode(header)) + [10])
         var result = Result()
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.readChunk, alignment: 16)
-        defer { buffer.deallocate() }
+        let hasher = ContentHasher(chunkBytes: Self.readChunk)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var skipped: [TreeWalk.Skipped] = []
@@ -117,33 +119,37 @@ final class SnapshotWriter {
                 archive_entry_set_size(entry, size)
                 m.size = size
                 try writeHeader(a, entry)
-                let hash = SHA256Stream()
+                // A large file's bytes are hashed on the hasher's thread while this one
+                // compresses them (two read buffers in turn); a small file's here, as a hand-over
+                // would cost more than its hash.
+                let file = hasher.begin(offload: size >= Self.offloadHashBytes)
                 var done: Int64 = 0
                 var short = false
                 while done < size {
                     let want = Int(min(Int64(Self.readChunk), size - done))
-                    let n = read(fd, buffer, want)
-                    if n < 0 && errno == EINTR { continue }
+                    let buffer = file.nextBuffer()
+                    var n = 0
+                    repeat { n = read(fd, buffer, want) } while n < 0 && errno == EINTR
                     if n <= 0 {
                         // The file shrank while it was read: pad with zeros to the size the
                         // header promised, and say so (the manifest hash covers what was stored).
                         short = true
                         memset(buffer, 0, want)
-                        try data(a, buffer, want, hash)
-                        done += Int64(want)
-                        continue
+                        n = want
+                    } else {
+                        result.sourceBytes += Int64(n)
                     }
-                    try data(a, buffer, n, hash)
+                    file.hash(buffer, n)
+                    try data(a, buffer, n)
                     done += Int64(n)
-                    result.sourceBytes += Int64(n)
-                    try onProgress(result.sourceBytes)
+                    if !short { try onProgress(result.sourceBytes) }
                 }
                 var after = stat()
                 if short || (fstat(fd, &after) == 0 && (after.st_size != e.info.st_size || after.st_mtim.tv_sec != e.info.st_mtim.tv_sec
                                                          || after.st_mtim.tv_nsec != e.info.st_mtim.tv_nsec)) {
                     result.changedWhileRead.append("/" + e.path)
                 }
-                m.sha256 = hash.finishHex()
+                m.sha256 = file.finish()
             }
             guard archive_write_finish_entry(a) == ARCHIVE_OK else { throw failure(a, "finishing /\(e.path)") }
             result.entries += 1
@@ -162,8 +168,7 @@ final class SnapshotWriter {
         }
     }
 
-    private func data(_ a: OpaquePointer, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ hash: SHA256Stream) throws {
-        hash.update(UnsafeRawBufferPointer(start: buffer, count: count))
+    private func data(_ a: OpaquePointer, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws {
         var off = 0
         while off < count {
             let w = archive_write_data(a, buffer + off, count - off)
@@ -179,5 +184,66 @@ final class SnapshotWriter {
     private func failure(_ a: OpaquePointer, _ what: String) -> any Error {
         if let sinkError { return sinkError }
         return JobFailure("snapshot archive: \(what): \(archive_error_string(a).map { String(cString: $0) } ?? "unknown error")")
+    }
+}
+
+/// The manifest's SHA-256 of each file's content, computed on a thread of its own for large files
+/// while the writer's thread reads and compresses the same bytes (on two cores the hash is ~0.7 s
+/// per GiB the writer no longer spends). Two read buffers take turns: the writer fills one while
+/// the other is still being hashed, and waits only when the hasher is a whole buffer behind. Both
+/// threads only read a buffer once it is filled. One file at a time.
+final class ContentHasher: @unchecked Sendable {
+    private let buffers: [UnsafeMutableRawPointer]
+    /// Per buffer: 1 when the hasher is done with it.
+    private let free = [DispatchSemaphore(value: 1), DispatchSemaphore(value: 1)]
+    private let queue = DispatchQueue(label: "balctl.backup.hash")
+    private var hash = SHA256Stream()
+    private var offload = false
+    private var turn = 0
+
+    init(chunkBytes: Int) {
+        buffers = (0..<2).map { _ in UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64) }
+    }
+
+    deinit {
+        queue.sync {}
+        for b in buffers { b.deallocate() }
+    }
+
+    /// Start a file's hash.
+    func begin(offload: Bool) -> ContentHasher {
+        queue.sync {}
+        hash = SHA256Stream()
+        self.offload = offload
+        turn = 0
+        return self
+    }
+
+    /// The buffer to read the next chunk into (waits until the hasher is done with it).
+    func nextBuffer() -> UnsafeMutableRawPointer {
+        guard offload else { return buffers[0] }
+        turn ^= 1
+        free[turn].wait()
+        return buffers[turn]
+    }
+
+    /// Hash `count` bytes of the buffer `nextBuffer` gave.
+    func hash(_ buffer: UnsafeMutableRawPointer, _ count: Int) {
+        guard offload else {
+            hash.update(UnsafeRawBufferPointer(start: buffer, count: count))
+            return
+        }
+        let t = turn, hash = self.hash, chunk = UnsafeRawBufferPointer(start: buffer, count: count)
+        nonisolated(unsafe) let work = (hash, chunk)
+        queue.async { [free] in
+            work.0.update(work.1)
+            free[t].signal()
+        }
+    }
+
+    /// The file's digest, once every chunk is hashed.
+    func finish() -> String {
+        queue.sync {}
+        return hash.finishHex()
     }
 }

@@ -150,19 +150,20 @@ public struct Backups: Sendable {
         }
         let version = SnapshotObject.newVersion()
         let object = SnapshotObject.part(kind: kind, index: index, version: version)
-        let row = try await store.db.read { db -> Row in
+        let (row, room) = try await store.db.read { db -> (Row, (used: Int64, left: Int64, quota: Int64)?) in
             guard let row = try Self.fetch(db, id), row.view.memberId == member.memberID else {
                 throw ControlPlaneError.notFound("no snapshot \(id) of this member")
             }
             guard row.view.state == "uploading" else { throw ControlPlaneError.conflict("snapshot \(id) is \(row.view.state), not uploading") }
-            if let quota = try Self.quota(db, account: row.view.accountId) {
-                let used = try Self.usedBytes(db, account: row.view.accountId)
-                let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
-                                                  arguments: [id, kind, index]) ?? 0
-                // The size is known only once the part is in: refuse now when not a byte fits.
-                guard used - previous < quota else { throw Self.quotaRefusal(used: used, adding: 1, quota: quota) }
-            }
-            return row
+            guard let quota = try Self.quota(db, account: row.view.accountId) else { return (row, nil) }
+            let used = try Self.usedBytes(db, account: row.view.accountId)
+            let previous = try Int64.fetchOne(db, sql: "SELECT size FROM snapshot_parts WHERE snapshot_id = ? AND kind = ? AND idx = ?",
+                                              arguments: [id, kind, index]) ?? 0
+            // The size is known only once the part is in: refuse now when not a byte fits, and
+            // stop the upload as soon as it passes the room left (red team S1: a member with 10
+            // bytes left wrote 64 MiB to the store's disk before the refusal).
+            guard used - previous < quota else { throw Self.quotaRefusal(used: used, adding: 1, quota: quota) }
+            return (row, (used, quota - (used - previous), quota))
         }
         var hasher = SHA256()
         var received = 0
@@ -170,10 +171,19 @@ public struct Backups: Sendable {
         do {
             // Under a new name: whatever happens next, no bytes the catalog points at are touched.
             size = try await objects.put(object, at: row.location, streaming: {
-                guard let chunk = try await chunks() else { return nil }
+                let next: ByteBuffer?
+                do { next = try await chunks() } catch let e as ControlPlaneError { throw e } catch {
+                    // The agent's connection broke mid-part (it sends the part again): the
+                    // client's doing, not an internal error.
+                    throw ControlPlaneError.badRequest("the part's body broke off after \(received) bytes: \(error)")
+                }
+                guard let chunk = next else { return nil }
                 received += chunk.readableBytes
                 guard received <= SnapshotWire.maxPartBytes else {
                     throw ControlPlaneError(.payloadTooLarge, "a part is at most \(SnapshotWire.maxPartBytes) bytes")
+                }
+                if let room, Int64(received) > room.left {
+                    throw Self.quotaRefusal(used: room.used, adding: Int64(received), quota: room.quota)
                 }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 return chunk

@@ -50,9 +50,9 @@ struct SnapshotTransfer: Sendable {
     /// Upload a part from its buffer; returns the part as the control plane stored it.
     /// - `sha256` nil (a streaming pipeline's new part): the first try sends the bytes while the
     ///   writer makes them, without a hash header; the control plane answers with the size and
-    ///   SHA-256 of what it stored, which must equal ours. A first try that fails the way a
-    ///   network or a busy server fails is not the end: the sealed part is sent again whole,
-    ///   and the retry window starts then (making the part may take longer than the window).
+    ///   SHA-256 of what it stored, which must equal ours. A first try that fails in any way is
+    ///   not the end: the sealed part is sent again whole, and the retry window starts then
+    ///   (making the part may take longer than the window).
     /// - Otherwise, and on every later try, the sealed part goes whole with its hash header,
     ///   which the control plane checks before storing anything.
     /// - `viaStream`: over the channel's streaming connection (data), else over its other one
@@ -73,8 +73,10 @@ struct SnapshotTransfer: Sendable {
                 let local = SnapshotPart(index: index, size: Int64(offset), sha256: hash.finishHex())
                 return try accepted(r, local, kind: kind)
             } catch {
-                // Anything but a broken connection, a busy server or a damaged transfer is final.
-                guard error is Retryable || (error as? HTTPClientError)?.isTransient == true else { throw error }
+                // Whatever went wrong (a broken connection, a busy server, a damaged transfer, a
+                // control plane older than streamed parts, which wants the hash header), the
+                // whole part with its header is the next try, and its answer the final word
+                // (a used-up quota refuses it again, and the job fails with that).
             }
         }
         guard let count = buffer.waitSealed() else { throw JobFailure("the snapshot writer stopped before \(kind) part \(index) was complete") }

@@ -93,6 +93,27 @@ struct SnapshotRoundTripTests {
         #expect(server.uploads.filter { $0 == "data/0" }.count == 1)
     }
 
+    @Test func aControlPlaneThatWantsTheHashHeaderGetsEveryDataPartWhole() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        try makeTree(tree)
+        let server = FakeSnapshotServer()
+        server.requireHashHeader = true
+        let (outcome, _) = try await run(BackupCreateHandler(settings: settings),
+                                         .object(["scope": .string("paths"), "paths": .array([.string(tree.path)]), "partMiB": .number(1)]), server)
+        let id = try #require(outcome.result?["snapshot"]?.stringValue)
+        let dataParts = try #require(server.snapshots[id]?.committed["data"]).count
+        #expect(dataParts >= 2)
+        // Each data part: the streamed try (refused for want of the header), then the whole part.
+        for i in 0..<dataParts { #expect(server.uploads.filter { $0 == "data/\(i)" }.count == 2, "data/\(i)") }
+        #expect(server.uploads.filter { $0.hasPrefix("manifest/") }.allSatisfy { m in server.uploads.filter { $0 == m }.count == 1 })
+        let target = dir.appendingPathComponent("restored")
+        _ = try await run(BackupRestoreHandler(settings: settings),
+                          .object(["snapshot": .string(id), "restoreTo": .string(target.path), "keepSetuid": .bool(true)]), server, jobID: 2)
+        try expectSameTree(tree, target.appendingPathComponent(String(tree.path.dropFirst())))
+    }
+
     @Test func setuidIsStrippedUnlessAskedFor() async throws {
         let (dir, tree, server, id) = try await snapshotOfTree()
         defer { try? FileManager.default.removeItem(at: dir) }

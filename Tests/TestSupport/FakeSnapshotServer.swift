@@ -24,6 +24,8 @@ public final class FakeSnapshotServer: ControlPlaneChannel, @unchecked Sendable 
     /// Fail part uploads number n… (1-based) with a dropped connection: `failUploads` of them.
     public var failUploadNumber: Int? = nil
     public var failUploads = Int.max
+    /// As a control plane from before streamed parts: a part without the hash header is refused.
+    public var requireHashHeader = false
 
     public func send(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPResponse {
         try lock.withLock { try handle(method, path, headers, body ?? []) }
@@ -54,6 +56,9 @@ public final class FakeSnapshotServer: ControlPlaneChannel, @unchecked Sendable 
             // a streamed part (no header) is stored and its hash answered for the agent to compare.
             let claimed = headers.first { $0.0 == SnapshotWire.hashHeader }?.1
             let hash = SHA256Stream.hex(body)
+            if requireHashHeader && claimed == nil {
+                return HTTPResponse(status: 400, body: Array("{\"error\":\"the X-Balctl-SHA256 header is missing\"}".utf8))
+            }
             guard claimed == nil || claimed == hash else { return HTTPResponse(status: 400, body: Array("{\"error\":\"hash\"}".utf8)) }
             s.parts[parts[4]]![Int(parts[5])!] = body
             snapshots[id] = s

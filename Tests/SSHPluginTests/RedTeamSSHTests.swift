@@ -145,7 +145,11 @@ import TestSupport
         let victim = f.root + "/victim", home = f.homes + "/alice", stop = f.root + "/stop"
         try await SSHFixture.sh("mkdir -m 755 \(victim) && echo secret > \(victim)/authorized_keys && chmod 644 \(victim)/authorized_keys && "
                                 + "mkdir -m 700 \(home)/.ssh && chown 4242:4242 \(home)/.ssh")
-        // The attacker: bounded, and it stops by itself when the stop file appears.
+        // The attacker: bounded, and it stops by itself when the stop file appears. It is also
+        // waited for (and killed if need be) before the fixture goes: a racer that missed the stop
+        // file because the fixture's directory was removed right after it kept spawning processes
+        // for minutes after the test, into the rest of the suite.
+        let pidFile = f.root + "/racer.pid"
         try await SSHFixture.sh("""
             cd \(home) && setpriv --reuid=4242 --regid=4242 --clear-groups sh -c '
               i=0; while [ ! -e \(stop) ] && [ $i -lt 100000 ]; do
@@ -153,8 +157,17 @@ import TestSupport
                 ln -sf \(victim)/authorized_keys .ssh/l 2>/dev/null; mv -T .ssh/l .ssh/authorized_keys 2>/dev/null
                 rm -f .ssh/authorized_keys 2>/dev/null
                 i=$((i+1)); done' >/dev/null 2>&1 &
+            echo $! > \(pidFile)
             """)
-        defer { _ = try? SafeFile.write(stop, [], mode: 0o644) }
+        let racer = pid_t(f.text(pidFile)?.split(separator: "\n").first.map(String.init) ?? "") ?? 0
+        #expect(racer > 1, "the racer's PID")
+        defer {
+            _ = try? SafeFile.write(stop, [], mode: 0o644)
+            // setpriv execs the shell: $! is the racer itself. 5 s to see the stop file, then gone.
+            var waited = 0
+            while racer > 1 && kill(racer, 0) == 0 && waited < 500 { usleep(10_000); waited += 1 }
+            if racer > 1 && kill(racer, 0) == 0 { kill(racer, SIGKILL) }
+        }
         var outcomes = (added: 0, refused: 0)
         for _ in 0..<150 {
             let (k, _) = (try? await SSHFixture.newKey()) ?? ("", "")

@@ -456,7 +456,7 @@ public enum OpenAPIDocument {
   },
   "/api/agents/snapshots/{snapshot}/{kind}/{index}": {
    "put": {
-    "summary": "Upload one part (up to 64 MiB; hash checked).",
+    "summary": "Upload one part (up to 64 MiB), whole or streamed (chunked) as it is made; answered with the part as stored.",
     "tags": [
      "agent"
     ],
@@ -537,7 +537,7 @@ public enum OpenAPIDocument {
       "schema": {
        "type": "string"
       },
-      "description": "Hex SHA-256 of the part."
+      "description": "Hex SHA-256 of the part, checked before it is stored. A part streamed while it is made comes without it: the answer's sha256 is what the control plane computed, for the agent to compare."
      }
     ],
     "requestBody": {

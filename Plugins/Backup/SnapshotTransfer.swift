@@ -63,15 +63,8 @@ struct SnapshotTransfer: Sendable {
         if sha256 == nil {
             do {
                 let hash = SHA256Stream()
-                var offset = 0
-                let r = try channel.stream("PUT", path, headers: [("Content-Type", "application/octet-stream")]) { dst in
-                    let n = try buffer.read(at: offset, into: dst)
-                    hash.update(UnsafeRawBufferPointer(rebasing: dst[0..<n]))
-                    offset += n
-                    return n
-                }
-                let local = SnapshotPart(index: index, size: Int64(offset), sha256: hash.finishHex())
-                return try accepted(r, local, kind: kind)
+                let (r, size) = try stream(path, headers: [("Content-Type", "application/octet-stream")], from: buffer, hashing: hash)
+                return try accepted(r, SnapshotPart(index: index, size: Int64(size), sha256: hash.finishHex()), kind: kind)
             } catch {
                 // Whatever went wrong (a broken connection, a busy server, a damaged transfer, a
                 // control plane older than streamed parts, which wants the hash header), the
@@ -85,17 +78,26 @@ struct SnapshotTransfer: Sendable {
         return try withRetry {
             let r: HTTPResponse
             if viaStream {
-                var offset = 0
-                r = try channel.stream("PUT", path, headers: headers) { dst in
-                    let n = try buffer.read(at: offset, into: dst)
-                    offset += n
-                    return n
-                }
+                r = try stream(path, headers: headers, from: buffer, hashing: nil).0
             } else {
                 r = try channel.send("PUT", path, headers: headers, body: Array(buffer.sealedBytes))
             }
             return try accepted(r, local, kind: kind)
         }
+    }
+
+    /// PUT the buffer's part as the writer fills it (the whole part, once sealed); the answer and
+    /// how many bytes went.
+    private func stream(_ path: String, headers: [(String, String)], from buffer: PartBuffer,
+                        hashing hash: SHA256Stream?) throws -> (HTTPResponse, Int) {
+        var offset = 0
+        let r = try channel.stream("PUT", path, headers: headers) { dst in
+            let n = try buffer.read(at: offset, into: dst)
+            hash?.update(UnsafeRawBufferPointer(rebasing: dst[0..<n]))
+            offset += n
+            return n
+        }
+        return (r, offset)
     }
 
     /// A part upload's answer: 200 with the part as stored, which must be what was sent (the

@@ -210,9 +210,10 @@ final class ContentHasher: @unchecked Sendable {
         for b in buffers { b.deallocate() }
     }
 
-    /// Start a file's hash.
+    /// Start a file's hash. (The previous file's `finish` drained the queue: only a file that
+    /// failed midway can leave work on it.)
     func begin(offload: Bool) -> ContentHasher {
-        queue.sync {}
+        if self.offload { queue.sync {} }
         hash = SHA256Stream()
         self.offload = offload
         turn = 0
@@ -243,7 +244,7 @@ final class ContentHasher: @unchecked Sendable {
 
     /// The file's digest, once every chunk is hashed.
     func finish() -> String {
-        queue.sync {}
+        if offload { queue.sync {} }  // a small file's hash is already whole: no hand-over per file
         return hash.finishHex()
     }
 }

@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "BackupPluginTests", dependencies: ["BackupPlugin", "AgentKernel", "BalctlProtocol", "CArchive", "TestSupport"]),
         .testTarget(name: "OpenLiteSpeedPluginTests", dependencies: ["OpenLiteSpeedPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "SSHPluginTests", dependencies: ["SSHPlugin", "FirewallPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),
-        .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
+        .testTarget(name: "FirewallPluginTests", dependencies: ["FirewallPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "MariaDBPluginTests", dependencies: ["MariaDBPlugin", "BackupPlugin", "AgentKernel", "BalctlProtocol", "TestSupport"]),
         .testTarget(name: "GaleraPluginTests", dependencies: ["GaleraPlugin", "MariaDBPlugin", "AgentKernel", "BalctlProtocol", "ControlPlane", "TestSupport"]),
         .testTarget(name: "HAProxyPluginTests", dependencies: ["HAProxyPlugin", "AgentKernel", "BalctlProtocol", "ServiceLaunchers", "TestSupport"]),

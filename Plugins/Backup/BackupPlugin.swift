@@ -3,7 +3,7 @@ import BalctlProtocol
 
 /// Backups: snapshots of a scope's files into the control plane's store, and restores of them
 /// (same member, another member, a new standby). Scopes come from every plugin through
-/// `BackupScope`; this plugin contributes `paths` and `firewall`.
+/// `BackupScope` (haproxy, firewall, mariadb, …); this plugin contributes `paths`.
 public struct BackupPlugin: AgentPlugin {
     public let settings: BackupSettings
     public init(settings: BackupSettings = .fromEnvironment()) { self.settings = settings }
@@ -14,5 +14,5 @@ public struct BackupPlugin: AgentPlugin {
         [BackupCreateHandler(settings: settings), BackupRestoreHandler(settings: settings), StandbyProvisionHandler(settings: settings)]
     }
 
-    public var backupScopes: [any BackupScope] { [PathsScope(), FirewallScope()] }
+    public var backupScopes: [any BackupScope] { [PathsScope()] }
 }

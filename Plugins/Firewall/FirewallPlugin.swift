@@ -29,4 +29,7 @@ public struct FirewallPlugin: AgentPlugin {
     }
 
     public func probe() async -> JSONValue? { prober.report() }
+
+    /// `backup.create`'s `firewall` scope: ufw's or firewalld's configuration.
+    public var backupScopes: [any BackupScope] { [FirewallBackupScope(settings: settings)] }
 }

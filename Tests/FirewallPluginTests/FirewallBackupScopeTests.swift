@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AgentKernel
+import BackupPlugin
+import BalctlProtocol
+@testable import FirewallPlugin
+import Foundation
+import Testing
+import TestSupport
+
+/// The `firewall` backup scope against real ufw in the suite's namespace and the fake control
+/// plane's snapshot store: a snapshot brings rules back and the running firewall takes them; the
+/// lock-out guard and the shell-sourced file checks refuse before anything moves; a reload that
+/// fails rolls the files back and ufw keeps running the previous rules.
+extension UFWRealTests {
+    /// The namespace's settings, with firewalld's directory inside it (absent): the host's
+    /// /etc/firewalld (CI installs firewalld) is never a root of these snapshots.
+    func scopeSettings(_ ns: UFWNamespace) -> FirewallSettings {
+        var s = ns.settings()
+        s.firewalldDir = ns.root + "/no-firewalld"
+        return s
+    }
+
+    func snapshot(_ store: FakeSnapshotServer, _ backup: BackupSettings, _ scopes: [any BackupScope], jobID: Int64) async throws -> String {
+        let (made, _) = try await runJob(BackupCreateHandler(settings: backup), .object(["scope": .string("firewall")]),
+                                         jobID: jobID, scopes: scopes, controlPlane: store)
+        return try #require(made.result?["snapshot"]?.stringValue)
+    }
+
+    func restoreError(_ id: String, _ backup: BackupSettings, _ scopes: [any BackupScope], _ store: FakeSnapshotServer, jobID: Int64) async -> String? {
+        do {
+            _ = try await runJob(BackupRestoreHandler(settings: backup), .object(["snapshot": .string(id)]),
+                                 jobID: jobID, scopes: scopes, controlPlane: store)
+            return nil
+        } catch { return "\(error)" }
+    }
+
+    @Test func backupScopeFirewallBringsUFWRulesBackAndRefusesWhatWouldLockTheHostOut() async throws {
+        let ns = try UFWSuite.shared()
+        try await ns.reset()
+        let s = scopeSettings(ns)
+        let scopes = FirewallPlugin(settings: s).backupScopes
+        #expect(scopes.map(\.name) == ["firewall"])
+        #expect(try scopes[0].roots(paths: []) == [s.ufwDir, s.defaultsFile])
+        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
+        let store = FakeSnapshotServer()
+
+        for port in [22, 8080] {
+            _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(Double(port)), "protocol": .string("tcp")]))
+        }
+        _ = try await runJob(EnableHandler(settings: s))
+        #expect(try await ns.iptables().contains("--dport 8080 -j ACCEPT"))
+        let good = try await snapshot(store, backup, scopes, jobID: 1)
+        let rulesInSnapshot = try String(contentsOfFile: s.ufwDir + "/user.rules", encoding: .utf8)
+
+        // The rule goes and ufw is disabled; the restore puts the files back and, as the
+        // restored ufw.conf says, enables ufw with them.
+        _ = try await runJob(DeleteHandler(settings: s), .object(["port": .number(8080), "protocol": .string("tcp")]))
+        _ = try await runJob(DisableHandler(settings: s))
+        #expect(try await ns.status().contains("inactive"))
+        let (restored, out) = try await runJob(BackupRestoreHandler(settings: backup), .object(["snapshot": .string(good)]),
+                                               jobID: 2, scopes: scopes, controlPlane: store)
+        #expect(restored.changed, "\(restored.summary)")
+        #expect(out.contains("ufw enabled with the restored files"), "\(out)")
+        #expect(try await ns.status().contains("Status: active"))
+        #expect(try await ns.iptables().contains("--dport 8080 -j ACCEPT"))
+        #expect(try String(contentsOfFile: s.ufwDir + "/user.rules", encoding: .utf8) == rulesInSnapshot)
+
+        // Again: every file already matches.
+        let (again, _) = try await runJob(BackupRestoreHandler(settings: backup), .object(["snapshot": .string(good)]),
+                                          jobID: 3, scopes: scopes, controlPlane: store)
+        #expect(!again.changed, "\(again.summary)")
+
+        // A snapshot of an enabled ufw without the SSH allow: refused by the lock-out guard,
+        // the live files and rules untouched.
+        _ = try await runJob(DeleteHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp"), "force": .bool(true)]))
+        let lockout = try await snapshot(store, backup, scopes, jobID: 4)
+        _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp")]))
+        let liveBefore = try String(contentsOfFile: s.ufwDir + "/user.rules", encoding: .utf8)
+        let refused = await restoreError(lockout, backup, scopes, store, jobID: 5)
+        #expect(refused?.contains("rejects the restored files") == true && refused?.contains("SSH (port 22/tcp) would not be allowed in") == true,
+                "\(refused ?? "no error")")
+        #expect(try String(contentsOfFile: s.ufwDir + "/user.rules", encoding: .utf8) == liveBefore)
+        #expect(try await ns.iptables().contains("--dport 22 -j ACCEPT"))
+
+        // A shell-sourced file with a command in it (ufw.conf is sourced by ufw's scripts):
+        // refused before anything moves.
+        let conf = try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8)
+        try (conf + "LOGLEVEL=low touch /tmp/pwned\n").write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        let sourced = try await snapshot(store, backup, scopes, jobID: 6)
+        try conf.write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        let sourcedError = await restoreError(sourced, backup, scopes, store, jobID: 7)
+        #expect(sourcedError?.contains("ufw.conf line") == true && sourcedError?.contains("not a plain KEY=VALUE") == true, "\(sourcedError ?? "no error")")
+        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8) == conf)
+
+        // before.rules that pass the line checks but that iptables-restore refuses (a jump to
+        // a chain that does not exist): the reload fails, the files roll back, and ufw is
+        // reloaded on the previous ones — still active, still serving 8080.
+        let before = try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8)
+        let broken = before.replacingOccurrences(of: "\nCOMMIT", with: "\n-A ufw-before-input -j balctl-no-such-chain\nCOMMIT")
+        #expect(broken != before)
+        try broken.write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
+        let failing = try await snapshot(store, backup, scopes, jobID: 8)
+        try before.write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
+        let rolledBack = await restoreError(failing, backup, scopes, store, jobID: 9)
+        #expect(rolledBack?.contains("could not take the restored files") == true && rolledBack?.contains("the previous files are active again") == true,
+                "\(rolledBack ?? "no error")")
+        #expect(try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8) == before)
+        // ufw's failed reload wrote ENABLED=no; the scope put ufw.conf back, so ufw still
+        // starts at boot and the rollback re-enabled it.
+        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8).contains("ENABLED=yes"))
+        #expect(try await ns.status().contains("Status: active"))
+        let ipt = try await ns.iptables()
+        #expect(ipt.contains("--dport 8080 -j ACCEPT") && ipt.contains("--dport 22 -j ACCEPT") && !ipt.contains("balctl-no-such-chain"))
+    }
+
+    @Test func aSnapshotLabelledFirewallMayCarryOnlyFirewallConfiguration() async throws {
+        let ns = try UFWSuite.shared()
+        try await ns.reset()
+        let scope = FirewallBackupScope(settings: scopeSettings(ns))
+        let (ctx, _) = makeContext()
+        let staging = ns.root + "/staging"
+        try FileManager.default.createDirectory(atPath: staging + "/root/.ssh", withIntermediateDirectories: true)
+        for hostile in ["/root/.ssh", "/etc", ns.root, scope.settings.ufwDir + "/../../etc"] {
+            await #expect(throws: JobFailure.self, "root \(hostile)") {
+                try await scope.validateStaged(stagingRoot: staging, roots: [scope.settings.ufwDir, hostile], in: ctx)
+            }
+        }
+        // A staged user.rules that is a link (to a file root could read) is refused, not followed.
+        try FileManager.default.createDirectory(atPath: staging + scope.settings.ufwDir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: scope.settings.ufwDir + "/ufw.conf", toPath: staging + scope.settings.ufwDir + "/ufw.conf")
+        try FileManager.default.createSymbolicLink(atPath: staging + scope.settings.ufwDir + "/user.rules", withDestinationPath: "/etc/shadow")
+        let linked = await #expect(throws: JobFailure.self) {
+            try await scope.validateStaged(stagingRoot: staging, roots: [scope.settings.ufwDir], in: ctx)
+        }
+        #expect(linked?.message.contains("is not a regular file") == true, "\(String(describing: linked))")
+        #expect(throws: ParameterError.self) { try scope.roots(paths: ["/etc"]) }
+    }
+}

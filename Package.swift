@@ -48,6 +48,10 @@ let package = Package(
         .systemLibrary(
             name: "CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"]), .yum(["libarchive-devel"])]),
+        // libzstd: already loaded by libarchive; the snapshot writer compresses with it directly.
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .yum(["libzstd-devel"])]),
         // libcrypto: already loaded by libcurl (OpenSSL build); Ed25519 and SHA-256 for self-update.
         .systemLibrary(
             name: "CCrypto", pkgConfig: "libcrypto",
@@ -65,7 +69,7 @@ let package = Package(
                 exclude: ["README.md"]),
         .target(name: "HAProxyPlugin", dependencies: ["AgentKernel", "BalctlProtocol"], path: "Plugins/HAProxy",
                 exclude: ["README.md"]),
-        .target(name: "BackupPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive", "CurlClient"],
+        .target(name: "BackupPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "CArchive", "CZstd", "CurlClient"],
                 path: "Plugins/Backup", exclude: ["README.md"]),
         .target(name: "OpenLiteSpeedPlugin", dependencies: ["AgentKernel", "BalctlProtocol", "BackupPlugin"],
                 path: "Plugins/OpenLiteSpeed", exclude: ["README.md"]),

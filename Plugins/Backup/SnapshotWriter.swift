@@ -13,9 +13,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Writes a snapshot: a pax tar stream compressed with zstd by libarchive, handed to a
-/// `PartCutter` as it is produced (no temporary copy on disk), and the manifest beside it.
-/// Runs on its own thread (blocking reads and uploads).
+/// Writes a snapshot: a pax tar stream made by libarchive and compressed with zstd
+/// (`ZstdStream`), handed to a `PartCutter` as it is produced (no temporary copy on disk), and
+/// the manifest beside it. Runs on its own thread (blocking reads and uploads).
 final class SnapshotWriter {
     struct Result {
         var entries = 0
@@ -31,7 +31,10 @@ final class SnapshotWriter {
     /// Called with the source bytes read so far (for progress).
     let onProgress: (Int64) throws -> Void
     private var sinkError: (any Error)?
+    private var compressor: ZstdStream?
     static let readChunk = 1 << 20
+    /// libarchive hands the tar stream over in blocks of this size (its default is 10 KiB).
+    static let archiveBlockBytes = 64 << 10
     /// Files from this size on are hashed on the hasher's thread.
     static let offloadHashBytes: Int64 = 1 << 20
     /// Manifest parts are cut small: the manifest grows with the entry count (about 200 bytes
@@ -47,7 +50,9 @@ final class SnapshotWriter {
     private static let writeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeRawPointer?, Int) -> Int = { _, client, buffer, length in
         let writer = Unmanaged<SnapshotWriter>.fromOpaque(client!).takeUnretainedValue()
         guard let buffer else { return length }
-        do { try writer.data.append(UnsafeRawBufferPointer(start: buffer, count: length)) } catch {
+        // No compressor: the archive is being freed after a failure (nothing more is wanted).
+        guard let compressor = writer.compressor else { return -1 }
+        do { try compressor.write(UnsafeRawBufferPointer(start: buffer, count: length)) } catch {
             writer.sinkError = error
             return -1
         }
@@ -57,15 +62,13 @@ final class SnapshotWriter {
     func write(header: SnapshotManifestHeader, roots: [String], walk: TreeWalk) throws -> Result {
         guard let a = archive_write_new() else { throw JobFailure("libarchive could not start") }
         defer { archive_write_free(a) }
-        try check(a, archive_write_add_filter_zstd(a), "zstd")
-        try check(a, archive_write_set_filter_option(a, "zstd", "compression-level", String(compressionLevel)), "zstd level")
-        if threads >= 1 {
-            // libzstd's workers compress while this thread reads and hashes (like `tar | zstd`).
-            // The stream differs from single-threaded output but is the same for the same
-            // setting, so a resumed attempt still reproduces its parts.
-            _ = archive_write_set_filter_option(a, "zstd", "threads", String(threads))
-        }
+        // zstd is driven here, not through libarchive's filter, to give it a worker thread with
+        // small jobs (see ZstdStream); the archive itself is plain tar.
+        let cutter = self.data
+        compressor = try ZstdStream(level: compressionLevel, workers: threads) { try cutter.append($0) }
+        defer { compressor = nil }
         try check(a, archive_write_set_format_pax(a), "pax format")
+        try check(a, archive_write_set_bytes_per_block(a, Int32(Self.archiveBlockBytes)), "block size")
         try check(a, archive_write_set_bytes_in_last_block(a, 1), "last block")
         let me = Unmanaged.passUnretained(self).toOpaque()
         try check(a, archive_write_open2(a, me, nil, Self.writeCallback, nil, nil), "open")
@@ -156,6 +159,7 @@ final class SnapshotWriter {
             try manifest.append(Array(try encoder.encode(m)) + [10])
         }
         guard archive_write_close(a) == ARCHIVE_OK else { throw failure(a, "closing the archive") }
+        try compressor!.finish()
         try data.flush()
         try manifest.flush()
         result.skipped = skipped + unreadable

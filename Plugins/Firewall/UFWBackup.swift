@@ -77,8 +77,8 @@ struct UFWBackup: Sendable {
     /// Every file must look like what ufw writes: iptables-restore text for *.rules (and the
     /// tuples of user rules must parse), KEY=VALUE with plain values for ufw.conf and
     /// /etc/default/ufw (a shell sources the latter), key = value for sysctl.conf.
-    func validate() throws {
-        for required in ["user.rules", "ufw.conf", FirewallSettings.defaultsName] where text(required) == nil {
+    func validate(requiring required: [String] = ["user.rules", "ufw.conf", FirewallSettings.defaultsName]) throws {
+        for required in required where text(required) == nil {
             throw JobFailure("backup: \(required) is missing")
         }
         for (name, text) in files {
@@ -151,7 +151,10 @@ struct UFWBackup: Sendable {
     static func isSysctl(_ l: Substring) -> Bool {
         guard let eq = l.firstIndex(of: "=") else { return false }
         let key = l[..<eq].trimmingCharacters(), value = l[l.index(after: eq)...].trimmingCharacters()
-        return !key.isEmpty && key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "_./-".contains($0)) })
+        // Network keys only, as ufw's own file has: ufw-init feeds it to `sysctl -p` as root,
+        // and a key such as kernel/core_pattern would make the kernel run a program.
+        return (key.hasPrefix("net/") || key.hasPrefix("net."))
+            && key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "_./-".contains($0)) })
             && !value.isEmpty && value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
     }
 

@@ -267,8 +267,11 @@ public struct UFWRule: Equatable, Sendable {
 
 /// ufw's state as its files hold it.
 public struct UFWState: Sendable {
-    /// ENABLED=yes in ufw.conf: what `ufw enable` / `ufw disable` set.
+    /// ENABLED=yes in ufw.conf (what `ufw enable` / `ufw disable` set) or, without it there, in
+    /// /etc/default/ufw.
     public var enabled: Bool
+    /// LOGLEVEL (off, low, medium, high, full), nil when neither file sets it.
+    public var logLevel: String?
     public var ipv6: Bool
     /// allow | deny | reject, from /etc/default/ufw.
     public var defaultIncoming: String
@@ -294,10 +297,13 @@ public struct UFWState: Sendable {
     }
 
     init(conf: String?, defaults: String?, userRules: String?, user6Rules: String?) {
-        let c = conf.map(Self.keyValues) ?? [:]
-        let d = defaults.map(Self.keyValues) ?? [:]
-        enabled = c["ENABLED"]?.lowercased() == "yes"
+        // ufw (backend.py `_get_defaults`) and ufw-init read /etc/default/ufw and then ufw.conf
+        // into one table, the later file winning: ENABLED in the defaults file counts, and a
+        // policy in ufw.conf overrides the defaults file's.
+        let d = (defaults.map(Self.keyValues) ?? [:]).merging(conf.map(Self.keyValues) ?? [:]) { _, fromConf in fromConf }
+        enabled = d["ENABLED"]?.lowercased() == "yes"
         ipv6 = d["IPV6"]?.lowercased() == "yes"
+        logLevel = d["LOGLEVEL"]?.lowercased()
         defaultIncoming = Self.policy(d["DEFAULT_INPUT_POLICY"])
         defaultOutgoing = Self.policy(d["DEFAULT_OUTPUT_POLICY"])
         defaultRouted = Self.policy(d["DEFAULT_FORWARD_POLICY"])

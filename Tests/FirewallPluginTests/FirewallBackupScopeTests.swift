@@ -42,7 +42,7 @@ extension UFWRealTests {
         let s = scopeSettings(ns)
         let scopes = FirewallPlugin(settings: s).backupScopes
         #expect(scopes.map(\.name) == ["firewall"])
-        #expect(try scopes[0].roots(paths: []) == [s.ufwDir, s.defaultsFile])
+        #expect(try scopes[0].roots(paths: []) == ["user.rules", "user6.rules", "before.rules", "before6.rules", "after.rules", "after6.rules", "ufw.conf", "sysctl.conf"].map { s.ufwDir + "/" + $0 } + [s.defaultsFile])
         let backup = BackupSettings(stateDir: ns.root + "/backup-state")
         let store = FakeSnapshotServer()
 
@@ -94,25 +94,60 @@ extension UFWRealTests {
         #expect(sourcedError?.contains("ufw.conf line") == true && sourcedError?.contains("not a plain KEY=VALUE") == true, "\(sourcedError ?? "no error")")
         #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8) == conf)
 
-        // before.rules that pass the line checks but that iptables-restore refuses (a jump to
-        // a chain that does not exist): the reload fails, the files roll back, and ufw is
-        // reloaded on the previous ones — still active, still serving 8080.
+        // Hand-written iptables rules the guard cannot read: refused unless equal to this host's.
         let before = try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8)
-        let broken = before.replacingOccurrences(of: "\nCOMMIT", with: "\n-A ufw-before-input -j balctl-no-such-chain\nCOMMIT")
-        #expect(broken != before)
-        try broken.write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
-        let failing = try await snapshot(store, backup, scopes, jobID: 8)
+        try before.replacingOccurrences(of: "\nCOMMIT", with: "\n-A ufw-before-input -p tcp --dport 22 -j DROP\nCOMMIT")
+            .write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
+        let handWritten = try await snapshot(store, backup, scopes, jobID: 8)
         try before.write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
-        let rolledBack = await restoreError(failing, backup, scopes, store, jobID: 9)
+        let handWrittenError = await restoreError(handWritten, backup, scopes, store, jobID: 9)
+        #expect(handWrittenError?.contains("before.rules differs from this host's") == true, "\(handWrittenError ?? "no error")")
+        #expect(try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8) == before)
+
+        // A ufw.conf ufw itself refuses (LOGLEVEL=bogus passes the KEY=VALUE check): activation
+        // fails, the files roll back, and ufw runs the previous rules, still enabled.
+        try conf.replacingOccurrences(of: "LOGLEVEL=low", with: "LOGLEVEL=bogus").write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8).contains("LOGLEVEL=bogus"))
+        let failing = try await snapshot(store, backup, scopes, jobID: 10)
+        try conf.write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        let rolledBack = await restoreError(failing, backup, scopes, store, jobID: 11)
         #expect(rolledBack?.contains("could not take the restored files") == true && rolledBack?.contains("the previous files are active again") == true,
                 "\(rolledBack ?? "no error")")
-        #expect(try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8) == before)
-        // ufw's failed reload wrote ENABLED=no; the scope put ufw.conf back, so ufw still
-        // starts at boot and the rollback re-enabled it.
-        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8).contains("ENABLED=yes"))
+        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8) == conf)
         #expect(try await ns.status().contains("Status: active"))
         let ipt = try await ns.iptables()
-        #expect(ipt.contains("--dport 8080 -j ACCEPT") && ipt.contains("--dport 22 -j ACCEPT") && !ipt.contains("balctl-no-such-chain"))
+        #expect(ipt.contains("--dport 8080 -j ACCEPT") && ipt.contains("--dport 22 -j ACCEPT"))
+    }
+
+    /// ufw's reload is a disable then an enable; an enable whose start fails writes ENABLED=no
+    /// into ufw.conf (ufw's frontend.py, set_enabled). Here a wrapper makes `reload` do exactly
+    /// that — the real `ufw disable`, then exit 1 — and the scope must put ufw.conf back, so the
+    /// rollback re-enables the firewall on the previous files and it still starts at boot.
+    @Test func aFailedUFWReloadDoesNotLeaveTheFirewallDisabled() async throws {
+        let ns = try UFWSuite.shared()
+        try await ns.reset()
+        var s = scopeSettings(ns)
+        let scopes = FirewallPlugin(settings: s).backupScopes
+        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
+        let store = FakeSnapshotServer()
+        for port in [22, 8080] {
+            _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(Double(port)), "protocol": .string("tcp")]))
+        }
+        _ = try await runJob(EnableHandler(settings: s))
+        let id = try await snapshot(store, backup, scopes, jobID: 1)
+        _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(9090), "protocol": .string("tcp")]))
+
+        let failingUFW = ns.root + "/bin/ufw-reload-fails"
+        try "#!/bin/sh\nif [ \"$1\" = reload ]; then \(ns.ufwWrapper) disable >/dev/null; echo 'ERROR: problem running ufw-init' >&2; exit 1; fi\nexec \(ns.ufwWrapper) \"$@\"\n"
+            .write(toFile: failingUFW, atomically: true, encoding: .utf8)
+        chmod(failingUFW, 0o755)
+        s.ufw = failingUFW
+        let failing = FirewallPlugin(settings: s).backupScopes
+        let error = await restoreError(id, backup, failing, store, jobID: 2)
+        #expect(error?.contains("ufw reload failed") == true && error?.contains("the previous files are active again") == true, "\(error ?? "no error")")
+        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8).contains("ENABLED=yes"))
+        #expect(try await ns.status().contains("Status: active"))
+        #expect(try await ns.iptables().contains("--dport 9090 -j ACCEPT"), "the previous rules run again")
     }
 
     @Test func aSnapshotLabelledFirewallMayCarryOnlyFirewallConfiguration() async throws {

@@ -36,6 +36,12 @@ struct RedTeamFirewallTests {
         #expect(!UFWBackup.isPlainAssignment("DEFAULT_INPUT_POLICY=DROP touch"))
         #expect(UFWBackup.isPlainAssignment("IPT_MODULES=\"nf_conntrack_ftp nf_nat_ftp\""))
         #expect(UFWBackup.isPlainAssignment("IPT_SYSCTL=/etc/ufw/sysctl.conf"))
+        // sysctl.conf goes to `sysctl -p` as root: network keys only (kernel/core_pattern names
+        // a program the kernel runs on a crash).
+        #expect(UFWBackup.isSysctl("net/ipv4/conf/all/accept_redirects=0"))
+        #expect(UFWBackup.isSysctl("net.ipv4.ip_forward = 1"))
+        #expect(!UFWBackup.isSysctl("kernel/core_pattern=core"))
+        #expect(!UFWBackup.isSysctl("kernel.modprobe=/tmp/x"))
         let backup = UFWBackup(createdAt: "x", files: [
             ("user.rules", "*filter\nCOMMIT\n"), ("ufw.conf", "ENABLED=no\n"),
             (FirewallSettings.defaultsName, line + "\n"),

@@ -12,7 +12,8 @@ public struct BackupSettings: Sendable {
     public var partBytes: Int
     /// zstd level for new snapshots (1 fastest … 19).
     public var zstdLevel: Int
-    /// zstd worker threads (0: compress on the writer's thread).
+    /// zstd worker threads (0: compress on the writer's thread). Default: one worker on hosts
+    /// with 4 or more CPUs, none below (see `defaultZstdWorkers`).
     public var zstdThreads: Int
     public var maxEntries: Int
     /// Seconds one part's transfer retries through a broken connection before the job fails.
@@ -33,11 +34,20 @@ public struct BackupSettings: Sendable {
             stateDir: setting("BALCTL_STATE_DIR") ?? "/var/lib/balctl",
             partBytes: int("BALCTL_BACKUP_PART_MIB", 1...64, 16) << 20,
             zstdLevel: int("BALCTL_BACKUP_ZSTD_LEVEL", 1...19, 1),
-            zstdThreads: int("BALCTL_BACKUP_ZSTD_THREADS", 0...64, 0),
+            zstdThreads: int("BALCTL_BACKUP_ZSTD_THREADS", 0...64, defaultZstdWorkers()),
             maxEntries: int("BALCTL_BACKUP_MAX_ENTRIES", 1...10_000_000, 500_000))
     }
 
     var workDir: String { stateDir + "/backup" }
+
+    /// A zstd worker takes compression (~1.6 s of CPU per GiB at level 1) off the writer's
+    /// thread, which then only reads, hashes and archives (~1.3 s): the job's longest thread
+    /// goes from ~2.7 s to ~1.7 s of CPU per GiB. That pays where cores are idle; on two cores
+    /// shared with everything else it only adds the hand-over (measured here: 3.96–4.44 s per GiB
+    /// against 3.73–4.59 s without). The worker's 512 KiB jobs cost ~3 MiB of agent memory.
+    public static func defaultZstdWorkers(onlineCPUs: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) -> Int {
+        onlineCPUs >= 4 ? 1 : 0
+    }
 }
 
 private func setting(_ name: String) -> String? {

@@ -33,6 +33,9 @@ final class RestoreSwap: @unchecked Sendable {
     /// whole-stack snapshot. Its ancestors are walked through, never changed.
     var only: String?
     private(set) var journal: [Action] = []
+    /// Where each hard-linked staged inode (a file the snapshot stored under several names) is
+    /// live now: its later names become links to that file, so they share one inode again.
+    private var linkedInodes: [InodeKey: (dir: String, name: String, live: InodeKey)] = [:]
     private(set) var unchanged = 0
     private(set) var replacedCount = 0
     private(set) var createdCount = 0
@@ -104,11 +107,22 @@ final class RestoreSwap: @unchecked Sendable {
                 if inSnapshot { try Self.setAttributes(ld, s, path) }
                 continue
             }
-            if exists, try Self.same(staged: staged, live: live, name: name, s, l) {
-                unchanged += 1
-                continue
+            let group = (s.st_mode & S_IFMT) == S_IFREG && s.st_nlink > 1 ? InodeKey(s) : nil
+            let tmp: String
+            if let group, let first = linkedInodes[group] {
+                if exists && lType == S_IFREG && InodeKey(l) == first.live {
+                    unchanged += 1
+                    continue
+                }
+                tmp = try Self.link(to: first, beside: live, name: name, path: path)
+            } else {
+                if exists, try Self.same(staged: staged, live: live, name: name, s, l) {
+                    unchanged += 1
+                    if let group { linkedInodes[group] = (livePath, name, InodeKey(l)) }
+                    continue
+                }
+                tmp = try Self.copy(from: staged, to: live, name: name, s, path: path)
             }
-            let tmp = try Self.copy(from: staged, to: live, name: name, s, path: path)
             if exists {
                 if lType == S_IFDIR {
                     try moveAside(live, livePath, name)
@@ -131,8 +145,33 @@ final class RestoreSwap: @unchecked Sendable {
                 unlinkat(live, tmp, 0)
                 throw JobFailure("cannot put \(path) in place: \(String(cString: strerror(e)))")
             }
+            if let group, linkedInodes[group] == nil {
+                var now = stat()
+                if fstatat(live, name, &now, AT_SYMLINK_NOFOLLOW) == 0 { linkedInodes[group] = (livePath, name, InodeKey(now)) }
+            }
         }
         fsync(live)
+    }
+
+    /// A new name, beside `name` in `live`, for the live file a hard-linked group's first name
+    /// became; returns it. The file is opened without following a link and linked by its
+    /// descriptor (`AT_EMPTY_PATH`), so what gets linked is the inode just checked, even if its
+    /// name is swapped meanwhile.
+    static func link(to first: (dir: String, name: String, live: InodeKey), beside live: Int32, name: String, path: String) throws -> String {
+        let dir = try openNoFollow(first.dir)
+        defer { close(dir) }
+        let fd = openat(dir, first.name, linuxOPath | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw JobFailure("cannot open \(first.dir)/\(first.name) to link \(path) to it: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, InodeKey(st) == first.live else {
+            throw JobFailure("\(first.dir)/\(first.name) changed during the restore: \(path) cannot be linked to it")
+        }
+        let tmp = "." + name + ".balctl-new-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard linkat(fd, "", live, tmp, linuxATEmptyPath) == 0 else {
+            throw JobFailure("cannot link \(path) to \(first.dir)/\(first.name): \(String(cString: strerror(errno)))")
+        }
+        return tmp
     }
 
     /// Whether `path` is `only` or inside it (or, with `orAbove`, one of its ancestors); always
@@ -274,3 +313,8 @@ final class RestoreSwap: @unchecked Sendable {
         return left
     }
 }
+
+/// O_PATH and AT_EMPTY_PATH: Linux's values (x86-64 and arm64; the Glibc module leaves these
+/// GNU extensions out).
+let linuxOPath: Int32 = 0o10000000
+let linuxATEmptyPath: Int32 = 0x1000

@@ -42,7 +42,10 @@ struct HostileSnapshot: Error, CustomStringConvertible {
 /// Unpacks a snapshot into an empty staging directory with libarchive, checking every entry
 /// before anything is written:
 /// - names are relative, made of plain components (no empty, `.` or `..`), at most 4096 bytes;
-/// - only files, directories and symlinks; hard links, devices, FIFOs and sockets are refused;
+/// - only files, directories, symlinks and hard links; devices, FIFOs and sockets are refused;
+/// - a hard link may only name a regular file this snapshot already unpacked (never something
+///   outside the staging root, a directory, a link or a later entry), and carries no data (tar
+///   would write a hard link's data into the file it names, after that file's hash was checked);
 /// - nothing is written through a link (an entry below a symlink the snapshot made is refused;
 ///   libarchive's SECURE_SYMLINKS and SECURE_NODOTDOT check again);
 /// - a relative symlink target may not climb above the staging root;
@@ -131,6 +134,9 @@ final class SnapshotExtractor {
         var declaredTotal: Int64 = 0
         var links = Set<String>()
         var seen = Set<String>()
+        /// Regular files unpacked so far, with their size and content hash: what a hard link
+        /// may name.
+        var files: [String: (size: Int64, sha256: String?)] = [:]
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -157,11 +163,24 @@ final class SnapshotExtractor {
                 prefix += (prefix.isEmpty ? "" : "/") + component
                 if links.contains(prefix) { throw HostileSnapshot(message: "'\(name)' lies below the symlink '\(prefix)'") }
             }
+            var linkTarget: String? = nil
             if archive_entry_hardlink(entry) != nil {
-                throw HostileSnapshot(message: "'\(name)' is a hard link; balctl snapshots never hold hard links")
+                guard let raw = Self.hardlinkName(entry) else { throw HostileSnapshot(message: "hard link '\(name)' names something that is not valid UTF-8") }
+                let target: String
+                do { target = try Self.checkedName(raw, isDirectory: false) } catch let e as HostileSnapshot {
+                    throw HostileSnapshot(message: "hard link '\(name)': \(e.message)")
+                }
+                guard files[target] != nil else {
+                    throw HostileSnapshot(message: "hard link '\(name)' names '\(target)', which is not a file this snapshot unpacked before it")
+                }
+                linkTarget = target
             }
             let kind: String
             switch type {
+            case _ where linkTarget != nil:
+                // libarchive reads a tar hard link with no file type of its own (0), or a file's.
+                guard type == 0 || type == BALCTL_AE_IFREG else { throw HostileSnapshot(message: "hard link '\(name)' is not a regular file entry") }
+                kind = "hardlink"
             case BALCTL_AE_IFREG: kind = "file"
             case BALCTL_AE_IFDIR: kind = "dir"
             case BALCTL_AE_IFLNK:
@@ -195,8 +214,18 @@ final class SnapshotExtractor {
             guard let expected = try manifest() else {
                 throw HostileSnapshot(message: "the archive holds '\(name)', past the end of its manifest")
             }
-            guard expected.path == name, expected.type == kind, expected.size == size else {
-                throw HostileSnapshot(message: "the archive's '\(name)' (\(kind), \(size) bytes) does not match the manifest's '\(expected.path)' (\(expected.type), \(expected.size) bytes)")
+            if let linkTarget {
+                // No data: a hard link's bytes would be written into the file it names.
+                guard size == 0 else { throw HostileSnapshot(message: "hard link '\(name)' carries \(size) bytes of data") }
+                let file = files[linkTarget]!
+                guard expected.path == name, expected.type == "hardlink", expected.target == linkTarget,
+                      expected.size == file.size, expected.sha256 == file.sha256 else {
+                    throw HostileSnapshot(message: "the archive's hard link '\(name)' → '\(linkTarget)' does not match the manifest's '\(expected.path)' (\(expected.type)\(expected.target.map { " → '\($0)'" } ?? ""))")
+                }
+            } else {
+                guard expected.path == name, expected.type == kind, expected.size == size else {
+                    throw HostileSnapshot(message: "the archive's '\(name)' (\(kind), \(size) bytes) does not match the manifest's '\(expected.path)' (\(expected.type), \(expected.size) bytes)")
+                }
             }
             var perm = UInt32(archive_entry_perm(entry))
             if perm & 0o6000 != 0 && !limits.keepSetuid {
@@ -205,6 +234,7 @@ final class SnapshotExtractor {
             }
             archive_entry_set_perm(entry, mode_t(perm))
             archive_entry_set_pathname_utf8(entry, stagingRoot + "/" + name)
+            if let linkTarget { archive_entry_set_hardlink_utf8(entry, stagingRoot + "/" + linkTarget) }
             guard archive_write_header(disk, entry) == ARCHIVE_OK else {
                 throw HostileSnapshot(message: "cannot unpack '\(name)': \(Self.errorText(disk))")
             }
@@ -234,6 +264,7 @@ final class SnapshotExtractor {
                 guard hash.finishHex() == expected.sha256 else {
                     throw HostileSnapshot(message: "'\(name)' does not match the manifest's SHA-256")
                 }
+                files[name] = (size, expected.sha256)
             }
             guard archive_write_finish_entry(disk) == ARCHIVE_OK else {
                 throw JobFailure("finishing '\(name)' in the staging directory: \(Self.errorText(disk))")
@@ -253,6 +284,14 @@ final class SnapshotExtractor {
     static func entryName(_ entry: OpaquePointer) -> String? {
         if let p = archive_entry_pathname_utf8(entry) { return String(cString: p) }
         guard let p = archive_entry_pathname(entry) else { return nil }
+        let s = String(cString: p)
+        return s.utf8.elementsEqual(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))) ? s : nil
+    }
+
+    /// The name a hard link entry points to (UTF-8 only, like entry names).
+    static func hardlinkName(_ entry: OpaquePointer) -> String? {
+        if let p = archive_entry_hardlink_utf8(entry) { return String(cString: p) }
+        guard let p = archive_entry_hardlink(entry) else { return nil }
         let s = String(cString: p)
         return s.utf8.elementsEqual(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))) ? s : nil
     }

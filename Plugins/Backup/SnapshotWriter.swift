@@ -37,6 +37,10 @@ final class SnapshotWriter {
     static let archiveBlockBytes = 64 << 10
     /// Files from this size on are hashed on the hasher's thread.
     static let offloadHashBytes: Int64 = 1 << 20
+    /// Hard-linked inodes remembered so that their later names are stored as links (~200 bytes
+    /// each: path and hash). Past this many, further names are stored as copies, so a tree of
+    /// millions of links cannot grow the agent's memory without bound.
+    static let maxLinkedInodes = 50_000
     /// Manifest parts are cut small: the manifest grows with the entry count (about 200 bytes
     /// an entry), so a whole-part buffer beside the data's would add megabytes per 10,000 files
     /// to the agent's memory, and readers take parts of any size.
@@ -80,7 +84,17 @@ final class SnapshotWriter {
         encoder.outputFormatting = [.sortedKeys]
         var skipped: [TreeWalk.Skipped] = []
         var unreadable: [TreeWalk.Skipped] = []
+        /// The first name stored of each hard-linked inode (by device and inode), with its size
+        /// and content hash: a later name of the same inode is stored as a link to it.
+        struct Stored { var path: String; var size: Int64; var sha256: String? }
+        var linked: [InodeKey: Stored] = [:]
         try walk.walk(roots, skipped: &skipped) { e in
+            let key = InodeKey(e.info)
+            if e.kind == .file, e.info.st_nlink > 1, let first = linked[key] {
+                try writeLink(a, e, to: first.path, size: first.size, sha256: first.sha256, encoder: encoder)
+                result.entries += 1
+                return
+            }
             var fd: Int32 = -1
             if e.kind == .file {
                 fd = openat(e.parentFD, e.name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
@@ -153,6 +167,9 @@ final class SnapshotWriter {
                     result.changedWhileRead.append("/" + e.path)
                 }
                 m.sha256 = file.finish()
+                if e.info.st_nlink > 1 && linked.count < Self.maxLinkedInodes {
+                    linked[key] = Stored(path: e.path, size: size, sha256: m.sha256)
+                }
             }
             guard archive_write_finish_entry(a) == ARCHIVE_OK else { throw failure(a, "finishing /\(e.path)") }
             result.entries += 1
@@ -164,6 +181,30 @@ final class SnapshotWriter {
         try manifest.flush()
         result.skipped = skipped + unreadable
         return result
+    }
+
+    /// A later name of a hard-linked file: a pax link entry (no data; the inode's mode, owner
+    /// and times are the first name's), and a manifest line of type `hardlink` naming the first
+    /// name and carrying its size and hash.
+    private func writeLink(_ a: OpaquePointer, _ e: WalkedEntry, to first: String, size: Int64, sha256: String?,
+                           encoder: JSONEncoder) throws {
+        let entry = archive_entry_new()!
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname_utf8(entry, e.path)
+        archive_entry_set_hardlink_utf8(entry, first)
+        archive_entry_set_filetype(entry, BALCTL_AE_IFREG)
+        let mode = UInt32(e.info.st_mode) & 0o7777
+        archive_entry_set_perm(entry, mode_t(mode))
+        archive_entry_set_uid(entry, Int64(e.info.st_uid))
+        archive_entry_set_gid(entry, Int64(e.info.st_gid))
+        archive_entry_set_mtime(entry, e.info.st_mtim.tv_sec, e.info.st_mtim.tv_nsec)
+        archive_entry_set_size(entry, 0)
+        try writeHeader(a, entry)
+        guard archive_write_finish_entry(a) == ARCHIVE_OK else { throw failure(a, "finishing /\(e.path)") }
+        let m = SnapshotManifestEntry(type: "hardlink", path: e.path, size: size, mode: mode, uid: e.info.st_uid, gid: e.info.st_gid,
+                                      mtime: Int64(e.info.st_mtim.tv_sec), mtimeNsec: Int64(e.info.st_mtim.tv_nsec),
+                                      sha256: sha256, target: first)
+        try manifest.append(Array(try encoder.encode(m)) + [10])
     }
 
     private func writeHeader(_ a: OpaquePointer, _ entry: OpaquePointer) throws {
@@ -251,4 +292,11 @@ final class ContentHasher: @unchecked Sendable {
         if offload { queue.sync {} }  // a small file's hash is already whole: no hand-over per file
         return hash.finishHex()
     }
+}
+
+/// A file's identity on this host: the same pair means the same inode (a hard link).
+struct InodeKey: Hashable {
+    var device: UInt64
+    var inode: UInt64
+    init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
 }

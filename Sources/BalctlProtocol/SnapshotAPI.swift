@@ -152,7 +152,8 @@ public struct SnapshotManifestHeader: Codable, Sendable, Equatable {
 /// Every later line of a manifest: one archive entry, in archive order. `path` is relative to
 /// `/` (no leading slash), exactly the archive entry's name.
 public struct SnapshotManifestEntry: Codable, Sendable, Equatable {
-    /// file, dir, symlink.
+    /// file, dir, symlink, hardlink (a later name of a file: `target` is its first name's path,
+    /// `size` and `sha256` repeat that file's).
     public var type: String
     public var path: String
     public var size: Int64
@@ -163,7 +164,7 @@ public struct SnapshotManifestEntry: Codable, Sendable, Equatable {
     public var mtimeNsec: Int64
     /// Files: SHA-256 of the content.
     public var sha256: String?
-    /// Symlinks: the target, as stored.
+    /// Symlinks: the target, as stored. Hard links: the first name's path.
     public var target: String?
     public init(type: String, path: String, size: Int64, mode: UInt32, uid: UInt32, gid: UInt32, mtime: Int64,
                 mtimeNsec: Int64, sha256: String? = nil, target: String? = nil) {

@@ -82,6 +82,65 @@ struct HostileSnapshotTests {
         #expect(error?.contains("leaves the restore root") == true, "\(error ?? "restored")")
     }
 
+    /// Hard links may only name a regular file the snapshot unpacked before them, and carry no
+    /// data (tar would write it into the file they name, after its hash was checked).
+    @Test func hardLinksOnlyToAFileUnpackedBeforeAndWithoutData() async throws {
+        let cases: [(String, (TarBuilder) -> Void, String)] = [
+            ("forward", { $0.add("h", .hardlink("f")); $0.add("f", .file, content: Array("x".utf8)) }, "not a file this snapshot unpacked before it"),
+            ("to a directory", { $0.add("d/", .dir); $0.add("h", .hardlink("d")) }, "not a file this snapshot unpacked before it"),
+            ("to a symlink", { $0.add("l", .symlink("f")); $0.add("h", .hardlink("l")) }, "not a file this snapshot unpacked before it"),
+            ("to itself", { $0.add("h", .hardlink("h")) }, "not a file this snapshot unpacked before it"),
+            ("to a link", { $0.add("f", .file, content: Array("x".utf8)); $0.add("h", .hardlink("f")); $0.add("h2", .hardlink("h")) },
+             "not a file this snapshot unpacked before it"),
+            ("dot-dot", { $0.add("f", .file, content: Array("x".utf8)); $0.add("d/", .dir); $0.add("d/h", .hardlink("d/../f")) }, "'..' component"),
+            ("manifest disagrees", { $0.add("f", .file, content: Array("x".utf8)); $0.add("g", .file, content: Array("y".utf8))
+                $0.add("h", .hardlink("f"), manifestType: "file") }, "does not match the manifest"),
+        ]
+        for (label, build, needle) in cases {
+            let jail = try tempDir("jail")
+            defer { try? FileManager.default.removeItem(at: jail) }
+            let error = try await restore(build, jail: jail)
+            #expect(error?.contains(needle) == true, "\(label): \(error ?? "restored")")
+            #expect(try outside(jail) == [], "\(label)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: jail.appendingPathComponent("staging").path)) ?? [] == [], "\(label): staging emptied")
+        }
+        // A link with data (libarchive's writer will not make one: the tar is written by hand).
+        // Unpacked, its bytes would overwrite the file it names after that file's hash passed.
+        let jail0 = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail0) }
+        let keep = Array("keep".utf8), evil = Array("evil".utf8)
+        // The pax header makes it pax interchange, where a hard link's size is obeyed (libarchive
+        // ignores it in plain ustar).
+        let tar = Self.ustar([("f", "0", "", keep), ("PaxHeader/h", "x", "", Array("10 path=h\n".utf8)), ("h", "1", "f", evil)])
+        var frame: [UInt8] = []
+        let z = try ZstdStream(level: 1, workers: 0) { frame += $0 }
+        try tar.withUnsafeBytes { try z.write($0) }
+        try z.finish()
+        let sha = SHA256Stream.hex(keep)
+        let manifest = Array(try JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: ["/f", "/h"], createdAt: 0, hostname: "h"))) + [10]
+            + Array(try JSONEncoder().encode(SnapshotManifestEntry(type: "file", path: "f", size: 4, mode: 0o644, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, sha256: sha))) + [10]
+            + Array(try JSONEncoder().encode(SnapshotManifestEntry(type: "hardlink", path: "h", size: 4, mode: 0o644, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, sha256: sha, target: "f"))) + [10]
+        let server = FakeSnapshotServer()
+        let id = server.plant(scope: "paths", data: frame, manifest: manifest)
+        let staging0 = jail0.appendingPathComponent("staging")
+        var dataError: String? = nil
+        do {
+            _ = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(staging0.path)]), server, jobID: 9)
+        } catch let e as JobFailure { dataError = e.message }
+        #expect(dataError?.contains("hard link 'h' carries 4 bytes of data") == true, "\(dataError ?? "restored")")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: staging0.path)) ?? [] == [])
+
+        // A well-formed link comes back as a second name of the file.
+        let jail = try tempDir("jail")
+        defer { try? FileManager.default.removeItem(at: jail) }
+        let error = try await restore({ $0.add("d/", .dir); $0.add("d/f", .file, content: Array("shared".utf8)); $0.add("d/h", .hardlink("d/f")) }, jail: jail)
+        #expect(error == nil, "\(error ?? "")")
+        var f = stat(), h = stat()
+        let staging = jail.appendingPathComponent("staging")
+        #expect(lstat(staging.appendingPathComponent("d/f").path, &f) == 0 && lstat(staging.appendingPathComponent("d/h").path, &h) == 0)
+        #expect(f.st_ino == h.st_ino && f.st_nlink == 2)
+    }
+
     @Test func hardLinkToAnOutsideFileIsRefused() async throws {
         let jail = try tempDir("jail")
         defer { try? FileManager.default.removeItem(at: jail) }
@@ -201,5 +260,26 @@ struct HostileSnapshotTests {
             #expect(try outside(jail) == [])
             try? FileManager.default.removeItem(at: staging)
         }
+    }
+
+    /// A ustar stream written by hand: (name, typeflag, linkname, data) per entry.
+    static func ustar(_ entries: [(String, Character, String, [UInt8])]) -> [UInt8] {
+        func field(_ s: String, _ width: Int) -> [UInt8] { Array(s.utf8.prefix(width)) + [UInt8](repeating: 0, count: max(0, width - s.utf8.count)) }
+        func octal(_ v: Int, _ width: Int) -> [UInt8] {
+            let digits = String(v, radix: 8)
+            return field(String(repeating: "0", count: width - 1 - digits.count) + digits, width)
+        }
+        var out: [UInt8] = []
+        for (name, type, link, data) in entries {
+            var h = field(name, 100) + octal(0o644, 8) + octal(0, 8) + octal(0, 8) + octal(data.count, 12) + octal(1_700_000_000, 12)
+            h += [UInt8](repeating: 32, count: 8) + [UInt8(type.asciiValue!)] + field(link, 100) + field("ustar", 6) + Array("00".utf8)
+            h += [UInt8](repeating: 0, count: 512 - h.count)
+            let sum = h.reduce(0) { $0 + Int($1) }
+            let digits = String(sum, radix: 8)
+            let check = Array((String(repeating: "0", count: 6 - digits.count) + digits).utf8) + [0, 32]
+            h.replaceSubrange(148..<156, with: check)
+            out += h + data + [UInt8](repeating: 0, count: (512 - data.count % 512) % 512)
+        }
+        return out + [UInt8](repeating: 0, count: 1024)
     }
 }

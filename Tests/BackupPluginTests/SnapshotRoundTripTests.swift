@@ -166,4 +166,72 @@ struct SnapshotRoundTripTests {
         let (again, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "keepSetuid": .bool(true)]), server, jobID: 4)
         #expect(!again.changed)
     }
+
+    func inode(_ url: URL) -> (ino: UInt64, links: UInt64) {
+        var st = stat()
+        guard lstat(url.path, &st) == 0 else { return (0, 0) }
+        return (UInt64(st.st_ino), UInt64(st.st_nlink))
+    }
+
+    @Test func hardLinksAreStoredOnceAndComeBackAsLinks() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        let fm = FileManager.default
+        try fm.createDirectory(at: tree.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: tree.appendingPathComponent("b"), withIntermediateDirectories: true)
+        var rng = SplitMix64(seed: 7)
+        let content = Data((0..<2_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        let first = tree.appendingPathComponent("a/f")
+        try content.write(to: first)
+        chmod(first.path, 0o640)
+        for name in ["a/h", "b/g"] { try fm.linkItem(at: first, to: tree.appendingPathComponent(name)) }
+        try Data("alone".utf8).write(to: tree.appendingPathComponent("b/alone"))
+        #expect(inode(first).links == 3)
+
+        let server = FakeSnapshotServer()
+        let (made, _) = try await run(BackupCreateHandler(settings: settings),
+                                      .object(["scope": .string("paths"), "paths": .array([.string(tree.path)])]), server)
+        let id = try #require(made.result?["snapshot"]?.stringValue)
+        // The 2 MB of random bytes are stored once, not three times.
+        let stored = server.snapshots[id]!.parts["data"]!.values.reduce(0) { $0 + $1.count }
+        #expect(stored > 2_000_000 && stored < 2_500_000, "\(stored) bytes stored")
+        let manifest = server.snapshots[id]!.parts["manifest"]!.sorted { $0.key < $1.key }.flatMap(\.value)
+        let entries = manifest.split(separator: 10).dropFirst().map { try! JSONDecoder().decode(SnapshotManifestEntry.self, from: Data($0)) }
+        let rel = String(tree.path.dropFirst())
+        let links = entries.filter { $0.type == "hardlink" }
+        #expect(links.map(\.path).sorted() == ["\(rel)/a/h", "\(rel)/b/g"])
+        let firstEntry = try #require(entries.first { $0.path == "\(rel)/a/f" })
+        for link in links {
+            #expect(link.target == firstEntry.path && link.size == 2_000_000 && link.sha256 == firstEntry.sha256 && link.mode == 0o640)
+        }
+
+        // restoreTo: the three names are one inode again, with the content and mode.
+        let target = dir.appendingPathComponent("restored")
+        _ = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(target.path)]),
+                          server, jobID: 2)
+        let r = target.appendingPathComponent(rel)
+        let restored = inode(r.appendingPathComponent("a/f"))
+        #expect(restored.links == 3)
+        for name in ["a/h", "b/g"] { #expect(inode(r.appendingPathComponent(name)).ino == restored.ino, "\(name)") }
+        #expect(try Data(contentsOf: r.appendingPathComponent("b/g")) == content)
+        #expect(inode(r.appendingPathComponent("b/alone")).links == 1)
+
+        // Over the live tree: b/g broken off into a file of its own with other bytes, a/h gone.
+        // Check mode names the difference; the restore makes the three names one inode again.
+        try fm.removeItem(at: tree.appendingPathComponent("b/g"))
+        try Data("other".utf8).write(to: tree.appendingPathComponent("b/g"))
+        try fm.removeItem(at: tree.appendingPathComponent("a/h"))
+        let (check, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id)]), server, jobID: 3, checkMode: true)
+        #expect(check.summary.contains("would create 1 and replace 1"), "\(check.summary)")
+        let (live, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id)]), server, jobID: 4)
+        #expect(live.summary.contains("1 replaced, 1 created"), "\(live.summary)")
+        let liveFirst = inode(first)
+        #expect(liveFirst.links == 3)
+        for name in ["a/h", "b/g"] { #expect(inode(tree.appendingPathComponent(name)).ino == liveFirst.ino, "\(name)") }
+        #expect(try Data(contentsOf: tree.appendingPathComponent("b/g")) == content)
+        #expect(try fm.contentsOfDirectory(atPath: tree.appendingPathComponent("b").path).filter { $0.hasPrefix(".") } == [])
+        let (again, _) = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id)]), server, jobID: 5)
+        #expect(!again.changed, "\(again.summary)")
+    }
 }

@@ -53,7 +53,9 @@ final class TarBuilder {
         }, nil, nil)
     }
 
-    enum Kind { case file, dir, symlink(String), hardlink(String), char, fifo }
+    enum Kind { case file, dir, symlink(String), hardlink(String), hardlinkWithData(String), char, fifo }
+    /// Files added so far: a hard link's manifest line repeats its target's size and hash.
+    private var files: [String: (size: Int64, sha256: String)] = [:]
 
     /// Add an entry; `content` nil with `size` writes `size` zero bytes (a bomb).
     func add(_ path: String, _ kind: Kind, mode: UInt32 = 0o644, content: [UInt8] = [], zeros: Int64 = 0, manifestType: String? = nil) {
@@ -68,7 +70,8 @@ final class TarBuilder {
         case .file: archive_entry_set_filetype(e, BALCTL_AE_IFREG)
         case .dir: archive_entry_set_filetype(e, BALCTL_AE_IFDIR); type = "dir"; size = 0
         case .symlink(let t): archive_entry_set_filetype(e, BALCTL_AE_IFLNK); archive_entry_set_symlink(e, t); type = "symlink"; size = 0
-        case .hardlink(let t): archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink(e, t); size = 0
+        case .hardlink(let t): archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink(e, t); size = 0; type = "hardlink"
+        case .hardlinkWithData(let t): archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink(e, t); type = "hardlink"
         case .char: archive_entry_set_filetype(e, BALCTL_AE_IFCHR); archive_entry_set_rdev(e, dev_t((1 << 8) | 3)); type = "other"; size = 0
         case .fifo: archive_entry_set_filetype(e, BALCTL_AE_IFIFO); type = "other"; size = 0
         }
@@ -89,9 +92,15 @@ final class TarBuilder {
                 left -= Int64(n)
             }
         }
-        let m = SnapshotManifestEntry(type: manifestType ?? type, path: path.hasSuffix("/") ? String(path.dropLast()) : path, size: size,
+        var linkTarget: String? = nil
+        switch kind { case .hardlink(let t), .hardlinkWithData(let t): linkTarget = t; default: break }
+        let digest = hash.finishHex()
+        if type == "file" { files[path] = (size, digest) }
+        let linked = linkTarget.flatMap { files[$0] }
+        let m = SnapshotManifestEntry(type: manifestType ?? type, path: path.hasSuffix("/") ? String(path.dropLast()) : path,
+                                      size: linkTarget == nil ? size : (linked?.size ?? 0),
                                       mode: mode, uid: 0, gid: 0, mtime: 1_700_000_000, mtimeNsec: 0,
-                                      sha256: type == "file" ? hash.finishHex() : nil)
+                                      sha256: type == "file" ? digest : linked?.sha256, target: linkTarget)
         lines += Array(try! JSONEncoder().encode(m)) + [10]
         let top = String(path.split(separator: "/", omittingEmptySubsequences: true).first ?? "")
         if !top.isEmpty, !topLevel.contains(top) { topLevel.append(top) }

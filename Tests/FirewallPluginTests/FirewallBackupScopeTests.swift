@@ -22,6 +22,36 @@ extension UFWRealTests {
         return s
     }
 
+    /// What a firewall-scope test works with: the suite's namespace (reset), settings pointing
+    /// into it, the scope, a backup state directory and a fake control plane.
+    struct ScopeFixture {
+        let ns: UFWNamespace
+        let s: FirewallSettings
+        let scopes: [any BackupScope]
+        let backup: BackupSettings
+        let store = FakeSnapshotServer()
+    }
+
+    func scopeFixture() async throws -> ScopeFixture {
+        let ns = try UFWSuite.shared()
+        try await ns.reset()
+        let s = scopeSettings(ns)
+        return ScopeFixture(ns: ns, s: s, scopes: FirewallPlugin(settings: s).backupScopes,
+                            backup: BackupSettings(stateDir: ns.root + "/backup-state"))
+    }
+
+    /// A `firewall` snapshot taken while each file in `edits` held the given text (by `scopes`,
+    /// default the fixture's); every file gets its previous content back afterwards.
+    func snapshot(_ f: ScopeFixture, editing edits: [String: String], scopes: [any BackupScope]? = nil, jobID: Int64) async throws -> String {
+        var previous: [String: String] = [:]
+        for (path, text) in edits {
+            previous[path] = try String(contentsOfFile: path, encoding: .utf8)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        defer { for (path, text) in previous { try? text.write(toFile: path, atomically: true, encoding: .utf8) } }
+        return try await snapshot(f.store, f.backup, scopes ?? f.scopes, jobID: jobID)
+    }
+
     func snapshot(_ store: FakeSnapshotServer, _ backup: BackupSettings, _ scopes: [any BackupScope], jobID: Int64) async throws -> String {
         let (made, _) = try await runJob(BackupCreateHandler(settings: backup), .object(["scope": .string("firewall")]),
                                          jobID: jobID, scopes: scopes, controlPlane: store)
@@ -37,14 +67,10 @@ extension UFWRealTests {
     }
 
     @Test func backupScopeFirewallBringsUFWRulesBackAndRefusesWhatWouldLockTheHostOut() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
-        let scopes = FirewallPlugin(settings: s).backupScopes
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
         #expect(scopes.map(\.name) == ["firewall"])
         #expect(try scopes[0].roots(paths: []) == ["user.rules", "user6.rules", "before.rules", "before6.rules", "after.rules", "after6.rules", "ufw.conf", "sysctl.conf"].map { s.ufwDir + "/" + $0 } + [s.defaultsFile])
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
 
         for port in [22, 8080] {
             _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(Double(port)), "protocol": .string("tcp")]))
@@ -87,29 +113,23 @@ extension UFWRealTests {
         // A shell-sourced file with a command in it (ufw.conf is sourced by ufw's scripts):
         // refused before anything moves.
         let conf = try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8)
-        try (conf + "LOGLEVEL=low touch /tmp/pwned\n").write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
-        let sourced = try await snapshot(store, backup, scopes, jobID: 6)
-        try conf.write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        let sourced = try await snapshot(f, editing: [s.ufwDir + "/ufw.conf": conf + "LOGLEVEL=low touch /tmp/pwned\n"], jobID: 6)
         let sourcedError = await restoreError(sourced, backup, scopes, store, jobID: 7)
         #expect(sourcedError?.contains("ufw.conf line") == true && sourcedError?.contains("not a plain KEY=VALUE") == true, "\(sourcedError ?? "no error")")
         #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8) == conf)
 
         // Hand-written iptables rules the guard cannot read: refused unless equal to this host's.
         let before = try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8)
-        try before.replacingOccurrences(of: "\nCOMMIT", with: "\n-A ufw-before-input -p tcp --dport 22 -j DROP\nCOMMIT")
-            .write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
-        let handWritten = try await snapshot(store, backup, scopes, jobID: 8)
-        try before.write(toFile: s.ufwDir + "/before.rules", atomically: true, encoding: .utf8)
+        let handWritten = try await snapshot(f, editing: [s.ufwDir + "/before.rules":
+            before.replacingOccurrences(of: "\nCOMMIT", with: "\n-A ufw-before-input -p tcp --dport 22 -j DROP\nCOMMIT")], jobID: 8)
         let handWrittenError = await restoreError(handWritten, backup, scopes, store, jobID: 9)
         #expect(handWrittenError?.contains("before.rules differs from this host's") == true, "\(handWrittenError ?? "no error")")
         #expect(try String(contentsOfFile: s.ufwDir + "/before.rules", encoding: .utf8) == before)
 
         // A ufw.conf ufw itself refuses (LOGLEVEL=bogus passes the KEY=VALUE check): activation
         // fails, the files roll back, and ufw runs the previous rules, still enabled.
-        try conf.replacingOccurrences(of: "LOGLEVEL=low", with: "LOGLEVEL=bogus").write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
-        #expect(try String(contentsOfFile: s.ufwDir + "/ufw.conf", encoding: .utf8).contains("LOGLEVEL=bogus"))
-        let failing = try await snapshot(store, backup, scopes, jobID: 10)
-        try conf.write(toFile: s.ufwDir + "/ufw.conf", atomically: true, encoding: .utf8)
+        #expect(conf.contains("LOGLEVEL=low"))
+        let failing = try await snapshot(f, editing: [s.ufwDir + "/ufw.conf": conf.replacingOccurrences(of: "LOGLEVEL=low", with: "LOGLEVEL=bogus")], jobID: 10)
         let rolledBack = await restoreError(failing, backup, scopes, store, jobID: 11)
         #expect(rolledBack?.contains("could not take the restored files") == true && rolledBack?.contains("the previous files are active again") == true,
                 "\(rolledBack ?? "no error")")
@@ -124,12 +144,9 @@ extension UFWRealTests {
     /// that — the real `ufw disable`, then exit 1 — and the scope must put ufw.conf back, so the
     /// rollback re-enables the firewall on the previous files and it still starts at boot.
     @Test func aFailedUFWReloadDoesNotLeaveTheFirewallDisabled() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        var s = scopeSettings(ns)
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
+        let f = try await scopeFixture()
+        let (ns, scopes, backup, store) = (f.ns, f.scopes, f.backup, f.store)
+        var s = f.s
         for port in [22, 8080] {
             _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(Double(port)), "protocol": .string("tcp")]))
         }

@@ -28,12 +28,11 @@ extension UFWRealTests {
     }
 
     /// /etc/ufw/before.init is executed by ufw-init (`before.init start`) on every reload/enable,
-    /// as root. It is inside the `ufwDir` root, so a snapshot carries it — but validateStaged
-    /// never looks at it. An executable before.init in a snapshot must not run on restore.
+    /// as root. A compromised member's agent can upload a `firewall` snapshot of the whole
+    /// directory, an executable before.init in it: it must not run on restore.
     @Test func redTeamFirewallScopeSnapshotBeforeInitIsNotExecuted() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
         let marker = ns.root + "/pwned-before-init"
         unlink(marker)
         defer {
@@ -41,15 +40,12 @@ extension UFWRealTests {
             _ = try? FileManager.default.copyItem(atPath: "/etc/ufw/before.init", toPath: s.ufwDir + "/before.init")
             unlink(marker)
         }
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
         try await rtEnabledWithSSH(s)
 
         // The hostile member's before.init: a root shell script, executable.
         let original = try rtRead(s.ufwDir + "/before.init")
         try UFWNamespace.write(s.ufwDir + "/before.init", "#!/bin/sh\nid > \(marker)\nexit 0\n", mode: 0o755)
-        let hostile = try await snapshot(store, backup, scopes, jobID: 101)
+        let hostile = try await snapshot(store, backup, [WholeDirectoryFirewallScope(roots: [s.ufwDir, s.defaultsFile])], jobID: 101)
         try FileManager.default.removeItem(atPath: s.ufwDir + "/before.init")
         try UFWNamespace.write(s.ufwDir + "/before.init", original, mode: 0o640)
         #expect(!Files.exists(marker))
@@ -57,20 +53,17 @@ extension UFWRealTests {
         let err = await restoreError(hostile, backup, scopes, store, jobID: 102)
         let ran = Files.exists(marker) ? ((try? rtRead(marker)) ?? "?") : nil
         #expect(ran == nil, "the snapshot's before.init ran as: \(ran ?? "") (restore: \(err ?? "succeeded"))")
+        #expect(err?.contains("only ufw's configuration files") == true, "\(err ?? "restore succeeded")")
     }
 
     /// A snapshot whose only root is the defaults file (/etc/default/ufw, sourced by ufw-init's
-    /// shell) falls into validateStaged's `default:` branch on a ufw host: nothing is checked.
+    /// shell) was once left unchecked on a ufw host (no ufw directory among its roots).
     @Test func redTeamFirewallScopeDefaultsOnlySnapshotIsStillChecked() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
         let marker = ns.root + "/pwned-defaults"
         unlink(marker)
         defer { unlink(marker) }
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
         try await rtEnabledWithSSH(s)
 
         // The hostile member has no /etc/ufw (or moved it): its snapshot's only root is the
@@ -78,9 +71,8 @@ extension UFWRealTests {
         var other = s
         other.ufwDir = ns.root + "/no-ufw-dir"
         let defaults = try rtRead(s.defaultsFile)
-        try rtWrite(s.defaultsFile, defaults + "IPV6=yes; id > \(marker)\n")
-        let hostile = try await snapshot(store, backup, FirewallPlugin(settings: other).backupScopes, jobID: 111)
-        try rtWrite(s.defaultsFile, defaults)
+        let hostile = try await snapshot(f, editing: [s.defaultsFile: defaults + "IPV6=yes; id > \(marker)\n"],
+                                         scopes: FirewallPlugin(settings: other).backupScopes, jobID: 111)
 
         let err = await restoreError(hostile, backup, scopes, store, jobID: 112)
         let ran = Files.exists(marker) ? ((try? rtRead(marker)) ?? "?") : nil
@@ -94,21 +86,15 @@ extension UFWRealTests {
     /// ufw.conf only, so such a snapshot skips the lock-out guard — and ufw starts at the next
     /// boot with rules that drop SSH.
     @Test func redTeamFirewallScopeEnabledInDefaultsFilePassesTheGuard() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
 
         // Hostile: no rules (default incoming DROP), ufw.conf without ENABLED, defaults ENABLED=yes.
         let conf = try rtRead(s.ufwDir + "/ufw.conf")
         let defaults = try rtRead(s.defaultsFile)
-        try rtWrite(s.ufwDir + "/ufw.conf", conf.split(separator: "\n").filter { !$0.hasPrefix("ENABLED=") }.joined(separator: "\n") + "\n")
-        try rtWrite(s.defaultsFile, defaults + "ENABLED=yes\n")
-        let hostile = try await snapshot(store, backup, scopes, jobID: 121)
-        try rtWrite(s.ufwDir + "/ufw.conf", conf)
-        try rtWrite(s.defaultsFile, defaults)
+        let hostile = try await snapshot(f, editing: [
+            s.ufwDir + "/ufw.conf": conf.split(separator: "\n").filter { !$0.hasPrefix("ENABLED=") }.joined(separator: "\n") + "\n",
+            s.defaultsFile: defaults + "ENABLED=yes\n"], jobID: 121)
 
         // The host: SSH allowed (ufw inactive, as after reset).
         _ = try await runJob(AllowHandler(settings: s), .object(["port": .number(22), "protocol": .string("tcp")]))
@@ -127,20 +113,14 @@ extension UFWRealTests {
     /// The guard reads user.rules' `### tuple ###` comments; ufw loads the `-A` lines. A tuple
     /// that says "allow 22" over a line that drops 22 passes the guard and locks SSH out.
     @Test func redTeamFirewallScopeUserRulesTupleDisagreesWithIptablesLine() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
         try await rtEnabledWithSSH(s)
 
         let rules = try rtRead(s.ufwDir + "/user.rules")
         let hostileRules = rules.replacingOccurrences(of: "--dport 22 -j ACCEPT", with: "--dport 22 -j DROP")
         try #require(hostileRules != rules && hostileRules.contains("### tuple ### allow tcp 22 0.0.0.0/0"))
-        try rtWrite(s.ufwDir + "/user.rules", hostileRules)
-        let hostile = try await snapshot(store, backup, scopes, jobID: 131)
-        try rtWrite(s.ufwDir + "/user.rules", rules)
+        let hostile = try await snapshot(f, editing: [s.ufwDir + "/user.rules": hostileRules], jobID: 131)
 
         let err = await restoreError(hostile, backup, scopes, store, jobID: 132)
         let ipt = try await ns.iptables()
@@ -153,21 +133,15 @@ extension UFWRealTests {
     /// before.rules are loaded ahead of user.rules; the guard never reads them. A DROP of 22 at
     /// the top of ufw-before-input passes the line checks and the guard.
     @Test func redTeamFirewallScopeBeforeRulesDropSSH() async throws {
-        let ns = try UFWSuite.shared()
-        try await ns.reset()
-        let s = scopeSettings(ns)
-        let scopes = FirewallPlugin(settings: s).backupScopes
-        let backup = BackupSettings(stateDir: ns.root + "/backup-state")
-        let store = FakeSnapshotServer()
+        let f = try await scopeFixture()
+        let (ns, s, scopes, backup, store) = (f.ns, f.s, f.scopes, f.backup, f.store)
         try await rtEnabledWithSSH(s)
 
         let before = try rtRead(s.ufwDir + "/before.rules")
         let hostileBefore = before.replacingOccurrences(of: "\n-A ufw-before-input -i lo -j ACCEPT",
                                                         with: "\n-A ufw-before-input -p tcp --dport 22 -j DROP\n-A ufw-before-input -i lo -j ACCEPT")
         try #require(hostileBefore != before)
-        try rtWrite(s.ufwDir + "/before.rules", hostileBefore)
-        let hostile = try await snapshot(store, backup, scopes, jobID: 141)
-        try rtWrite(s.ufwDir + "/before.rules", before)
+        let hostile = try await snapshot(f, editing: [s.ufwDir + "/before.rules": hostileBefore], jobID: 141)
 
         let err = await restoreError(hostile, backup, scopes, store, jobID: 142)
         let ipt = try await ns.iptables()
@@ -211,4 +185,12 @@ extension UFWRealTests {
             }
         }
     }
+}
+
+/// What a compromised member's agent could upload as a `firewall` snapshot: whole directories
+/// (our scope lists ufw's files one by one).
+struct WholeDirectoryFirewallScope: BackupScope {
+    let roots: [String]
+    var name: String { "firewall" }
+    func roots(paths: [String]) throws -> [String] { roots }
 }

@@ -109,6 +109,10 @@ final class RestoreSwap: @unchecked Sendable {
             }
             let group = (s.st_mode & S_IFMT) == S_IFREG && s.st_nlink > 1 ? InodeKey(s) : nil
             let tmp: String
+            // The inode a group's first name is live as: taken from a descriptor root opened or
+            // wrote, never by looking the name up again (a user who can write the directory
+            // could rename her own file there in between, and root would link it elsewhere).
+            var written: InodeKey? = nil
             if let group, let first = linkedInodes[group] {
                 if exists && lType == S_IFREG && InodeKey(l) == first.live {
                     unchanged += 1
@@ -116,12 +120,13 @@ final class RestoreSwap: @unchecked Sendable {
                 }
                 tmp = try Self.link(to: first, beside: live, name: name, path: path)
             } else {
-                if exists, try Self.same(staged: staged, live: live, name: name, s, l) {
+                var compared: InodeKey? = nil
+                if exists, try Self.same(staged: staged, live: live, name: name, s, l, compared: &compared) {
                     unchanged += 1
-                    if let group { linkedInodes[group] = (livePath, name, InodeKey(l)) }
+                    if let group, let compared { linkedInodes[group] = (livePath, name, compared) }
                     continue
                 }
-                tmp = try Self.copy(from: staged, to: live, name: name, s, path: path)
+                (tmp, written) = try Self.copy(from: staged, to: live, name: name, s, path: path)
             }
             if exists {
                 if lType == S_IFDIR {
@@ -145,10 +150,7 @@ final class RestoreSwap: @unchecked Sendable {
                 unlinkat(live, tmp, 0)
                 throw JobFailure("cannot put \(path) in place: \(String(cString: strerror(e)))")
             }
-            if let group, linkedInodes[group] == nil {
-                var now = stat()
-                if fstatat(live, name, &now, AT_SYMLINK_NOFOLLOW) == 0 { linkedInodes[group] = (livePath, name, InodeKey(now)) }
-            }
+            if let group, let written, linkedInodes[group] == nil { linkedInodes[group] = (livePath, name, written) }
         }
         fsync(live)
     }
@@ -190,13 +192,22 @@ final class RestoreSwap: @unchecked Sendable {
     }
 
     /// Same type, mode, owner and content (files compared byte for byte, links by target).
+    /// `compared`: the inode of the live file whose content was compared (from its descriptor).
     static func same(staged: Int32, live: Int32, name: String, _ s: stat, _ l: stat) throws -> Bool {
+        var compared: InodeKey? = nil
+        return try same(staged: staged, live: live, name: name, s, l, compared: &compared)
+    }
+
+    static func same(staged: Int32, live: Int32, name: String, _ s: stat, _ l: stat, compared: inout InodeKey?) throws -> Bool {
         guard s.st_mode == l.st_mode, s.st_uid == l.st_uid, s.st_gid == l.st_gid, s.st_size == l.st_size else { return false }
         if (s.st_mode & S_IFMT) == S_IFLNK { return TreeWalk.linkTarget(staged, name) == TreeWalk.linkTarget(live, name) }
         let a = openat(staged, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         let b = openat(live, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         defer { if a >= 0 { close(a) }; if b >= 0 { close(b) } }
         guard a >= 0, b >= 0 else { return false }
+        var opened = stat()
+        guard fstat(b, &opened) == 0, (opened.st_mode & S_IFMT) == S_IFREG else { return false }
+        compared = InodeKey(opened)
         var x = [UInt8](repeating: 0, count: 1 << 16), y = x
         while true {
             let n = readFull(a, &x), m = readFull(b, &y)
@@ -218,8 +229,9 @@ final class RestoreSwap: @unchecked Sendable {
         return done
     }
 
-    /// Write the staged file or link under a unique name in `live`; returns that name.
-    static func copy(from staged: Int32, to live: Int32, name: String, _ s: stat, path: String) throws -> String {
+    /// Write the staged file or link under a unique name in `live`; returns that name and, for a
+    /// file, the inode written (from the descriptor).
+    static func copy(from staged: Int32, to live: Int32, name: String, _ s: stat, path: String) throws -> (String, InodeKey?) {
         let tmp = "." + name + ".balctl-new-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         if (s.st_mode & S_IFMT) == S_IFLNK {
             guard let target = TreeWalk.linkTarget(staged, name) else { throw JobFailure("staging \(path): unreadable link") }
@@ -227,7 +239,7 @@ final class RestoreSwap: @unchecked Sendable {
             _ = fchownat(live, tmp, s.st_uid, s.st_gid, AT_SYMLINK_NOFOLLOW)
             var times = [s.st_atim, s.st_mtim]
             _ = utimensat(live, tmp, &times, AT_SYMLINK_NOFOLLOW)
-            return tmp
+            return (tmp, nil)
         }
         let src = openat(staged, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard src >= 0 else { throw JobFailure("staging \(path): \(String(cString: strerror(errno)))") }
@@ -250,13 +262,15 @@ final class RestoreSwap: @unchecked Sendable {
             }
             try setAttributes(dst, s, path)
             guard fsync(dst) == 0 else { throw JobFailure("writing \(path): \(String(cString: strerror(errno)))") }
+            var made = stat()
+            guard fstat(dst, &made) == 0 else { throw JobFailure("writing \(path): \(String(cString: strerror(errno)))") }
             close(dst)
+            return (tmp, InodeKey(made))
         } catch {
             close(dst)
             unlinkat(live, tmp, 0)
             throw error
         }
-        return tmp
     }
 
     /// Owner, then mode (chown clears setuid bits), then times, all on the descriptor.

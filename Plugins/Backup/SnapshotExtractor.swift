@@ -115,6 +115,10 @@ final class SnapshotExtractor {
 
     /// `manifest` yields the manifest's entries in order (after its header).
     func extract(manifest: () throws -> SnapshotManifestEntry?, onProgress: (Int64) throws -> Void) throws -> Stats {
+        try withUTF8Locale { try extractArchive(manifest: manifest, onProgress: onProgress) }
+    }
+
+    private func extractArchive(manifest: () throws -> SnapshotManifestEntry?, onProgress: (Int64) throws -> Void) throws -> Stats {
         guard let a = archive_read_new() else { throw JobFailure("libarchive could not start") }
         defer { archive_read_free(a) }
         archive_read_support_filter_zstd(a)
@@ -132,11 +136,15 @@ final class SnapshotExtractor {
 
         var stats = Stats()
         var declaredTotal: Int64 = 0
-        var links = Set<String>()
-        var seen = Set<String>()
+        // Names are compared as bytes, as the file system compares them (Swift's String equality
+        // is canonical equivalence: "é" and "e\u{301}" would be one name here and two on disk).
+        var links = Set<[UInt8]>()
+        var seen = Set<[UInt8]>()
         /// Regular files unpacked so far, with their size and content hash: what a hard link
         /// may name.
-        var files: [String: (size: Int64, sha256: String?)] = [:]
+        var files: [[UInt8]: (size: Int64, sha256: String?)] = [:]
+        var directories = Set<[UInt8]>()
+        let rootNames = roots.map { Set($0.map { Array($0.utf8) }) }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -156,12 +164,13 @@ final class SnapshotExtractor {
             let type = archive_entry_filetype(entry)
             guard let rawName = Self.entryName(entry) else { throw HostileSnapshot(message: "an entry's name is not valid UTF-8") }
             let name = try Self.checkedName(rawName, isDirectory: type == BALCTL_AE_IFDIR)
-            guard seen.insert(name).inserted else { throw HostileSnapshot(message: "'\(name)' appears twice") }
+            let nameBytes = Array(name.utf8)
+            guard seen.insert(nameBytes).inserted else { throw HostileSnapshot(message: "'\(name)' appears twice") }
             // Never below something this snapshot made a link.
             var prefix = ""
             for component in name.split(separator: "/").dropLast() {
                 prefix += (prefix.isEmpty ? "" : "/") + component
-                if links.contains(prefix) { throw HostileSnapshot(message: "'\(name)' lies below the symlink '\(prefix)'") }
+                if links.contains(Array(prefix.utf8)) { throw HostileSnapshot(message: "'\(name)' lies below the symlink '\(prefix)'") }
             }
             var linkTarget: String? = nil
             if archive_entry_hardlink(entry) != nil {
@@ -170,7 +179,7 @@ final class SnapshotExtractor {
                 do { target = try Self.checkedName(raw, isDirectory: false) } catch let e as HostileSnapshot {
                     throw HostileSnapshot(message: "hard link '\(name)': \(e.message)")
                 }
-                guard files[target] != nil else {
+                guard files[Array(target.utf8)] != nil else {
                     throw HostileSnapshot(message: "hard link '\(name)' names '\(target)', which is not a file this snapshot unpacked before it")
                 }
                 linkTarget = target
@@ -189,20 +198,23 @@ final class SnapshotExtractor {
                     throw HostileSnapshot(message: "symlink '\(name)' has no readable target")
                 }
                 try Self.checkLinkTarget(target, of: name)
-                links.insert(name)
+                links.insert(nameBytes)
             default:
                 throw HostileSnapshot(message: "'\(name)' is a device node, FIFO or socket")
             }
-            if let roots, !roots.contains(name) {
+            if let rootNames, !rootNames.contains(nameBytes) {
                 let parent = name.lastIndex(of: "/").map { String(name[..<$0]) } ?? ""
-                guard roots.contains(where: { name.hasPrefix($0 + "/") }) else {
+                guard rootNames.contains(where: { nameBytes.starts(with: $0 + [UInt8(ascii: "/")]) }) else {
                     throw HostileSnapshot(message: "'\(name)' lies outside the snapshot's roots")
                 }
-                guard stats.directories.contains(parent) else {
+                guard directories.contains(Array(parent.utf8)) else {
                     throw HostileSnapshot(message: "'\(name)' comes before its directory '\(parent)'")
                 }
             }
-            if kind == "dir" { stats.directories.insert(name) }
+            if kind == "dir" {
+                stats.directories.insert(name)
+                directories.insert(nameBytes)
+            }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
             guard size >= 0, size <= limits.maxEntryBytes else {
                 throw HostileSnapshot(message: "'\(name)' is \(size) bytes, over the \(limits.maxEntryBytes)-byte cap per entry")
@@ -217,13 +229,14 @@ final class SnapshotExtractor {
             if let linkTarget {
                 // No data: a hard link's bytes would be written into the file it names.
                 guard size == 0 else { throw HostileSnapshot(message: "hard link '\(name)' carries \(size) bytes of data") }
-                let file = files[linkTarget]!
-                guard expected.path == name, expected.type == "hardlink", expected.target == linkTarget,
+                let file = files[Array(linkTarget.utf8)]!
+                guard expected.path.utf8.elementsEqual(name.utf8), expected.type == "hardlink",
+                  expected.target.map({ $0.utf8.elementsEqual(linkTarget.utf8) }) == true,
                       expected.size == file.size, expected.sha256 == file.sha256 else {
                     throw HostileSnapshot(message: "the archive's hard link '\(name)' → '\(linkTarget)' does not match the manifest's '\(expected.path)' (\(expected.type)\(expected.target.map { " → '\($0)'" } ?? ""))")
                 }
             } else {
-                guard expected.path == name, expected.type == kind, expected.size == size else {
+                guard expected.path.utf8.elementsEqual(name.utf8), expected.type == kind, expected.size == size else {
                     throw HostileSnapshot(message: "the archive's '\(name)' (\(kind), \(size) bytes) does not match the manifest's '\(expected.path)' (\(expected.type), \(expected.size) bytes)")
                 }
             }
@@ -264,7 +277,7 @@ final class SnapshotExtractor {
                 guard hash.finishHex() == expected.sha256 else {
                     throw HostileSnapshot(message: "'\(name)' does not match the manifest's SHA-256")
                 }
-                files[name] = (size, expected.sha256)
+                files[nameBytes] = (size, expected.sha256)
             }
             guard archive_write_finish_entry(disk) == ARCHIVE_OK else {
                 throw JobFailure("finishing '\(name)' in the staging directory: \(Self.errorText(disk))")

@@ -37,10 +37,12 @@ final class SnapshotWriter {
     static let archiveBlockBytes = 64 << 10
     /// Files from this size on are hashed on the hasher's thread.
     static let offloadHashBytes: Int64 = 1 << 20
-    /// Hard-linked inodes remembered so that their later names are stored as links (~200 bytes
-    /// each: path and hash). Past this many, further names are stored as copies, so a tree of
-    /// millions of links cannot grow the agent's memory without bound.
+    /// Hard-linked inodes remembered so that their later names are stored as links (each costs
+    /// its path and hash). Past this many, or this many bytes of paths, further names are stored
+    /// as copies, so a tree of millions of links (or of 4 KiB paths) cannot grow the agent's
+    /// memory without bound.
     static let maxLinkedInodes = 50_000
+    static let maxLinkedPathBytes = 8 << 20
     /// Manifest parts are cut small: the manifest grows with the entry count (about 200 bytes
     /// an entry), so a whole-part buffer beside the data's would add megabytes per 10,000 files
     /// to the agent's memory, and readers take parts of any size.
@@ -64,6 +66,10 @@ final class SnapshotWriter {
     }
 
     func write(header: SnapshotManifestHeader, roots: [String], walk: TreeWalk) throws -> Result {
+        try withUTF8Locale { try writeArchive(header: header, roots: roots, walk: walk) }
+    }
+
+    private func writeArchive(header: SnapshotManifestHeader, roots: [String], walk: TreeWalk) throws -> Result {
         guard let a = archive_write_new() else { throw JobFailure("libarchive could not start") }
         defer { archive_write_free(a) }
         // zstd is driven here, not through libarchive's filter, to give it a worker thread with
@@ -88,6 +94,7 @@ final class SnapshotWriter {
         /// and content hash: a later name of the same inode is stored as a link to it.
         struct Stored { var path: String; var size: Int64; var sha256: String? }
         var linked: [InodeKey: Stored] = [:]
+        var linkedPathBytes = 0
         try walk.walk(roots, skipped: &skipped) { e in
             let key = InodeKey(e.info)
             if e.kind == .file, e.info.st_nlink > 1, let first = linked[key] {
@@ -167,8 +174,10 @@ final class SnapshotWriter {
                     result.changedWhileRead.append("/" + e.path)
                 }
                 m.sha256 = file.finish()
-                if e.info.st_nlink > 1 && linked.count < Self.maxLinkedInodes {
+                if e.info.st_nlink > 1 && linked.count < Self.maxLinkedInodes
+                    && linkedPathBytes + e.path.utf8.count <= Self.maxLinkedPathBytes {
                     linked[key] = Stored(path: e.path, size: size, sha256: m.sha256)
+                    linkedPathBytes += e.path.utf8.count
                 }
             }
             guard archive_write_finish_entry(a) == ARCHIVE_OK else { throw failure(a, "finishing /\(e.path)") }

@@ -27,55 +27,58 @@ struct RedTeamHardLinkTests {
     }
 
 
-    /// Like TarBuilder but every name set with the UTF-8 setters (TarBuilder's locale setters
-    /// crash on non-ASCII link targets in the C locale). Entries: (path, kind, content).
+    /// Like TarBuilder but every name set with the UTF-8 setters. Entries: (path, kind, content); every entry is one of the header's roots (so no parent directory entry is required).
     enum K { case file, symlink(String), hardlink(String) }
     func restoreUTF8(_ entries: [(String, K, String)], jail: URL) async throws -> String? {
-        var bytes: [UInt8] = []
         final class Sink { var bytes: [UInt8] = [] }
         let sink = Sink()
-        let a = archive_write_new()!
-        archive_write_add_filter_zstd(a)
-        archive_write_set_format_pax(a)
-        archive_write_set_bytes_in_last_block(a, 1)
-        archive_write_open2(a, Unmanaged.passUnretained(sink).toOpaque(), nil, { _, client, buffer, length in
-            Unmanaged<Sink>.fromOpaque(client!).takeUnretainedValue().bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
-            return length
-        }, nil, nil)
+        // libarchive's pax writer dereferences NULL on a non-ASCII link in the C locale (see
+        // backupOfANonASCIIHardLink): build under C.UTF-8 on this thread, as the agent does.
         var lines: [UInt8] = []
         var files: [[UInt8]: (Int64, String)] = [:]
         var tops: [String] = []
-        for (path, kind, content) in entries {
-            let e = archive_entry_new()!
-            archive_entry_set_pathname_utf8(e, path)
-            archive_entry_set_perm(e, 0o644)
-            archive_entry_set_mtime(e, 1_700_000_000, 0)
-            let data = Array(content.utf8)
-            var m = SnapshotManifestEntry(type: "file", path: path, size: Int64(data.count), mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, mtimeNsec: 0)
-            switch kind {
-            case .file:
-                archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_size(e, Int64(data.count))
-                m.sha256 = SHA256Stream.hex(data)
-                files[Array(path.utf8)] = (Int64(data.count), m.sha256!)
-            case .symlink(let t):
-                archive_entry_set_filetype(e, BALCTL_AE_IFLNK); archive_entry_set_symlink_utf8(e, t); archive_entry_set_size(e, 0)
-                m.type = "symlink"; m.size = 0; m.target = t
-            case .hardlink(let t):
-                archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink_utf8(e, t); archive_entry_set_size(e, 0)
-                // The manifest repeats the file the extractor will match (canonically equal).
-                let f = files.first { String(decoding: $0.key, as: UTF8.self) == t }?.value ?? (0, "")
-                m.type = "hardlink"; m.size = f.0; m.sha256 = f.1; m.target = t
+        let bytes = try withUTF8Locale { () throws -> [UInt8] in
+            let a = archive_write_new()!
+            archive_write_add_filter_zstd(a)
+            archive_write_set_format_pax(a)
+            archive_write_set_bytes_in_last_block(a, 1)
+            archive_write_open2(a, Unmanaged.passUnretained(sink).toOpaque(), nil, { _, client, buffer, length in
+                Unmanaged<Sink>.fromOpaque(client!).takeUnretainedValue().bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
+                return length
+            }, nil, nil)
+            for (path, kind, content) in entries {
+                let e = archive_entry_new()!
+                archive_entry_set_pathname_utf8(e, path)
+                archive_entry_set_perm(e, 0o644)
+                archive_entry_set_mtime(e, 1_700_000_000, 0)
+                let data = Array(content.utf8)
+                var m = SnapshotManifestEntry(type: "file", path: path, size: Int64(data.count), mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, mtimeNsec: 0)
+                switch kind {
+                case .file:
+                    archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_size(e, Int64(data.count))
+                    m.sha256 = SHA256Stream.hex(data)
+                    files[Array(path.utf8)] = (Int64(data.count), m.sha256!)
+                case .symlink(let t):
+                    archive_entry_set_filetype(e, BALCTL_AE_IFLNK); archive_entry_set_symlink_utf8(e, t); archive_entry_set_size(e, 0)
+                    m.type = "symlink"; m.size = 0; m.target = t
+                case .hardlink(let t):
+                    archive_entry_set_filetype(e, BALCTL_AE_IFREG); archive_entry_set_hardlink_utf8(e, t); archive_entry_set_size(e, 0)
+                    // The manifest repeats the file the extractor will match (canonically equal).
+                    let f = files.first { String(decoding: $0.key, as: UTF8.self) == t }?.value ?? (0, "")
+                    m.type = "hardlink"; m.size = f.0; m.sha256 = f.1; m.target = t
+                }
+                archive_write_header(a, e)
+                if !data.isEmpty { archive_write_data(a, data, data.count) }
+                archive_entry_free(e)
+                lines += Array(try JSONEncoder().encode(m)) + [10]
+                let top = path
+                if !tops.contains(top) { tops.append(top) }
             }
-            archive_write_header(a, e)
-            if !data.isEmpty { archive_write_data(a, data, data.count) }
-            archive_entry_free(e)
-            lines += Array(try JSONEncoder().encode(m)) + [10]
-            let top = String(path.split(separator: "/").first!)
-            if !tops.contains(top) { tops.append(top) }
+            archive_write_close(a)
+            archive_write_free(a)
+            return sink.bytes
+            return sink.bytes
         }
-        archive_write_close(a)
-        archive_write_free(a)
-        bytes = sink.bytes
         let manifest = Array(try JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: tops.map { "/" + $0 }, createdAt: 0, hostname: "h"))) + [10] + lines
         let server = FakeSnapshotServer()
         let id = server.plant(scope: "paths", data: bytes, manifest: manifest)
@@ -167,14 +170,16 @@ struct RedTeamHardLinkTests {
         try FileManager.default.createDirectory(atPath: stagedLive + "/conf", withIntermediateDirectories: true)
         try Data("root content\n".utf8).write(to: URL(fileURLWithPath: stagedLive + "/alice/a"))
         chmod(stagedLive + "/alice/a", 0o644)
+        // The snapshot has alice's directory as hers (else the swap would chown it to root).
+        chown(stagedLive + "/alice", 4242, 4242); chmod(stagedLive + "/alice", 0o755); chmod(stagedLive + "/conf", 0o755)
         #expect(link(stagedLive + "/alice/a", stagedLive + "/conf/b") == 0)
         let rel = String(live.dropFirst())
 
-        // The racer: a tight loop of link + rename as uid 4242, bounded, stops on the stop file.
+        // The racer: a tight loop of link + rename (t stays a name of F when a already is F) as uid 4242, bounded, stops on the stop file.
         let racer = Process()
         racer.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         racer.arguments = ["--reuid=4242", "--regid=4242", "--clear-groups", "perl", "-e",
-                           #"chdir $ARGV[0] or die; my $i = 0; while ($i < 50000000) { if ($i % 1000 == 0) { last if -e $ARGV[1] } link("F", "t$$"); rename("t$$", "a"); $i++ }"#,
+                           #"chdir $ARGV[0] or die; my $i = 0; while ($i < 500000000) { if ($i % 4096 == 0) { last if -e $ARGV[1] } link("F", "t"); rename("t", "a"); $i++ }"#,
                            alice, stop]
         racer.standardOutput = FileHandle.nullDevice
         racer.standardError = FileHandle.nullDevice
@@ -203,12 +208,16 @@ struct RedTeamHardLinkTests {
                 if lstat(conf + "/b", &b) == 0 && (b.st_uid == 4242 || b.st_ino == mineSt.st_ino) { won += 1 }
                 _ = swap.commit()
             } catch {
+                if refused < 1 { print("refused:", error) }
                 refused += 1
                 _ = swap.rollBack()
             }
         }
         var b = stat()
         let bOwner = lstat(conf + "/b", &b) == 0 ? "\(b.st_uid) ino \(b.st_ino) (alice's F is ino \(mineSt.st_ino))" : "missing"
+        var aSt = stat(); _ = lstat(alice + "/a", &aSt)
+        let cpu = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(13).prefix(2).joined(separator: "+") ?? "?"
+        print("racer running: \(racer.isRunning) cpu ticks \(cpu); alice's a: uid \(aSt.st_uid) ino \(aSt.st_ino)")
         print("race: \(iterations) swaps, \(applied) applied, \(refused) refused, \(won) gave root-only conf/b alice's inode; conf/b now \(bOwner)")
         #expect(won == 0, "root linked uid 4242's own file as the root-only later name conf/b")
     }

@@ -41,10 +41,10 @@ public struct BackupSettings: Sendable {
     var workDir: String { stateDir + "/backup" }
 
     /// A zstd worker takes compression (~1.6 s of CPU per GiB at level 1) off the writer's
-    /// thread, which then only reads, hashes and archives (~1.3 s): the job's longest thread
-    /// goes from ~2.7 s to ~1.7 s of CPU per GiB. That pays where cores are idle; on two cores
-    /// shared with everything else it only adds the hand-over (measured here: 3.96–4.44 s per GiB
-    /// against 3.73–4.59 s without). The worker's 512 KiB jobs cost ~3 MiB of agent memory.
+    /// thread, which then only reads, hashes and archives: the job's longest thread goes from
+    /// ~2.4 s to ~1.4 s of CPU per GiB. That pays where cores are idle; on two cores shared with
+    /// the control plane it only adds the hand-over (measured here: 3.73–3.91 s per GiB against
+    /// 3.45–3.57 s without). The worker's 512 KiB jobs cost ~3 MiB of agent memory.
     public static func defaultZstdWorkers(onlineCPUs: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) -> Int {
         onlineCPUs >= 4 ? 1 : 0
     }

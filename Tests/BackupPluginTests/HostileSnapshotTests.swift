@@ -17,14 +17,8 @@ struct HostileSnapshotTests {
         let b = TarBuilder()
         build(b)
         let data = b.finish()
-        let server = FakeSnapshotServer()
-        let id = server.plant(scope: "paths", data: data, manifest: b.manifest, entries: claimedEntries)
-        let staging = jail.appendingPathComponent("staging")
-        do {
-            _ = try await run(BackupRestoreHandler(settings: settings),
-                              .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
-            return nil
-        } catch let e as JobFailure { return e.message }
+        return try await restorePlanted(data: data, manifest: b.manifest, into: jail.appendingPathComponent("staging"),
+                                        settings: settings, claimedEntries: claimedEntries)
     }
 
     /// Everything in the jail other than the staging directory itself.
@@ -120,13 +114,8 @@ struct HostileSnapshotTests {
         let manifest = Array(try JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: ["/f", "/h"], createdAt: 0, hostname: "h"))) + [10]
             + Array(try JSONEncoder().encode(SnapshotManifestEntry(type: "file", path: "f", size: 4, mode: 0o644, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, sha256: sha))) + [10]
             + Array(try JSONEncoder().encode(SnapshotManifestEntry(type: "hardlink", path: "h", size: 4, mode: 0o644, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, sha256: sha, target: "f"))) + [10]
-        let server = FakeSnapshotServer()
-        let id = server.plant(scope: "paths", data: frame, manifest: manifest)
         let staging0 = jail0.appendingPathComponent("staging")
-        var dataError: String? = nil
-        do {
-            _ = try await run(BackupRestoreHandler(settings: settings), .object(["snapshot": .string(id), "restoreTo": .string(staging0.path)]), server, jobID: 9)
-        } catch let e as JobFailure { dataError = e.message }
+        let dataError = try await restorePlanted(data: frame, manifest: manifest, into: staging0, settings: settings)
         #expect(dataError?.contains("hard link 'h' carries 4 bytes of data") == true, "\(dataError ?? "restored")")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: staging0.path)) ?? [] == [])
 

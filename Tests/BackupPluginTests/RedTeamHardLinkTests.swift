@@ -16,18 +16,11 @@ struct RedTeamHardLinkTests {
         let b = TarBuilder()
         build(b)
         let data = b.finish()
-        let server = FakeSnapshotServer()
-        let id = server.plant(scope: "paths", data: data, manifest: b.manifest)
-        let staging = jail.appendingPathComponent("staging")
-        do {
-            _ = try await run(BackupRestoreHandler(settings: settings),
-                              .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
-            return nil
-        } catch let e as JobFailure { return e.message }
+        return try await restorePlanted(data: data, manifest: b.manifest, into: jail.appendingPathComponent("staging"), settings: settings)
     }
 
-
-    /// Like TarBuilder but every name set with the UTF-8 setters. Entries: (path, kind, content); every entry is one of the header's roots (so no parent directory entry is required).
+    /// Like TarBuilder but every name set with the UTF-8 setters. Entries: (path, kind, content);
+    /// every entry is one of the header's roots (so no parent directory entry is required).
     enum K { case file, symlink(String), hardlink(String) }
     func restoreUTF8(_ entries: [(String, K, String)], jail: URL) async throws -> String? {
         final class Sink { var bytes: [UInt8] = [] }
@@ -80,14 +73,7 @@ struct RedTeamHardLinkTests {
             return sink.bytes
         }
         let manifest = Array(try JSONEncoder().encode(SnapshotManifestHeader(scope: "paths", roots: tops.map { "/" + $0 }, createdAt: 0, hostname: "h"))) + [10] + lines
-        let server = FakeSnapshotServer()
-        let id = server.plant(scope: "paths", data: bytes, manifest: manifest)
-        let staging = jail.appendingPathComponent("staging")
-        do {
-            _ = try await run(BackupRestoreHandler(settings: settings),
-                              .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
-            return nil
-        } catch let e as JobFailure { return e.message }
+        return try await restorePlanted(data: bytes, manifest: manifest, into: jail.appendingPathComponent("staging"), settings: settings)
     }
 
     /// The extractor's `files` and `seen` are Swift String collections, which compare by Unicode

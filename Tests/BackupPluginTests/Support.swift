@@ -113,6 +113,19 @@ final class TarBuilder {
     }
 }
 
+/// Plant a hand-made snapshot on a fresh fake control plane and restore it into `staging`
+/// (`restoreTo`); the job's error message, nil when it succeeded.
+func restorePlanted(data: [UInt8], manifest: [UInt8], into staging: URL, settings: BackupSettings,
+                    claimedEntries: Int? = nil) async throws -> String? {
+    let server = FakeSnapshotServer()
+    let id = server.plant(scope: "paths", data: data, manifest: manifest, entries: claimedEntries)
+    do {
+        _ = try await run(BackupRestoreHandler(settings: settings),
+                          .object(["snapshot": .string(id), "restoreTo": .string(staging.path)]), server, jobID: 9)
+        return nil
+    } catch let e as JobFailure { return e.message }
+}
+
 func tempDir(_ name: String = "backup") throws -> URL {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("balctl-\(name)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
